@@ -1,0 +1,75 @@
+//! The only layer that makes syscalls: netlink (rtnetlink), `setns`,
+//! `/proc/sys`. One module per kind of kernel object.
+
+pub mod addr;
+pub mod exec;
+pub mod features;
+pub mod link;
+pub mod netlink;
+pub mod netns;
+pub mod route;
+
+use std::fmt;
+
+/// What went wrong in the kernel layer, always with the object and the
+/// operation: `creating veth h1-eth0 in nlab-demo-h1: File exists`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {errno}")]
+    Sys { what: String, errno: Errno },
+    #[error("{what}: {msg}")]
+    Protocol { what: String, msg: String },
+}
+
+/// An errno with a readable description (`File exists`, not `EEXIST`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", std::io::Error::from_raw_os_error(self.0))
+    }
+}
+
+impl Error {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+    pub fn sys(what: impl Into<String>, e: nix::Error) -> Self {
+        Error::Sys {
+            what: what.into(),
+            errno: Errno(e as i32),
+        }
+    }
+    pub fn errno(what: impl Into<String>, errno: i32) -> Self {
+        Error::Sys {
+            what: what.into(),
+            errno: Errno(errno),
+        }
+    }
+    pub fn protocol(what: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Protocol {
+            what: what.into(),
+            msg: msg.into(),
+        }
+    }
+    /// The errno behind this error, if it came from the kernel.
+    pub fn raw_errno(&self) -> Option<i32> {
+        match self {
+            Error::Sys { errno, .. } => Some(errno.0),
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Protocol { .. } => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

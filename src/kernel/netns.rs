@@ -1,0 +1,292 @@
+//! Network namespaces: create pinned ones, open, enter, find, delete.
+//!
+//! A namespace is pinned by bind-mounting `/proc/thread-self/ns/net` on a
+//! file under `/run/netns`, exactly what `ip netns add` does, so the classic
+//! tools (`ip netns exec nlab-demo-h1 …`) work on nlab's namespaces.
+//!
+//! `setns(CLONE_NEWNET)` only changes the calling thread, so every function
+//! that enters a namespace restores the previous one before returning.
+
+use super::{Error, Result};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Where pinned namespaces live (shared with iproute2).
+pub const RUN_NETNS: &str = "/run/netns";
+/// Per-namespace files `ip netns exec` bind-mounts over `/etc`.
+pub const ETC_NETNS: &str = "/etc/netns";
+/// Every namespace nlab pins starts with this.
+pub const PREFIX: &str = "nlab-";
+
+/// `nlab-<lab>-<node>`: the one naming rule cleanup relies on.
+pub fn ns_name(lab: &str, node: &str) -> String {
+    format!("{PREFIX}{lab}-{node}")
+}
+
+pub fn ns_path(name: &str) -> PathBuf {
+    Path::new(RUN_NETNS).join(name)
+}
+
+/// An open handle on a network namespace. Holding it keeps the namespace
+/// alive even after it is unpinned.
+#[derive(Debug)]
+pub struct NetNs {
+    pub name: String,
+    fd: OwnedFd,
+}
+
+impl NetNs {
+    /// Opens a pinned namespace by name.
+    pub fn open(name: &str) -> Result<NetNs> {
+        let path = ns_path(name);
+        let f = File::open(&path).map_err(|e| Error::io(format!("opening namespace {name}"), e))?;
+        Ok(NetNs {
+            name: name.to_string(),
+            fd: f.into(),
+        })
+    }
+
+    /// The namespace of the calling thread.
+    pub fn current() -> Result<NetNs> {
+        let f = File::open("/proc/thread-self/ns/net")
+            .map_err(|e| Error::io("opening the current network namespace", e))?;
+        Ok(NetNs {
+            name: String::new(),
+            fd: f.into(),
+        })
+    }
+
+    pub fn from_fd(name: impl Into<String>, fd: OwnedFd) -> NetNs {
+        NetNs {
+            name: name.into(),
+            fd,
+        }
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Inode of the namespace: equal inodes mean the same namespace.
+    pub fn inode(&self) -> Result<u64> {
+        let f = File::from(
+            self.fd
+                .try_clone()
+                .map_err(|e| Error::io(format!("duplicating fd of {}", self.name), e))?,
+        );
+        Ok(f.metadata()
+            .map_err(|e| Error::io(format!("stat of namespace {}", self.name), e))?
+            .ino())
+    }
+
+    /// Moves the calling thread into this namespace until the guard drops.
+    pub fn enter(&self) -> Result<NsGuard> {
+        let prev = NetNs::current()?;
+        setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::sys(format!("entering namespace {}", self.name), e))?;
+        Ok(NsGuard { prev })
+    }
+
+    /// Runs `f` with the calling thread inside this namespace.
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        let _g = self.enter()?;
+        Ok(f())
+    }
+}
+
+/// Returns the thread to the namespace it was in when dropped.
+pub struct NsGuard {
+    prev: NetNs,
+}
+
+impl Drop for NsGuard {
+    fn drop(&mut self) {
+        // Failing to go back would leave this thread configuring the wrong
+        // namespace; there is no safe way to continue.
+        if let Err(e) = setns(self.prev.fd.as_fd(), CloneFlags::CLONE_NEWNET) {
+            panic!("could not return to the previous network namespace: {e}");
+        }
+    }
+}
+
+/// Makes `/run/netns` a shared mount point, as iproute2 does, so pins made
+/// here propagate into mount namespaces made by `ip netns exec` and back.
+pub fn prepare_run_dir() -> Result<()> {
+    fs::create_dir_all(RUN_NETNS).map_err(|e| Error::io(format!("creating {RUN_NETNS}"), e))?;
+    let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
+    match mount(None::<&str>, RUN_NETNS, Some("none"), shared, None::<&str>) {
+        Ok(()) => Ok(()),
+        Err(nix::Error::EINVAL) => {
+            mount(
+                Some(RUN_NETNS),
+                RUN_NETNS,
+                Some("none"),
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| Error::sys(format!("bind-mounting {RUN_NETNS} on itself"), e))?;
+            mount(None::<&str>, RUN_NETNS, Some("none"), shared, None::<&str>)
+                .map_err(|e| Error::sys(format!("making {RUN_NETNS} shared"), e))
+        }
+        Err(e) => Err(Error::sys(format!("making {RUN_NETNS} shared"), e)),
+    }
+}
+
+/// Creates a new namespace, pins it as `/run/netns/<name>` and runs `init`
+/// on the calling thread while inside it (sysctls, `lo`, a netlink socket
+/// bound to it). The thread is back in its previous namespace on return.
+///
+/// Call [`prepare_run_dir`] once before.
+pub fn create_pinned<R>(name: &str, init: impl FnOnce(&NetNs) -> Result<R>) -> Result<(NetNs, R)> {
+    let path = ns_path(name);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("creating pin file {}", path.display()), e))?;
+    let prev = NetNs::current()?;
+    let made = (|| {
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::sys(format!("creating namespace {name}"), e))?;
+        let guard = NsGuard { prev };
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &path,
+            Some("none"),
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys(format!("pinning namespace {name}"), e))?;
+        let ns = NetNs::current()?;
+        let ns = NetNs {
+            name: name.to_string(),
+            fd: ns.fd,
+        };
+        let r = init(&ns)?;
+        drop(guard);
+        Ok((ns, r))
+    })();
+    if made.is_err() {
+        let _ = umount2(&path, MntFlags::MNT_DETACH);
+        let _ = fs::remove_file(&path);
+    }
+    made
+}
+
+/// Unpins a namespace and removes its `/etc/netns` files. The kernel frees
+/// it once nothing else holds it. Missing pieces are not an error, so this
+/// is safe to repeat.
+pub fn delete_pinned(name: &str) -> Result<()> {
+    let path = ns_path(name);
+    match umount2(&path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+        Err(e) => return Err(Error::sys(format!("unpinning namespace {name}"), e)),
+    }
+    match fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
+    }
+    let etc = Path::new(ETC_NETNS).join(name);
+    match fs::remove_dir_all(&etc) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("removing {}", etc.display()), e)),
+    }
+}
+
+/// Whether a pinned namespace with this name exists.
+pub fn exists(name: &str) -> bool {
+    ns_path(name).exists()
+}
+
+/// Names of pinned namespaces starting with `prefix`.
+pub fn list_pinned(prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(RUN_NETNS)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Names of `/etc/netns` directories starting with `prefix` (left over when
+/// a pin was removed by hand).
+pub fn list_etc(prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(ETC_NETNS)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Inode of a pinned namespace, if it is (still) a namespace.
+pub fn pinned_inode(name: &str) -> Option<u64> {
+    fs::metadata(ns_path(name)).ok().map(|m| m.ino())
+}
+
+/// Processes whose network namespace is one of `inodes`: what keeps a
+/// namespace (and its veths) alive after it is unpinned.
+pub fn pids_in(inodes: &HashSet<u64>) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        if let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) {
+            if inodes.contains(&m.ino()) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Writes a sysctl of the calling thread's namespace (`net.ipv4.ip_forward`
+/// → `/proc/sys/net/ipv4/ip_forward`). Never shells out to `sysctl`.
+pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    fs::write(&path, value).map_err(|e| Error::io(format!("setting sysctl {key}={value}"), e))
+}
+
+pub fn read_sysctl(key: &str) -> Result<String> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    fs::read_to_string(&path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| Error::io(format!("reading sysctl {key}"), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_rule() {
+        assert_eq!(ns_name("demo", "h1"), "nlab-demo-h1");
+        assert_eq!(ns_path("nlab-demo-h1"), PathBuf::from("/run/netns/nlab-demo-h1"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Plan and apply: the desired topology against the recorded state.

@@ -1,0 +1,3 @@
+//! Work that needs a running loop rather than one kernel call.
+
+pub mod ping;

@@ -1,0 +1,10 @@
+//! The topology model: plain data, no syscalls.
+
+pub mod addr;
+pub mod file;
+pub mod generate;
+pub mod graph;
+pub mod model;
+pub mod validate;
+
+pub use model::*;

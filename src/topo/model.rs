@@ -1,0 +1,469 @@
+//! The data every layer agrees on: a validated [`Topology`] is what `lab`
+//! plans from and what the journal records as "applied".
+//!
+//! Kept free of syscalls so that parsing, generating and validating can be
+//! tested without root. Serialisable so the journal can store it and
+//! `--json` can print it.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// Longest interface name the kernel accepts (IFNAMSIZ - 1).
+pub const MAX_IFNAME: usize = 15;
+
+/// Where something was written in a topology file; `line == 0` means
+/// "not from a file" (a generator or an API call).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loc {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Loc {
+    pub fn new(line: u32, column: u32) -> Self {
+        Loc { line, column }
+    }
+    pub fn is_known(&self) -> bool {
+        self.line > 0
+    }
+}
+
+/// A whole lab as the user asked for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Topology {
+    /// Lab name: part of every namespace name (`nlab-<lab>-<node>`).
+    pub name: String,
+    /// Nodes by name; a `BTreeMap` so every walk is in a stable order.
+    pub nodes: BTreeMap<String, Node>,
+    pub links: Vec<Link>,
+    /// The file it came from, for error messages; `None` for generators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeKind {
+    /// An end host: addresses, a default gateway, static routes.
+    Host,
+    /// A Linux bridge in its own namespace; its ports are the node's links.
+    Switch,
+    /// A host with IP forwarding on.
+    Router,
+}
+
+impl NodeKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NodeKind::Host => "host",
+            NodeKind::Switch => "switch",
+            NodeKind::Router => "router",
+        }
+    }
+}
+
+impl fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for NodeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "host" | "linux" => Ok(NodeKind::Host),
+            "switch" | "bridge" => Ok(NodeKind::Switch),
+            "router" => Ok(NodeKind::Router),
+            other => Err(format!(
+                "unknown node kind `{other}` (expected host, switch or router)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub name: String,
+    pub kind: NodeKind,
+    /// IPv4 default gateway (hosts and routers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<IpAddr>,
+    /// IPv6 default gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<IpAddr>,
+    /// Static routes, installed after addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    /// Switches only: run the kernel's spanning tree. `None` means "decide
+    /// from the topology" (on when the switch graph has a loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stp: Option<bool>,
+    #[serde(default, skip)]
+    pub loc: Loc,
+}
+
+impl Node {
+    pub fn new(name: impl Into<String>, kind: NodeKind) -> Self {
+        Node {
+            name: name.into(),
+            kind,
+            gateway: None,
+            gateway6: None,
+            routes: Vec::new(),
+            stp: None,
+            loc: Loc::default(),
+        }
+    }
+}
+
+/// A static route. `dst` of `0.0.0.0/0` or `::/0` is a default route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub dst: IpNet,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<IpAddr>,
+    /// Outgoing interface name inside the node (optional when `via` is given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
+    #[serde(default, skip)]
+    pub loc: Loc,
+}
+
+/// A point-to-point link: one veth pair (or, later, an emulated pair).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    pub endpoints: [Endpoint; 2],
+    /// MTU for both ends (an endpoint's own `mtu` wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Administrative state; `false` creates the link down.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub up: bool,
+    /// Impairments; a later issue gives them a backend. Kept in the model so
+    /// files that carry them still parse and plans can compare them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<LinkConditions>,
+    #[serde(default, skip)]
+    pub loc: Loc,
+}
+
+fn yes() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl Link {
+    /// A stable identity for planning: the two `node:iface` ends, sorted.
+    pub fn key(&self) -> String {
+        let a = self.endpoints[0].id();
+        let b = self.endpoints[1].id();
+        if a <= b {
+            format!("{a}--{b}")
+        } else {
+            format!("{b}--{a}")
+        }
+    }
+}
+
+/// Link impairments. Every field is optional: unset means "as the kernel
+/// does it" (no delay, no loss, line rate).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConditions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<String>,
+}
+
+/// One end of a link: the interface `iface` inside node `node`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub node: String,
+    /// Interface name inside the node's namespace (≤ 15 bytes).
+    pub iface: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<MacAddr>,
+    /// Addresses with prefix length, IPv4 and IPv6 mixed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addrs: Vec<IpNet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    #[serde(default, skip)]
+    pub loc: Loc,
+}
+
+impl Endpoint {
+    pub fn new(node: impl Into<String>, iface: impl Into<String>) -> Self {
+        Endpoint {
+            node: node.into(),
+            iface: iface.into(),
+            mac: None,
+            addrs: Vec::new(),
+            mtu: None,
+            loc: Loc::default(),
+        }
+    }
+    /// `node:iface`, the spelling users write in files.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.node, self.iface)
+    }
+}
+
+/// An address with its prefix length, e.g. `10.0.0.1/8` or `fd00::1/64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, String> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("prefix length /{prefix} is longer than /{max}"));
+        }
+        Ok(IpNet { addr, prefix })
+    }
+    pub fn is_ipv4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+    /// The network address (host bits cleared).
+    pub fn network(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                IpAddr::V4((bits & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                IpAddr::V6((bits & mask).into())
+            }
+        }
+    }
+    /// Whether `ip` falls inside this prefix.
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        if ip.is_ipv4() != self.addr.is_ipv4() {
+            return false;
+        }
+        let other = IpNet {
+            addr: *ip,
+            prefix: self.prefix,
+        };
+        other.network() == self.network()
+    }
+    pub fn is_default(&self) -> bool {
+        self.prefix == 0
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "default" {
+            return Ok(IpNet {
+                addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                prefix: 0,
+            });
+        }
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` needs a prefix length, e.g. `{s}/24`"))?;
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IPv4 or IPv6 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .map_err(|_| format!("`{p}` is not a prefix length"))?;
+        IpNet::new(addr, prefix)
+    }
+}
+
+impl Serialize for IpNet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IpNet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An Ethernet address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// Mininet's `--mac`: 00:00:00:00:00:01 for n = 1.
+    pub fn sequential(n: u64) -> Self {
+        let b = n.to_be_bytes();
+        MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
+    }
+    pub fn is_multicast(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        if parts.len() != 6 {
+            return Err(format!("`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"));
+        }
+        let mut out = [0u8; 6];
+        for (i, p) in parts.iter().enumerate() {
+            if p.len() != 2 {
+                return Err(format!("`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"));
+            }
+            out[i] = u8::from_str_radix(p, 16)
+                .map_err(|_| format!("`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"))?;
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MacAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Topology {
+    pub fn new(name: impl Into<String>) -> Self {
+        Topology {
+            name: name.into(),
+            nodes: BTreeMap::new(),
+            links: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// Every endpoint that sits in `node`, in link order.
+    pub fn endpoints_of<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
+        self.links
+            .iter()
+            .flat_map(|l| l.endpoints.iter())
+            .filter(move |e| e.node == node)
+    }
+
+    /// Hosts (and routers) in a stable order: by name with numeric suffixes
+    /// compared as numbers, so h2 comes before h10 as Mininet prints them.
+    pub fn hosts(&self) -> Vec<&Node> {
+        let mut v: Vec<&Node> = self
+            .nodes
+            .values()
+            .filter(|n| n.kind != NodeKind::Switch)
+            .collect();
+        v.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+        v
+    }
+
+    /// The first address of the given family on `node`, the one name
+    /// resolution and `pingall` use.
+    pub fn primary_addr(&self, node: &str, v6: bool) -> Option<IpAddr> {
+        self.endpoints_of(node)
+            .flat_map(|e| e.addrs.iter())
+            .find(|a| a.addr.is_ipv6() == v6)
+            .map(|a| a.addr)
+    }
+}
+
+/// Compare names so that `h2 < h10` (digit runs compared as numbers).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn split(s: &str) -> (&str, Option<u64>) {
+        let idx = s
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_ascii_digit())
+            .last()
+            .map(|(i, _)| i);
+        match idx {
+            Some(i) => (&s[..i], s[i..].parse().ok()),
+            None => (s, None),
+        }
+    }
+    let (pa, na) = split(a);
+    let (pb, nb) = split(b);
+    pa.cmp(pb).then(na.cmp(&nb)).then(a.cmp(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipnet_parses_and_prints() {
+        let n: IpNet = "10.0.0.1/8".parse().unwrap();
+        assert_eq!(n.to_string(), "10.0.0.1/8");
+        assert_eq!(n.network().to_string(), "10.0.0.0");
+        assert!(n.contains(&"10.200.1.1".parse().unwrap()));
+        assert!(!n.contains(&"11.0.0.1".parse().unwrap()));
+        assert!("10.0.0.1".parse::<IpNet>().is_err());
+        assert!("10.0.0.1/33".parse::<IpNet>().is_err());
+        let v6: IpNet = "fd00::1/64".parse().unwrap();
+        assert!(v6.contains(&"fd00::ffff".parse().unwrap()));
+    }
+
+    #[test]
+    fn mac_round_trips() {
+        let m = MacAddr::sequential(258);
+        assert_eq!(m.to_string(), "00:00:00:00:01:02");
+        assert_eq!(m.to_string().parse::<MacAddr>().unwrap(), m);
+        assert!("00:00:00:00:01".parse::<MacAddr>().is_err());
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["h10", "h2", "h1", "s1", "h20"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, ["h1", "h2", "h10", "h20", "s1"]);
+    }
+}
