@@ -1,0 +1,484 @@
+//! Applying a plan to the kernel, fast.
+//!
+//! Order: remove what goes, create namespaces (on both cores), create every
+//! veth in place from one pipelined socket, then addresses and routes over
+//! one socket per namespace. Interface indexes are chosen by us for fresh
+//! namespaces, so no read-back is needed between phases.
+
+use super::handles::NodeHandle;
+use super::plan::{effective_stp, Plan};
+use super::{hosts, teardown, Error, Progress, Result};
+use crate::kernel::link::{self, BridgeOpts, VethEnd};
+use crate::kernel::netlink::{Request, Socket};
+use crate::kernel::netns::{self, NetNs};
+use crate::kernel::{addr, route, Error as KError};
+use crate::topo::{IpNet, Link, NodeKind, Topology};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// First free interface index in a fresh namespace: a switch's bridge gets
+/// it, ports and host interfaces follow. A fresh namespace holds only `lo`
+/// (index 1) unless the kernel adds fallback tunnel devices (sit0, …) to
+/// every namespace, so the first namespace of a run is asked once.
+static FRESH_BASE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+fn fresh_base(sock: &mut Socket, ns_name: &str) -> Result<u32, KError> {
+    if let Some(b) = FRESH_BASE.get() {
+        return Ok(*b);
+    }
+    let links = link::dump(sock, &format!("reading links of {ns_name}"))?;
+    let base = links.iter().map(|l| l.index).max().unwrap_or(1) + 1;
+    Ok(*FRESH_BASE.get_or_init(|| base))
+}
+
+/// How long each phase took, for the summary and the benchmarks.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Timings {
+    pub phases: Vec<(String, Duration)>,
+}
+
+impl Timings {
+    fn mark(&mut self, name: &str, since: &mut Instant) {
+        let now = Instant::now();
+        self.phases.push((name.to_string(), now - *since));
+        *since = now;
+    }
+}
+
+/// Makes room for one fd per namespace plus one socket per namespace.
+fn raise_fd_limit() {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: get/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
+            rl.rlim_cur = rl.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        }
+    }
+}
+
+/// Sysctls each new namespace gets before any interface exists (so that
+/// `default` applies to them).
+fn node_sysctls(kind: NodeKind) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        // A bridge and its ports need no IPv6 of their own: no link-local
+        // addresses, no MLD or router solicitations on every port.
+        NodeKind::Switch => &[
+            ("net/ipv6/conf/all/disable_ipv6", "1"),
+            ("net/ipv6/conf/default/disable_ipv6", "1"),
+        ],
+        // Addresses come from the topology, which guarantees they are
+        // unique: skip duplicate address detection and solicitations.
+        NodeKind::Host => &[
+            ("net/ipv6/conf/default/accept_dad", "0"),
+            ("net/ipv6/conf/default/router_solicitations", "0"),
+        ],
+        NodeKind::Router => &[
+            ("net/ipv6/conf/default/accept_dad", "0"),
+            ("net/ipv6/conf/default/router_solicitations", "0"),
+            ("net/ipv4/ip_forward", "1"),
+            ("net/ipv6/conf/all/forwarding", "1"),
+        ],
+    }
+}
+
+fn write_proc_sys(key: &str, value: &str, ns: &str) -> Result<(), KError> {
+    std::fs::write(format!("/proc/sys/{key}"), value)
+        .map_err(|e| KError::io(format!("setting {key}={value} in {ns}"), e))
+}
+
+/// Creates one node's namespace and what lives in it from the start.
+fn create_node(lab: &str, name: &str, kind: NodeKind, stp: bool) -> Result<NodeHandle, KError> {
+    let ns_name = netns::ns_name(lab, name);
+    let (ns, (sock, index_of, next)) = netns::create_pinned(&ns_name, |_| {
+        for (k, v) in node_sysctls(kind) {
+            write_proc_sys(k, v, &ns_name)?;
+        }
+        let mut sock = Socket::new()?;
+        let mut reqs = vec![link::set_up(1, true, format!("setting lo up in {ns_name}"))];
+        let mut index_of = BTreeMap::new();
+        let mut next = fresh_base(&mut sock, &ns_name)?;
+        if kind == NodeKind::Switch {
+            reqs.push(link::new_bridge(
+                name,
+                None,
+                next,
+                BridgeOpts { stp },
+                format!("creating bridge {name} in {ns_name}"),
+            ));
+            index_of.insert(name.to_string(), next);
+            next += 1;
+        }
+        if let Some(e) = sock.execute(reqs).into_iter().next() {
+            return Err(e);
+        }
+        Ok((sock, index_of, next))
+    })?;
+    Ok(NodeHandle {
+        ns,
+        sock,
+        index_of,
+        next_index: next,
+    })
+}
+
+/// Creates namespaces on `workers` threads.
+fn create_nodes(
+    lab: &str,
+    topo: &Topology,
+    names: &[String],
+    stp: &BTreeMap<String, bool>,
+    progress: &Progress,
+) -> (BTreeMap<String, NodeHandle>, Vec<KError>) {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let chunk = names.len().div_ceil(workers).max(1);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let total = names.len();
+    let results: Vec<(Vec<(String, NodeHandle)>, Vec<KError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .chunks(chunk)
+            .map(|part| {
+                let done = &done;
+                s.spawn(move || {
+                    let mut ok = Vec::new();
+                    let mut errs = Vec::new();
+                    for name in part {
+                        let Some(node) = topo.nodes.get(name) else {
+                            continue;
+                        };
+                        let stp = stp.get(name).copied().unwrap_or(false);
+                        match create_node(lab, name, node.kind, stp) {
+                            Ok(h) => ok.push((name.clone(), h)),
+                            Err(e) => errs.push(e),
+                        }
+                        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        if d % 64 == 0 || d == total {
+                            progress("namespaces", d, total);
+                        }
+                    }
+                    (ok, errs)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| (Vec::new(), Vec::new())))
+            .collect()
+    });
+    let mut map = BTreeMap::new();
+    let mut errs = Vec::new();
+    for (ok, e) in results {
+        map.extend(ok);
+        errs.extend(e);
+    }
+    (map, errs)
+}
+
+/// The effective MTU of an endpoint.
+fn mtu_of(l: &Link, i: usize) -> Option<u32> {
+    l.endpoints[i].mtu.or(l.mtu)
+}
+
+/// Requests that must run inside one node after the links exist.
+#[derive(Default)]
+struct NodeWork {
+    reqs: Vec<Request>,
+}
+
+/// Applies `plan` (computed from `desired` and the recorded topology).
+/// Returns per-phase timings. On error the journal stays in `Applying`.
+pub fn apply(
+    desired: &Topology,
+    recorded: Option<&Topology>,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<Timings> {
+    let lab = desired.name.as_str();
+    let mut t = Timings::default();
+    let mut since = Instant::now();
+    raise_fd_limit();
+    netns::prepare_run_dir()?;
+
+    // 1. Remove what goes. Explicit link deletes first (their surviving
+    //    ends would otherwise linger until the kernel frees the old
+    //    namespace, and clash with the names we create next).
+    let mut handles: BTreeMap<String, NodeHandle> = BTreeMap::new();
+    if !plan.delete_links.is_empty() {
+        let old = recorded.map(|r| &r.links[..]).unwrap_or(&[]);
+        for key in &plan.delete_links {
+            let Some(l) = old.iter().find(|l| &l.key() == key) else {
+                continue;
+            };
+            for e in &l.endpoints {
+                let ns_name = netns::ns_name(lab, &e.node);
+                if plan.delete_nodes.contains(&e.node) || !netns::exists(&ns_name) {
+                    continue;
+                }
+                if !handles.contains_key(&e.node) {
+                    handles.insert(e.node.clone(), NodeHandle::open(&ns_name)?);
+                }
+                let Some(h) = handles.get_mut(&e.node) else {
+                    continue;
+                };
+                if h.index_of.remove(&e.iface).is_none() {
+                    continue; // already gone (drift)
+                }
+                let what = format!("deleting {} in {ns_name}", e.iface);
+                if let Err(err) = h.sock.request(link::delete_by_name(&e.iface, what)) {
+                    if err.raw_errno() != Some(libc::ENODEV) {
+                        return Err(err.into());
+                    }
+                }
+                // Deleting one end of a veth removes the other too.
+                break;
+            }
+        }
+    }
+    if !plan.delete_nodes.is_empty() {
+        let names: Vec<String> = plan
+            .delete_nodes
+            .iter()
+            .map(|n| netns::ns_name(lab, n))
+            .collect();
+        for n in &plan.delete_nodes {
+            handles.remove(n);
+        }
+        teardown::remove_namespaces(&names)?;
+    }
+    t.mark("remove", &mut since);
+
+    // 2. Namespaces, each with its sysctls, lo and (switches) bridge.
+    let stp = effective_stp(desired);
+    let (created, errs) = create_nodes(lab, desired, &plan.create_nodes, &stp, progress);
+    handles.extend(created);
+    if !errs.is_empty() {
+        return Err(Error::Apply(errs));
+    }
+    t.mark("namespaces", &mut since);
+
+    // 3. Veth pairs, both ends in place, from one pipelined socket.
+    let links: BTreeMap<String, &Link> = desired.links.iter().map(|l| (l.key(), l)).collect();
+    for key in &plan.create_links {
+        let Some(l) = links.get(key) else { continue };
+        for e in &l.endpoints {
+            if !handles.contains_key(&e.node) {
+                let h = NodeHandle::open(&netns::ns_name(lab, &e.node))?;
+                handles.insert(e.node.clone(), h);
+            }
+        }
+    }
+    let mut work: BTreeMap<String, NodeWork> = BTreeMap::new();
+    let mut root = Socket::new_in_scratch_ns()?;
+    let mut reqs = Vec::with_capacity(plan.create_links.len());
+    for key in &plan.create_links {
+        let Some(l) = links.get(key) else { continue };
+        let kind = |n: &str| desired.nodes.get(n).map(|n| n.kind);
+        // The switch end goes first: only the first end can be enslaved at
+        // creation time.
+        let (m, p) = if kind(&l.endpoints[1].node) == Some(NodeKind::Switch)
+            && kind(&l.endpoints[0].node) != Some(NodeKind::Switch)
+        {
+            (1, 0)
+        } else {
+            (0, 1)
+        };
+        let (me, pe) = (&l.endpoints[m], &l.endpoints[p]);
+        let (m_idx, m_fd, m_master) = {
+            let h = handles
+                .get_mut(&me.node)
+                .ok_or_else(|| Error::Internal(format!("no handle for {}", me.node)))?;
+            let master = if kind(&me.node) == Some(NodeKind::Switch) {
+                h.index_of.get(&me.node).copied()
+            } else {
+                None
+            };
+            (h.alloc_index(&me.iface), h.ns.raw_fd(), master)
+        };
+        let (p_idx, p_fd, p_master) = {
+            let h = handles
+                .get_mut(&pe.node)
+                .ok_or_else(|| Error::Internal(format!("no handle for {}", pe.node)))?;
+            let master = if kind(&pe.node) == Some(NodeKind::Switch) {
+                h.index_of.get(&pe.node).copied()
+            } else {
+                None
+            };
+            (h.alloc_index(&pe.iface), h.ns.raw_fd(), master)
+        };
+        let a = VethEnd {
+            name: &me.iface,
+            ns_fd: m_fd,
+            index: m_idx,
+            mac: me.mac,
+            mtu: mtu_of(l, m),
+            up: l.up,
+            master: m_master,
+        };
+        let b = VethEnd {
+            name: &pe.iface,
+            ns_fd: p_fd,
+            index: p_idx,
+            mac: pe.mac,
+            mtu: mtu_of(l, p),
+            up: l.up,
+            master: None,
+        };
+        let what = format!(
+            "creating veth {}:{} <-> {}:{}",
+            me.node, me.iface, pe.node, pe.iface
+        );
+        reqs.push(link::new_veth(&a, &b, what));
+        let p_ns = netns::ns_name(lab, &pe.node);
+        let p_work = &mut work.entry(pe.node.clone()).or_default().reqs;
+        if let Some(master) = p_master {
+            p_work.push(link::set_master(
+                p_idx,
+                master,
+                format!("adding {} to bridge {} in {p_ns}", pe.iface, pe.node),
+            ));
+        }
+        if l.up {
+            p_work.push(link::set_up(
+                p_idx,
+                true,
+                format!("setting {} up in {p_ns}", pe.iface),
+            ));
+        }
+        for (e, idx) in [(me, m_idx), (pe, p_idx)] {
+            let ns_name = netns::ns_name(lab, &e.node);
+            for a in &e.addrs {
+                work.entry(e.node.clone()).or_default().reqs.push(addr::add(
+                    idx,
+                    a,
+                    format!("adding {a} to {} in {ns_name}", e.iface),
+                ));
+            }
+        }
+    }
+    progress("links", 0, reqs.len());
+    let n_links = reqs.len();
+    let errs = root.execute(reqs);
+    if !errs.is_empty() {
+        return Err(Error::Apply(errs));
+    }
+    progress("links", n_links, n_links);
+    t.mark("links", &mut since);
+
+    // 4. Routes, after the addresses that make their gateways reachable.
+    for name in &plan.route_nodes {
+        let Some(node) = desired.nodes.get(name) else {
+            continue;
+        };
+        if !handles.contains_key(name) {
+            let h = NodeHandle::open(&netns::ns_name(lab, name))?;
+            handles.insert(name.clone(), h);
+        }
+        let Some(h) = handles.get(name) else { continue };
+        let ns_name = netns::ns_name(lab, name);
+        let w = work.entry(name.clone()).or_default();
+        for (gw, v6) in [(node.gateway, false), (node.gateway6, true)] {
+            if let Some(gw) = gw {
+                let dst = default_route(v6);
+                w.reqs.push(route::replace(
+                    &dst,
+                    Some(gw),
+                    None,
+                    format!("adding default route via {gw} in {ns_name}"),
+                ));
+            }
+        }
+        for r in &node.routes {
+            let oif = r.dev.as_ref().and_then(|d| h.index_of.get(d).copied());
+            let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
+            w.reqs.push(route::replace(
+                &r.dst,
+                r.via,
+                oif,
+                format!("adding route {}{via} in {ns_name}", r.dst),
+            ));
+        }
+    }
+
+    // 5. Per-namespace work, spread over both cores.
+    let total = work.len();
+    let mut jobs: Vec<(NodeHandle, Vec<Request>)> = Vec::with_capacity(total);
+    for (name, w) in work {
+        if let Some(h) = handles.remove(&name) {
+            jobs.push((h, w.reqs));
+        }
+    }
+    let errs = run_node_jobs(jobs, progress);
+    if !errs.is_empty() {
+        return Err(Error::Apply(errs));
+    }
+    t.mark("addresses", &mut since);
+
+    // 6. Name resolution inside the lab.
+    if plan.rewrite_hosts {
+        hosts::write(desired, &plan.create_nodes)?;
+    }
+    t.mark("hosts", &mut since);
+    Ok(t)
+}
+
+fn default_route(v6: bool) -> IpNet {
+    let addr: IpAddr = if v6 {
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+    };
+    IpNet { addr, prefix: 0 }
+}
+
+fn run_node_jobs(jobs: Vec<(NodeHandle, Vec<Request>)>, progress: &Progress) -> Vec<KError> {
+    let total = jobs.len();
+    if total == 0 {
+        return Vec::new();
+    }
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4);
+    let chunk = total.div_ceil(workers).max(1);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let mut jobs = jobs;
+    let mut parts: Vec<Vec<(NodeHandle, Vec<Request>)>> = Vec::new();
+    while !jobs.is_empty() {
+        let rest = jobs.split_off(jobs.len().min(chunk));
+        parts.push(std::mem::replace(&mut jobs, rest));
+    }
+    std::thread::scope(|s| {
+        let hs: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                let done = &done;
+                s.spawn(move || {
+                    let mut errs = Vec::new();
+                    for (mut h, reqs) in part {
+                        errs.extend(h.sock.execute(reqs));
+                        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        if d % 64 == 0 || d == total {
+                            progress("addresses", d, total);
+                        }
+                    }
+                    errs
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// Used by tests and `inspect`: the namespace handle of a node.
+pub fn open_node(lab: &str, node: &str) -> Result<NetNs> {
+    Ok(NetNs::open(&netns::ns_name(lab, node))?)
+}

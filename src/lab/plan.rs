@@ -1,0 +1,279 @@
+//! Planning: what must change in the kernel to turn the recorded lab into
+//! the desired one. Pure data in, pure data out, so it is tested without
+//! root: re-planning an applied topology must give an empty plan.
+
+use crate::topo::{Link, Node, NodeKind, Topology};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the kernel was found to be missing when compared with the journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    /// Nodes whose namespace is gone.
+    pub nodes: BTreeSet<String>,
+    /// Links (by key) with an end missing, renamed or peered elsewhere.
+    pub links: BTreeSet<String>,
+    /// Human-readable findings, one per problem.
+    pub notes: Vec<String>,
+}
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.links.is_empty()
+    }
+}
+
+/// The ordered work for one apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// Namespaces to remove (nodes gone, changed or drifted).
+    pub delete_nodes: Vec<String>,
+    /// Recorded links to delete explicitly (key), because at least one end
+    /// survives in a namespace that stays.
+    pub delete_links: Vec<String>,
+    /// Nodes to create (new, changed or drifted).
+    pub create_nodes: Vec<String>,
+    /// Links to create (key), indexes into the desired topology's links.
+    pub create_links: Vec<String>,
+    /// Nodes whose routes must be (re)installed.
+    pub route_nodes: Vec<String>,
+    /// Whether name resolution files must be rewritten.
+    pub rewrite_hosts: bool,
+}
+
+impl Plan {
+    /// Number of kernel-visible changes (what `up` reports).
+    pub fn changes(&self) -> usize {
+        self.delete_nodes.len()
+            + self.delete_links.len()
+            + self.create_nodes.len()
+            + self.create_links.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.changes() == 0
+    }
+}
+
+/// A node with its position in the file wiped, so that moving a line in the
+/// file is not a change.
+fn node_content(n: &Node) -> Node {
+    let mut n = n.clone();
+    n.loc = Default::default();
+    for r in &mut n.routes {
+        r.loc = Default::default();
+    }
+    n
+}
+
+fn link_content(l: &Link) -> Link {
+    let mut l = l.clone();
+    l.loc = Default::default();
+    for e in &mut l.endpoints {
+        e.loc = Default::default();
+    }
+    // The same link written with its ends swapped is the same link.
+    if l.endpoints[0].id() > l.endpoints[1].id() {
+        l.endpoints.swap(0, 1);
+    }
+    l
+}
+
+/// The spanning-tree setting each switch will get: the file's choice, or on
+/// when the switch sits in a loop of the switch graph.
+pub fn effective_stp(t: &Topology) -> BTreeMap<String, bool> {
+    let looped = crate::topo::validate::switches_in_loop(t);
+    t.nodes
+        .values()
+        .filter(|n| n.kind == NodeKind::Switch)
+        .map(|n| (n.name.clone(), n.stp.unwrap_or(looped.contains(&n.name))))
+        .collect()
+}
+
+/// Computes the plan from the desired topology, the recorded one (if the
+/// lab exists) and what the kernel was found to lack.
+pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> Plan {
+    let mut p = Plan::default();
+    let empty = Topology::new(desired.name.clone());
+    let old = recorded.unwrap_or(&empty);
+    let stp_new = effective_stp(desired);
+    let stp_old = effective_stp(old);
+
+    // Nodes: recreate on any change of their own settings. Routes depend
+    // on addresses, and a switch's STP mode on the whole graph, so a node
+    // is the unit of change.
+    let mut recreate: BTreeSet<String> = BTreeSet::new();
+    for (name, n) in &old.nodes {
+        match desired.nodes.get(name) {
+            None => p.delete_nodes.push(name.clone()),
+            Some(d) => {
+                let changed = node_content(d) != node_content(n)
+                    || stp_new.get(name) != stp_old.get(name)
+                    || drift.nodes.contains(name);
+                if changed {
+                    p.delete_nodes.push(name.clone());
+                    recreate.insert(name.clone());
+                }
+            }
+        }
+    }
+    for name in desired.nodes.keys() {
+        if !old.nodes.contains_key(name) || recreate.contains(name) {
+            p.create_nodes.push(name.clone());
+        }
+    }
+    let gone: BTreeSet<&String> = p.delete_nodes.iter().collect();
+
+    // Links by key.
+    let old_links: BTreeMap<String, Link> = old
+        .links
+        .iter()
+        .map(|l| (l.key(), link_content(l)))
+        .collect();
+    let new_links: BTreeMap<String, Link> = desired
+        .links
+        .iter()
+        .map(|l| (l.key(), link_content(l)))
+        .collect();
+    for (key, l) in &old_links {
+        let touches_gone = l.endpoints.iter().any(|e| gone.contains(&e.node));
+        let survives = l.endpoints.iter().any(|e| !gone.contains(&e.node));
+        let replaced = new_links.get(key) != Some(l) || drift.links.contains(key) || touches_gone;
+        if replaced && survives {
+            p.delete_links.push(key.clone());
+        }
+    }
+    for (key, l) in &new_links {
+        let touches_new = l.endpoints.iter().any(|e| p.create_nodes.contains(&e.node));
+        let unchanged = old_links.get(key) == Some(l) && !drift.links.contains(key);
+        if touches_new || !unchanged {
+            p.create_links.push(key.clone());
+        }
+    }
+
+    // Routes: every non-switch node that was created or got a new link
+    // (deleting an interface takes the routes through it along).
+    let mut route_nodes: BTreeSet<String> = BTreeSet::new();
+    for name in &p.create_nodes {
+        route_nodes.insert(name.clone());
+    }
+    for key in p.create_links.iter().chain(p.delete_links.iter()) {
+        let l = new_links.get(key).or_else(|| old_links.get(key));
+        if let Some(l) = l {
+            for e in &l.endpoints {
+                if desired.nodes.contains_key(&e.node) {
+                    route_nodes.insert(e.node.clone());
+                }
+            }
+        }
+    }
+    p.route_nodes = route_nodes
+        .into_iter()
+        .filter(|n| {
+            desired
+                .nodes
+                .get(n)
+                .map(|n| n.kind != NodeKind::Switch && (n.gateway.is_some() || n.gateway6.is_some() || !n.routes.is_empty()))
+                .unwrap_or(false)
+        })
+        .collect();
+    p.rewrite_hosts = !p.is_empty();
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topo::{Endpoint, IpNet};
+
+    fn star(n: usize) -> Topology {
+        let mut t = Topology::new("t");
+        t.nodes
+            .insert("s1".into(), Node::new("s1", NodeKind::Switch));
+        for i in 1..=n {
+            let h = format!("h{i}");
+            t.nodes.insert(h.clone(), Node::new(&h, NodeKind::Host));
+            let mut a = Endpoint::new(&h, format!("{h}-eth0"));
+            a.addrs.push(IpNet::new(format!("10.0.0.{i}").parse().unwrap(), 8).unwrap());
+            let b = Endpoint::new("s1", format!("s1-eth{i}"));
+            t.links.push(Link {
+                endpoints: [a, b],
+                mtu: None,
+                up: true,
+                conditions: None,
+                loc: Default::default(),
+            });
+        }
+        t
+    }
+
+    #[test]
+    fn fresh_lab_creates_everything() {
+        let t = star(3);
+        let p = plan(&t, None, &Drift::default());
+        assert_eq!(p.create_nodes.len(), 4);
+        assert_eq!(p.create_links.len(), 3);
+        assert!(p.delete_nodes.is_empty() && p.delete_links.is_empty());
+    }
+
+    #[test]
+    fn replanning_an_applied_topology_is_empty() {
+        let t = star(5);
+        let p = plan(&t, Some(&t), &Drift::default());
+        assert!(p.is_empty(), "{p:?}");
+        assert!(!p.rewrite_hosts);
+    }
+
+    #[test]
+    fn moved_lines_and_swapped_ends_are_not_changes() {
+        let t = star(2);
+        let mut u = t.clone();
+        u.links[0].loc.line = 42;
+        u.links[1].endpoints.swap(0, 1);
+        u.nodes.get_mut("h1").unwrap().loc.line = 7;
+        assert!(plan(&u, Some(&t), &Drift::default()).is_empty());
+    }
+
+    #[test]
+    fn editing_one_address_recreates_one_link() {
+        let t = star(3);
+        let mut u = t.clone();
+        u.links[1].endpoints[0].addrs[0] = "10.0.0.99/8".parse().unwrap();
+        let p = plan(&u, Some(&t), &Drift::default());
+        assert_eq!(p.create_links, vec![t.links[1].key()]);
+        assert_eq!(p.delete_links, vec![t.links[1].key()]);
+        assert!(p.create_nodes.is_empty() && p.delete_nodes.is_empty());
+    }
+
+    #[test]
+    fn removing_a_host_deletes_its_namespace_and_link_end() {
+        let t = star(3);
+        let mut u = t.clone();
+        u.nodes.remove("h3");
+        u.links.pop();
+        let p = plan(&u, Some(&t), &Drift::default());
+        assert_eq!(p.delete_nodes, vec!["h3".to_string()]);
+        assert_eq!(p.delete_links, vec![t.links[2].key()]);
+        assert!(p.create_links.is_empty());
+    }
+
+    #[test]
+    fn drifted_link_is_repaired() {
+        let t = star(2);
+        let mut d = Drift::default();
+        d.links.insert(t.links[0].key());
+        let p = plan(&t, Some(&t), &d);
+        assert_eq!(p.create_links, vec![t.links[0].key()]);
+        assert_eq!(p.delete_links, vec![t.links[0].key()]);
+    }
+
+    #[test]
+    fn drifted_node_is_recreated_with_its_links() {
+        let t = star(2);
+        let mut d = Drift::default();
+        d.nodes.insert("h1".into());
+        let p = plan(&t, Some(&t), &d);
+        assert_eq!(p.delete_nodes, vec!["h1".to_string()]);
+        assert_eq!(p.create_nodes, vec!["h1".to_string()]);
+        assert_eq!(p.create_links, vec![t.links[0].key()]);
+    }
+}

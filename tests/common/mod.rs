@@ -1,0 +1,106 @@
+//! Shared helpers for root integration tests: unique lab names, a guard
+//! that tears a lab down even when the test panics, and leak checks.
+#![allow(dead_code)]
+
+use nlab::topo::{Endpoint, IpNet, Link, Node, NodeKind, Topology};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A short lab name unique to this test process and call.
+pub fn lab_name(tag: &str) -> String {
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("t{}{}{}", tag, std::process::id() % 100000, n)
+}
+
+/// Tears the lab down on drop, then checks nothing of it is left.
+pub struct LabGuard(pub String);
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = nlab::lab::teardown::down(&self.0);
+        if !std::thread::panicking() {
+            assert_no_trace(&self.0);
+        }
+    }
+}
+
+/// Nothing of `lab` remains: namespaces, /etc/netns dirs, runtime dir.
+pub fn assert_no_trace(lab: &str) {
+    let prefix = format!("nlab-{lab}-");
+    let ns: Vec<String> = std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(ns.is_empty(), "namespaces left: {ns:?}");
+    let etc: Vec<String> = std::fs::read_dir("/etc/netns")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(etc.is_empty(), "/etc/netns entries left: {etc:?}");
+    assert!(
+        !std::path::Path::new(&format!("/run/nlab/{lab}")).exists(),
+        "runtime dir of {lab} left"
+    );
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(!s.contains(&prefix), "ip netns list still shows {prefix}: {s}");
+}
+
+pub fn link(a: (&str, &str, Option<&str>), b: (&str, &str, Option<&str>)) -> Link {
+    let mk = |(n, i, ip): (&str, &str, Option<&str>)| {
+        let mut e = Endpoint::new(n, i);
+        if let Some(ip) = ip {
+            e.addrs.push(ip.parse::<IpNet>().unwrap());
+        }
+        e
+    };
+    Link {
+        endpoints: [mk(a), mk(b)],
+        mtu: None,
+        up: true,
+        conditions: None,
+        loc: Default::default(),
+    }
+}
+
+/// h1..hn on switch s1, 10.0.0.i/24.
+pub fn star(lab: &str, n: usize) -> Topology {
+    let mut t = Topology::new(lab);
+    t.nodes.insert("s1".into(), Node::new("s1", NodeKind::Switch));
+    for i in 1..=n {
+        let h = format!("h{i}");
+        t.nodes.insert(h.clone(), Node::new(&h, NodeKind::Host));
+        let ip = format!("10.0.0.{i}/24");
+        t.links.push(link(
+            (&h, &format!("{h}-eth0"), Some(&ip)),
+            ("s1", &format!("s1-eth{i}"), None),
+        ));
+    }
+    t
+}
+
+/// `ip netns exec NS ping -c1 -W1 ADDR` succeeded.
+pub fn ping(ns: &str, addr: &str) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-c1", "-W2", "-q", addr])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+pub fn ip_json(ns: &str, what: &[&str]) -> serde_json::Value {
+    let mut args = vec!["-j", "-n", ns];
+    args.extend_from_slice(what);
+    let out = Command::new("ip").args(&args).output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}

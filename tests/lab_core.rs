@@ -1,0 +1,28 @@
+//! Root integration tests of the lab engine through the library.
+mod common;
+use common::*;
+use nlab::lab::{Lab, UpOptions};
+
+#[test]
+fn star_comes_up_pings_and_goes_away() {
+    let name = lab_name("star");
+    let _g = LabGuard(name.clone());
+    let t = star(&name, 3);
+    let (lab, rep) = Lab::up(&t, &UpOptions::default()).expect("up");
+    assert_eq!(rep.changes, 7);
+    let h1 = format!("nlab-{name}-h1");
+    assert!(ping(&h1, "10.0.0.2"));
+    assert!(ping(&h1, "10.0.0.3"));
+    // The switch end is a bridge port, as `ip` sees it.
+    let links = ip_json(&format!("nlab-{name}-s1"), &["link", "show", "s1-eth1"]);
+    assert_eq!(links[0]["master"], "s1");
+    // Re-applying the same topology changes nothing.
+    let (_, rep2) = Lab::up(&t, &UpOptions::default()).expect("re-up");
+    assert_eq!(rep2.changes, 0, "{:?}", rep2.plan);
+    let view = lab.inspect().unwrap();
+    assert!(view.drift.is_empty(), "{:?}", view.drift);
+    let h1v = view.nodes.iter().find(|n| n.name == "h1").unwrap();
+    assert_eq!(h1v.interfaces[0].peer.as_deref(), Some("s1:s1-eth1"));
+    lab.down().unwrap();
+    assert_no_trace(&name);
+}
