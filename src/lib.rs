@@ -12,7 +12,8 @@
 //! ```no_run
 //! use nlab::{lab::Lab, topo::generate};
 //! let topo = generate::from_spec("linear,3", "doc", false).unwrap();
-//! let lab = Lab::up(&topo, &Default::default()).unwrap();
+//! let (lab, report) = Lab::up(&topo, &Default::default()).unwrap();
+//! println!("{} nodes up in {:?}", report.nodes, report.elapsed);
 //! let out = lab.exec_output("h1", &["ping", "-c1", "h3"]).unwrap();
 //! assert!(out.status.success());
 //! lab.down().unwrap();

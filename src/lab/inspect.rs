@@ -161,6 +161,21 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
         }
     }
 
+    // Veths the topology does not know of (added by hand, left over):
+    // pair them up from the kernel's indexes alone. An ambiguous match
+    // (same index pair in two namespaces) is left unnamed.
+    let mut by_pair: BTreeMap<(u32, u32), Vec<String>> = BTreeMap::new();
+    for (node, v) in &views {
+        for l in &v.links {
+            if let Some(p) = l.peer_index {
+                by_pair
+                    .entry((l.index, p))
+                    .or_default()
+                    .push(format!("{node}:{}", l.name));
+            }
+        }
+    }
+
     let mut nodes = Vec::new();
     let mut ordered: Vec<_> = t.nodes.values().collect();
     ordered.sort_by(|a, b| crate::topo::natural_cmp(&a.name, &b.name));
@@ -197,7 +212,16 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
                     oper: l.oper.clone(),
                     addrs,
                     master: l.master.and_then(|m| names.get(&m).map(|s| s.to_string())),
-                    peer: peer_of.get(&(n.name.clone(), l.name.clone())).cloned(),
+                    peer: peer_of
+                        .get(&(n.name.clone(), l.name.clone()))
+                        .cloned()
+                        .or_else(|| {
+                            let p = l.peer_index?;
+                            let c = by_pair.get(&(p, l.index))?;
+                            let me = format!("{}:{}", n.name, l.name);
+                            let others: Vec<&String> = c.iter().filter(|x| **x != me).collect();
+                            (others.len() == 1).then(|| others[0].clone())
+                        }),
                 });
             }
         }

@@ -104,3 +104,18 @@ pub fn ip_json(ns: &str, what: &[&str]) -> serde_json::Value {
     let out = Command::new("ip").args(&args).output().unwrap();
     serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
 }
+
+/// Output of `ip netns exec NS ping -c1 ADDR`, if it succeeded.
+pub fn ping_output(ns: &str, addr: &str) -> Option<String> {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-c1", "-W2", addr])
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+pub fn ns(lab: &str, node: &str) -> String {
+    format!("nlab-{lab}-{node}")
+}

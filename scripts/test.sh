@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests use
+# as independent witnesses (Debian packages), checks formatting and lints,
+# runs unit + root integration tests, and proves the host's own network
+# (root namespace) is exactly as it was before.
+#
+# Usage (as root): scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/test.sh must run as root (the integration tests create namespaces)" >&2
+  exit 2
+fi
+
+# Witness tools the tests call (never the product): ip, ping, tcpdump, nft.
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v nft >/dev/null || need+=(nftables)
+command -v iperf3 >/dev/null || need+=(iperf3)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "*** installing test witnesses: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+snapshot() {
+  {
+    echo "## links"; ip -d -j link show | python3 -c 'import json,sys
+for l in json.load(sys.stdin):
+    for k in ("stats","stats64"): l.pop(k,None)
+    print(json.dumps(l, sort_keys=True))'
+    echo "## addresses"; ip -j addr show | python3 -c 'import json,sys
+for l in json.load(sys.stdin):
+    for a in l.get("addr_info",[]): a.pop("valid_life_time",None); a.pop("preferred_life_time",None)
+    print(l["ifname"], json.dumps(l.get("addr_info"), sort_keys=True))'
+    echo "## routes"; ip route show table all
+    echo "## rules"; ip rule show; ip -6 rule show
+    echo "## nft"; nft list ruleset
+    echo "## sysctls"
+    for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.forwarding; do
+      printf '%s=%s\n' "$k" "$(cat /proc/sys/${k//.//})"
+    done
+    echo "## netns"; ls /run/netns 2>/dev/null | grep '^nlab-' || true
+  }
+}
+
+before=$(mktemp); after=$(mktemp)
+trap 'rm -f "$before" "$after"' EXIT
+snapshot >"$before"
+
+echo "*** cargo fmt --check"
+cargo fmt --all -- --check
+echo "*** cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "*** cargo test"
+status=0
+cargo test --all-targets 2>&1 | tee /tmp/nlab-test.log || status=$?
+cargo test --doc 2>&1 | tail -3 || status=$?
+
+snapshot >"$after"
+if ! diff -u "$before" "$after"; then
+  echo "FAIL: the root namespace changed during the test suite (diff above)" >&2
+  status=1
+else
+  echo "*** root namespace unchanged (links, addresses, routes, rules, nft, forwarding sysctls)"
+fi
+left=$(ls /run/netns 2>/dev/null | grep -c '^nlab-' || true)
+if [ "$left" != 0 ]; then
+  echo "FAIL: $left nlab namespaces left after the suite" >&2
+  status=1
+fi
+passed=$(grep -Eo '[0-9]+ passed' /tmp/nlab-test.log | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' /tmp/nlab-test.log | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c '^SKIP' /tmp/nlab-test.log || true)
+echo "suite: $passed passed, $failed failed, $skipped skipped"
+exit $status

@@ -1,0 +1,278 @@
+//! `up`, `down`, `cleanup` and `demo`.
+
+use super::output::{print_json, secs, table, BadInput};
+use super::UpArgs;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use nlab::lab::{self, Lab, UpOptions, UpReport};
+use nlab::topo::{self, Topology};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+/// Labs larger than this get a progress bar on a terminal.
+const PROGRESS_MIN_NODES: usize = 200;
+/// Rows of the node table printed before "… and N more".
+const TABLE_ROWS: usize = 20;
+
+/// nlab creates namespaces and mounts: it needs root's capabilities.
+pub fn require_root() -> anyhow::Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(BadInput(
+            "nlab needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) to create namespaces and links; \
+             run it with sudo"
+                .into(),
+        )
+        .into())
+    }
+}
+
+/// Loads the topology named by `up`'s arguments (file or generator).
+pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
+    let mut t = match (&a.file, &a.topo) {
+        (Some(f), _) => topo::file::load(f)?,
+        (None, Some(spec)) => {
+            let name = a
+                .name
+                .clone()
+                .unwrap_or_else(|| topo::generate::default_lab_name(spec));
+            topo::generate::from_spec(spec, &name, a.mac)?
+        }
+        (None, None) => return Err(BadInput("give a topology file or --topo SPEC".into()).into()),
+    };
+    if let Some(n) = &a.name {
+        if &t.name != n {
+            t.name = n.clone();
+            topo::validate::validate(&t)?;
+        }
+    }
+    Ok(t)
+}
+
+/// A progress bar that follows the engine's phases, on a terminal only.
+struct Bar {
+    bar: Option<ProgressBar>,
+    phase: Mutex<String>,
+}
+
+impl Bar {
+    fn new(nodes: usize, json: bool) -> Bar {
+        let show = !json && nodes >= PROGRESS_MIN_NODES && std::io::stderr().is_terminal();
+        let bar = show.then(|| {
+            let b = ProgressBar::new(nodes as u64);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+            ) {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b
+        });
+        Bar {
+            bar,
+            phase: Mutex::new(String::new()),
+        }
+    }
+    fn update(&self, phase: &str, done: usize, total: usize) {
+        let Some(b) = &self.bar else { return };
+        if let Ok(mut p) = self.phase.lock() {
+            if *p != phase {
+                *p = phase.to_string();
+                b.set_message(phase.to_string());
+                b.set_length(total as u64);
+                b.reset();
+            }
+        }
+        b.set_position(done as u64);
+    }
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+pub fn up(a: UpArgs) -> anyhow::Result<i32> {
+    let t = load_topology(&a)?;
+    if !a.dry_run {
+        require_root()?;
+    }
+    let bar = Bar::new(t.nodes.len(), a.json);
+    let cb = |p: &str, d: usize, n: usize| bar.update(p, d, n);
+    let opts = UpOptions {
+        dry_run: a.dry_run,
+        progress: Some(&cb),
+    };
+    let result = Lab::up(&t, &opts);
+    bar.finish();
+    let (_lab, report) = result.with_context(|| format!("bringing up lab {}", t.name))?;
+    if a.json {
+        print_json(&report)?;
+    } else if a.dry_run {
+        print_plan(&t, &report);
+    } else {
+        print_up(&t, &report);
+    }
+    Ok(0)
+}
+
+fn print_plan(t: &Topology, r: &UpReport) {
+    let p = &r.plan;
+    println!(
+        "Plan for lab {} ({} change{}; nothing applied):",
+        t.name,
+        r.changes,
+        if r.changes == 1 { "" } else { "s" }
+    );
+    for d in &r.drift {
+        println!("  ! {d}");
+    }
+    for n in &p.delete_nodes {
+        println!("  - node {n}");
+    }
+    for l in &p.delete_links {
+        println!("  - link {l}");
+    }
+    for n in &p.create_nodes {
+        let kind = t.nodes.get(n).map(|n| n.kind.as_str()).unwrap_or("?");
+        println!("  + node {n} ({kind})");
+    }
+    for l in &p.create_links {
+        println!("  + link {l}");
+    }
+    if p.is_empty() {
+        println!("  (nothing to do: the lab matches the topology)");
+    }
+}
+
+fn print_up(t: &Topology, r: &UpReport) {
+    for d in &r.drift {
+        println!("repaired: {d}");
+    }
+    if r.changes == 0 {
+        println!(
+            "Lab {} is up to date: 0 changes ({} nodes, {} links, checked in {}).",
+            t.name,
+            r.nodes,
+            r.links,
+            secs(r.elapsed)
+        );
+        return;
+    }
+    let mut tab = table(&["node", "kind", "interfaces", "addresses"]);
+    let mut nodes: Vec<&topo::Node> = t.nodes.values().collect();
+    nodes.sort_by(|a, b| topo::natural_cmp(&a.name, &b.name));
+    for n in nodes.iter().take(TABLE_ROWS) {
+        let eps: Vec<&topo::Endpoint> = t.endpoints_of(&n.name).collect();
+        let ifaces: Vec<&str> = eps.iter().map(|e| e.iface.as_str()).collect();
+        let addrs: Vec<String> = eps
+            .iter()
+            .flat_map(|e| e.addrs.iter().map(|a| a.to_string()))
+            .collect();
+        tab.add_row(vec![
+            n.name.clone(),
+            n.kind.to_string(),
+            abbreviate(&ifaces.join(" "), 40),
+            abbreviate(&addrs.join(" "), 40),
+        ]);
+    }
+    println!("{tab}");
+    if nodes.len() > TABLE_ROWS {
+        println!("… and {} more nodes", nodes.len() - TABLE_ROWS);
+    }
+    println!(
+        "Lab {} is up: {} nodes, {} links, {} changes in {}.",
+        t.name,
+        r.nodes,
+        r.links,
+        r.changes,
+        secs(r.elapsed)
+    );
+    println!(
+        "Next: nlab pingall {0} | nlab exec {0} NODE -- CMD | nlab inspect {0} | nlab down {0}",
+        t.name
+    );
+}
+
+fn abbreviate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+pub fn down(name: &str, json: bool) -> anyhow::Result<i32> {
+    require_root()?;
+    let known = lab::teardown::all_labs();
+    if !known.iter().any(|l| l == name) {
+        if json {
+            print_json(&lab::teardown::TeardownReport::default())?;
+            return Ok(0);
+        }
+        // Idempotent: a lab that is already gone is not an error.
+        println!("Lab {name} is not up; nothing to remove.");
+        return Ok(0);
+    }
+    let start = std::time::Instant::now();
+    let r = lab::teardown::down(name).with_context(|| format!("tearing down lab {name}"))?;
+    if json {
+        print_json(&r)?;
+    } else {
+        println!(
+            "Lab {name} is down: removed {} namespaces{} in {}. The kernel frees their memory in the background.",
+            r.namespaces,
+            if r.processes > 0 {
+                format!(" and ended {} processes", r.processes)
+            } else {
+                String::new()
+            },
+            secs(start.elapsed())
+        );
+    }
+    Ok(0)
+}
+
+pub fn cleanup(json: bool) -> anyhow::Result<i32> {
+    require_root()?;
+    let start = std::time::Instant::now();
+    let r = lab::teardown::cleanup_all().context("cleaning up")?;
+    if json {
+        print_json(&r)?;
+    } else if r.labs.is_empty() {
+        println!("Nothing to clean up: no nlab namespaces, journals or files on this host.");
+    } else {
+        println!(
+            "Removed {} lab{} ({}): {} namespaces, {} processes, in {}.",
+            r.labs.len(),
+            if r.labs.len() == 1 { "" } else { "s" },
+            r.labs.join(", "),
+            r.namespaces,
+            r.processes,
+            secs(start.elapsed())
+        );
+    }
+    Ok(0)
+}
+
+pub fn demo() -> anyhow::Result<i32> {
+    require_root()?;
+    println!("*** Creating lab `demo`: Mininet's tree,depth=2,fanout=2 (3 switches, 4 hosts)");
+    let t = topo::generate::from_spec("tree,2,2", "demo", true)?;
+    let (lab, report) =
+        Lab::up(&t, &UpOptions::default()).context("bringing up the demo lab")?;
+    print_up(&t, &report);
+    println!();
+    let code = super::run::pingall_lab(&lab, 2.0, false, false)?;
+    println!();
+    println!("*** What the kernel holds (nlab inspect demo):");
+    super::show::print_inspect(&lab.inspect()?);
+    println!();
+    println!("The lab stays up. Try:");
+    println!("  nlab exec demo h1 -- ping -c1 h4     # names resolve inside the lab");
+    println!("  nlab shell demo h1                   # a shell inside h1");
+    println!("  ip netns exec nlab-demo-h1 ip addr   # the classic tools work too");
+    println!("  nlab down demo                       # remove it, nothing left behind");
+    Ok(code)
+}

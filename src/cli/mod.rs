@@ -1,0 +1,146 @@
+//! The `nlab` command line: argument parsing and dispatch. Each command
+//! lives in its own module and is a thin layer over the library.
+
+mod lifecycle;
+mod output;
+mod run;
+mod show;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub use output::{exit_code, print_error};
+
+/// A kernel-native network lab: namespaces, veths and bridges, set up in
+/// milliseconds, inspected live, torn down without a trace.
+#[derive(Parser, Debug)]
+#[command(
+    name = "nlab",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  \
+        nlab demo                          bring up a small tree lab and tour it\n  \
+        nlab up --topo linear,4            Mininet's linear topology, lab `linear`\n  \
+        nlab up lab.yaml                   a lab from a topology file\n  \
+        nlab pingall linear                every host pings every other\n  \
+        nlab exec linear h1 -- ping -c1 h2 run a command inside a node\n  \
+        nlab down linear                   remove the lab, nothing left behind\n\n\
+        Exit codes: 0 success, 1 failure (or loss in pingall), 2 bad input."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a lab, or change a running one to match its topology.
+    ///
+    /// Validates the whole topology first (nothing is created when it has
+    /// errors), then applies only what differs from what is running:
+    /// running `up` twice with the same input reports 0 changes.
+    Up(UpArgs),
+    /// Remove a lab: its processes, namespaces, links and files.
+    Down {
+        /// Lab name (see `nlab list`).
+        lab: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every lab on this host, including those left by a crashed or
+    /// killed nlab.
+    Cleanup {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List labs on this host.
+    #[command(visible_alias = "ls")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a lab as the kernel holds it: nodes, interfaces, addresses,
+    /// MACs, veth peers, and anything that drifted from the topology.
+    Inspect {
+        lab: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a node (`nlab exec LAB h1 -- ping -c1 h2`).
+    /// The command's exit code is nlab's.
+    Exec {
+        lab: String,
+        node: String,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Open an interactive shell inside a node.
+    Shell { lab: String, node: String },
+    /// Ping between every pair of hosts, in parallel, with ICMP sent by
+    /// nlab itself. Exits 1 when any pair fails.
+    Pingall(PingArgs),
+    /// Draw a lab or a topology file as Graphviz dot, Mermaid or JSON.
+    Graph {
+        /// A running lab's name, or a topology file.
+        target: String,
+        #[arg(long, short, default_value = "dot", value_parser = ["dot", "mermaid", "json"])]
+        format: String,
+    },
+    /// Bring up a small demo lab, ping across it, show it, and leave it up.
+    Demo,
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Topology file (YAML, containerlab-like). See README "Topology files".
+    #[arg(conflicts_with = "topo", required_unless_present = "topo")]
+    pub file: Option<PathBuf>,
+    /// A built-in topology, in Mininet's spelling: minimal, single,N,
+    /// linear,N, tree,D,F (or tree,depth=D,fanout=F), torus,X,Y.
+    #[arg(long, value_name = "SPEC")]
+    pub topo: Option<String>,
+    /// Lab name (default: the file's `name`, or the generator's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// With --topo: sequential MACs 00:00:00:00:00:01… like `mn --mac`.
+    #[arg(long)]
+    pub mac: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PingArgs {
+    pub lab: String,
+    /// Seconds to wait for each pair (retrying while ARP resolves).
+    #[arg(long, default_value_t = 2.0)]
+    pub timeout: f64,
+    /// Use each host's first IPv6 address instead of IPv4.
+    #[arg(long, short = '6')]
+    pub ipv6: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the parsed command; the `Err` carries what to print and the exit
+/// code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Up(a) => lifecycle::up(a),
+        Command::Down { lab, json } => lifecycle::down(&lab, json),
+        Command::Cleanup { json } => lifecycle::cleanup(json),
+        Command::List { json } => show::list(json),
+        Command::Inspect { lab, json } => show::inspect(&lab, json),
+        Command::Exec { lab, node, command } => run::exec(&lab, &node, &command),
+        Command::Shell { lab, node } => run::shell(&lab, &node),
+        Command::Pingall(a) => run::pingall(a),
+        Command::Graph { target, format } => show::graph(&target, &format),
+        Command::Demo => lifecycle::demo(),
+    }
+}

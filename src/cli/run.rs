@@ -1,0 +1,127 @@
+//! Commands that run things in a lab: `exec`, `shell`, `pingall`.
+
+use super::lifecycle::require_root;
+use super::output::{print_json, secs};
+use super::PingArgs;
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use nlab::lab::Lab;
+use nlab::services::ping::{self, PingHost, PingOpts};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// Pair counts above this get a progress bar on a terminal.
+const PROGRESS_MIN_PAIRS: usize = 20_000;
+
+pub fn exec(lab: &str, node: &str, command: &[String]) -> anyhow::Result<i32> {
+    require_root()?;
+    let lab = Lab::open(lab)?;
+    let ns = lab.namespace(node)?;
+    let (prog, args) = command
+        .split_first()
+        .ok_or_else(|| anyhow::anyhow!("no command given after --"))?;
+    std::env::set_var("NLAB_LAB", lab.name());
+    std::env::set_var("NLAB_NODE", node);
+    // Replacing this process keeps the terminal, signals and the exit code
+    // exactly the command's own.
+    let err = nlab::kernel::exec::exec_replace(&ns, prog, args);
+    Err(anyhow::Error::new(err).context(format!("running `{prog}` in {node}")))
+}
+
+pub fn shell(lab: &str, node: &str) -> anyhow::Result<i32> {
+    require_root()?;
+    let lab = Lab::open(lab)?;
+    let ns = lab.namespace(node)?;
+    let sh = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
+    std::env::set_var("NLAB_LAB", lab.name());
+    std::env::set_var("NLAB_NODE", node);
+    // A prompt that says where you are; bash honours PS1 from the
+    // environment when no rc file overrides it.
+    std::env::set_var("PS1", format!("[{}:{node}] \\w # ", lab.name()));
+    eprintln!(
+        "Entering {node} of lab {} (namespace {ns}); `exit` to leave.",
+        lab.name()
+    );
+    let err = nlab::kernel::exec::exec_replace(&ns, &sh, &[]);
+    Err(anyhow::Error::new(err).context(format!("starting {sh} in {node}")))
+}
+
+pub fn pingall(a: PingArgs) -> anyhow::Result<i32> {
+    require_root()?;
+    let lab = Lab::open(&a.lab)?;
+    pingall_lab(&lab, a.timeout, a.ipv6, a.json)
+}
+
+/// Pings every ordered pair of hosts; prints Mininet's report (or JSON).
+/// Returns 1 when any pair failed.
+pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Result<i32> {
+    let t = lab.topology();
+    let hosts: Vec<PingHost> = t
+        .hosts()
+        .into_iter()
+        .filter_map(|n| {
+            t.primary_addr(&n.name, v6).map(|addr| PingHost {
+                name: n.name.clone(),
+                ns: nlab::kernel::netns::ns_name(&t.name, &n.name),
+                addr,
+            })
+        })
+        .collect();
+    let pairs = hosts.len() * hosts.len().saturating_sub(1);
+    let bar = (!json && pairs >= PROGRESS_MIN_PAIRS && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(pairs as u64);
+        if let Ok(s) =
+            ProgressStyle::with_template("pingall [{bar:40}] {pos}/{len} pairs ({per_sec}, eta {eta})")
+        {
+            b.set_style(s.progress_chars("=> "));
+        }
+        b
+    });
+    let opts = PingOpts {
+        timeout: Duration::from_secs_f64(timeout.max(0.01)),
+        ..PingOpts::default()
+    };
+    let start = Instant::now();
+    let progress = |done: usize, _total: usize| {
+        if let Some(b) = &bar {
+            b.set_position(done as u64);
+        }
+    };
+    let results = ping::ping_all(&hosts, &opts, &progress)
+        .with_context(|| format!("pinging across lab {}", lab.name()))?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let elapsed = start.elapsed();
+    let summary = ping::Summary::of(&results);
+    if json {
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            lab: &'a str,
+            hosts: Vec<&'a str>,
+            sent: usize,
+            received: usize,
+            dropped_percent: f64,
+            seconds: f64,
+            failed: Vec<(String, String)>,
+        }
+        let failed = results
+            .iter()
+            .filter(|r| r.rtt.is_none())
+            .map(|r| (hosts[r.src].name.clone(), hosts[r.dst].name.clone()))
+            .collect();
+        print_json(&Out {
+            lab: lab.name(),
+            hosts: hosts.iter().map(|h| h.name.as_str()).collect(),
+            sent: summary.sent,
+            received: summary.received,
+            dropped_percent: summary.dropped_percent(),
+            seconds: elapsed.as_secs_f64(),
+            failed,
+        })?;
+    } else {
+        print!("{}", ping::mininet_report(&hosts, &results));
+        println!("*** {} pairs in {}", results.len(), secs(elapsed));
+    }
+    Ok(if summary.received == summary.sent { 0 } else { 1 })
+}
