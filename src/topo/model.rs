@@ -32,7 +32,11 @@ impl Loc {
 }
 
 /// A whole lab as the user asked for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Equality compares what would be built, not where it was written: `source`
+/// and every `loc` are ignored, so a topology read back from the journal (no
+/// locations) or from a reformatted file equals the one that was applied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Topology {
     /// Lab name: part of every namespace name (`nlab-<lab>-<node>`).
     pub name: String,
@@ -85,7 +89,7 @@ impl FromStr for NodeKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
     pub name: String,
     pub kind: NodeKind,
@@ -121,7 +125,7 @@ impl Node {
 }
 
 /// A static route. `dst` of `0.0.0.0/0` or `::/0` is a default route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 pub struct Route {
     pub dst: IpNet,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,7 +138,7 @@ pub struct Route {
 }
 
 /// A point-to-point link: one veth pair (or, later, an emulated pair).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Link {
     pub endpoints: [Endpoint; 2],
     /// MTU for both ends (an endpoint's own `mtu` wins).
@@ -187,7 +191,7 @@ pub struct LinkConditions {
 }
 
 /// One end of a link: the interface `iface` inside node `node`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
     pub node: String,
     /// Interface name inside the node's namespace (≤ 15 bytes).
@@ -349,12 +353,16 @@ impl FromStr for MacAddr {
     fn from_str(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
         if parts.len() != 6 {
-            return Err(format!("`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"));
+            return Err(format!(
+                "`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"
+            ));
         }
         let mut out = [0u8; 6];
         for (i, p) in parts.iter().enumerate() {
             if p.len() != 2 {
-                return Err(format!("`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"));
+                return Err(format!(
+                    "`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"
+                ));
             }
             out[i] = u8::from_str_radix(p, 16)
                 .map_err(|_| format!("`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"))?;
@@ -373,6 +381,51 @@ impl<'de> Deserialize<'de> for MacAddr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+// Equality ignores `loc` (and `Topology::source`): plans compare what the
+// kernel would get, and locations change whenever a comment is added.
+
+impl PartialEq for Topology {
+    fn eq(&self, o: &Self) -> bool {
+        self.name == o.name && self.nodes == o.nodes && self.links == o.links
+    }
+}
+
+impl PartialEq for Node {
+    fn eq(&self, o: &Self) -> bool {
+        self.name == o.name
+            && self.kind == o.kind
+            && self.gateway == o.gateway
+            && self.gateway6 == o.gateway6
+            && self.routes == o.routes
+            && self.stp == o.stp
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, o: &Self) -> bool {
+        self.dst == o.dst && self.via == o.via && self.dev == o.dev
+    }
+}
+
+impl PartialEq for Link {
+    fn eq(&self, o: &Self) -> bool {
+        self.endpoints == o.endpoints
+            && self.mtu == o.mtu
+            && self.up == o.up
+            && self.conditions == o.conditions
+    }
+}
+
+impl PartialEq for Endpoint {
+    fn eq(&self, o: &Self) -> bool {
+        self.node == o.node
+            && self.iface == o.iface
+            && self.mac == o.mac
+            && self.addrs == o.addrs
+            && self.mtu == o.mtu
     }
 }
 
@@ -458,6 +511,50 @@ mod tests {
         assert_eq!(m.to_string(), "00:00:00:00:01:02");
         assert_eq!(m.to_string().parse::<MacAddr>().unwrap(), m);
         assert!("00:00:00:00:01".parse::<MacAddr>().is_err());
+    }
+
+    #[test]
+    fn equality_ignores_where_things_were_written() {
+        let mut a = Topology::new("lab");
+        let mut n = Node::new("h1", NodeKind::Host);
+        n.routes.push(Route {
+            dst: "10.9.0.0/16".parse().unwrap(),
+            via: Some("10.0.0.254".parse().unwrap()),
+            dev: None,
+            loc: Loc::new(3, 4),
+        });
+        n.loc = Loc::new(2, 3);
+        a.nodes.insert("h1".into(), n);
+        a.nodes
+            .insert("s1".into(), Node::new("s1", NodeKind::Switch));
+        let mut e = Endpoint::new("h1", "eth0");
+        e.loc = Loc::new(9, 9);
+        a.links.push(Link {
+            endpoints: [e, Endpoint::new("s1", "p1")],
+            mtu: None,
+            up: true,
+            conditions: None,
+            loc: Loc::new(8, 7),
+        });
+        a.source = Some("a.yaml".into());
+
+        // What the journal gives back: no locations, same content.
+        let json = serde_json::to_string(&a).unwrap();
+        let b: Topology = serde_json::from_str(&json).unwrap();
+        assert_eq!(b.links[0].loc, Loc::default());
+        assert_eq!(a, b);
+
+        let mut c = b.clone();
+        c.source = None;
+        assert_eq!(a, c);
+        c.links[0].endpoints[0].mtu = Some(9000);
+        assert_ne!(a, c);
+        let mut d = b.clone();
+        d.nodes.get_mut("h1").unwrap().routes[0].dev = Some("eth0".into());
+        assert_ne!(a, d);
+        let mut e = b.clone();
+        e.links[0].up = false;
+        assert_ne!(a, e);
     }
 
     #[test]
