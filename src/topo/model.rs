@@ -242,24 +242,35 @@ impl IpNet {
     pub fn is_ipv4(&self) -> bool {
         self.addr.is_ipv4()
     }
+    /// 32 for IPv4, 128 for IPv6.
+    pub fn max_prefix(&self) -> u8 {
+        if self.addr.is_ipv4() {
+            32
+        } else {
+            128
+        }
+    }
     /// The network address (host bits cleared).
     pub fn network(&self) -> IpAddr {
+        // Fields are public, so a prefix past the family's length can reach
+        // here without `new`; treat it as a full-length prefix, don't panic.
+        let prefix = self.prefix.min(self.max_prefix());
         match self.addr {
             IpAddr::V4(a) => {
                 let bits = u32::from(a);
-                let mask = if self.prefix == 0 {
+                let mask = if prefix == 0 {
                     0
                 } else {
-                    u32::MAX << (32 - self.prefix)
+                    u32::MAX << (32 - prefix)
                 };
                 IpAddr::V4((bits & mask).into())
             }
             IpAddr::V6(a) => {
                 let bits = u128::from(a);
-                let mask = if self.prefix == 0 {
+                let mask = if prefix == 0 {
                     0
                 } else {
-                    u128::MAX << (128 - self.prefix)
+                    u128::MAX << (128 - prefix)
                 };
                 IpAddr::V6((bits & mask).into())
             }

@@ -16,11 +16,20 @@ pub(super) fn check(c: &mut Checker) {
     let seg = segments(c, &eps);
     addresses(c, &eps, &seg);
     macs(c, &eps, &seg);
+    // Grouped once: asking `endpoints_of` per node is quadratic in big labs.
+    let mut by_node: HashMap<&str, Vec<&Endpoint>> = HashMap::new();
+    for ep in &eps {
+        by_node.entry(ep.node.as_str()).or_default().push(ep);
+    }
     for node in c.t.nodes.values() {
         if node.kind == NodeKind::Switch {
             switch_takes_no_routes(c, node);
         } else {
-            Routing::new(c, node).check(c);
+            let mine = by_node
+                .get(node.name.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            Routing::new(node, mine).check(c);
         }
     }
 }
@@ -58,6 +67,18 @@ fn addresses(c: &mut Checker, eps: &[&Endpoint], seg: &[usize]) {
         let mut has_v6 = false;
         for a in &ep.addrs {
             has_v6 |= !a.is_ipv4();
+            if a.prefix > a.max_prefix() {
+                c.push(
+                    ep.loc,
+                    format!(
+                        "address {a} on `{}`: the prefix is longer than /{}",
+                        ep.id(),
+                        a.max_prefix()
+                    ),
+                    None,
+                );
+                continue;
+            }
             if let Some(why) = unusable(&a.addr) {
                 c.push(
                     ep.loc,
@@ -189,10 +210,10 @@ struct Routing<'t> {
 }
 
 impl<'t> Routing<'t> {
-    fn new(c: &Checker<'t>, node: &'t Node) -> Self {
+    fn new(node: &'t Node, eps: &[&'t Endpoint]) -> Self {
         let mut addrs = Vec::new();
         let mut ifaces = Vec::new();
-        for ep in c.t.endpoints_of(&node.name) {
+        for ep in eps {
             ifaces.push(ep.iface.as_str());
             addrs.extend(ep.addrs.iter().map(|a| (ep.iface.as_str(), *a)));
         }
@@ -268,6 +289,11 @@ impl<'t> Routing<'t> {
     fn route(&self, c: &mut Checker, r: &Route, net: IpNet) {
         let name = &self.node.name;
         let what = format!("route to {} on `{name}`", r.dst);
+        if r.dst.prefix > r.dst.max_prefix() {
+            let msg = format!("{what}: the prefix is longer than /{}", r.dst.max_prefix());
+            c.push(r.loc, msg, None);
+            return;
+        }
         if net.addr != r.dst.addr {
             c.push(
                 r.loc,
