@@ -6,11 +6,30 @@ pub fn closest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    closest_with(word, candidates, true)
+}
+
+/// Like [`closest`], but also for short words where one edit is a big
+/// change (`s2` → `s1`): for names, where the user is asked to check rather
+/// than told what they meant.
+pub fn closest_name<'a, I>(word: &str, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    closest_with(word, candidates, false)
+}
+
+fn closest_with<'a, I>(word: &str, candidates: I, strict: bool) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
     let word_len = word.chars().count();
     // A third of the word may be wrong, at least one and at most three edits:
     // `endpoint` → `endpoints`, `gatway` → `gateway`, but not `ip` → `up`.
     let limit = (word_len / 3).clamp(1, 3);
-    let mut best: Option<(usize, &str)> = None;
+    // Rank by distance, then by a longer shared start (`s2` is closer to
+    // `s1` than to `h2`), then by order.
+    let mut best: Option<(usize, usize, &str)> = None;
     for cand in candidates {
         if cand == word {
             continue;
@@ -21,14 +40,21 @@ where
         let d = distance(word, cand);
         // Short words need a proportionally closer match: `ip` is not `up`.
         let longest = word_len.max(cand.chars().count());
-        if d > limit || d * 3 > longest {
+        if d > limit || (strict && d * 3 > longest) {
             continue;
         }
-        if best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, cand));
+        let shared = word
+            .chars()
+            .zip(cand.chars())
+            .take_while(|(a, b)| a == b)
+            .count();
+        if best
+            .is_none_or(|(bd, bs, _)| (d, std::cmp::Reverse(shared)) < (bd, std::cmp::Reverse(bs)))
+        {
+            best = Some((d, shared, cand));
         }
     }
-    best.map(|(_, c)| c)
+    best.map(|(_, _, c)| c)
 }
 
 /// Optimal string alignment distance: Levenshtein plus swapping two
@@ -93,5 +119,8 @@ mod tests {
         assert_eq!(closest("h11", ["h1", "h2", "h10"]), Some("h1"));
         assert_eq!(closest("H2", ["h1", "h2"]), Some("h2"));
         assert_eq!(closest("h3", ["h1", "h2"]), None);
+        assert_eq!(closest_name("h3", ["h1", "h2"]), Some("h1"));
+        assert_eq!(closest_name("web", ["h1", "h2"]), None);
+        assert_eq!(closest_name("s2", ["h1", "h2", "s1"]), Some("s1"));
     }
 }

@@ -17,7 +17,7 @@ pub use names::{check_iface_name, check_lab_name, check_node_name, MAX_LAB_NAME,
 pub use stp::{needs_stp, stp_switches, switches_in_loop};
 
 use super::model::{Endpoint, Loc, NodeKind, Topology};
-use super::suggest::did_you_mean;
+use super::suggest::closest_name;
 use std::collections::HashMap;
 
 /// Ports a Linux bridge accepts (`BR_MAX_PORTS`).
@@ -179,13 +179,16 @@ impl<'t> Checker<'t> {
         match t.nodes.get(&ep.node) {
             None => {
                 let names = || t.nodes.keys().map(String::as_str);
-                let hint = did_you_mean(&ep.node, names()).unwrap_or_else(|| {
-                    if (1..=8).contains(&t.nodes.len()) {
+                let hint = match closest_name(&ep.node, names()) {
+                    Some(n) => format!(
+                        "did you mean `{n}`? If not, declare `{}` under `topology.nodes`",
+                        ep.node
+                    ),
+                    None if (1..=8).contains(&t.nodes.len()) => {
                         format!("the nodes are {}", names().collect::<Vec<_>>().join(", "))
-                    } else {
-                        "declare it under `topology.nodes`".into()
                     }
-                });
+                    None => format!("declare `{}` under `topology.nodes`", ep.node),
+                };
                 self.push(
                     ep.loc,
                     format!(

@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 pub const MAX_GENERATED_NODES: u64 = 100_000;
 
 pub(super) const SPELLINGS: &str = "\
-minimal                               one switch, two hosts
-single,N           single,k=N         one switch, N hosts
-reversed,N         reversed,k=N       like single, hosts on the switch's ports in reverse
-linear,N           linear,k=N,n=M     N switches in a chain, M hosts on each (default 1)
-tree,D,F           tree,depth=D,fanout=F   switches D levels deep with F children each, hosts at the leaves
-torus,X,Y          torus,x=X,y=Y,n=M  an X by Y torus of switches (X, Y >= 3; it has loops, so STP runs)";
+minimal                                  one switch, two hosts
+single,N     single,k=N                  one switch, N hosts
+reversed,N   reversed,k=N                like single, hosts on the switch's ports in reverse
+linear,N     linear,k=N,n=M              N switches in a chain, M hosts on each (default 1)
+tree,D,F     tree,depth=D,fanout=F       switches D levels deep, F children each, hosts at the leaves
+torus,X,Y    torus,x=X,y=Y,n=M           an X by Y torus of switches, X and Y >= 3 (it loops: STP runs)";
 
 const ONE_LINE: &str = "minimal, single,N, single,k=N, reversed,N, linear,N, linear,k=N,n=M, \
                         tree,D,F, tree,depth=D,fanout=F, torus,X,Y, torus,x=X,y=Y,n=M";

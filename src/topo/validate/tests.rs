@@ -141,7 +141,10 @@ fn dangling_endpoint_suggests_a_node() {
         first.msg.contains("names node `H2`, which does not exist"),
         "{first}"
     );
-    assert_eq!(first.hint.as_deref(), Some("did you mean `h2`?"));
+    assert_eq!(
+        first.hint.as_deref(),
+        Some("did you mean `h2`? If not, declare `H2` under `topology.nodes`")
+    );
 
     // No obvious typo: a short list of what exists helps more.
     t.links[1].endpoints[0].node = "web".into();
