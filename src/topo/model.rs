@@ -481,22 +481,38 @@ impl Topology {
 }
 
 /// Compare names so that `h2 < h10` (digit runs compared as numbers).
+/// Every digit run counts, as in Mininet's `natural()`: `h2s1 < h10s1`.
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    fn split(s: &str) -> (&str, Option<u64>) {
-        let idx = s
+    use std::cmp::Ordering;
+    /// The next run of digits or of non-digits: (is digits, text).
+    fn next_run<'a>(s: &mut &'a str) -> Option<(bool, &'a str)> {
+        let first = s.chars().next()?;
+        let digits = first.is_ascii_digit();
+        let end = s
             .char_indices()
-            .rev()
-            .take_while(|(_, c)| c.is_ascii_digit())
-            .last()
-            .map(|(i, _)| i);
-        match idx {
-            Some(i) => (&s[..i], s[i..].parse().ok()),
-            None => (s, None),
+            .find(|(_, c)| c.is_ascii_digit() != digits)
+            .map_or(s.len(), |(i, _)| i);
+        let (run, rest) = s.split_at(end);
+        *s = rest;
+        Some((digits, run))
+    }
+    let (mut ra, mut rb) = (a, b);
+    loop {
+        let ord = match (next_run(&mut ra), next_run(&mut rb)) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some((true, x)), Some((true, y))) => {
+                // Compared as numbers of any length: fewer digits is smaller.
+                let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+            }
+            (Some((_, x)), Some((_, y))) => x.cmp(y),
+        };
+        if ord != Ordering::Equal {
+            return ord;
         }
     }
-    let (pa, na) = split(a);
-    let (pb, nb) = split(b);
-    pa.cmp(pb).then(na.cmp(&nb)).then(a.cmp(b))
 }
 
 #[cfg(test)]
@@ -573,5 +589,34 @@ mod tests {
         let mut v = vec!["h10", "h2", "h1", "s1", "h20"];
         v.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(v, ["h1", "h2", "h10", "h20", "s1"]);
+        let mut v = vec![
+            "h10s1",
+            "h2s10",
+            "h2s1",
+            "h1s2",
+            "h",
+            "h1",
+            "h1a",
+            "h99999999999999999999999",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "h",
+                "h1",
+                "h1a",
+                "h1s2",
+                "h2s1",
+                "h2s10",
+                "h10s1",
+                "h99999999999999999999999"
+            ]
+        );
+        assert_eq!(
+            natural_cmp("h01", "h1"),
+            "h01".cmp("h1"),
+            "equal numbers fall back to text"
+        );
     }
 }

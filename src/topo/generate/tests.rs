@@ -398,3 +398,16 @@ fn big_labs_are_quick() {
         start.elapsed()
     );
 }
+
+#[test]
+fn addresses_follow_mininet_natural_order_past_ten() {
+    // Mininet sorts h2s1 before h10s1 (every digit run is a number).
+    let t = gen("linear,k=2,n=10");
+    assert_eq!(addr_of(&t, "h1s1"), "10.0.0.1");
+    assert_eq!(addr_of(&t, "h1s2"), "10.0.0.2");
+    assert_eq!(addr_of(&t, "h2s1"), "10.0.0.3");
+    assert_eq!(addr_of(&t, "h10s2"), "10.0.0.20");
+    let t = gen("torus,10,3");
+    assert_eq!(addr_of(&t, "h2x1"), "10.0.0.4");
+    assert_eq!(addr_of(&t, "h10x3"), "10.0.0.30");
+}
