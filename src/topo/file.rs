@@ -3,17 +3,37 @@
 //! comes out of here has passed [`validate`](super::validate::validate).
 //!
 //! ```yaml
-//! name: demo
+//! name: demo                    # lab name: 1-24 of [a-z0-9_], required
 //! topology:
-//!   defaults: {kind: host, gateway: 10.0.1.254, mtu: 1500}
+//!   defaults:                   # optional
+//!     kind: host                # nodes without `kind` (else: host)
+//!     gateway: 10.0.1.254       # hosts without their own gateway
+//!     gateway6: fd00:1::fe
+//!     mtu: 1500                 # links without their own mtu
 //!   nodes:
-//!     h1: {interfaces: {eth0: {ip: 10.0.1.1/24}}}
+//!     h1:
+//!       kind: host              # host | switch | router (linux, bridge)
+//!       gateway: none           # opt out of the default (or `~`)
+//!       routes:
+//!         - {dst: 10.9.0.0/16, via: 10.0.1.254}
+//!         - {dst: default, via: 10.0.1.254, dev: eth0}   # ::/0 if via is IPv6
+//!       interfaces:             # instead of settings on the endpoint
+//!         eth0: {ip: [10.0.1.1/24, "fd00:1::1/64"], mac: "02:00:00:00:00:01", mtu: 9000}
+//!     s1: {kind: switch, stp: true}
 //!     r1: {kind: router}
-//!     s1: {kind: switch}
 //!   links:
 //!     - endpoints: ["h1:eth0", "s1:p1"]
-//!     - endpoints: [{node: r1, iface: eth0, ip: 10.0.1.254/24}, "s1:p2"]
+//!     - endpoints:
+//!         - {node: r1, iface: eth0, ip: 10.0.1.254/24}   # ip: one or a list
+//!         - s1:p2
+//!       mtu: 1400
+//!       up: false
+//!       conditions: {delay: 10ms, jitter: 1ms, loss: 1%, rate: 10mbit}
 //! ```
+//!
+//! Any other key is an error that lists the keys allowed there. An
+//! interface's `ip`, `mac` or `mtu` may be set on the endpoint or under
+//! `interfaces`, not both; an `interfaces` entry no link uses is an error.
 
 mod build;
 mod emit;

@@ -167,6 +167,11 @@ impl<'s> Builder<'s> {
         }
     }
 
+    /// `~`, an empty value or `none`: explicitly nothing.
+    fn is_none(&self, n: &YNode) -> bool {
+        matches!(n.val, YVal::Null) || n.text(self.r.src).as_deref() == Some("none")
+    }
+
     fn gateway(&mut self, n: &YNode, key: &str, v4: bool) -> Option<IpAddr> {
         let gw = self.r.ip(n, &format!("`{key}`"))?;
         if gw.is_ipv4() == v4 {
@@ -197,18 +202,20 @@ impl<'s> Builder<'s> {
         }
         let mut node = Node::new(name, kind);
         node.loc = loc;
-        node.gateway = f
-            .value("gateway")
-            .and_then(|g| self.gateway(g, "gateway", true));
-        node.gateway6 = f
-            .value("gateway6")
-            .and_then(|g| self.gateway(g, "gateway6", false));
         // Gateway defaults are for hosts: a router is usually the gateway
-        // itself, and a switch has no addresses to reach one from.
-        if kind == NodeKind::Host {
-            node.gateway = node.gateway.or(d.gateway);
-            node.gateway6 = node.gateway6.or(d.gateway6);
-        }
+        // itself, and a switch has no addresses to reach one from. A host
+        // opts out with `gateway: none` (or an empty value).
+        let host = kind == NodeKind::Host;
+        node.gateway = match f.get("gateway") {
+            None => d.gateway.filter(|_| host),
+            Some(g) if self.is_none(g) => None,
+            Some(g) => self.gateway(g, "gateway", true),
+        };
+        node.gateway6 = match f.get("gateway6") {
+            None => d.gateway6.filter(|_| host),
+            Some(g) if self.is_none(g) => None,
+            Some(g) => self.gateway(g, "gateway6", false),
+        };
         node.stp = f.value("stp").and_then(|s| self.r.bool(s, "`stp`"));
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
@@ -335,6 +342,20 @@ impl<'s> Builder<'s> {
 
     fn endpoint(&mut self, n: &YNode) -> Option<Endpoint> {
         let (node, iface, own) = match &n.val {
+            // `h1: eth0` (a space after the colon) is YAML for a mapping.
+            YVal::Map(m) if self.spaced_endpoint(m) => {
+                let (k, v) = (&m[0].0, &m[0].1);
+                let (node, iface) = (
+                    k.text(self.r.src).unwrap_or_default(),
+                    v.text(self.r.src).unwrap_or_default(),
+                );
+                let msg = format!(
+                    "endpoint `{node}: {iface}` reads as a mapping because of the space after `:`"
+                );
+                self.r
+                    .err(n.loc, msg, Some(format!("write `\"{node}:{iface}\"`")));
+                return None;
+            }
             YVal::Map(_) => {
                 let f = self.r.fields(n, "an endpoint", ENDPOINT_KEYS);
                 let node = f.value("node").and_then(|v| self.r.string(v, "`node`"));
@@ -386,6 +407,13 @@ impl<'s> Builder<'s> {
         ep.mac = self.pick("MAC", &id, own.mac, mac, line);
         ep.mtu = self.pick("MTU", &id, own.mtu, mtu, line);
         Some(ep)
+    }
+
+    /// One `key: scalar` entry whose key is no endpoint key.
+    fn spaced_endpoint(&self, m: &[(YNode, YNode)]) -> bool {
+        let [(k, v)] = m else { return false };
+        let key = k.text(self.r.src).unwrap_or_default();
+        !ENDPOINT_KEYS.contains(&key.as_str()) && v.text(self.r.src).is_some()
     }
 
     /// A setting from the endpoint or from `interfaces:`, but not both.

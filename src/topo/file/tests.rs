@@ -106,6 +106,13 @@ fn demo_reads_every_key() {
     assert_eq!(h2.gateway, Some("10.0.1.254".parse().unwrap()));
     assert_eq!(h2.gateway6, Some("fd00:1::fe".parse().unwrap()));
     assert_eq!(t.nodes["r1"].gateway, None);
+    // A host opts out of the default.
+    let text = DEMO.replace("    h2: {}", "    h2: {gateway: none, gateway6: ~}");
+    let t2 = parse(&text, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (t2.nodes["h2"].gateway, t2.nodes["h2"].gateway6),
+        (None, None)
+    );
     assert_eq!(t.nodes["r1"].kind, NodeKind::Router);
     assert_eq!(t.nodes["s1"].stp, Some(true));
 
@@ -130,6 +137,33 @@ fn demo_reads_every_key() {
     );
     assert_eq!(l.endpoints[0].addrs.len(), 2);
     assert_eq!(l.endpoints[1].id(), "s1:p2");
+}
+
+#[test]
+fn the_documented_example_parses() {
+    let doc = include_str!("../file.rs");
+    let example: String = doc
+        .lines()
+        .skip_while(|l| !l.contains("```yaml"))
+        .skip(1)
+        .take_while(|l| !l.contains("```"))
+        .map(|l| {
+            format!(
+                "{}\n",
+                l.trim_start_matches("//!").strip_prefix(' ').unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(example.starts_with("name: demo"), "{example}");
+    let t = parse(&example, None).unwrap_or_else(|e| panic!("{e}\n{example}"));
+    assert_eq!(t.nodes["h1"].gateway, None);
+    assert_eq!(
+        t.links[1]
+            .conditions
+            .as_ref()
+            .and_then(|c| c.rate.as_deref()),
+        Some("10mbit")
+    );
 }
 
 #[test]
@@ -187,6 +221,7 @@ topology:
       - {node: \"10\", iface: \"2\"}
     - {endpoints: [{node: gw2, iface: e0, ip: [10.0.0.3/24, \"fd00::3/64\"]}, \"10:3\"]}
     - {endpoints: [\"x:e0\", \"10:4\"], up: true}
+    - endpoints: [x:e1, 10:5]
 ";
     let t = parse(text, None).unwrap_or_else(|e| panic!("{e}"));
     // `on` would be a boolean and 10 a number to a YAML reader: names stay text.
@@ -202,6 +237,11 @@ topology:
         "anchors and aliases work"
     );
     assert_eq!(t.nodes["x"].kind, NodeKind::Host, "an empty node is a host");
+    assert_eq!(
+        t.links[4].key(),
+        "10:5--x:e1",
+        "plain `node:iface` in a flow list"
+    );
 }
 
 #[test]

@@ -339,3 +339,13 @@ topology:
     );
     assert!(shown.contains("  hint: did you mean `mtu`?"), "{shown}");
 }
+
+#[test]
+fn endpoint_with_a_space_after_the_colon() {
+    let e = expect(
+        &base_with("\"s1:p2\"]", "s1: p2]"),
+        9,
+        "endpoint `s1: p2` reads as a mapping because of the space after `:`",
+    );
+    assert_eq!(e.hint.as_deref(), Some("write `\"s1:p2\"`"));
+}
