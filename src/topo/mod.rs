@@ -5,6 +5,7 @@ pub mod file;
 pub mod generate;
 pub mod graph;
 pub mod model;
+pub mod suggest;
 pub mod validate;
 
 pub use model::*;

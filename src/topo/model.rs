@@ -32,7 +32,11 @@ impl Loc {
 }
 
 /// A whole lab as the user asked for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Equality compares what would be built, not where it was written: `source`
+/// and every `loc` are ignored, so a topology read back from the journal (no
+/// locations) or from a reformatted file equals the one that was applied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Topology {
     /// Lab name: part of every namespace name (`nlab-<lab>-<node>`).
     pub name: String,
@@ -85,7 +89,7 @@ impl FromStr for NodeKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
     pub name: String,
     pub kind: NodeKind,
@@ -121,7 +125,7 @@ impl Node {
 }
 
 /// A static route. `dst` of `0.0.0.0/0` or `::/0` is a default route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 pub struct Route {
     pub dst: IpNet,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,7 +138,7 @@ pub struct Route {
 }
 
 /// A point-to-point link: one veth pair (or, later, an emulated pair).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Link {
     pub endpoints: [Endpoint; 2],
     /// MTU for both ends (an endpoint's own `mtu` wins).
@@ -187,7 +191,7 @@ pub struct LinkConditions {
 }
 
 /// One end of a link: the interface `iface` inside node `node`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
     pub node: String,
     /// Interface name inside the node's namespace (≤ 15 bytes).
@@ -238,24 +242,35 @@ impl IpNet {
     pub fn is_ipv4(&self) -> bool {
         self.addr.is_ipv4()
     }
+    /// 32 for IPv4, 128 for IPv6.
+    pub fn max_prefix(&self) -> u8 {
+        if self.addr.is_ipv4() {
+            32
+        } else {
+            128
+        }
+    }
     /// The network address (host bits cleared).
     pub fn network(&self) -> IpAddr {
+        // Fields are public, so a prefix past the family's length can reach
+        // here without `new`; treat it as a full-length prefix, don't panic.
+        let prefix = self.prefix.min(self.max_prefix());
         match self.addr {
             IpAddr::V4(a) => {
                 let bits = u32::from(a);
-                let mask = if self.prefix == 0 {
+                let mask = if prefix == 0 {
                     0
                 } else {
-                    u32::MAX << (32 - self.prefix)
+                    u32::MAX << (32 - prefix)
                 };
                 IpAddr::V4((bits & mask).into())
             }
             IpAddr::V6(a) => {
                 let bits = u128::from(a);
-                let mask = if self.prefix == 0 {
+                let mask = if prefix == 0 {
                     0
                 } else {
-                    u128::MAX << (128 - self.prefix)
+                    u128::MAX << (128 - prefix)
                 };
                 IpAddr::V6((bits & mask).into())
             }
@@ -349,12 +364,16 @@ impl FromStr for MacAddr {
     fn from_str(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
         if parts.len() != 6 {
-            return Err(format!("`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"));
+            return Err(format!(
+                "`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"
+            ));
         }
         let mut out = [0u8; 6];
         for (i, p) in parts.iter().enumerate() {
             if p.len() != 2 {
-                return Err(format!("`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"));
+                return Err(format!(
+                    "`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"
+                ));
             }
             out[i] = u8::from_str_radix(p, 16)
                 .map_err(|_| format!("`{s}` is not a MAC address (want aa:bb:cc:dd:ee:ff)"))?;
@@ -373,6 +392,51 @@ impl<'de> Deserialize<'de> for MacAddr {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+// Equality ignores `loc` (and `Topology::source`): plans compare what the
+// kernel would get, and locations change whenever a comment is added.
+
+impl PartialEq for Topology {
+    fn eq(&self, o: &Self) -> bool {
+        self.name == o.name && self.nodes == o.nodes && self.links == o.links
+    }
+}
+
+impl PartialEq for Node {
+    fn eq(&self, o: &Self) -> bool {
+        self.name == o.name
+            && self.kind == o.kind
+            && self.gateway == o.gateway
+            && self.gateway6 == o.gateway6
+            && self.routes == o.routes
+            && self.stp == o.stp
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, o: &Self) -> bool {
+        self.dst == o.dst && self.via == o.via && self.dev == o.dev
+    }
+}
+
+impl PartialEq for Link {
+    fn eq(&self, o: &Self) -> bool {
+        self.endpoints == o.endpoints
+            && self.mtu == o.mtu
+            && self.up == o.up
+            && self.conditions == o.conditions
+    }
+}
+
+impl PartialEq for Endpoint {
+    fn eq(&self, o: &Self) -> bool {
+        self.node == o.node
+            && self.iface == o.iface
+            && self.mac == o.mac
+            && self.addrs == o.addrs
+            && self.mtu == o.mtu
     }
 }
 
@@ -417,22 +481,38 @@ impl Topology {
 }
 
 /// Compare names so that `h2 < h10` (digit runs compared as numbers).
+/// Every digit run counts, as in Mininet's `natural()`: `h2s1 < h10s1`.
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    fn split(s: &str) -> (&str, Option<u64>) {
-        let idx = s
+    use std::cmp::Ordering;
+    /// The next run of digits or of non-digits: (is digits, text).
+    fn next_run<'a>(s: &mut &'a str) -> Option<(bool, &'a str)> {
+        let first = s.chars().next()?;
+        let digits = first.is_ascii_digit();
+        let end = s
             .char_indices()
-            .rev()
-            .take_while(|(_, c)| c.is_ascii_digit())
-            .last()
-            .map(|(i, _)| i);
-        match idx {
-            Some(i) => (&s[..i], s[i..].parse().ok()),
-            None => (s, None),
+            .find(|(_, c)| c.is_ascii_digit() != digits)
+            .map_or(s.len(), |(i, _)| i);
+        let (run, rest) = s.split_at(end);
+        *s = rest;
+        Some((digits, run))
+    }
+    let (mut ra, mut rb) = (a, b);
+    loop {
+        let ord = match (next_run(&mut ra), next_run(&mut rb)) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some((true, x)), Some((true, y))) => {
+                // Compared as numbers of any length: fewer digits is smaller.
+                let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+                x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+            }
+            (Some((_, x)), Some((_, y))) => x.cmp(y),
+        };
+        if ord != Ordering::Equal {
+            return ord;
         }
     }
-    let (pa, na) = split(a);
-    let (pb, nb) = split(b);
-    pa.cmp(pb).then(na.cmp(&nb)).then(a.cmp(b))
 }
 
 #[cfg(test)]
@@ -461,9 +541,82 @@ mod tests {
     }
 
     #[test]
+    fn equality_ignores_where_things_were_written() {
+        let mut a = Topology::new("lab");
+        let mut n = Node::new("h1", NodeKind::Host);
+        n.routes.push(Route {
+            dst: "10.9.0.0/16".parse().unwrap(),
+            via: Some("10.0.0.254".parse().unwrap()),
+            dev: None,
+            loc: Loc::new(3, 4),
+        });
+        n.loc = Loc::new(2, 3);
+        a.nodes.insert("h1".into(), n);
+        a.nodes
+            .insert("s1".into(), Node::new("s1", NodeKind::Switch));
+        let mut e = Endpoint::new("h1", "eth0");
+        e.loc = Loc::new(9, 9);
+        a.links.push(Link {
+            endpoints: [e, Endpoint::new("s1", "p1")],
+            mtu: None,
+            up: true,
+            conditions: None,
+            loc: Loc::new(8, 7),
+        });
+        a.source = Some("a.yaml".into());
+
+        // What the journal gives back: no locations, same content.
+        let json = serde_json::to_string(&a).unwrap();
+        let b: Topology = serde_json::from_str(&json).unwrap();
+        assert_eq!(b.links[0].loc, Loc::default());
+        assert_eq!(a, b);
+
+        let mut c = b.clone();
+        c.source = None;
+        assert_eq!(a, c);
+        c.links[0].endpoints[0].mtu = Some(9000);
+        assert_ne!(a, c);
+        let mut d = b.clone();
+        d.nodes.get_mut("h1").unwrap().routes[0].dev = Some("eth0".into());
+        assert_ne!(a, d);
+        let mut e = b.clone();
+        e.links[0].up = false;
+        assert_ne!(a, e);
+    }
+
+    #[test]
     fn natural_order() {
         let mut v = vec!["h10", "h2", "h1", "s1", "h20"];
         v.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(v, ["h1", "h2", "h10", "h20", "s1"]);
+        let mut v = vec![
+            "h10s1",
+            "h2s10",
+            "h2s1",
+            "h1s2",
+            "h",
+            "h1",
+            "h1a",
+            "h99999999999999999999999",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            [
+                "h",
+                "h1",
+                "h1a",
+                "h1s2",
+                "h2s1",
+                "h2s10",
+                "h10s1",
+                "h99999999999999999999999"
+            ]
+        );
+        assert_eq!(
+            natural_cmp("h01", "h1"),
+            "h01".cmp("h1"),
+            "equal numbers fall back to text"
+        );
     }
 }

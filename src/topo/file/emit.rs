@@ -1,0 +1,165 @@
+//! Writing a topology back as a file `parse` reads, e.g. to turn
+//! `--topo tree,2,2` into a file to edit. Written by hand rather than through
+//! a serializer so the file looks like one a person would write: one line
+//! per node and per simple endpoint.
+
+use crate::topo::model::{natural_cmp, Endpoint, Link, Node, Route, Topology};
+use std::fmt::Write;
+
+/// The topology in nlab's file format; `parse` of the result equals `t`.
+pub fn to_yaml(t: &Topology) -> String {
+    let mut o = String::new();
+    // Writing to a String cannot fail; `let _` keeps that out of the API.
+    let _ = write_topology(&mut o, t);
+    o
+}
+
+fn write_topology(o: &mut String, t: &Topology) -> std::fmt::Result {
+    writeln!(o, "name: {}", q(&t.name))?;
+    writeln!(o, "topology:")?;
+    writeln!(o, "  nodes:")?;
+    let mut nodes: Vec<&Node> = t.nodes.values().collect();
+    nodes.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    for n in nodes {
+        node(o, n)?;
+    }
+    if t.links.is_empty() {
+        writeln!(o, "  links: []")?;
+    } else {
+        writeln!(o, "  links:")?;
+        for l in &t.links {
+            link(o, l)?;
+        }
+    }
+    Ok(())
+}
+
+fn node(o: &mut String, n: &Node) -> std::fmt::Result {
+    let mut simple = vec![format!("kind: {}", n.kind)];
+    if let Some(g) = n.gateway {
+        simple.push(format!("gateway: {}", q(&g.to_string())));
+    }
+    if let Some(g) = n.gateway6 {
+        simple.push(format!("gateway6: {}", q(&g.to_string())));
+    }
+    if let Some(s) = n.stp {
+        simple.push(format!("stp: {s}"));
+    }
+    if n.routes.is_empty() {
+        return writeln!(o, "    {}: {{{}}}", q(&n.name), simple.join(", "));
+    }
+    writeln!(o, "    {}:", q(&n.name))?;
+    for s in simple {
+        writeln!(o, "      {s}")?;
+    }
+    writeln!(o, "      routes:")?;
+    for r in &n.routes {
+        writeln!(o, "        - {}", route(r))?;
+    }
+    Ok(())
+}
+
+fn route(r: &Route) -> String {
+    let mut parts = vec![format!("dst: {}", q(&r.dst.to_string()))];
+    if let Some(v) = r.via {
+        parts.push(format!("via: {}", q(&v.to_string())));
+    }
+    if let Some(d) = &r.dev {
+        parts.push(format!("dev: {}", q(d)));
+    }
+    format!("{{{}}}", parts.join(", "))
+}
+
+fn link(o: &mut String, l: &Link) -> std::fmt::Result {
+    let [a, b] = &l.endpoints;
+    if is_plain(a) && is_plain(b) {
+        writeln!(o, "    - endpoints: [{}, {}]", endpoint(a), endpoint(b))?;
+    } else {
+        writeln!(o, "    - endpoints:")?;
+        for ep in &l.endpoints {
+            writeln!(o, "        - {}", endpoint(ep))?;
+        }
+    }
+    if let Some(m) = l.mtu {
+        writeln!(o, "      mtu: {m}")?;
+    }
+    if !l.up {
+        writeln!(o, "      up: false")?;
+    }
+    if let Some(c) = &l.conditions {
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("delay", &c.delay),
+            ("jitter", &c.jitter),
+            ("loss", &c.loss),
+            ("rate", &c.rate),
+        ] {
+            if let Some(v) = v {
+                parts.push(format!("{k}: {}", q(v)));
+            }
+        }
+        writeln!(o, "      conditions: {{{}}}", parts.join(", "))?;
+    }
+    Ok(())
+}
+
+/// An endpoint with nothing but its name, written `"node:iface"`.
+fn is_plain(ep: &Endpoint) -> bool {
+    ep.addrs.is_empty() && ep.mac.is_none() && ep.mtu.is_none()
+}
+
+fn endpoint(ep: &Endpoint) -> String {
+    if is_plain(ep) {
+        return q(&ep.id());
+    }
+    let mut parts = vec![
+        format!("node: {}", q(&ep.node)),
+        format!("iface: {}", q(&ep.iface)),
+    ];
+    let a: Vec<String> = ep.addrs.iter().map(|a| q(&a.to_string())).collect();
+    match a.as_slice() {
+        [] => {}
+        [one] => parts.push(format!("ip: {one}")),
+        many => parts.push(format!("ip: [{}]", many.join(", "))),
+    }
+    if let Some(m) = ep.mac {
+        parts.push(format!("mac: {}", q(&m.to_string())));
+    }
+    if let Some(m) = ep.mtu {
+        parts.push(format!("mtu: {m}"));
+    }
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// A scalar, quoted unless it is plainly a name YAML cannot read as
+/// anything else. JSON string syntax is valid YAML double-quoted syntax.
+fn q(s: &str) -> String {
+    let plain = s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "null"
+        );
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::Value::from(s).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::q;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(q("h1"), "h1");
+        assert_eq!(q("h1-eth0"), "h1-eth0");
+        assert_eq!(q("on"), "\"on\"");
+        assert_eq!(q("1"), "\"1\"");
+        assert_eq!(q("h1:eth0"), "\"h1:eth0\"");
+        assert_eq!(q("a\"b"), "\"a\\\"b\"");
+        assert_eq!(q(".nan"), "\".nan\"");
+    }
+}
