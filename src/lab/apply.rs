@@ -15,7 +15,7 @@ use crate::kernel::{addr, route, Error as KError};
 use crate::topo::{IpNet, Link, NodeKind, Topology};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// First free interface index in a fresh namespace: a switch's bridge gets
 /// it, ports and host interfaces follow. A fresh namespace holds only `lo`
@@ -35,13 +35,15 @@ fn fresh_base(sock: &mut Socket, ns_name: &str) -> Result<u32, KError> {
 /// How long each phase took, for the summary and the benchmarks.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Timings {
-    pub phases: Vec<(String, Duration)>,
+    /// Phase name → seconds, in the order the phases ran.
+    pub phases: Vec<(String, f64)>,
 }
 
 impl Timings {
     fn mark(&mut self, name: &str, since: &mut Instant) {
         let now = Instant::now();
-        self.phases.push((name.to_string(), now - *since));
+        self.phases
+            .push((name.to_string(), (now - *since).as_secs_f64()));
         *since = now;
     }
 }
@@ -132,7 +134,7 @@ fn create_nodes(
     topo: &Topology,
     names: &[String],
     stp: &BTreeMap<String, bool>,
-    progress: &Progress,
+    progress: &Progress<'_>,
 ) -> (BTreeMap<String, NodeHandle>, Vec<KError>) {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -198,7 +200,7 @@ pub fn apply(
     desired: &Topology,
     recorded: Option<&Topology>,
     plan: &Plan,
-    progress: &Progress,
+    progress: &Progress<'_>,
 ) -> Result<Timings> {
     let lab = desired.name.as_str();
     let mut t = Timings::default();
@@ -437,7 +439,7 @@ fn default_route(v6: bool) -> IpNet {
     IpNet { addr, prefix: 0 }
 }
 
-fn run_node_jobs(jobs: Vec<(NodeHandle, Vec<Request>)>, progress: &Progress) -> Vec<KError> {
+fn run_node_jobs(jobs: Vec<(NodeHandle, Vec<Request>)>, progress: &Progress<'_>) -> Vec<KError> {
     let total = jobs.len();
     if total == 0 {
         return Vec::new();

@@ -67,7 +67,7 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Progress callback: phase name, items done, items in the phase.
-pub type Progress = dyn Fn(&str, usize, usize) + Sync;
+pub type Progress<'a> = dyn Fn(&str, usize, usize) + Sync + 'a;
 
 /// No progress output.
 pub fn quiet(_: &str, _: usize, _: usize) {}
@@ -76,7 +76,7 @@ pub fn quiet(_: &str, _: usize, _: usize) {}
 pub struct UpOptions<'a> {
     /// Compute and return the plan without touching the kernel.
     pub dry_run: bool,
-    pub progress: Option<&'a Progress>,
+    pub progress: Option<&'a Progress<'a>>,
 }
 
 /// What `up` did.
@@ -113,7 +113,7 @@ impl Lab {
     /// `topo` loaders validate).
     pub fn up(topo: &Topology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
         let start = Instant::now();
-        let progress: &Progress = opts.progress.unwrap_or(&quiet);
+        let progress: &Progress<'_> = opts.progress.unwrap_or(&quiet);
         let lab = topo.name.clone();
         let _lock = if opts.dry_run {
             None

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Scale benchmark: nlab vs the `ip -batch` kernel floor vs Mininet.
+
+Run through bench/scale.sh (which installs Mininet and builds nlab).
+Every scenario runs the contenders side by side in the same run, several
+times, and reports medians. Only namespaces this script creates carry
+traffic; nothing leaves the machine.
+"""
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+NLAB = os.environ.get("NLAB", "target/release/nlab")
+LAB = "bench"
+
+
+def sh(cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
+
+
+def slab_kib():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                return int(line.split()[1])
+    return 0
+
+
+def settle(max_s=10.0):
+    """Waits until the kernel has freed the namespaces of earlier runs
+    (deleting is asynchronous), so runs do not pay for each other."""
+    last = slab_kib()
+    t0 = time.time()
+    while time.time() - t0 < max_s:
+        time.sleep(0.3)
+        now = slab_kib()
+        if abs(now - last) < 512:
+            return
+        last = now
+
+
+def timed(cmd):
+    """Runs cmd; returns (seconds, max RSS of the child in KiB, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr.strip()[-400:]}")
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return dt, max(rss, before), p.stdout
+
+
+# --- nlab -------------------------------------------------------------
+
+def nlab_single(n):
+    subprocess.run([NLAB, "down", LAB], capture_output=True)
+    settle()
+    slab0 = slab_kib()
+    up, rss, out = timed([NLAB, "up", "--topo", f"single,{n}", "--name", LAB, "--json"])
+    report = json.loads(out)
+    slab1 = slab_kib()
+    procs = sh(["pgrep", "-x", "nlab"], check=False).stdout.split()
+    down, _, _ = timed([NLAB, "down", LAB])
+    visible = sh(["ip", "netns", "list"]).stdout.count(f"nlab-{LAB}-")
+    phases = {name: secs for name, secs in report["timings"]["phases"]}
+    return {
+        "up": up, "down": down, "rss_mb": rss / 1024,
+        "slab_mib_per_node": (slab1 - slab0) / 1024 / (n + 1),
+        "procs_after_up": len(procs), "visible_after_down": visible,
+        "phases": phases,
+    }
+
+
+def nlab_pingall(spec):
+    subprocess.run([NLAB, "down", LAB], capture_output=True)
+    settle()
+    up, _, _ = timed([NLAB, "up", "--topo", spec, "--name", LAB])
+    t, _, out = timed([NLAB, "pingall", LAB, "--json"])
+    res = json.loads(out)
+    down, _, _ = timed([NLAB, "down", LAB])
+    return {"up": up, "down": down, "pingall": t,
+            "received": res["received"], "sent": res["sent"]}
+
+
+# --- kernel floor: ip -batch -----------------------------------------
+
+def floor_single(n):
+    settle()
+    with tempfile.TemporaryDirectory() as d:
+        add = os.path.join(d, "add")
+        links = os.path.join(d, "links")
+        rm = os.path.join(d, "rm")
+        with open(add, "w") as f:
+            f.write("netns add fl-s1\n")
+            for i in range(1, n + 1):
+                f.write(f"netns add fl-h{i}\n")
+        with open(links, "w") as f:
+            f.write("link add s1 type bridge\nlink set s1 up\n")
+            for i in range(1, n + 1):
+                f.write(f"link add s1-eth{i} master s1 up type veth peer name h{i}-eth0 netns fl-h{i}\n")
+        with open(rm, "w") as f:
+            f.write("netns del fl-s1\n")
+            for i in range(1, n + 1):
+                f.write(f"netns del fl-h{i}\n")
+        t0 = time.perf_counter()
+        sh(["ip", "-batch", add])
+        sh(["ip", "-n", "fl-s1", "-batch", links])
+        up = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        sh(["ip", "-batch", rm])
+        down = time.perf_counter() - t0
+    return {"up": up, "down": down}
+
+
+# --- Mininet -----------------------------------------------------------
+
+MN_SCRIPT = r"""
+import sys, time, json
+from mininet.net import Mininet
+from mininet.topo import SingleSwitchTopo, LinearTopo
+from mininet.topolib import TreeTopo
+from mininet.node import LinuxBridge
+from mininet.log import setLogLevel
+setLogLevel('error')
+kind, a, b, ping = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1'
+topo = {'single': lambda: SingleSwitchTopo(a), 'linear': lambda: LinearTopo(a),
+        'tree': lambda: TreeTopo(depth=a, fanout=b)}[kind]()
+t0 = time.perf_counter()
+net = Mininet(topo=topo, switch=LinuxBridge, controller=None, build=False)
+net.build(); net.start()
+up = time.perf_counter() - t0
+loss = None; pt = None
+if ping:
+    t0 = time.perf_counter(); loss = net.pingAll(timeout=1); pt = time.perf_counter() - t0
+t0 = time.perf_counter()
+net.stop()
+down = time.perf_counter() - t0
+print(json.dumps({'up': up, 'down': down, 'pingall': pt, 'loss': loss}))
+"""
+
+
+def mininet(kind, a, b=0, ping=False):
+    settle()
+    subprocess.run(["mn", "-c"], capture_output=True)
+    p = subprocess.run([sys.executable if os.path.exists("/usr/lib/python3/dist-packages/mininet") else "python3",
+                        "-c", MN_SCRIPT, kind, str(a), str(b), "1" if ping else "0"],
+                       capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        raise RuntimeError("mininet failed: " + p.stderr[-400:])
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def med(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="CI smoke: small sizes, no Mininet")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", help="write raw results here")
+    args = ap.parse_args()
+    runs = 1 if args.quick else args.runs
+    results = {}
+    sizes = [100] if args.quick else [100, 1000, 5000]
+    out = []
+
+    def row(*cols):
+        line = "| " + " | ".join(str(c) for c in cols) + " |"
+        out.append(line)
+        print(line, flush=True)
+
+    # 1. single,N: nlab vs floor (and Mininet at 100/500).
+    row("scenario", "nlab up", "nlab down", "nlab total", "floor total", "nlab/floor",
+        "Mininet total", "Mininet/nlab", "nlab ms/node", "slab MiB/node", "nlab RSS MB")
+    row(*["---"] * 11)
+    for n in sizes + ([] if args.quick else [500]):
+        nl = [nlab_single(n) for _ in range(runs)]
+        fl = [floor_single(n) for _ in range(runs)]
+        mn = []
+        if not args.quick and n in (100, 500):
+            mn = [mininet("single", n) for _ in range(runs)]
+        nt = med(nl, "up") + med(nl, "down")
+        ft = med(fl, "up") + med(fl, "down")
+        mt = (med(mn, "up") + med(mn, "down")) if mn else None
+        results[f"single,{n}"] = {"nlab": nl, "floor": fl, "mininet": mn}
+        row(f"single,{n}", f"{med(nl,'up'):.3f} s", f"{med(nl,'down'):.3f} s", f"{nt:.3f} s",
+            f"{ft:.3f} s", f"{nt/ft:.2f}x",
+            f"{mt:.2f} s" if mt else "-", f"{mt/nt:.1f}x" if mt else "-",
+            f"{nt*1000/(n+1):.3f}", f"{med(nl,'slab_mib_per_node'):.3f}", f"{med(nl,'rss_mb'):.1f}")
+        ph = {}
+        for r in nl:
+            for k, v in r["phases"].items():
+                ph.setdefault(k, []).append(v)
+        print("    phases (median ms/node): " + ", ".join(
+            f"{k} {statistics.median(v)*1000/(n+1):.3f}" for k, v in ph.items())
+            + f", teardown {med(nl,'down')*1000/(n+1):.3f}", flush=True)
+        results[f"single,{n}"]["phases_ms_per_node"] = {
+            k: statistics.median(v) * 1000 / (n + 1) for k, v in ph.items()}
+
+    # 2. pingall scenarios.
+    out.append("")
+    print()
+    row("pingall scenario", "pairs", "nlab pingall", "nlab received", "Mininet pingall", "Mininet/nlab")
+    row(*["---"] * 6)
+    ping_cases = [("single,100", ("single", 100, 0))]
+    if not args.quick:
+        ping_cases += [("linear,50", ("linear", 50, 0)), ("tree,2,8", ("tree", 2, 8))]
+    for spec, mnargs in ping_cases:
+        nl = [nlab_pingall(spec) for _ in range(runs)]
+        mn = [] if args.quick else [mininet(*mnargs, ping=True) for _ in range(runs)]
+        pt = med(nl, "pingall")
+        mt = med(mn, "pingall") if mn else None
+        results[f"pingall {spec}"] = {"nlab": nl, "mininet": mn}
+        row(spec, nl[0]["sent"], f"{pt:.3f} s", f"{nl[0]['received']}/{nl[0]['sent']}",
+            f"{mt:.2f} s" if mt else "-", f"{mt/pt:.1f}x" if mt else "-")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    print("\n".join(["", "markdown:"] + out))
+
+
+if __name__ == "__main__":
+    main()
