@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod exec;
 pub mod features;
+pub mod limits;
 pub mod link;
 pub mod netlink;
 pub mod netns;
