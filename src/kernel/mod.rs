@@ -3,7 +3,7 @@
 
 pub mod addr;
 pub mod exec;
-
+pub mod limits;
 pub mod link;
 pub mod netlink;
 pub mod netns;
