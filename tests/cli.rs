@@ -13,7 +13,9 @@ fn nlab() -> Command {
 fn help_teaches_the_commands() {
     let out = nlab().arg("--help").assert().success();
     let s = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    for cmd in ["up", "down", "cleanup", "list", "inspect", "exec", "shell", "pingall", "graph", "demo"] {
+    for cmd in [
+        "up", "down", "cleanup", "list", "inspect", "exec", "shell", "pingall", "graph", "demo",
+    ] {
         assert!(s.contains(cmd), "--help lacks {cmd}: {s}");
     }
     nlab()
@@ -31,7 +33,9 @@ fn a_generated_lab_through_every_command() {
         .args(["up", "--topo", "linear,3", "--name", &name])
         .assert()
         .success()
-        .stdout(predicate::str::contains(format!("Lab {name} is up: 6 nodes, 5 links")));
+        .stdout(predicate::str::contains(format!(
+            "Lab {name} is up: 6 nodes, 5 links"
+        )));
     // Witness: ip sees h1's address, and h1 reaches h3 by name.
     let addrs = ip_json(&ns(&name, "h1"), &["addr", "show", "h1-eth0"]);
     assert_eq!(addrs[0]["addr_info"][0]["local"], "10.0.0.1");
@@ -55,7 +59,9 @@ fn a_generated_lab_through_every_command() {
         .args(["pingall", &name])
         .assert()
         .success()
-        .stdout(predicate::str::contains("*** Results: 0% dropped (6/6 received)"));
+        .stdout(predicate::str::contains(
+            "*** Results: 0% dropped (6/6 received)",
+        ));
     let out = nlab().args(["list", "--json"]).assert().success();
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let me = v
@@ -91,9 +97,11 @@ fn a_generated_lab_through_every_command() {
         .assert()
         .success()
         .stdout(predicate::str::contains("graph"));
-    nlab().args(["exec", &name, "h9", "--", "true"]).assert().code(2).stderr(
-        predicate::str::contains("has no node `h9`"),
-    );
+    nlab()
+        .args(["exec", &name, "h9", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has no node `h9`"));
     nlab()
         .args(["down", &name])
         .assert()
@@ -116,17 +124,30 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         .args(["up", "--topo", "single,2", "--name", &name, "--dry-run"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("+ node h1 (host)").and(predicate::str::contains("nothing applied")));
+        .stdout(
+            predicate::str::contains("+ node h1 (host)")
+                .and(predicate::str::contains("nothing applied")),
+        );
     assert!(!std::path::Path::new(&format!("/run/netns/{}", ns(&name, "h1"))).exists());
     nlab()
         .args(["up", "--topo", "single,2", "--name", &name])
         .assert()
         .success();
     nlab()
-        .args(["up", "--topo", "single,3", "--name", &name, "--dry-run", "--json"])
+        .args([
+            "up",
+            "--topo",
+            "single,3",
+            "--name",
+            &name,
+            "--dry-run",
+            "--json",
+        ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("\"create_nodes\": [\n      \"h3\"\n    ]"));
+        .stdout(predicate::str::contains(
+            "\"create_nodes\": [\n      \"h3\"\n    ]",
+        ));
     assert!(!std::path::Path::new(&format!("/run/netns/{}", ns(&name, "h3"))).exists());
 }
 

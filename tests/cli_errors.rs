@@ -29,7 +29,10 @@ fn head(lab: &str) -> String {
 #[test]
 fn unknown_key_names_the_line_and_suggests() {
     let lab = lab_name("e");
-    let y = format!("{}  links:\n    - endpoint: [\"h1:eth0\", \"s1:p1\"]\n", head(&lab));
+    let y = format!(
+        "{}  links:\n    - endpoint: [\"h1:eth0\", \"s1:p1\"]\n",
+        head(&lab)
+    );
     let e = up_fails(&lab, &y);
     assert!(e.contains("bad.yaml:8"), "{e}");
     assert!(e.contains("endpoints"), "{e}");
@@ -38,7 +41,10 @@ fn unknown_key_names_the_line_and_suggests() {
 #[test]
 fn dangling_endpoint() {
     let lab = lab_name("e");
-    let y = format!("{}  links:\n    - endpoints: [\"h1:eth0\", \"s2:p1\"]\n", head(&lab));
+    let y = format!(
+        "{}  links:\n    - endpoints: [\"h1:eth0\", \"s2:p1\"]\n",
+        head(&lab)
+    );
     let e = up_fails(&lab, &y);
     assert!(e.contains("bad.yaml:8") && e.contains("s2"), "{e}");
 }
@@ -128,7 +134,10 @@ fn yaml_syntax_error() {
 
 #[test]
 fn bad_lab_name() {
-    let e = up_fails("bad-name", "name: bad-name\ntopology:\n  nodes:\n    h1: {kind: host}\n");
+    let e = up_fails(
+        "bad-name",
+        "name: bad-name\ntopology:\n  nodes:\n    h1: {kind: host}\n",
+    );
     assert!(e.contains("bad-name") && e.contains("bad.yaml:1"), "{e}");
 }
 

@@ -39,5 +39,9 @@ fn kill_9_halfway_through_up_then_cleanup_leaves_nothing() {
     assert!(st.success());
     assert_no_trace(&name);
     // And cleanup is idempotent.
-    assert!(Command::new(&bin).arg("cleanup").status().unwrap().success());
+    assert!(Command::new(&bin)
+        .arg("cleanup")
+        .status()
+        .unwrap()
+        .success());
 }

@@ -52,7 +52,9 @@ fn a_veth_deleted_by_hand_is_reported_and_repaired() {
     assert!(st.success());
     let view = lab.inspect().unwrap();
     assert!(
-        view.drift.iter().any(|d| d.contains("h2:h2-eth0 is missing")),
+        view.drift
+            .iter()
+            .any(|d| d.contains("h2:h2-eth0 is missing")),
         "{:?}",
         view.drift
     );

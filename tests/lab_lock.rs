@@ -35,7 +35,11 @@ fn two_ups_of_one_lab_are_serialized() {
         .args(["inspect", &name, "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["drift"].as_array().unwrap().len(), 0);
     let n = v["nodes"].as_array().unwrap().len();

@@ -17,10 +17,22 @@ fn routed(lab: &str) -> Topology {
     ] {
         t.nodes.insert(n.into(), Node::new(n, k));
     }
-    t.links.push(link(("h1", "eth0", Some("10.1.0.1/24")), ("r1", "eth0", Some("10.1.0.254/24"))));
-    t.links.push(link(("r1", "eth1", Some("10.2.0.1/24")), ("r2", "eth1", Some("10.2.0.2/24"))));
-    t.links.push(link(("r2", "eth0", Some("10.3.0.254/24")), ("h2", "eth0", Some("10.3.0.1/24"))));
-    t.links.push(link(("r2", "eth2", Some("10.4.0.254/24")), ("h3", "eth0", Some("10.4.0.1/24"))));
+    t.links.push(link(
+        ("h1", "eth0", Some("10.1.0.1/24")),
+        ("r1", "eth0", Some("10.1.0.254/24")),
+    ));
+    t.links.push(link(
+        ("r1", "eth1", Some("10.2.0.1/24")),
+        ("r2", "eth1", Some("10.2.0.2/24")),
+    ));
+    t.links.push(link(
+        ("r2", "eth0", Some("10.3.0.254/24")),
+        ("h2", "eth0", Some("10.3.0.1/24")),
+    ));
+    t.links.push(link(
+        ("r2", "eth2", Some("10.4.0.254/24")),
+        ("h3", "eth0", Some("10.4.0.1/24")),
+    ));
     let gw = |t: &mut Topology, n: &str, g: &str| {
         t.nodes.get_mut(n).unwrap().gateway = Some(g.parse().unwrap());
     };
@@ -33,8 +45,16 @@ fn routed(lab: &str) -> Topology {
         dev: None,
         loc: Default::default(),
     };
-    t.nodes.get_mut("r1").unwrap().routes.push(route("10.3.0.0/24", "10.2.0.2"));
-    t.nodes.get_mut("r2").unwrap().routes.push(route("10.1.0.0/24", "10.2.0.1"));
+    t.nodes
+        .get_mut("r1")
+        .unwrap()
+        .routes
+        .push(route("10.3.0.0/24", "10.2.0.2"));
+    t.nodes
+        .get_mut("r2")
+        .unwrap()
+        .routes
+        .push(route("10.1.0.0/24", "10.2.0.1"));
     t
 }
 
@@ -49,13 +69,22 @@ fn two_routers_forward_only_along_their_routes() {
     let out = ping_output(&h1, "10.3.0.1").expect("h1 reaches h2 through r1 and r2");
     assert!(out.contains("ttl=62"), "{out}");
     // r1 has no route to 10.4.0.0/24: h3 is unreachable from h1 …
-    assert!(!ping(&h1, "10.4.0.1"), "h1 must not reach h3: r1 has no route");
+    assert!(
+        !ping(&h1, "10.4.0.1"),
+        "h1 must not reach h3: r1 has no route"
+    );
     // … though r2 itself reaches h3.
     assert!(ping(&ns(&name, "r2"), "10.4.0.1"));
     // Routers forward, hosts do not.
     let fwd = |n: &str| {
         let o = std::process::Command::new("ip")
-            .args(["netns", "exec", &ns(&name, n), "cat", "/proc/sys/net/ipv4/ip_forward"])
+            .args([
+                "netns",
+                "exec",
+                &ns(&name, n),
+                "cat",
+                "/proc/sys/net/ipv4/ip_forward",
+            ])
             .output()
             .unwrap();
         String::from_utf8_lossy(&o.stdout).trim().to_string()

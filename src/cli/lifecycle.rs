@@ -260,8 +260,7 @@ pub fn demo() -> anyhow::Result<i32> {
     require_root()?;
     println!("*** Creating lab `demo`: Mininet's tree,depth=2,fanout=2 (3 switches, 4 hosts)");
     let t = topo::generate::from_spec("tree,2,2", "demo", true)?;
-    let (lab, report) =
-        Lab::up(&t, &UpOptions::default()).context("bringing up the demo lab")?;
+    let (lab, report) = Lab::up(&t, &UpOptions::default()).context("bringing up the demo lab")?;
     print_up(&t, &report);
     println!();
     let code = super::run::pingall_lab(&lab, 2.0, false, false)?;

@@ -42,7 +42,9 @@ pub fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     for cause in e.chain() {
         if cause.downcast_ref::<BadInput>().is_some()
-            || cause.downcast_ref::<nlab::topo::validate::TopoErrors>().is_some()
+            || cause
+                .downcast_ref::<nlab::topo::validate::TopoErrors>()
+                .is_some()
         {
             return EXIT_INPUT;
         }

@@ -42,7 +42,7 @@ pub fn shell(lab: &str, node: &str) -> anyhow::Result<i32> {
         "Entering {node} of lab {} (namespace {ns}); `exit` to leave.",
         lab.name()
     );
-    let err = nlab::kernel::exec::exec_replace(&ns, &sh, &[]);
+    let err = nlab::kernel::exec::exec_replace::<&str>(&ns, &sh, &[]);
     Err(anyhow::Error::new(err).context(format!("starting {sh} in {node}")))
 }
 
@@ -68,15 +68,16 @@ pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Res
         })
         .collect();
     let pairs = hosts.len() * hosts.len().saturating_sub(1);
-    let bar = (!json && pairs >= PROGRESS_MIN_PAIRS && std::io::stderr().is_terminal()).then(|| {
-        let b = ProgressBar::new(pairs as u64);
-        if let Ok(s) =
-            ProgressStyle::with_template("pingall [{bar:40}] {pos}/{len} pairs ({per_sec}, eta {eta})")
-        {
-            b.set_style(s.progress_chars("=> "));
-        }
-        b
-    });
+    let bar =
+        (!json && pairs >= PROGRESS_MIN_PAIRS && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(pairs as u64);
+            if let Ok(s) = ProgressStyle::with_template(
+                "pingall [{bar:40}] {pos}/{len} pairs ({per_sec}, eta {eta})",
+            ) {
+                b.set_style(s.progress_chars("=> "));
+            }
+            b
+        });
     let opts = PingOpts {
         timeout: Duration::from_secs_f64(timeout.max(0.01)),
         ..PingOpts::default()
@@ -113,9 +114,9 @@ pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Res
         print_json(&Out {
             lab: lab.name(),
             hosts: hosts.iter().map(|h| h.name.as_str()).collect(),
-            sent: summary.sent,
+            sent: summary.pairs,
             received: summary.received,
-            dropped_percent: summary.dropped_percent(),
+            dropped_percent: summary.dropped_pct,
             seconds: elapsed.as_secs_f64(),
             failed,
         })?;
@@ -123,5 +124,9 @@ pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Res
         print!("{}", ping::mininet_report(&hosts, &results));
         println!("*** {} pairs in {}", results.len(), secs(elapsed));
     }
-    Ok(if summary.received == summary.sent { 0 } else { 1 })
+    Ok(if summary.received == summary.pairs {
+        0
+    } else {
+        1
+    })
 }

@@ -16,7 +16,15 @@ pub fn list(json: bool) -> anyhow::Result<i32> {
         println!("No labs. Start one with `nlab up --topo minimal` or `nlab demo`.");
         return Ok(0);
     }
-    let mut t = table(&["lab", "status", "nodes", "links", "namespaces", "source", "age"]);
+    let mut t = table(&[
+        "lab",
+        "status",
+        "nodes",
+        "links",
+        "namespaces",
+        "source",
+        "age",
+    ]);
     let now = lab::state::now();
     for l in labs {
         t.add_row(vec![
@@ -61,7 +69,14 @@ pub fn inspect(name: &str, json: bool) -> anyhow::Result<i32> {
 
 pub fn print_inspect(v: &LabView) {
     let mut t = table(&[
-        "node", "kind", "iface", "mac", "mtu", "state", "addresses", "peer / bridge",
+        "node",
+        "kind",
+        "iface",
+        "mac",
+        "mtu",
+        "state",
+        "addresses",
+        "peer / bridge",
     ]);
     for n in &v.nodes {
         if !n.present {
@@ -94,8 +109,16 @@ pub fn print_inspect(v: &LabView) {
                 _ => "-".into(),
             };
             t.add_row(vec![
-                if i == 0 { n.name.clone() } else { String::new() },
-                if i == 0 { n.kind.to_string() } else { String::new() },
+                if i == 0 {
+                    n.name.clone()
+                } else {
+                    String::new()
+                },
+                if i == 0 {
+                    n.kind.to_string()
+                } else {
+                    String::new()
+                },
                 f.name.clone(),
                 f.mac.clone().unwrap_or_default(),
                 f.mtu.to_string(),

@@ -287,6 +287,9 @@ mod tests {
     #[test]
     fn names_follow_the_rule() {
         assert_eq!(ns_name("demo", "h1"), "nlab-demo-h1");
-        assert_eq!(ns_path("nlab-demo-h1"), PathBuf::from("/run/netns/nlab-demo-h1"));
+        assert_eq!(
+            ns_path("nlab-demo-h1"),
+            PathBuf::from("/run/netns/nlab-demo-h1")
+        );
     }
 }

@@ -31,7 +31,9 @@ pub fn replace(dst: &IpNet, via: Option<IpAddr>, oif: Option<u32>, what: String)
     msg.header.kind = RouteType::Unicast;
     if dst.prefix > 0 {
         msg.attributes
-            .push(RouteAttribute::Destination(RouteAddress::from(dst.network())));
+            .push(RouteAttribute::Destination(RouteAddress::from(
+                dst.network(),
+            )));
     }
     if let Some(gw) = via {
         msg.attributes

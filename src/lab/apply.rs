@@ -128,6 +128,9 @@ fn create_node(lab: &str, name: &str, kind: NodeKind, stp: bool) -> Result<NodeH
     })
 }
 
+/// What one creation worker made, and what it failed to make.
+type Created = (Vec<(String, NodeHandle)>, Vec<KError>);
+
 /// Creates namespaces on `workers` threads.
 fn create_nodes(
     lab: &str,
@@ -143,7 +146,7 @@ fn create_nodes(
     let chunk = names.len().div_ceil(workers).max(1);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let total = names.len();
-    let results: Vec<(Vec<(String, NodeHandle)>, Vec<KError>)> = std::thread::scope(|s| {
+    let results: Vec<Created> = std::thread::scope(|s| {
         let handles: Vec<_> = names
             .chunks(chunk)
             .map(|part| {

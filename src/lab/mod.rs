@@ -143,7 +143,10 @@ impl Lab {
             None => {
                 // No journal: whatever carries this lab's names is a
                 // leftover and goes first.
-                (plan::Drift::default(), netns::list_pinned(&netns::ns_name(&lab, "")))
+                (
+                    plan::Drift::default(),
+                    netns::list_pinned(&netns::ns_name(&lab, "")),
+                )
             }
         };
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
@@ -237,7 +240,12 @@ impl Lab {
         if !self.topology.nodes.contains_key(node) {
             let mut known: Vec<&str> = self.topology.nodes.keys().map(|s| s.as_str()).collect();
             known.sort_by(|a, b| crate::topo::natural_cmp(a, b));
-            let mut list = known.iter().take(12).copied().collect::<Vec<_>>().join(", ");
+            let mut list = known
+                .iter()
+                .take(12)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
             if known.len() > 12 {
                 list.push_str(", …");
             }

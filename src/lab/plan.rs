@@ -172,7 +172,10 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
             desired
                 .nodes
                 .get(n)
-                .map(|n| n.kind != NodeKind::Switch && (n.gateway.is_some() || n.gateway6.is_some() || !n.routes.is_empty()))
+                .map(|n| {
+                    n.kind != NodeKind::Switch
+                        && (n.gateway.is_some() || n.gateway6.is_some() || !n.routes.is_empty())
+                })
                 .unwrap_or(false)
         })
         .collect();
@@ -193,7 +196,8 @@ mod tests {
             let h = format!("h{i}");
             t.nodes.insert(h.clone(), Node::new(&h, NodeKind::Host));
             let mut a = Endpoint::new(&h, format!("{h}-eth0"));
-            a.addrs.push(IpNet::new(format!("10.0.0.{i}").parse().unwrap(), 8).unwrap());
+            a.addrs
+                .push(IpNet::new(format!("10.0.0.{i}").parse().unwrap(), 8).unwrap());
             let b = Endpoint::new("s1", format!("s1-eth{i}"));
             t.links.push(Link {
                 endpoints: [a, b],

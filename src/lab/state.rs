@@ -79,7 +79,8 @@ impl State {
     /// Writes the journal atomically (temp file + rename).
     pub fn save(&self) -> Result<()> {
         let dir = lab_dir(&self.lab);
-        fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let p = Self::path(&self.lab);
         let tmp = dir.join("state.json.tmp");
         let text = serde_json::to_vec_pretty(self)
@@ -115,7 +116,8 @@ pub struct LabLock {
 impl LabLock {
     pub fn acquire(lab: &str) -> Result<LabLock> {
         let dir = lab_dir(lab);
-        fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let p = dir.join("lock");
         let f = OpenOptions::new()
             .create(true)

@@ -24,7 +24,10 @@ pub struct TeardownReport {
 
 /// Ends processes inside the given namespaces, then unpins them.
 pub fn remove_namespaces(names: &[String]) -> Result<usize> {
-    let inodes: HashSet<u64> = names.iter().filter_map(|n| netns::pinned_inode(n)).collect();
+    let inodes: HashSet<u64> = names
+        .iter()
+        .filter_map(|n| netns::pinned_inode(n))
+        .collect();
     let killed = kill_processes_in(&inodes);
     let mut errors = Vec::new();
     for n in names {
@@ -58,7 +61,10 @@ pub fn kill_processes_in(inodes: &HashSet<u64>) -> usize {
             // A zombie still shows up in /proc but no longer holds its
             // namespace: only a live one matters.
             let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat.rsplit(')').next().and_then(|s| s.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
             if matches!(state, None | Some("Z") | Some("X")) {
                 break;
             }

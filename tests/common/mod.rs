@@ -53,7 +53,10 @@ pub fn assert_no_trace(lab: &str) {
     );
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(!s.contains(&prefix), "ip netns list still shows {prefix}: {s}");
+    assert!(
+        !s.contains(&prefix),
+        "ip netns list still shows {prefix}: {s}"
+    );
 }
 
 pub fn link(a: (&str, &str, Option<&str>), b: (&str, &str, Option<&str>)) -> Link {
@@ -76,7 +79,8 @@ pub fn link(a: (&str, &str, Option<&str>), b: (&str, &str, Option<&str>)) -> Lin
 /// h1..hn on switch s1, 10.0.0.i/24.
 pub fn star(lab: &str, n: usize) -> Topology {
     let mut t = Topology::new(lab);
-    t.nodes.insert("s1".into(), Node::new("s1", NodeKind::Switch));
+    t.nodes
+        .insert("s1".into(), Node::new("s1", NodeKind::Switch));
     for i in 1..=n {
         let h = format!("h{i}");
         t.nodes.insert(h.clone(), Node::new(&h, NodeKind::Host));
