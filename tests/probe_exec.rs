@@ -41,6 +41,8 @@ impl Drop for TestNs {
         if let Err(e) = delete_pinned(&self.name) {
             eprintln!("cleanup of {}: {e}", self.name);
         }
+        // The namespace's /etc/netns entry belongs to whoever made it.
+        let _ = fs::remove_dir_all(Path::new(netns::ETC_NETNS).join(&self.name));
         if !std::thread::panicking() {
             assert!(!netns::exists(&self.name), "{} still pinned", self.name);
             assert!(

@@ -29,6 +29,8 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 const SEND_CHUNK: usize = 128 * 1024;
 const MAX_IN_FLIGHT: usize = 1024;
 const SOCK_BUF: i32 = 8 * 1024 * 1024;
+/// Big enough for the largest message a dump returns (NLMSG_GOODSIZE).
+const RECV_BUF: usize = 64 * 1024;
 
 /// One request with the words that describe it in an error message,
 /// e.g. `creating veth h1-eth0 in nlab-demo-h1`.
@@ -77,7 +79,7 @@ impl Socket {
         let s = Socket {
             fd,
             seq: 0,
-            rbuf: vec![0u8; 256 * 1024],
+            rbuf: Vec::new(),
         };
         // Forced sizes need CAP_NET_ADMIN; fall back to the capped ones.
         for (force, plain) in [
@@ -178,6 +180,7 @@ impl Socket {
                 out.clear();
             }
         }
+        self.rbuf = Vec::new();
         errors
     }
 
@@ -209,6 +212,11 @@ impl Socket {
     }
 
     fn recv(&mut self) -> std::io::Result<usize> {
+        // Allocated while a request is in flight only: a lab holds one
+        // socket per namespace, and idle buffers would add up.
+        if self.rbuf.is_empty() {
+            self.rbuf = vec![0u8; RECV_BUF];
+        }
         loop {
             // SAFETY: rbuf is valid for its whole length.
             let n = unsafe {
@@ -315,6 +323,7 @@ impl Socket {
                     continue;
                 }
                 if ty == NLMSG_DONE {
+                    self.rbuf = Vec::new();
                     return Ok(result);
                 }
                 if ty == NLMSG_ERROR {

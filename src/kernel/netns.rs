@@ -182,9 +182,9 @@ pub fn create_pinned<R>(name: &str, init: impl FnOnce(&NetNs) -> Result<R>) -> R
     made
 }
 
-/// Unpins a namespace and removes its `/etc/netns` files. The kernel frees
-/// it once nothing else holds it. Missing pieces are not an error, so this
-/// is safe to repeat.
+/// Unpins a namespace. The kernel frees it once nothing else holds it.
+/// A namespace that is already gone is not an error, so this is safe to
+/// repeat. (Its `/etc/netns` entry belongs to the lab layer.)
 pub fn delete_pinned(name: &str) -> Result<()> {
     let path = ns_path(name);
     match umount2(&path, MntFlags::MNT_DETACH) {
@@ -192,15 +192,9 @@ pub fn delete_pinned(name: &str) -> Result<()> {
         Err(e) => return Err(Error::sys(format!("unpinning namespace {name}"), e)),
     }
     match fs::remove_file(&path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
-    }
-    let etc = Path::new(ETC_NETNS).join(name);
-    match fs::remove_dir_all(&etc) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(format!("removing {}", etc.display()), e)),
+        Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
     }
 }
 

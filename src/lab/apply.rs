@@ -259,6 +259,14 @@ pub fn apply(
     }
     t.mark("remove", &mut since);
 
+    // Name resolution files touch the root filesystem (~1 ms per entry on
+    // a journaled one): write them beside the kernel work, not after it.
+    let hosts_job = plan.rewrite_hosts.then(|| {
+        let t = desired.clone();
+        let nodes = plan.create_nodes.clone();
+        std::thread::spawn(move || hosts::write(&t, &nodes))
+    });
+
     // 2. Namespaces, each with its sysctls, lo and (switches) bridge.
     let stp = effective_stp(desired);
     let (created, errs) = create_nodes(lab, desired, &plan.create_nodes, &stp, progress);
@@ -426,8 +434,9 @@ pub fn apply(
     t.mark("addresses", &mut since);
 
     // 6. Name resolution inside the lab.
-    if plan.rewrite_hosts {
-        hosts::write(desired, &plan.create_nodes)?;
+    if let Some(job) = hosts_job {
+        job.join()
+            .map_err(|_| Error::Internal("the hosts-file writer panicked".into()))??;
     }
     t.mark("hosts", &mut since);
     Ok(t)

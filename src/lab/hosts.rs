@@ -1,9 +1,11 @@
 //! Name resolution inside a lab: `ping h2` works in every node.
 //!
-//! One hosts file per lab (`/run/nlab/<lab>/hosts`) and, per node, a
-//! symlink to it at `/etc/netns/<ns>/hosts`, which is what `ip netns exec`
-//! (and `nlab exec`) bind-mounts over `/etc/hosts`. One file instead of a
-//! copy per node keeps a 1,000-node lab from writing 1,000 × 1,000 lines.
+//! One directory per lab, `/run/nlab/<lab>/etc/`, holds the `hosts` file;
+//! each node's `/etc/netns/<ns>` is a symlink to it. `ip netns exec` (and
+//! `nlab exec`) bind-mount the files found there over `/etc`. A symlink per
+//! node instead of a directory and a file per node matters: on a journaled
+//! root filesystem each directory operation costs ~1 ms, and removing a
+//! directory waits for an RCU grace period.
 
 use super::state::lab_dir;
 use super::{Error, Result};
@@ -11,7 +13,12 @@ use crate::kernel::netns;
 use crate::topo::{NodeKind, Topology};
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The lab's directory of files that cover `/etc` inside its nodes.
+pub fn etc_dir(lab: &str) -> PathBuf {
+    lab_dir(lab).join("etc")
+}
 
 /// The hosts file content for a topology.
 pub fn render(t: &Topology) -> String {
@@ -33,22 +40,38 @@ pub fn render(t: &Topology) -> String {
     s
 }
 
-/// Writes the lab's hosts file and links it from each of `new_nodes`.
+/// Writes the lab's hosts file and links `/etc/netns/<ns>` of each of
+/// `new_nodes` to the lab's directory.
 pub fn write(t: &Topology, new_nodes: &[String]) -> Result<()> {
-    let dir = lab_dir(&t.name);
+    let dir = etc_dir(&t.name);
     fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let path = dir.join("hosts");
-    let tmp = dir.join("hosts.tmp");
+    let tmp = dir.join(".hosts.tmp");
     fs::write(&tmp, render(t)).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
     fs::rename(&tmp, &path).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    fs::create_dir_all(netns::ETC_NETNS)
+        .map_err(|e| Error::io(format!("creating {}", netns::ETC_NETNS), e))?;
     for node in new_nodes {
-        let etc = Path::new(netns::ETC_NETNS).join(netns::ns_name(&t.name, node));
-        fs::create_dir_all(&etc)
-            .map_err(|e| Error::io(format!("creating {}", etc.display()), e))?;
-        let link = etc.join("hosts");
-        let _ = fs::remove_file(&link);
-        std::os::unix::fs::symlink(&path, &link)
+        let link = Path::new(netns::ETC_NETNS).join(netns::ns_name(&t.name, node));
+        remove_entry(&link)?;
+        std::os::unix::fs::symlink(&dir, &link)
             .map_err(|e| Error::io(format!("linking {}", link.display()), e))?;
     }
     Ok(())
+}
+
+/// Removes `/etc/netns/<ns>`: our symlink, or a directory someone made.
+pub fn remove_entry(p: &Path) -> Result<()> {
+    let r = match fs::symlink_metadata(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p),
+        Ok(_) => fs::remove_file(p),
+    };
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(format!("removing {}", p.display()), e))
+        }
+        _ => Ok(()),
+    }
 }
