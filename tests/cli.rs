@@ -188,3 +188,15 @@ topology:
         .success()
         .stdout(predicate::str::contains("0% dropped"));
 }
+
+#[test]
+fn shipped_example_topologies_parse() {
+    for entry in std::fs::read_dir("examples/topologies").unwrap() {
+        let path = entry.unwrap().path();
+        nlab()
+            .args(["graph", path.to_str().unwrap(), "--format", "json"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("\"nodes\""));
+    }
+}

@@ -63,8 +63,14 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
 /// Prints an error and its causes, short, no backtrace.
 pub fn print_error(e: &anyhow::Error) {
     eprintln!("error: {e}");
+    let mut last = e.to_string();
     for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        // Layers often quote their cause in their own message already.
+        if !last.contains(&text) {
+            eprintln!("  caused by: {text}");
+        }
+        last = text;
     }
 }
 
