@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,16 +45,22 @@ def settle(max_s=10.0):
         last = now
 
 
-def timed(cmd):
-    """Runs cmd; returns (seconds, max RSS of the child in KiB, stdout)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr.strip()[-400:]}")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return dt, max(rss, before), p.stdout
+def timed(cmd, allow_fail=False):
+    """Runs cmd; returns (seconds, peak RSS of that command in KiB, stdout).
+    Peak RSS comes from GNU time, which measures exactly this child."""
+    with tempfile.NamedTemporaryFile("r") as rss_file:
+        wrapped = ["/usr/bin/time", "-f", "%M", "-o", rss_file.name] + cmd \
+            if os.path.exists("/usr/bin/time") else cmd
+        t0 = time.perf_counter()
+        p = subprocess.run(wrapped, capture_output=True, text=True)
+        dt = time.perf_counter() - t0
+        if p.returncode != 0 and not allow_fail:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr.strip()[-400:]}")
+        try:
+            rss = int(rss_file.read().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            rss = 0
+    return dt, rss, p.stdout
 
 
 # --- nlab -------------------------------------------------------------
@@ -83,7 +88,7 @@ def nlab_pingall(spec):
     subprocess.run([NLAB, "down", LAB], capture_output=True)
     settle()
     up, _, _ = timed([NLAB, "up", "--topo", spec, "--name", LAB])
-    t, _, out = timed([NLAB, "pingall", LAB, "--json"])
+    t, _, out = timed([NLAB, "pingall", LAB, "--json"], allow_fail=True)
     res = json.loads(out)
     down, _, _ = timed([NLAB, "down", LAB])
     return {"up": up, "down": down, "pingall": t,

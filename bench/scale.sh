@@ -12,6 +12,7 @@ quick=0
 for a in "$@"; do [ "$a" = --quick ] && quick=1; done
 need=()
 command -v ip >/dev/null || need+=(iproute2)
+[ -x /usr/bin/time ] || need+=(time)
 if [ $quick = 0 ] && ! command -v mn >/dev/null; then need+=(mininet); fi
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
