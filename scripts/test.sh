@@ -41,7 +41,9 @@ for l in json.load(sys.stdin):
     echo "## rules"; ip rule show; ip -6 rule show
     echo "## nft"; nft list ruleset
     echo "## sysctls"
-    for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.forwarding; do
+    for k in net.ipv4.ip_forward net.ipv6.conf.all.forwarding net.ipv4.conf.all.forwarding \
+             net.ipv4.neigh.default.gc_thresh1 net.ipv4.neigh.default.gc_thresh2 net.ipv4.neigh.default.gc_thresh3 \
+             net.ipv6.neigh.default.gc_thresh3 net.core.netdev_max_backlog; do
       printf '%s=%s\n' "$k" "$(cat /proc/sys/${k//.//})"
     done
     echo "## netns"; ls /run/netns 2>/dev/null | grep '^nlab-' || true
