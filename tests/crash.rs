@@ -6,16 +6,6 @@ use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn count_ns(prefix: &str) -> usize {
-    std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn kill_9_halfway_through_up_then_cleanup_leaves_nothing() {
     let name = lab_name("k");

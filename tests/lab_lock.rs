@@ -3,16 +3,6 @@ mod common;
 use common::*;
 use std::process::Command;
 
-fn count_ns(prefix: &str) -> usize {
-    std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn two_ups_of_one_lab_are_serialized() {
     let name = lab_name("lk");

@@ -203,9 +203,9 @@ pub fn exists(name: &str) -> bool {
     ns_path(name).exists()
 }
 
-/// Names of pinned namespaces starting with `prefix`.
-pub fn list_pinned(prefix: &str) -> Vec<String> {
-    let mut out: Vec<String> = fs::read_dir(RUN_NETNS)
+/// Names in `dir` starting with `prefix`, sorted.
+fn names_in(dir: &str, prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -216,18 +216,15 @@ pub fn list_pinned(prefix: &str) -> Vec<String> {
     out
 }
 
-/// Names of `/etc/netns` directories starting with `prefix` (left over when
-/// a pin was removed by hand).
+/// Names of pinned namespaces starting with `prefix`.
+pub fn list_pinned(prefix: &str) -> Vec<String> {
+    names_in(RUN_NETNS, prefix)
+}
+
+/// Names of `/etc/netns` entries starting with `prefix` (left over when a
+/// pin was removed by hand).
 pub fn list_etc(prefix: &str) -> Vec<String> {
-    let mut out: Vec<String> = fs::read_dir(ETC_NETNS)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.starts_with(prefix))
-        .collect();
-    out.sort();
-    out
+    names_in(ETC_NETNS, prefix)
 }
 
 /// Inode of a pinned namespace, if it is (still) a namespace.

@@ -303,28 +303,21 @@ pub fn apply(
             (0, 1)
         };
         let (me, pe) = (&l.endpoints[m], &l.endpoints[p]);
-        let (m_idx, m_fd, m_master) = {
+        // Each end: its index, its namespace, and its bridge if it is a
+        // switch port.
+        let mut end = |node: &str, iface: &str| -> Result<(u32, i32, Option<u32>)> {
             let h = handles
-                .get_mut(&me.node)
-                .ok_or_else(|| Error::Internal(format!("no handle for {}", me.node)))?;
-            let master = if kind(&me.node) == Some(NodeKind::Switch) {
-                h.index_of.get(&me.node).copied()
+                .get_mut(node)
+                .ok_or_else(|| Error::Internal(format!("no handle for {node}")))?;
+            let master = if kind(node) == Some(NodeKind::Switch) {
+                h.index_of.get(node).copied()
             } else {
                 None
             };
-            (h.alloc_index(&me.iface), h.ns.raw_fd(), master)
+            Ok((h.alloc_index(iface), h.ns.raw_fd(), master))
         };
-        let (p_idx, p_fd, p_master) = {
-            let h = handles
-                .get_mut(&pe.node)
-                .ok_or_else(|| Error::Internal(format!("no handle for {}", pe.node)))?;
-            let master = if kind(&pe.node) == Some(NodeKind::Switch) {
-                h.index_of.get(&pe.node).copied()
-            } else {
-                None
-            };
-            (h.alloc_index(&pe.iface), h.ns.raw_fd(), master)
-        };
+        let (m_idx, m_fd, m_master) = end(&me.node, &me.iface)?;
+        let (p_idx, p_fd, p_master) = end(&pe.node, &pe.iface)?;
         let a = VethEnd {
             name: &me.iface,
             ns_fd: m_fd,

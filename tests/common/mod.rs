@@ -123,3 +123,14 @@ pub fn ping_output(ns: &str, addr: &str) -> Option<String> {
 pub fn ns(lab: &str, node: &str) -> String {
     format!("nlab-{lab}-{node}")
 }
+
+/// How many pinned namespaces start with `prefix`.
+pub fn count_ns(prefix: &str) -> usize {
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
