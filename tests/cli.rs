@@ -200,3 +200,28 @@ fn shipped_example_topologies_parse() {
             .stdout(predicate::str::contains("\"nodes\""));
     }
 }
+
+#[test]
+fn exec_passes_stdin_and_shell_runs_inside_the_node() {
+    let name = lab_name("sh");
+    let _g = LabGuard(name.clone());
+    nlab()
+        .args(["up", "--topo", "minimal", "--name", &name])
+        .assert()
+        .success();
+    nlab()
+        .args(["exec", &name, "h1", "--", "cat"])
+        .write_stdin("through stdin\n")
+        .assert()
+        .success()
+        .stdout("through stdin\n");
+    // A shell reading commands from stdin sees the node's interfaces only.
+    nlab()
+        .args(["shell", &name, "h2"])
+        .env("SHELL", "/bin/sh")
+        .write_stdin("ls /sys/class/net; echo node=$NLAB_NODE\nexit 3\n")
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("h2-eth0").and(predicate::str::contains("node=h2")))
+        .stdout(predicate::str::contains("h1-eth0").not());
+}
