@@ -164,3 +164,15 @@ fn bad_generator_spec() {
     assert!(e.contains("linear") && e.contains("tree"), "{e}");
     assert_no_trace("tbadspec");
 }
+
+#[test]
+fn a_lab_argument_that_is_not_a_lab_name_is_refused() {
+    // `a-b` would otherwise match the nodes `b-*` of lab `a`.
+    let out = Command::cargo_bin("nlab")
+        .unwrap()
+        .args(["down", "a-b"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a lab name"));
+}

@@ -205,6 +205,7 @@ fn abbreviate(s: &str, max: usize) -> String {
 
 pub fn down(name: &str, json: bool) -> anyhow::Result<i32> {
     require_root()?;
+    lab::check_lab_name(name)?;
     let known = lab::teardown::all_labs();
     if !known.iter().any(|l| l == name) {
         if json {

@@ -51,7 +51,9 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
         if let Some(le) = cause.downcast_ref::<nlab::lab::Error>() {
             if matches!(
                 le,
-                nlab::lab::Error::NoSuchLab(_) | nlab::lab::Error::NoSuchNode { .. }
+                nlab::lab::Error::NoSuchLab(_)
+                    | nlab::lab::Error::NoSuchNode { .. }
+                    | nlab::lab::Error::BadLabName(..)
             ) {
                 return EXIT_INPUT;
             }

@@ -33,6 +33,8 @@ pub enum Error {
     Journal(String),
     #[error("no lab named `{0}` is up (see `nlab list`)")]
     NoSuchLab(String),
+    #[error("`{0}` is not a lab name: {1}")]
+    BadLabName(String, String),
     #[error("lab `{lab}` has no node `{node}` (nodes: {known})")]
     NoSuchNode {
         lab: String,
@@ -65,6 +67,19 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Refuses names that are not lab names. Matters beyond tidiness: labs are
+/// found by the prefix `nlab-<lab>-`, and a name with a `-` in it would
+/// match the nodes of another lab.
+pub fn check_lab_name(name: &str) -> Result<()> {
+    crate::topo::validate::check_lab_name(name).map_err(|(msg, hint)| {
+        let msg = match hint {
+            Some(h) => format!("{msg} ({h})"),
+            None => msg,
+        };
+        Error::BadLabName(name.to_string(), msg)
+    })
+}
 
 /// Progress callback: phase name, items done, items in the phase.
 pub type Progress<'a> = dyn Fn(&str, usize, usize) + Sync + 'a;
@@ -218,6 +233,7 @@ impl Lab {
 
     /// Opens a lab that is up, from its journal.
     pub fn open(name: &str) -> Result<Lab> {
+        check_lab_name(name)?;
         match State::load(name)? {
             Some(st) => Ok(Lab {
                 name: name.to_string(),

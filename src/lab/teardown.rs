@@ -96,6 +96,7 @@ pub fn kill_processes_in(inodes: &HashSet<u64>) -> usize {
 
 /// `nlab down LAB`: everything of one lab, found by journal and by name.
 pub fn down(lab: &str) -> Result<TeardownReport> {
+    super::check_lab_name(lab)?;
     let _lock = LabLock::acquire(lab)?;
     let prefix = netns::ns_name(lab, "");
     let mut names = netns::list_pinned(&prefix);
@@ -146,6 +147,9 @@ pub fn all_labs() -> Vec<String> {
             }
         }
     }
+    // Only names nlab could have made: anything else under the prefix is
+    // not ours to remove.
+    labs.retain(|l| super::check_lab_name(l).is_ok());
     labs.sort();
     labs
 }
