@@ -132,7 +132,7 @@ import sys, time, json
 from mininet.net import Mininet
 from mininet.topo import SingleSwitchTopo, LinearTopo
 from mininet.topolib import TreeTopo
-from mininet.node import LinuxBridge
+from mininet.nodelib import LinuxBridge
 from mininet.log import setLogLevel
 setLogLevel('error')
 kind, a, b, ping = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1'
@@ -155,8 +155,10 @@ print(json.dumps({'up': up, 'down': down, 'pingall': pt, 'loss': loss}))
 def mininet(kind, a, b=0, ping=False):
     settle()
     subprocess.run(["mn", "-c"], capture_output=True)
-    p = subprocess.run([sys.executable if os.path.exists("/usr/lib/python3/dist-packages/mininet") else "python3",
-                        "-c", MN_SCRIPT, kind, str(a), str(b), "1" if ping else "0"],
+    # Debian's Mininet lives in the system Python, not in whatever python3
+    # comes first on PATH.
+    py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    p = subprocess.run([py, "-c", MN_SCRIPT, kind, str(a), str(b), "1" if ping else "0"],
                        capture_output=True, text=True, timeout=900)
     if p.returncode != 0:
         raise RuntimeError("mininet failed: " + p.stderr[-400:])

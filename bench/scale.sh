@@ -14,6 +14,8 @@ need=()
 command -v ip >/dev/null || need+=(iproute2)
 [ -x /usr/bin/time ] || need+=(time)
 if [ $quick = 0 ] && ! command -v mn >/dev/null; then need+=(mininet); fi
+# Mininet's LinuxBridge switch drives brctl.
+if [ $quick = 0 ] && ! command -v brctl >/dev/null; then need+=(bridge-utils); fi
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
