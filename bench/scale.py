@@ -175,6 +175,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="CI smoke: small sizes, no Mininet")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", help="write raw results here")
+    ap.add_argument("--only", choices=["build", "pingall"], help="run one half")
     args = ap.parse_args()
     runs = 1 if args.quick else args.runs
     results = {}
@@ -195,6 +196,8 @@ def main():
     row("scenario", "nlab up", "nlab down", "nlab total", "floor total", "nlab/floor",
         "Mininet total", "Mininet/nlab", "nlab ms/node", "slab MiB/node", "nlab RSS MB")
     row(*["---"] * 11)
+    if args.only == "pingall":
+        scenarios = []
     for spec, n, with_floor, with_mn in scenarios:
         nl = [nlab_up_down(spec, n) for _ in range(runs)]
         fl = [floor_single(n) for _ in range(runs)] if with_floor else []
@@ -225,8 +228,8 @@ def main():
     print()
     row("pingall scenario", "pairs", "nlab pingall", "nlab received", "Mininet pingall", "Mininet/nlab")
     row(*["---"] * 6)
-    ping_cases = [("single,100", ("single", 100, 0))]
-    if not args.quick:
+    ping_cases = [] if args.only == "build" else [("single,100", ("single", 100, 0))]
+    if not args.quick and args.only != "build":
         ping_cases += [("linear,50", ("linear", 50, 0)), ("tree,2,8", ("tree", 2, 8))]
     for spec, mnargs in ping_cases:
         nl = [nlab_pingall(spec) for _ in range(runs)]

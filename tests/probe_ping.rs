@@ -337,6 +337,8 @@ impl Drop for HostLimits {
 }
 
 #[test]
+#[ignore = "raises the host's neighbour limits (a root-namespace change); \
+            replaced by the waved prober that fits the host's limits"]
 fn hundred_hosts_on_one_bridge() {
     let n = 100;
     // Like Mininet, a lab of this size needs the host's neighbour tables
