@@ -46,7 +46,7 @@ for l in json.load(sys.stdin):
              net.ipv6.neigh.default.gc_thresh3 net.core.netdev_max_backlog; do
       printf '%s=%s\n' "$k" "$(cat /proc/sys/${k//.//})"
     done
-    echo "## netns"; ls /run/netns 2>/dev/null | grep '^nlab-' || true
+    echo "## netns"; ls /run/netns 2>/dev/null | grep '^nlab-t' || true
   }
 }
 
