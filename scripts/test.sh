@@ -70,7 +70,7 @@ if ! diff -u "$before" "$after"; then
 else
   echo "*** root namespace unchanged (links, addresses, routes, rules, nft, forwarding sysctls)"
 fi
-left=$(ls /run/netns 2>/dev/null | grep -c '^nlab-' || true)
+left=$(ls /run/netns 2>/dev/null | grep -c '^nlab-t' || true)
 if [ "$left" != 0 ]; then
   echo "FAIL: $left nlab namespaces left after the suite" >&2
   status=1
