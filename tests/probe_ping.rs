@@ -7,12 +7,23 @@
 //! deletes every namespace with the test's prefix, even on panic, and the
 //! test asserts that nothing with its prefix remains.
 //!
-//! Run with `cargo test --test probe_ping -- --test-threads=1 --nocapture`
-//! to see the timings undisturbed.
+//! The host's limits are only read, never changed: the neighbour tables
+//! (one per family for the whole host, `gc_thresh3` = 1,024 entries by
+//! default) are too small for a 100-host pingall at once, and the prober
+//! must cope by probing in waves. The big tests print timings and never
+//! assert them. Tests of this file run in parallel with each other (and
+//! other labs may exist): the prober leaves 20% of the table's free room
+//! to others, and a test that still loses pairs probes them once more and
+//! says so.
+//!
+//! Run with `cargo test --release --test probe_ping -- --test-threads=1
+//! --nocapture` to see the timings undisturbed; the 1,000-host run is
+//! `--ignored`.
 
-use nlab::kernel::{limits, netns};
+use nlab::kernel::limits::{self, Family};
+use nlab::kernel::netns;
 use nlab::services::ping::{
-    mininet_report, ping_all, ping_pairs, PairResult, PingHost, PingOpts, Summary,
+    mininet_report, ping_all, ping_all_capped, ping_pairs, PairResult, PingHost, PingOpts, Summary,
 };
 use std::cell::Cell;
 use std::io::Write;
@@ -324,53 +335,120 @@ fn missing_namespace_is_an_error() {
     assert!(err.to_string().contains("nlab-tpnone-"), "{err}");
 }
 
-/// Host limits raised for a test, put back when dropped (after the
-/// network's guard, which is declared later, has deleted the namespaces).
-struct HostLimits(Vec<limits::SysctlChange>);
+/// The neighbour entries for the net's addresses (and their IPv6
+/// solicited-node groups) left in its host namespaces.
+fn lab_neighbours(net: &Net) -> usize {
+    let mut ours = std::collections::HashSet::new();
+    for i in 1..=net.n {
+        ours.insert(v4(i).to_string());
+        ours.insert(v6(i).to_string());
+        ours.insert(format!("ff02::1:ff00:{i:x}"));
+    }
+    let mut count = 0;
+    for i in 1..=net.n {
+        let out = Command::new("ip")
+            .args(["-n", &net.ns(i), "neigh", "show", "nud", "all"])
+            .output()
+            .expect("running ip neigh");
+        assert!(out.status.success());
+        count += String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|a| ours.contains(a))
+            })
+            .count();
+    }
+    count
+}
 
-impl Drop for HostLimits {
-    fn drop(&mut self) {
-        if let Err(e) = limits::restore(&self.0) {
-            eprintln!("restoring host limits: {e}");
+/// Asserts that every pair answered. Pairs lost anyway (another test's
+/// lab may fill the shared neighbour table faster than the prober can
+/// see) are probed once more; the retry is printed, never hidden.
+fn assert_all_answer(hosts: &[PingHost], results: &[PairResult], opts: &PingOpts) {
+    let lost = failed(results);
+    if lost.is_empty() {
+        return;
+    }
+    eprintln!(
+        "{} of {} pairs lost (first {:?}); probing them again",
+        lost.len(),
+        results.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let again = ping_pairs(hosts, &lost, opts, &|_, _| {}).expect("retrying lost pairs");
+    assert_eq!(failed(&again), [], "pairs lost twice");
+}
+
+/// `gc_thresh3` of both families, read before and compared after. The
+/// prober and these tests only read the host's limits; if they differ
+/// afterwards, something else on the host changed them (say, Mininet's
+/// `fixLimits`), which is worth a loud note but says nothing about nlab.
+struct HostLimits {
+    thresh3: [u64; 2],
+}
+
+impl HostLimits {
+    fn read() -> HostLimits {
+        let t = |f| limits::neigh_gc_thresh3(f).expect("reading gc_thresh3");
+        let h = HostLimits {
+            thresh3: [t(Family::V4), t(Family::V6)],
+        };
+        let stats = limits::neigh_stats(Family::V4).expect("reading arp_cache");
+        eprintln!(
+            "host: gc_thresh3 {:?} (IPv4, IPv6), {} IPv4 neighbour entries in use, \
+             netdev_max_backlog {}",
+            h.thresh3,
+            stats.entries,
+            limits::netdev_backlog().expect("reading netdev_max_backlog")
+        );
+        if h.thresh3[0] != 1024 {
+            eprintln!("note: gc_thresh3 is not the default 1024 on this host");
+        }
+        h
+    }
+
+    fn unchanged(&self) {
+        let now = HostLimits {
+            thresh3: [
+                limits::neigh_gc_thresh3(Family::V4).expect("gc_thresh3"),
+                limits::neigh_gc_thresh3(Family::V6).expect("gc_thresh3"),
+            ],
+        };
+        if now.thresh3 != self.thresh3 {
+            eprintln!(
+                "NOTE: the host's gc_thresh3 changed from {:?} to {:?} during this test; \
+                 nlab never writes it: something else on the host did",
+                self.thresh3, now.thresh3
+            );
         }
     }
 }
 
-#[test]
-#[ignore = "raises the host's neighbour limits (a root-namespace change); \
-            replaced by the waved prober that fits the host's limits"]
-fn hundred_hosts_on_one_bridge() {
-    let n = 100;
-    // Like Mininet, a lab of this size needs the host's neighbour tables
-    // (shared by all namespaces, 1,024 entries by default) to hold an entry
-    // per pair: 9,900. With the default, this pingall takes about a minute
-    // and loses most pairs to "neighbor table overflow".
-    let _limits = HostLimits(limits::raise_host_limits(n * (n - 1), n).expect("raising limits"));
-    eprintln!("host limits raised: {:?}", _limits.0);
-    let net = Net::star(n);
-    let hosts = net.hosts_v4();
+/// What a default neighbour table (`gc_thresh3` = 1,024, empty) lets one
+/// run hold: 80% of it. Runs capped at this wave as they would on a host
+/// with the default limits, whatever this host's are.
+const DEFAULT_BUDGET: usize = 819;
+
+/// Pings all pairs of a star, holding at most `cap` neighbour entries (or
+/// what the host allows), and prints what it took.
+fn pingall_star(net: &Net, hosts: &[PingHost], cap: Option<usize>, label: &str) -> Vec<PairResult> {
+    let n = hosts.len();
     let opts = PingOpts::default();
-
-    // Every host pings its own address (over lo, no ARP): the cost of
-    // opening a socket in each of the 100 namespaces.
-    let own: Vec<(usize, usize)> = (0..n).map(|i| (i, i)).collect();
     let t = Instant::now();
-    let results = ping_pairs(&hosts, &own, &opts, &|_, _| {}).expect("own addresses");
-    eprintln!(
-        "{n} sources opened and pinged themselves in {:?}",
-        t.elapsed()
-    );
-    assert_eq!(failed(&results), []);
-
-    let t = Instant::now();
-    let results = ping_all(&hosts, &opts, &|_, _| {}).expect("ping_all 100");
-    let cold = t.elapsed();
+    let results = match cap {
+        Some(c) => ping_all_capped(hosts, &opts, c, &|_, _| {}),
+        None => ping_all(hosts, &opts, &|_, _| {}),
+    }
+    .expect("ping_all");
+    let took = t.elapsed();
     let sum = Summary::of(&results);
     let mut rtts: Vec<Duration> = results.iter().filter_map(|r| r.rtt).collect();
     rtts.sort();
     let pct = |p: usize| rtts.get(rtts.len().saturating_sub(1) * p / 100).copied();
     eprintln!(
-        "pingall {n} hosts (cold ARP): {} pairs in {cold:?}, {} received, {} requests, \
+        "pingall {n} hosts {label}: {} pairs in {took:?}, {} received, {} requests, \
          {:.2}% dropped, rtt p50 {:?} p99 {:?} max {:?}",
         sum.pairs,
         sum.received,
@@ -381,16 +459,130 @@ fn hundred_hosts_on_one_bridge() {
         rtts.last()
     );
     assert_eq!(sum.pairs, n * (n - 1));
-    assert_eq!(failed(&results), []);
+    assert!(sorted(&results));
+    assert_all_answer(hosts, &results, &opts);
+    let left = lab_neighbours(net);
+    eprintln!("{left} neighbour entries of the lab left after the run");
+    results
+}
 
-    let t = Instant::now();
-    let warm = ping_all(&hosts, &opts, &|_, _| {}).expect("ping_all 100 warm");
-    let warm_t = t.elapsed();
-    let wsum = Summary::of(&warm);
-    eprintln!(
-        "pingall {n} hosts (warm): {} pairs in {warm_t:?}, {} received, {} requests",
-        wsum.pairs, wsum.received, wsum.requests
+#[test]
+fn hundred_hosts_on_one_bridge() {
+    let limits = HostLimits::read();
+    let n = 100;
+    let net = Net::star(n);
+    let hosts = net.hosts_v4();
+    // As on a host at the default limits: 9,900 entries do not fit, so the
+    // run goes in waves and cleans up (the next run is cold again).
+    pingall_star(
+        &net,
+        &hosts,
+        Some(DEFAULT_BUDGET),
+        "(cold ARP, default table)",
     );
-    assert_eq!(failed(&warm), []);
+    assert!(lab_neighbours(&net) <= 4);
+    // With what this host allows (the same if it is at the defaults; one
+    // wave, and warm caches left behind, if its tables are big).
+    pingall_star(&net, &hosts, None, "(cold ARP, this host's limits)");
+    pingall_star(&net, &hosts, None, "(again)");
+    limits.unchanged();
+    net.finish();
+}
+
+/// Entries a capped run may hold: 40 hosts need 1,560 (IPv4), so a run
+/// goes in waves whatever the host's limits are.
+const CAP: usize = 300;
+
+#[test]
+fn waved_run_leaves_neighbour_tables_empty() {
+    let limits = HostLimits::read();
+    let net = Net::star(40);
+    let hosts = net.hosts_v4();
+    let results = ping_all_capped(&hosts, &quick(), CAP, &|_, _| {}).expect("ping_all");
+    assert_eq!(results.len(), 40 * 39);
+    assert!(sorted(&results));
+    assert_all_answer(&hosts, &results, &quick());
+    let left = lab_neighbours(&net);
+    assert!(left <= 4, "{left} neighbour entries left after a waved run");
+    // A small run that fits keeps its entries warm, as Mininet leaves them.
+    let few = ping_pairs(&hosts, &[(0, 1), (1, 0), (2, 3)], &quick(), &|_, _| {}).expect("few");
+    assert_all_answer(&hosts, &few, &quick());
+    assert!(lab_neighbours(&net) >= 4);
+    limits.unchanged();
+    net.finish();
+}
+
+#[test]
+fn waved_ipv6_run_reaches_all_and_cleans_up() {
+    let limits = HostLimits::read();
+    let net = Net::star(40);
+    let hosts = net.hosts_v6();
+    let results = ping_all_capped(&hosts, &quick(), CAP, &|_, _| {}).expect("ping_all v6");
+    assert_eq!(results.len(), 40 * 39);
+    assert_all_answer(&hosts, &results, &quick());
+    let left = lab_neighbours(&net);
+    assert!(left <= 4, "{left} neighbour entries left after a waved run");
+    limits.unchanged();
+    net.finish();
+}
+
+#[test]
+fn waved_run_with_a_host_down_fails_exactly_its_pairs() {
+    let n = 40;
+    let net = Net::star(n);
+    ip_batch(Some(&net.ns(3)), "link set eth0 down\n");
+    let hosts = net.hosts_v4();
+    let opts = PingOpts {
+        timeout: Duration::from_millis(600),
+        ..quick()
+    };
+    let t = Instant::now();
+    let results = ping_all_capped(&hosts, &opts, CAP, &|_, _| {}).expect("ping_all");
+    eprintln!("{n} hosts, one down, in waves: {:?}", t.elapsed());
+    let down = 2;
+    let (theirs, ours): (Vec<&PairResult>, Vec<&PairResult>) =
+        results.iter().partition(|r| r.src == down || r.dst == down);
+    assert_eq!(theirs.len(), 2 * (n - 1));
+    assert!(
+        theirs.iter().all(|r| !r.ok()),
+        "pairs of the host that is down"
+    );
+    let lost: Vec<(usize, usize)> = ours
+        .iter()
+        .filter(|r| !r.ok())
+        .map(|r| (r.src, r.dst))
+        .collect();
+    if !lost.is_empty() {
+        eprintln!("{} pairs lost; probing them again", lost.len());
+        let again = ping_pairs(&hosts, &lost, &opts, &|_, _| {}).expect("retry");
+        assert_eq!(failed(&again), []);
+    }
+    net.finish();
+}
+
+#[test]
+fn three_hundred_hosts_on_one_bridge() {
+    let limits = HostLimits::read();
+    let net = Net::star(300);
+    let hosts = net.hosts_v4();
+    pingall_star(&net, &hosts, None, "(cold ARP)");
+    limits.unchanged();
+    net.finish();
+}
+
+/// 999,000 pairs. Long (minutes on a 2-core VM: every pair of hosts needs
+/// its own ARP broadcast, copied to 1,000 ports, since the default table
+/// holds a few hundred pairs at once), so only by hand:
+/// `cargo test --release --test probe_ping thousand -- --ignored --nocapture`.
+/// With `PING_DEFAULT_TABLE=1` it runs as on a host at the default limits.
+#[test]
+#[ignore]
+fn thousand_hosts_on_one_bridge() {
+    let limits = HostLimits::read();
+    let net = Net::star(1000);
+    let hosts = net.hosts_v4();
+    let cap = std::env::var_os("PING_DEFAULT_TABLE").map(|_| DEFAULT_BUDGET);
+    pingall_star(&net, &hosts, cap, "(cold ARP)");
+    limits.unchanged();
     net.finish();
 }

@@ -5,6 +5,7 @@ pub mod addr;
 pub mod exec;
 pub mod limits;
 pub mod link;
+pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod route;
