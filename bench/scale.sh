@@ -21,9 +21,22 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# Mininet raises host-wide limits when it starts (its fixLimits) and never
+# puts them back. This script ran it, so this script restores them.
+limits="net.core.wmem_max net.core.rmem_max net.ipv4.tcp_rmem net.ipv4.tcp_wmem
+  net.core.netdev_max_backlog net.ipv4.neigh.default.gc_thresh1
+  net.ipv4.neigh.default.gc_thresh2 net.ipv4.neigh.default.gc_thresh3
+  net.ipv4.route.max_size kernel.pty.max"
+saved=$(mktemp)
+for k in $limits; do printf '%s\t%s\n' "$k" "$(cat "/proc/sys/${k//.//}")"; done >"$saved"
+restore_limits() {
+  while IFS=$'\t' read -r k v; do printf '%s' "$v" >"/proc/sys/${k//.//}"; done <"$saved"
+  rm -f "$saved"
+}
+trap restore_limits EXIT
 cargo build --release --quiet
 # Leftovers of an interrupted run would distort the numbers.
 target/release/nlab down bench >/dev/null 2>&1 || true
 for n in $(ip netns list | awk '/^fl-/ {print $1}'); do ip netns del "$n"; done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(date -u +%F)"
-exec python3 bench/scale.py "$@"
+python3 bench/scale.py "$@"
