@@ -26,26 +26,23 @@ impl Drop for LabGuard {
     }
 }
 
+fn names_with_prefix(dir: &str, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Nothing of `lab` remains: namespaces, /etc/netns dirs, runtime dir.
 pub fn assert_no_trace(lab: &str) {
     let prefix = format!("nlab-{lab}-");
-    let ns: Vec<String> = std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n.starts_with(&prefix))
-                .collect()
-        })
-        .unwrap_or_default();
+    let ns = names_with_prefix("/run/netns", &prefix);
     assert!(ns.is_empty(), "namespaces left: {ns:?}");
-    let etc: Vec<String> = std::fs::read_dir("/etc/netns")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter(|n| n.starts_with(&prefix))
-                .collect()
-        })
-        .unwrap_or_default();
+    let etc = names_with_prefix("/etc/netns", &prefix);
     assert!(etc.is_empty(), "/etc/netns entries left: {etc:?}");
     assert!(
         !std::path::Path::new(&format!("/run/nlab/{lab}")).exists(),
@@ -126,11 +123,5 @@ pub fn ns(lab: &str, node: &str) -> String {
 
 /// How many pinned namespaces start with `prefix`.
 pub fn count_ns(prefix: &str) -> usize {
-    std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
-                .count()
-        })
-        .unwrap_or(0)
+    names_with_prefix("/run/netns", prefix).len()
 }
