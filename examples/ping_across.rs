@@ -10,16 +10,6 @@ fn end(node: &str, iface: &str, ip: &str) -> Result<Endpoint, String> {
     Ok(e)
 }
 
-fn link(a: Endpoint, b: Endpoint) -> Link {
-    Link {
-        endpoints: [a, b],
-        mtu: None,
-        up: true,
-        conditions: None,
-        loc: Default::default(),
-    }
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // client —— router —— server, two subnets.
     let mut t = Topology::new("example");
@@ -30,11 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         t.nodes.insert(name.into(), Node::new(name, kind));
     }
-    t.links.push(link(
+    t.links.push(Link::new(
         end("client", "eth0", "192.168.1.10/24")?,
         end("router", "eth0", "192.168.1.1/24")?,
     ));
-    t.links.push(link(
+    t.links.push(Link::new(
         end("router", "eth1", "192.168.2.1/24")?,
         end("server", "eth0", "192.168.2.10/24")?,
     ));

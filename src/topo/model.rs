@@ -163,6 +163,17 @@ fn is_true(b: &bool) -> bool {
 }
 
 impl Link {
+    /// An up link between two ends, with no MTU or conditions of its own.
+    pub fn new(a: Endpoint, b: Endpoint) -> Self {
+        Link {
+            endpoints: [a, b],
+            mtu: None,
+            up: true,
+            conditions: None,
+            loc: Loc::default(),
+        }
+    }
+
     /// A stable identity for planning: the two `node:iface` ends, sorted.
     pub fn key(&self) -> String {
         let a = self.endpoints[0].id();

@@ -64,13 +64,7 @@ pub fn link(a: (&str, &str, Option<&str>), b: (&str, &str, Option<&str>)) -> Lin
         }
         e
     };
-    Link {
-        endpoints: [mk(a), mk(b)],
-        mtu: None,
-        up: true,
-        conditions: None,
-        loc: Default::default(),
-    }
+    Link::new(mk(a), mk(b))
 }
 
 /// h1..hn on switch s1, 10.0.0.i/24.

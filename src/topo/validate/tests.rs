@@ -12,13 +12,7 @@ fn ep(node: &str, iface: &str, addrs: &[&str]) -> Endpoint {
 }
 
 fn link(a: Endpoint, b: Endpoint) -> Link {
-    Link {
-        endpoints: [a, b],
-        mtu: None,
-        up: true,
-        conditions: None,
-        loc: Loc::default(),
-    }
+    Link::new(a, b)
 }
 
 fn add(t: &mut Topology, name: &str, kind: NodeKind) {
