@@ -258,10 +258,11 @@ pub fn pids_in(inodes: &HashSet<u64>) -> Vec<i32> {
 }
 
 /// Writes a sysctl of the calling thread's namespace (`net.ipv4.ip_forward`
-/// → `/proc/sys/net/ipv4/ip_forward`). Never shells out to `sysctl`.
-pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
+/// → `/proc/sys/net/ipv4/ip_forward`); `ns` names that namespace in the
+/// error. Never shells out to `sysctl`.
+pub fn write_sysctl(key: &str, value: &str, ns: &str) -> Result<()> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
-    fs::write(&path, value).map_err(|e| Error::io(format!("setting sysctl {key}={value}"), e))
+    fs::write(&path, value).map_err(|e| Error::io(format!("setting {key}={value} in {ns}"), e))
 }
 
 pub fn read_sysctl(key: &str) -> Result<String> {

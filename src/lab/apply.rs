@@ -10,7 +10,7 @@ use super::plan::{effective_stp, Plan};
 use super::{hosts, teardown, Error, Progress, Result};
 use crate::kernel::link::{self, BridgeOpts, VethEnd};
 use crate::kernel::netlink::{Request, Socket};
-use crate::kernel::netns::{self, NetNs};
+use crate::kernel::netns;
 use crate::kernel::{addr, route, Error as KError};
 use crate::topo::{IpNet, Link, NodeKind, Topology};
 use std::collections::BTreeMap;
@@ -70,27 +70,22 @@ fn node_sysctls(kind: NodeKind) -> &'static [(&'static str, &'static str)] {
         // A bridge and its ports need no IPv6 of their own: no link-local
         // addresses, no MLD or router solicitations on every port.
         NodeKind::Switch => &[
-            ("net/ipv6/conf/all/disable_ipv6", "1"),
-            ("net/ipv6/conf/default/disable_ipv6", "1"),
+            ("net.ipv6.conf.all.disable_ipv6", "1"),
+            ("net.ipv6.conf.default.disable_ipv6", "1"),
         ],
         // Addresses come from the topology, which guarantees they are
         // unique: skip duplicate address detection and solicitations.
         NodeKind::Host => &[
-            ("net/ipv6/conf/default/accept_dad", "0"),
-            ("net/ipv6/conf/default/router_solicitations", "0"),
+            ("net.ipv6.conf.default.accept_dad", "0"),
+            ("net.ipv6.conf.default.router_solicitations", "0"),
         ],
         NodeKind::Router => &[
-            ("net/ipv6/conf/default/accept_dad", "0"),
-            ("net/ipv6/conf/default/router_solicitations", "0"),
-            ("net/ipv4/ip_forward", "1"),
-            ("net/ipv6/conf/all/forwarding", "1"),
+            ("net.ipv6.conf.default.accept_dad", "0"),
+            ("net.ipv6.conf.default.router_solicitations", "0"),
+            ("net.ipv4.ip_forward", "1"),
+            ("net.ipv6.conf.all.forwarding", "1"),
         ],
     }
-}
-
-fn write_proc_sys(key: &str, value: &str, ns: &str) -> Result<(), KError> {
-    std::fs::write(format!("/proc/sys/{key}"), value)
-        .map_err(|e| KError::io(format!("setting {key}={value} in {ns}"), e))
 }
 
 /// Creates one node's namespace and what lives in it from the start.
@@ -98,7 +93,7 @@ fn create_node(lab: &str, name: &str, kind: NodeKind, stp: bool) -> Result<NodeH
     let ns_name = netns::ns_name(lab, name);
     let (ns, (sock, index_of, next)) = netns::create_pinned(&ns_name, |_| {
         for (k, v) in node_sysctls(kind) {
-            write_proc_sys(k, v, &ns_name)?;
+            netns::write_sysctl(k, v, &ns_name)?;
         }
         let mut sock = Socket::new()?;
         let mut reqs = vec![link::set_up(1, true, format!("setting lo up in {ns_name}"))];
@@ -502,9 +497,4 @@ fn run_node_jobs(jobs: Vec<(NodeHandle, Vec<Request>)>, progress: &Progress<'_>)
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
-}
-
-/// Used by tests and `inspect`: the namespace handle of a node.
-pub fn open_node(lab: &str, node: &str) -> Result<NetNs> {
-    Ok(NetNs::open(&netns::ns_name(lab, node))?)
 }

@@ -81,11 +81,11 @@ fn link_content(l: &Link) -> Link {
 /// The spanning-tree setting each switch will get: the file's choice, or on
 /// when the switch sits in a loop of the switch graph.
 pub fn effective_stp(t: &Topology) -> BTreeMap<String, bool> {
-    let looped = crate::topo::validate::switches_in_loop(t);
+    let on = crate::topo::validate::stp_switches(t);
     t.nodes
         .values()
         .filter(|n| n.kind == NodeKind::Switch)
-        .map(|n| (n.name.clone(), n.stp.unwrap_or(looped.contains(&n.name))))
+        .map(|n| (n.name.clone(), on.contains(&n.name)))
         .collect()
 }
 
