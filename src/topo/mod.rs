@@ -1,6 +1,7 @@
 //! The topology model: plain data, no syscalls.
 
 pub mod addr;
+pub mod conditions;
 pub mod file;
 pub mod generate;
 pub mod graph;
