@@ -24,25 +24,70 @@ def sh(cmd, check=True, **kw):
     return subprocess.run(cmd, check=check, capture_output=True, text=True, **kw)
 
 
-def slab_kib():
+def meminfo_kib(key):
     with open("/proc/meminfo") as f:
         for line in f:
-            if line.startswith("Slab:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
 
 
-def settle(max_s=10.0):
+def slab_kib():
+    return meminfo_kib("Slab")
+
+
+def netns_cleanup_running():
+    """True while the kernel is freeing deleted namespaces: its cleanup
+    work runs on the `netns` workqueue, and a kworker busy with it names
+    itself `kworker/…+netns` (`-netns` once idle)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip().endswith("+netns"):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+# When the last teardown of many nodes happened (monotonic seconds, nodes).
+LAST_TEARDOWN = [0.0, 0]
+# ext4 without a journal (this VM's root, which holds /run) skips inodes
+# deleted in the last ~30 s when it allocates new ones, reading each one's
+# inode block: creating N pins right after deleting M costs O(N*M). Runs
+# wait this long after a big teardown so none pays for the one before.
+EXT4_RECENT_S = 36.0
+
+
+def torn_down(nodes):
+    LAST_TEARDOWN[0] = time.monotonic()
+    LAST_TEARDOWN[1] = nodes
+
+
+def settle(max_s=60.0):
     """Waits until the kernel has freed the namespaces of earlier runs
-    (deleting is asynchronous), so runs do not pay for each other."""
-    last = slab_kib()
+    (deleting is asynchronous, and the freeing holds the rtnl lock that the
+    next run needs), so runs do not pay for each other: no kworker on the
+    netns workqueue for 0.5 s, and Slab stable."""
     t0 = time.time()
+    quiet = 0
+    last = slab_kib()
     while time.time() - t0 < max_s:
-        time.sleep(0.3)
+        time.sleep(0.05)
         now = slab_kib()
-        if abs(now - last) < 512:
-            return
+        if netns_cleanup_running() or abs(now - last) > 256:
+            quiet = 0
+        else:
+            quiet += 1
         last = now
+        if quiet >= 10:
+            break
+    if LAST_TEARDOWN[1] >= 500:
+        left = LAST_TEARDOWN[0] + EXT4_RECENT_S - time.monotonic()
+        if left > 0:
+            time.sleep(left)
 
 
 def timed(cmd, allow_fail=False):
@@ -68,17 +113,19 @@ def timed(cmd, allow_fail=False):
 def nlab_up_down(spec, n):
     subprocess.run([NLAB, "down", LAB], capture_output=True)
     settle()
-    slab0 = slab_kib()
+    slab0, avail0 = slab_kib(), meminfo_kib("MemAvailable")
     up, rss, out = timed([NLAB, "up", "--topo", spec, "--name", LAB, "--json"])
     report = json.loads(out)
-    slab1 = slab_kib()
+    slab1, avail1 = slab_kib(), meminfo_kib("MemAvailable")
     procs = sh(["pgrep", "-x", "nlab"], check=False).stdout.split()
     down, _, _ = timed([NLAB, "down", LAB])
+    torn_down(n)
     visible = sh(["ip", "netns", "list"]).stdout.count(f"nlab-{LAB}-")
     phases = {name: secs for name, secs in report["timings"]["phases"]}
     return {
         "up": up, "down": down, "rss_mb": rss / 1024,
         "slab_mib_per_node": (slab1 - slab0) / 1024 / (n + 1),
+        "avail_mib_per_node": (avail0 - avail1) / 1024 / (n + 1),
         "procs_after_up": len(procs), "visible_after_down": visible,
         "phases": phases,
     }
@@ -115,14 +162,37 @@ def floor_single(n):
             f.write("netns del fl-s1\n")
             for i in range(1, n + 1):
                 f.write(f"netns del fl-h{i}\n")
-        t0 = time.perf_counter()
+        start = time.perf_counter()
         sh(["ip", "-batch", add])
+        ns_secs = time.perf_counter() - start
         sh(["ip", "-n", "fl-s1", "-batch", links])
-        up = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        up = time.perf_counter() - start
+        start = time.perf_counter()
         sh(["ip", "-batch", rm])
-        down = time.perf_counter() - t0
-    return {"up": up, "down": down}
+        down = time.perf_counter() - start
+        torn_down(n)
+    return {"up": up, "down": down, "namespaces": ns_secs}
+
+
+def floor_namespaces(n):
+    """The kernel floor for the namespace phase alone (any topology): one
+    `ip -batch` adding n namespaces, one deleting them."""
+    settle()
+    with tempfile.TemporaryDirectory() as d:
+        add = os.path.join(d, "add")
+        rm = os.path.join(d, "rm")
+        with open(add, "w") as f:
+            f.writelines(f"netns add fl-n{i}\n" for i in range(n))
+        with open(rm, "w") as f:
+            f.writelines(f"netns del fl-n{i}\n" for i in range(n))
+        start = time.perf_counter()
+        sh(["ip", "-batch", add])
+        ns_secs = time.perf_counter() - start
+        start = time.perf_counter()
+        sh(["ip", "-batch", rm])
+        down = time.perf_counter() - start
+        torn_down(n)
+    return {"namespaces": ns_secs, "down": down}
 
 
 # --- Mininet -----------------------------------------------------------
@@ -138,17 +208,28 @@ setLogLevel('error')
 kind, a, b, ping = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1'
 topo = {'single': lambda: SingleSwitchTopo(a), 'linear': lambda: LinearTopo(a),
         'tree': lambda: TreeTopo(depth=a, fanout=b)}[kind]()
+def meminfo():
+    m = {}
+    for line in open('/proc/meminfo'):
+        k, v = line.split(':')
+        m[k] = int(v.split()[0])
+    return m
+m0 = meminfo()
 t0 = time.perf_counter()
 net = Mininet(topo=topo, switch=LinuxBridge, controller=None, build=False)
 net.build(); net.start()
 up = time.perf_counter() - t0
+m1 = meminfo()
+nodes = len(net.hosts) + len(net.switches)
+mem = {'slab_mib_per_node': (m1['Slab'] - m0['Slab']) / 1024 / nodes,
+       'avail_mib_per_node': (m0['MemAvailable'] - m1['MemAvailable']) / 1024 / nodes}
 loss = None; pt = None
 if ping:
     t0 = time.perf_counter(); loss = net.pingAll(timeout=1); pt = time.perf_counter() - t0
 t0 = time.perf_counter()
 net.stop()
 down = time.perf_counter() - t0
-print(json.dumps({'up': up, 'down': down, 'pingall': pt, 'loss': loss}))
+print(json.dumps(dict(mem, up=up, down=down, pingall=pt, loss=loss)))
 """
 
 
@@ -180,7 +261,8 @@ def main():
     runs = 1 if args.quick else args.runs
     results = {}
     # (spec, nodes, floor?, Mininet?). A Linux bridge takes 1,024 ports, so
-    # the 5,000-node point is a tree (nlab only: it shows linear growth).
+    # the 5,000-node point is a tree; its floor is the namespace phase alone
+    # (the part that does not grow linearly, see BENCHMARKS.md).
     scenarios = [("single,100", 100, True, not args.quick)]
     if not args.quick:
         scenarios += [("single,500", 500, True, True), ("single,1000", 1000, True, False),
@@ -199,11 +281,14 @@ def main():
     if args.only == "pingall":
         scenarios = []
     for spec, n, with_floor, with_mn in scenarios:
-        nl = [nlab_up_down(spec, n) for _ in range(runs)]
-        fl = [floor_single(n) for _ in range(runs)] if with_floor else []
+        # Interleaved, so slow drift of the machine hits both alike.
+        nl, fl = [], []
+        for _ in range(runs):
+            nl.append(nlab_up_down(spec, n))
+            fl.append(floor_single(n) if with_floor else floor_namespaces(n + 1))
         mn = [mininet("single", n) for _ in range(runs)] if with_mn else []
         nt = med(nl, "up") + med(nl, "down")
-        ft = (med(fl, "up") + med(fl, "down")) if fl else None
+        ft = (med(fl, "up") + med(fl, "down")) if with_floor else None
         mt = (med(mn, "up") + med(mn, "down")) if mn else None
         results[spec] = {"nlab": nl, "floor": fl, "mininet": mn}
         row(spec, f"{med(nl,'up'):.3f} s", f"{med(nl,'down'):.3f} s", f"{nt:.3f} s",
@@ -217,9 +302,17 @@ def main():
         print("    phases (median ms/node): " + ", ".join(
             f"{k} {statistics.median(v)*1000/(n+1):.3f}" for k, v in ph.items())
             + f", teardown {med(nl,'down')*1000/(n+1):.3f}"
+            + f" (floor: namespaces {med(fl,'namespaces')*1000/(n+1):.3f},"
+            + f" teardown {med(fl,'down')*1000/(n+1):.3f})"
             + f"; nlab processes after up: {max(r['procs_after_up'] for r in nl)}"
             + f"; lab namespaces visible after down: {max(r['visible_after_down'] for r in nl)}",
             flush=True)
+        mem = (f"    memory per node (MiB): nlab Slab {med(nl,'slab_mib_per_node'):.3f},"
+               f" MemAvailable {med(nl,'avail_mib_per_node'):.3f}")
+        if mn:
+            mem += (f"; Mininet Slab {med(mn,'slab_mib_per_node'):.3f},"
+                    f" MemAvailable {med(mn,'avail_mib_per_node'):.3f}")
+        print(mem, flush=True)
         results[spec]["phases_ms_per_node"] = {
             k: statistics.median(v) * 1000 / (n + 1) for k, v in ph.items()}
 

@@ -88,12 +88,30 @@ fn node_sysctls(kind: NodeKind) -> &'static [(&'static str, &'static str)] {
     }
 }
 
+const BRIDGE_NF_SYSCTLS: [&str; 3] = [
+    "net.bridge.bridge-nf-call-iptables",
+    "net.bridge.bridge-nf-call-ip6tables",
+    "net.bridge.bridge-nf-call-arptables",
+];
+
 /// Creates one node's namespace and what lives in it from the start.
 fn create_node(lab: &str, name: &str, kind: NodeKind, stp: bool) -> Result<NodeHandle, KError> {
     let ns_name = netns::ns_name(lab, name);
     let (ns, (sock, index_of, next)) = netns::create_pinned(&ns_name, |_| {
         for (k, v) in node_sysctls(kind) {
             netns::write_sysctl(k, v, &ns_name)?;
+        }
+        if kind == NodeKind::Switch {
+            // A switch forwards frames; with br_netfilter built in, every
+            // bridged packet would also walk the namespace's (empty) IP
+            // firewall hooks. Kernels without br_netfilter lack the keys.
+            for k in BRIDGE_NF_SYSCTLS {
+                match netns::write_sysctl(k, "0", &ns_name) {
+                    Err(KError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound => {}
+                    other => other?,
+                }
+            }
         }
         let mut sock = Socket::new()?;
         let mut reqs = vec![link::set_up(1, true, format!("setting lo up in {ns_name}"))];
