@@ -55,10 +55,10 @@ def netns_cleanup_running():
 # When the last teardown of many nodes happened (monotonic seconds, nodes).
 LAST_TEARDOWN = [0.0, 0]
 # ext4 without a journal (this VM's root, which holds /run) skips inodes
-# deleted in the last ~30 s when it allocates new ones, reading each one's
+# deleted in the last 30-35 s when it allocates new ones, reading each one's
 # inode block: creating N pins right after deleting M costs O(N*M). Runs
 # wait this long after a big teardown so none pays for the one before.
-EXT4_RECENT_S = 36.0
+EXT4_RECENT_S = 40.0
 
 
 def torn_down(nodes):
