@@ -65,6 +65,10 @@ fn bad_lab(e: supervisor::Error) -> anyhow::Error {
 
 fn status(lab: &str, json: bool) -> anyhow::Result<i32> {
     let st = supervisor::status(lab)?;
+    if st.is_none() {
+        // Tell a typo from a lab that needs no supervisor.
+        nlab::lab::Lab::open(lab)?;
+    }
     if json {
         print_json(&serde_json::json!({ "lab": lab, "running": st.is_some(), "status": st }))?;
         return Ok(0);

@@ -19,6 +19,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
+/// How often an idle supervisor checks that its lab still exists.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn log(msg: impl std::fmt::Display) {
     let ns = wall_ns();
     eprintln!(
@@ -65,10 +68,18 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
     std::thread::spawn(move || accept(listener, tx));
     loop {
         sup.run_due();
-        let job = match sup.next_deadline() {
-            Some(t) => rx.recv_timeout(t.saturating_duration_since(Instant::now())),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
+        let watch = Instant::now() + WATCH_EVERY;
+        let wake = sup.next_deadline().map_or(watch, |t| t.min(watch));
+        let job = rx.recv_timeout(wake.saturating_duration_since(Instant::now()));
+        if matches!(job, Err(RecvTimeoutError::Timeout)) && !State::path(lab).exists() {
+            // The lab went away without stopping us (its files removed by
+            // hand): nothing left to supervise.
+            log(format!(
+                "lab {lab} is gone (no {}); exiting",
+                State::path(lab).display()
+            ));
+            break;
+        }
         match job {
             Ok(Job::Stop) => break,
             Ok(Job::Call(req, reply)) => {
@@ -85,7 +96,7 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    log("stopping as asked");
+    log("stopped");
     let _ = fs::remove_file(paths::socket(lab));
     Ok(())
 }
