@@ -257,6 +257,7 @@ impl Supervisor {
             while let Some(i) = sched.due(&self.clock, Instant::now()) {
                 let action = sched.steps[i].action.clone();
                 let next = e.state.after(&action);
+                let began = wall_ns();
                 let r = self
                     .drivers
                     .get(&e.driver)
@@ -279,14 +280,15 @@ impl Supervisor {
                     }
                 };
                 log(format!(
-                    "{}: step {i} ({}) applied {late_ms:.1} ms after due{}",
+                    "{}: step {i} ({}) done {late_ms:.1} ms after due (driver {:.1} ms){}",
                     e.target.key,
                     action_name(&action),
+                    (now - began) as f64 / 1e6,
                     err.as_deref()
                         .map(|m| format!(", failed: {m}"))
                         .unwrap_or_default()
                 ));
-                sched.mark_done(i, now, err);
+                sched.mark_done(i, (began, now), err);
                 changed = true;
             }
         }

@@ -195,6 +195,10 @@ pub struct Applied {
     pub index: usize,
     pub action: String,
     pub due_unix_ns: u64,
+    /// When the supervisor woke for it and handed it to the driver.
+    #[serde(default)]
+    pub began_unix_ns: u64,
+    /// When the driver was done.
     pub applied_unix_ns: u64,
     /// Which supervisor process applied it (a restart shows a new pid).
     pub pid: u32,

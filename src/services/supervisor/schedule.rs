@@ -118,12 +118,18 @@ impl Schedule {
 
     /// Records that step `index` was applied (successfully or not: a step
     /// is never retried, the schedule moves on).
-    pub fn mark_done(&mut self, index: usize, applied_unix_ns: u64, error: Option<String>) {
+    pub fn mark_done(
+        &mut self,
+        index: usize,
+        (began_unix_ns, applied_unix_ns): (u64, u64),
+        error: Option<String>,
+    ) {
         let step = &self.steps[index];
         self.history.push(Applied {
             index,
             action: action_name(&step.action).to_string(),
             due_unix_ns: self.start_unix_ns + step.at.as_nanos() as u64,
+            began_unix_ns,
             applied_unix_ns,
             pid: std::process::id(),
             error,
@@ -180,7 +186,7 @@ mod tests {
         let mut applied = Vec::new();
         while let Some(i) = s.due(&clock, now) {
             applied.push(i);
-            s.mark_done(i, wall_ns(), None);
+            s.mark_done(i, (wall_ns(), wall_ns()), None);
         }
         assert_eq!(applied, vec![0, 1]);
         let next = s.next_deadline(&clock).expect("a next step");
@@ -196,7 +202,7 @@ mod tests {
         let clock = Clock::now();
         let start = wall_ns() - 10_000_000_000;
         let mut s = Schedule::new(steps(), start);
-        s.mark_done(0, wall_ns(), None);
+        s.mark_done(0, (wall_ns(), wall_ns()), None);
         // As persisted and read back by a new process.
         let back: Schedule =
             serde_json::from_str(&serde_json::to_string(&s).expect("encode")).expect("decode");
@@ -204,7 +210,7 @@ mod tests {
         let mut b = back;
         while let Some(i) = b.due(&clock, Instant::now()) {
             applied.push(i);
-            b.mark_done(i, wall_ns(), None);
+            b.mark_done(i, (wall_ns(), wall_ns()), None);
         }
         assert_eq!(applied, vec![1, 2]);
         assert_eq!(
