@@ -94,6 +94,7 @@ fn started_supervisor_answers_runs_in_the_root_namespace_and_outlives_its_starte
     // Started by another process that exits at once.
     let st = Command::new(assert_cmd::cargo::cargo_bin("nlab"))
         .args(["supervisor", "start", &name])
+        .stdout(std::process::Stdio::null())
         .status()
         .expect("nlab supervisor start");
     assert!(st.success());
@@ -358,4 +359,82 @@ impl StdinBytes for Command {
         }
         Ok(child.wait_with_output()?.stdout)
     }
+}
+
+#[test]
+fn refusals_come_back_as_structured_errors_and_change_nothing() {
+    let (name, _g) = two_hosts("se");
+    let h1 = ns(&name, "h1");
+    let c = supervisor::ensure_running(&name).expect("supervisor");
+    let kind = |r: Result<_, supervisor::Error>| match r {
+        Err(supervisor::Error::Remote { kind, .. }) => kind,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    // Steps out of time order.
+    let r = c.set_schedule(
+        "h1:h1-eth0",
+        vec![step(2000, StepAction::Down), step(1000, StepAction::Up)],
+        None,
+    );
+    assert_eq!(kind(r.map(|_| ())), supervisor::ErrorKind::BadSchedule);
+    // A driver this supervisor does not have.
+    let r = c.set_link_via("h1:h1-eth0", Default::default(), Some("warp-drive"));
+    assert_eq!(kind(r.map(|_| ())), supervisor::ErrorKind::Driver);
+    // Conditions on the kernel-state driver: refused, link untouched.
+    let delay = nlab::topo::conditions::Impairment {
+        delay: Duration::from_millis(5),
+        ..Default::default()
+    };
+    let r = c.set_link(
+        "h1:h1-eth0",
+        supervisor::LinkState {
+            conditions: nlab::topo::conditions::Directed::symmetric(delay.clone()),
+            up: false,
+        },
+    );
+    assert_eq!(kind(r.map(|_| ())), supervisor::ErrorKind::Driver);
+    assert!(ip_up(&h1, "h1-eth0"), "a refused change touched the link");
+    // A schedule step the driver refuses is recorded, and later steps run.
+    let start = wall_ns();
+    c.set_schedule(
+        "h1:h1-eth0",
+        vec![
+            Step {
+                at: Duration::ZERO,
+                action: StepAction::Set(Box::new(nlab::topo::conditions::Directed::symmetric(
+                    delay,
+                ))),
+            },
+            step(300, StepAction::Down),
+        ],
+        Some(start),
+    )
+    .expect("schedule");
+    sleep_until(start, 700);
+    let st = c.status().expect("status");
+    let h = &st.links[0].schedule.as_ref().expect("schedule").history;
+    assert_eq!(h.len(), 2, "{h:?}");
+    assert!(
+        h[0].error
+            .as_deref()
+            .is_some_and(|e| e.contains("kernel-state")),
+        "{h:?}"
+    );
+    assert!(h[1].error.is_none(), "{h:?}");
+    assert!(
+        !ip_up(&h1, "h1-eth0"),
+        "the step after a refused one did not run"
+    );
+    assert_eq!(c.stats().expect("stats"), serde_json::json!({}));
+    // Malformed lines get a bad-request answer over the raw socket.
+    let out = Command::new("socat")
+        .args([
+            "-t2",
+            "-",
+            &format!("UNIX-CONNECT:{}", paths::socket(&name).display()),
+        ])
+        .stdin_bytes(b"{\"op\":\"fly\"}\n")
+        .expect("socat");
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("a JSON answer");
+    assert_eq!(v["error"]["kind"], "bad-request", "{v}");
 }

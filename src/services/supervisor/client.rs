@@ -90,10 +90,21 @@ impl Client {
     }
 
     pub fn set_link(&self, key: &str, state: LinkState) -> Result<LinkStatus> {
+        self.set_link_via(key, state, None)
+    }
+
+    /// [`Client::set_link`] through a chosen driver (`None`: the link's
+    /// current one, `kernel-state` for a link not driven yet).
+    pub fn set_link_via(
+        &self,
+        key: &str,
+        state: LinkState,
+        driver: Option<&str>,
+    ) -> Result<LinkStatus> {
         self.typed(&Request::SetLink {
             key: key.to_string(),
             state: Box::new(state),
-            driver: None,
+            driver: driver.map(str::to_string),
         })
     }
 
@@ -105,11 +116,22 @@ impl Client {
         steps: Vec<Step>,
         start_unix_ns: Option<u64>,
     ) -> Result<LinkStatus> {
+        self.set_schedule_via(key, steps, start_unix_ns, None)
+    }
+
+    /// [`Client::set_schedule`] through a chosen driver.
+    pub fn set_schedule_via(
+        &self,
+        key: &str,
+        steps: Vec<Step>,
+        start_unix_ns: Option<u64>,
+        driver: Option<&str>,
+    ) -> Result<LinkStatus> {
         self.typed(&Request::SetSchedule {
             key: key.to_string(),
             steps,
             start_unix_ns,
-            driver: None,
+            driver: driver.map(str::to_string),
         })
     }
 
