@@ -438,3 +438,43 @@ fn refusals_come_back_as_structured_errors_and_change_nothing() {
     let v: serde_json::Value = serde_json::from_slice(&out).expect("a JSON answer");
     assert_eq!(v["error"]["kind"], "bad-request", "{v}");
 }
+
+#[test]
+fn a_restarted_supervisor_reattaches_the_links_it_drives() {
+    let (name, _g) = two_hosts("sr");
+    let h2 = ns(&name, "h2");
+    let c = supervisor::ensure_running(&name).expect("supervisor");
+    let first = c.status().expect("status").pid;
+    c.set_link(
+        "h2:h2-eth0",
+        supervisor::LinkState {
+            up: false,
+            ..Default::default()
+        },
+    )
+    .expect("set-link");
+    assert!(!ip_up(&h2, "h2-eth0"));
+    unsafe {
+        libc::kill(first as i32, libc::SIGKILL);
+    }
+    assert!(wait_until(Duration::from_secs(2), || pgrep(&name).is_empty()));
+    // Killing it changed nothing in the kernel.
+    assert!(
+        !ip_up(&h2, "h2-eth0"),
+        "the link came up when the supervisor died"
+    );
+    // Someone brings the link up behind its back.
+    assert!(Command::new("ip")
+        .args(["-n", &h2, "link", "set", "h2-eth0", "up"])
+        .status()
+        .expect("ip")
+        .success());
+    let c = supervisor::ensure_running(&name).expect("restart");
+    assert_ne!(c.status().expect("status").pid, first);
+    assert!(
+        !ip_up(&h2, "h2-eth0"),
+        "the restarted supervisor did not re-apply its state"
+    );
+    let st = supervisor::driven_links(&name).expect("driven links");
+    assert_eq!(st.get("h2:h2-eth0--s1:s1-eth2").map(|s| s.up), Some(false));
+}

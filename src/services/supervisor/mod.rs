@@ -205,6 +205,18 @@ pub fn status(lab: &str) -> Result<Option<Status>> {
     Client::new(lab).status().map(Some)
 }
 
+/// The state the supervisor holds each link it drives in, by link key,
+/// from its persisted state (also when it is not running). `inspect` and
+/// `up` should take these over the topology's `up`/conditions, or they
+/// would report (and "repair") a scheduled change as drift.
+pub fn driven_links(lab: &str) -> Result<std::collections::BTreeMap<String, LinkState>> {
+    Ok(desired::Desired::load(lab)?
+        .links
+        .into_iter()
+        .map(|(k, e)| (k, e.state))
+        .collect())
+}
+
 /// Labs with a supervisor process running (pid of the first one found).
 pub fn running() -> Vec<(String, i32)> {
     let mut v: Vec<(String, i32)> = process::all_supervisors()
