@@ -493,3 +493,32 @@ fn a_restarted_supervisor_reattaches_the_links_it_drives() {
     let st = supervisor::driven_links(&name).expect("driven links");
     assert_eq!(st.get("h2:h2-eth0--s1:s1-eth2").map(|s| s.up), Some(false));
 }
+
+#[test]
+fn a_link_the_supervisor_holds_down_is_not_drift() {
+    let (name, _g) = two_hosts("sf");
+    let h1 = ns(&name, "h1");
+    let c = supervisor::ensure_running(&name).expect("supervisor");
+    c.set_link(
+        "h1:h1-eth0",
+        supervisor::LinkState {
+            up: false,
+            ..Default::default()
+        },
+    )
+    .expect("set-link");
+    let lab = Lab::open(&name).expect("open");
+    let view = lab.inspect().expect("inspect");
+    assert!(view.drift.is_empty(), "{:?}", view.drift);
+    // Re-applying the same topology leaves the supervised link alone.
+    let (_, rep) = Lab::up(&star(&name, 2), &UpOptions::default()).expect("re-up");
+    assert_eq!(rep.changes, 0, "{:?}", rep.plan);
+    assert!(!ip_up(&h1, "h1-eth0"), "`up` undid the supervisor's change");
+    // A link it does not drive is still checked.
+    assert!(Command::new("ip")
+        .args(["-n", &ns(&name, "h2"), "link", "set", "h2-eth0", "down"])
+        .status()
+        .expect("ip")
+        .success());
+    assert!(!lab.inspect().expect("inspect").drift.is_empty());
+}
