@@ -6,6 +6,7 @@ use super::protocol::{End, LinkState, LinkTarget};
 use super::schedule::Schedule;
 use super::{paths, Error, Result};
 use crate::lab::state::State;
+use crate::topo::Topology;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -74,6 +75,14 @@ impl Desired {
 /// order) or by one of its ends (`h1:h1-eth0`).
 pub fn resolve(lab: &str, key: &str) -> Result<LinkTarget> {
     let st = State::load(lab)?.ok_or_else(|| Error::NoSuchLab(lab.to_string()))?;
+    find_link(&st.topology, key).ok_or_else(|| Error::NoSuchLink {
+        lab: lab.to_string(),
+        key: key.to_string(),
+    })
+}
+
+/// [`resolve`] in a given topology.
+pub fn find_link(t: &Topology, key: &str) -> Option<LinkTarget> {
     let wanted = match key.split_once("--") {
         Some((a, b)) if a <= b => format!("{a}--{b}"),
         Some((a, b)) => format!("{b}--{a}"),
@@ -83,8 +92,7 @@ pub fn resolve(lab: &str, key: &str) -> Result<LinkTarget> {
         node: e.node.clone(),
         iface: e.iface.clone(),
     };
-    st.topology
-        .links
+    t.links
         .iter()
         .find(|l| l.key() == wanted || l.endpoints.iter().any(|e| e.id() == wanted))
         .map(|l| LinkTarget {
@@ -92,8 +100,30 @@ pub fn resolve(lab: &str, key: &str) -> Result<LinkTarget> {
             a: end(&l.endpoints[0]),
             b: end(&l.endpoints[1]),
         })
-        .ok_or_else(|| Error::NoSuchLink {
-            lab: lab.to_string(),
-            key: key.to_string(),
-        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topo::generate;
+
+    #[test]
+    fn links_are_found_by_key_in_either_order_or_by_one_end() {
+        let t = generate::from_spec("linear,2", "x", false).expect("topology");
+        let by_key = find_link(&t, "h1:h1-eth0--s1:s1-eth1").expect("by key");
+        assert_eq!(by_key.key, "h1:h1-eth0--s1:s1-eth1");
+        let reversed = find_link(&t, "s1:s1-eth1--h1:h1-eth0").expect("reversed");
+        assert_eq!(reversed, by_key);
+        let by_end = find_link(&t, "s1:s1-eth1").expect("by end");
+        assert_eq!(by_end, by_key);
+        // `a` is the topology's first endpoint, whatever the key's order.
+        let l = t
+            .links
+            .iter()
+            .find(|l| l.key() == by_key.key)
+            .expect("link");
+        assert_eq!(by_end.a.node, l.endpoints[0].node);
+        assert!(find_link(&t, "h9:eth0").is_none());
+        assert!(find_link(&t, "h1:h1-eth0--h2:h2-eth0").is_none());
+    }
 }
