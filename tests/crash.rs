@@ -4,10 +4,15 @@
 mod common;
 use common::*;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// `cleanup` removes every lab: the tests of this binary take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 #[test]
 fn kill_9_halfway_through_up_then_cleanup_leaves_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let name = lab_name("k");
     let prefix = format!("nlab-{name}-");
     let bin = assert_cmd::cargo::cargo_bin("nlab");
@@ -34,4 +39,60 @@ fn kill_9_halfway_through_up_then_cleanup_leaves_nothing() {
         .status()
         .unwrap()
         .success());
+}
+
+/// The supervisor is detached: killing every `nlab` command and losing
+/// everything else of the lab (namespaces, journal, pid file, socket)
+/// leaves it running, and `nlab cleanup` must still find it (by its
+/// command line) and end it.
+#[test]
+fn cleanup_ends_a_supervisor_whose_lab_files_are_gone() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let name = lab_name("v");
+    let bin = assert_cmd::cargo::cargo_bin("nlab");
+    let run = |args: &[&str]| {
+        Command::new(&bin)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(run(&["up", "--topo", "minimal", "--name", &name]));
+    assert!(run(&["supervisor", "start", &name]));
+    let pid_file = format!("/run/nlab/{name}/supervisor.pid");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(supervisors_of(&name), vec![pid]);
+    // Everything else of the lab gone by hand: the supervisor process is
+    // its only trace.
+    for node in ["h1", "h2", "s1"] {
+        let ns = format!("nlab-{name}-{node}");
+        assert!(Command::new("ip")
+            .args(["netns", "del", &ns])
+            .status()
+            .unwrap()
+            .success());
+        let _ = std::fs::remove_dir_all(format!("/etc/netns/{ns}"));
+    }
+    std::fs::remove_dir_all(format!("/run/nlab/{name}")).unwrap();
+    let out = Command::new(&bin)
+        .args(["cleanup", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        r["labs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == name.as_str()),
+        "cleanup did not find lab {name}: {r}"
+    );
+    assert!(r["processes"].as_u64().unwrap() >= 1, "{r}");
+    assert_no_trace(&name);
 }

@@ -5,6 +5,7 @@ mod lifecycle;
 mod output;
 mod run;
 mod show;
+mod supervise;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -90,6 +91,13 @@ pub enum Command {
     },
     /// Bring up a small demo lab, ping across it, show it, and leave it up.
     Demo,
+    /// The lab's background supervisor (scheduled link changes, and later
+    /// the userspace emulator): see it, start it, stop it.
+    #[command(subcommand)]
+    Supervisor(supervise::SupervisorCmd),
+    /// Run as the lab's supervisor (started by nlab itself).
+    #[command(hide = true)]
+    Supervise { lab: String },
 }
 
 #[derive(Args, Debug)]
@@ -142,5 +150,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Pingall(a) => run::pingall(a),
         Command::Graph { target, format } => show::graph(&target, &format),
         Command::Demo => lifecycle::demo(),
+        Command::Supervisor(c) => supervise::supervisor(c),
+        Command::Supervise { lab } => supervise::supervise(&lab),
     }
 }

@@ -26,6 +26,10 @@ pub fn list(json: bool) -> anyhow::Result<i32> {
         "age",
     ]);
     let now = lab::state::now();
+    let supervised: Vec<String> = labs
+        .iter()
+        .filter_map(|l| Some(format!("{} (pid {})", l.name, l.supervisor?)))
+        .collect();
     for l in labs {
         t.add_row(vec![
             l.name,
@@ -42,6 +46,12 @@ pub fn list(json: bool) -> anyhow::Result<i32> {
         ]);
     }
     println!("{t}");
+    if !supervised.is_empty() {
+        println!(
+            "Supervisor running for: {} (see `nlab supervisor status LAB`)",
+            supervised.join(", ")
+        );
+    }
     Ok(0)
 }
 

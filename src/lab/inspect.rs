@@ -96,6 +96,10 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
             .and_then(|v| v.links.iter().find(|l| l.name == iface))
     };
     let mut peer_of: BTreeMap<(String, String), String> = BTreeMap::new();
+    // A link the supervisor drives (set down, or down by its schedule) is
+    // meant to differ from the file: not drift, and `up` must not "repair"
+    // it by recreating the link.
+    let driven = crate::services::supervisor::driven_links(lab).unwrap_or_default();
     for l in &t.links {
         let [a, b] = &l.endpoints;
         let key = l.key();
@@ -117,13 +121,14 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
                         b.id()
                     ));
                 }
+                let want_up = driven.get(&key).map_or(l.up, |d| d.up);
                 for (e, s) in [(a, x), (b, y)] {
-                    if s.up != l.up {
+                    if s.up != want_up {
                         problems.push(format!(
                             "{} is administratively {} (want {})",
                             e.id(),
                             if s.up { "up" } else { "down" },
-                            if l.up { "up" } else { "down" }
+                            if want_up { "up" } else { "down" }
                         ));
                     }
                     if let Some(v) = views.get(&e.node) {

@@ -317,14 +317,21 @@ pub struct LabSummary {
     pub namespaces: usize,
     pub source: Option<String>,
     pub created: u64,
+    /// Pid of the lab's supervisor, when one runs.
+    pub supervisor: Option<i32>,
 }
 
 /// Every lab with a trace on this host.
 pub fn list() -> Vec<LabSummary> {
+    let supervisors = crate::services::supervisor::running();
     teardown::all_labs()
         .into_iter()
         .map(|name| {
             let ns = netns::list_pinned(&netns::ns_name(&name, "")).len();
+            let supervisor = supervisors
+                .iter()
+                .find(|(l, _)| *l == name)
+                .map(|(_, p)| *p);
             match State::load(&name) {
                 Ok(Some(st)) => LabSummary {
                     nodes: st.topology.nodes.len(),
@@ -336,6 +343,7 @@ pub fn list() -> Vec<LabSummary> {
                     namespaces: ns,
                     source: st.topology.source.clone(),
                     created: st.created,
+                    supervisor,
                     name,
                 },
                 _ => LabSummary {
@@ -346,6 +354,7 @@ pub fn list() -> Vec<LabSummary> {
                     namespaces: ns,
                     source: None,
                     created: 0,
+                    supervisor,
                 },
             }
         })

@@ -98,6 +98,10 @@ pub fn kill_processes_in(inodes: &HashSet<u64>) -> usize {
 pub fn down(lab: &str) -> Result<TeardownReport> {
     super::check_lab_name(lab)?;
     let _lock = LabLock::acquire(lab)?;
+    // The supervisor first: it runs in the root namespace (so killing the
+    // processes in the lab's namespaces misses it), and it could otherwise
+    // still be changing links while they are removed.
+    let supervisors = crate::services::supervisor::stop(lab).found;
     let prefix = netns::ns_name(lab, "");
     let mut names = netns::list_pinned(&prefix);
     // A journal may know of a node whose pin vanished but whose /etc files
@@ -115,7 +119,7 @@ pub fn down(lab: &str) -> Result<TeardownReport> {
         namespaces: names.len(),
         ..Default::default()
     };
-    report.processes = remove_namespaces(&names)?;
+    report.processes = supervisors + remove_namespaces(&names)?;
     for etc in netns::list_etc(&prefix) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
@@ -129,9 +133,15 @@ pub fn down(lab: &str) -> Result<TeardownReport> {
     Ok(report)
 }
 
-/// Every lab that has any trace: a journal, a pinned namespace or files.
+/// Every lab that has any trace: a journal, a pinned namespace, files or
+/// a supervisor process.
 pub fn all_labs() -> Vec<String> {
     let mut labs: Vec<String> = state::list_lab_dirs();
+    for (lab, _) in crate::services::supervisor::running() {
+        if !labs.contains(&lab) {
+            labs.push(lab);
+        }
+    }
     for n in netns::list_pinned(netns::PREFIX)
         .into_iter()
         .chain(netns::list_etc(netns::PREFIX))

@@ -54,6 +54,36 @@ pub fn assert_no_trace(lab: &str) {
         !s.contains(&prefix),
         "ip netns list still shows {prefix}: {s}"
     );
+    let sup = supervisors_of(lab);
+    assert!(sup.is_empty(), "supervisor(s) of {lab} left: {sup:?}");
+}
+
+/// Live processes running `nlab supervise LAB`, read from /proc.
+pub fn supervisors_of(lab: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let args: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .split(|&c| c == 0)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true);
+        if !zombie && args.len() >= 3 && args[1] == "supervise" && args[2] == lab {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 pub fn link(a: (&str, &str, Option<&str>), b: (&str, &str, Option<&str>)) -> Link {
