@@ -1,0 +1,234 @@
+//! Running commands inside nodes: in the foreground (Ctrl-C reaches the
+//! command, not the console) and in the background (`&`: own process group,
+//! output to a log file so it does not write over the prompt, stopped when
+//! the console exits).
+
+use anyhow::Context;
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::Pid;
+use nlab::lab::Lab;
+use std::fs::File;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Makes SIGINT set a flag instead of ending the console. A foreground
+/// command shares the terminal's process group and gets the signal itself;
+/// a handler (unlike SIG_IGN) is reset by `exec`, so the command dies of
+/// Ctrl-C as it would in a shell.
+pub fn catch_sigint() -> anyhow::Result<()> {
+    let act = SigAction::new(
+        SigHandler::Handler(on_sigint),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to an atomic.
+    unsafe { signal::sigaction(Signal::SIGINT, &act) }.context("installing a SIGINT handler")?;
+    Ok(())
+}
+
+/// Whether Ctrl-C came since the last call (and clears it).
+pub fn take_interrupt() -> bool {
+    INTERRUPTED.swap(false, Ordering::SeqCst)
+}
+
+/// The shell node commands run in; Mininet's nodes run bash.
+pub fn shell() -> &'static str {
+    if std::path::Path::new("/bin/bash").exists() {
+        "/bin/bash"
+    } else {
+        "/bin/sh"
+    }
+}
+
+/// A command line for `node`'s shell (`None` runs on the host).
+pub fn shell_command(lab: &Lab, node: Option<&str>, line: &str) -> anyhow::Result<Command> {
+    let args = vec!["-c".to_string(), line.to_string()];
+    Ok(match node {
+        Some(n) => lab.command(n, shell(), &args)?,
+        None => {
+            let mut c = Command::new(shell());
+            c.args(&args);
+            c
+        }
+    })
+}
+
+/// Runs `cmd` in the foreground and waits. `stdin_tty` says whether it may
+/// read the console's stdin (not when stdin is the script being read).
+pub fn run_foreground(mut cmd: Command, stdin_tty: bool) -> anyhow::Result<ExitStatus> {
+    if !stdin_tty {
+        cmd.stdin(Stdio::null());
+    }
+    take_interrupt();
+    let mut child = cmd.spawn().context("starting the command")?;
+    child.wait().context("waiting for the command")
+}
+
+/// What a finished foreground command means for the console's exit code.
+pub fn describe_failure(status: &ExitStatus) -> Option<String> {
+    if status.success() {
+        None
+    } else if let Some(sig) = status.signal() {
+        let name = Signal::try_from(sig).map(|s| s.as_str()).unwrap_or("?");
+        Some(format!("killed by {name}"))
+    } else {
+        Some(format!("exit status {}", status.code().unwrap_or(-1)))
+    }
+}
+
+pub struct Job {
+    pub id: usize,
+    pub node: String,
+    pub line: String,
+    pub child: Child,
+    pub log: PathBuf,
+    pub status: Option<ExitStatus>,
+}
+
+/// The console's background jobs.
+pub struct Jobs {
+    list: Vec<Job>,
+    next: usize,
+    dir: Option<tempfile_dir::Dir>,
+}
+
+mod tempfile_dir {
+    //! A private directory for job logs, removed with the console.
+    use std::path::{Path, PathBuf};
+
+    pub struct Dir(PathBuf);
+    impl Dir {
+        pub fn create() -> std::io::Result<Dir> {
+            let p = std::env::temp_dir().join(format!("nlab-console-{}", std::process::id()));
+            std::fs::create_dir_all(&p)?;
+            Ok(Dir(p))
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Jobs {
+    pub fn new() -> Jobs {
+        Jobs {
+            list: Vec::new(),
+            next: 1,
+            dir: None,
+        }
+    }
+
+    /// Starts `line` in `node`'s shell in the background.
+    pub fn start(&mut self, lab: &Lab, node: &str, line: &str) -> anyhow::Result<&Job> {
+        if self.dir.is_none() {
+            self.dir =
+                Some(tempfile_dir::Dir::create().context("creating a directory for job logs")?);
+        }
+        let dir = self
+            .dir
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default();
+        let id = self.next;
+        let log = dir.join(format!("job{id}-{node}.log"));
+        let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let err = out.try_clone().context("duplicating the log file")?;
+        let mut cmd = shell_command(lab, Some(node), line)?;
+        // Its own process group: Ctrl-C at the terminal does not reach it,
+        // and stopping the job reaches everything it started.
+        cmd.process_group(0)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting `{line}` in {node}"))?;
+        self.next += 1;
+        self.list.push(Job {
+            id,
+            node: node.to_string(),
+            line: line.to_string(),
+            child,
+            log,
+            status: None,
+        });
+        Ok(&self.list[self.list.len() - 1])
+    }
+
+    /// Updates the status of every job; returns those that just ended.
+    pub fn reap(&mut self) -> Vec<&Job> {
+        let mut ended = Vec::new();
+        for (i, j) in self.list.iter_mut().enumerate() {
+            if j.status.is_none() {
+                if let Ok(Some(s)) = j.child.try_wait() {
+                    j.status = Some(s);
+                    ended.push(i);
+                }
+            }
+        }
+        ended.into_iter().map(|i| &self.list[i]).collect()
+    }
+
+    pub fn list(&self) -> &[Job] {
+        &self.list
+    }
+
+    pub fn running(&self) -> usize {
+        self.list.iter().filter(|j| j.status.is_none()).count()
+    }
+
+    /// Stops every running job: SIGTERM to its process group, SIGKILL after
+    /// a second. Returns the jobs stopped.
+    pub fn stop_all(&mut self) -> Vec<String> {
+        self.reap();
+        let mut stopped = Vec::new();
+        for j in self.list.iter().filter(|j| j.status.is_none()) {
+            let _ = signal::killpg(Pid::from_raw(j.child.id() as i32), Signal::SIGTERM);
+            stopped.push(format!("[{}] {}: {}", j.id, j.node, j.line));
+        }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.running() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            self.reap();
+        }
+        for j in self.list.iter_mut().filter(|j| j.status.is_none()) {
+            let _ = signal::killpg(Pid::from_raw(j.child.id() as i32), Signal::SIGKILL);
+            j.status = j.child.wait().ok();
+        }
+        stopped
+    }
+}
+
+/// One line of `jobs`.
+pub fn job_line(j: &Job) -> String {
+    let state = match &j.status {
+        None => "running".to_string(),
+        Some(s) => match describe_failure(s) {
+            None => "done".to_string(),
+            Some(f) => f,
+        },
+    };
+    format!(
+        "[{}] {:<8} {} {}: {}\n    output: {}",
+        j.id,
+        state,
+        j.child.id(),
+        j.node,
+        j.line,
+        j.log.display()
+    )
+}
