@@ -18,12 +18,14 @@ impl Complete {
     /// Candidates for the word at `pos` of `line`: (start, candidates).
     pub fn candidates(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let head = &line[..pos];
+        // Words also break at `/` and `:` so `/sys/class/net/h1-<Tab>` and
+        // `user@h2:<Tab>` complete too.
         let start = head
-            .rfind(|c: char| c.is_whitespace())
+            .rfind(|c: char| c.is_whitespace() || "/:=,@".contains(c))
             .map(|i| i + 1)
             .unwrap_or(0);
         let word = &head[start..];
-        let first_word = head[..start].trim().is_empty();
+        let first_word = !head[..start].contains(|c: char| !c.is_whitespace());
         let pool: Vec<&String> = if first_word {
             self.first.iter().collect()
         } else {
@@ -106,5 +108,7 @@ mod tests {
             (16, vec!["s1-eth1".into()])
         );
         assert_eq!(c().candidates("link s1 h1 d", 12).1, vec!["down"]);
+        let l = "h1 cat /sys/class/net/s1-e";
+        assert_eq!(c().candidates(l, l.len()), (22, vec!["s1-eth1".into()]));
     }
 }

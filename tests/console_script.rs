@@ -1,0 +1,151 @@
+//! The console without a terminal: `nlab cli LAB -c "…"`, a script on
+//! stdin, `up --cli --rm`, and the exit codes CI relies on.
+mod common;
+use assert_cmd::Command;
+use common::*;
+
+fn nlab() -> Command {
+    Command::cargo_bin("nlab").unwrap()
+}
+
+fn root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    eprintln!("SKIP: needs root");
+    false
+}
+
+fn up(name: &str) {
+    nlab()
+        .args(["up", "--topo", "single,3", "--name", name])
+        .assert()
+        .success();
+}
+
+#[test]
+fn commands_from_dash_c_echo_and_succeed() {
+    if !root() {
+        return;
+    }
+    let name = lab_name("sc");
+    let _g = LabGuard(name.clone());
+    up(&name);
+    let out = nlab()
+        .args(["cli", &name, "-c", "pingall; h1 ping -c1 h3; net"])
+        .assert()
+        .code(0);
+    let s = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    // Each command echoed after the prompt, no colour off a terminal.
+    assert!(s.contains(&format!("nlab:{name}> pingall\n")), "{s}");
+    assert!(!s.contains('\x1b'), "colour in a pipe: {s:?}");
+    assert!(s.contains("*** Results: 0% dropped (6/6 received)"), "{s}");
+    assert!(s.contains("1 packets transmitted, 1 received"), "{s}");
+    assert!(s.contains("PING 10.0.0.3"), "name not substituted: {s}");
+    assert!(
+        s.contains("s1 lo:  s1-eth1:h1-eth0 s1-eth2:h2-eth0 s1-eth3:h3-eth0"),
+        "{s}"
+    );
+}
+
+#[test]
+fn any_failed_command_makes_the_exit_code_1() {
+    if !root() {
+        return;
+    }
+    let name = lab_name("sf");
+    let _g = LabGuard(name.clone());
+    up(&name);
+    for (cmds, what) in [
+        ("nodes; h1 false; nodes", "node command exiting 1"),
+        ("frobnicate", "unknown command"),
+        (
+            "link s1 h1 down; pingall 0.3; link s1 h1 up",
+            "pingall loss",
+        ),
+        ("link h1 h2 down", "no such link"),
+        ("h9 true", "unknown node"),
+    ] {
+        nlab()
+            .args(["cli", &name, "-c", cmds])
+            .assert()
+            .append_context("case", what)
+            .code(1);
+    }
+    // The commands after a failure still ran: the link is up again.
+    nlab()
+        .args(["cli", &name, "-c", "pingall"])
+        .assert()
+        .code(0);
+    let out = nlab()
+        .args(["cli", &name, "-c", "frobnicat"])
+        .assert()
+        .code(1);
+    let e = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(e.contains("Unknown command") && e.contains("help"), "{e}");
+}
+
+#[test]
+fn a_script_on_stdin_runs_with_source_and_background_jobs() {
+    if !root() {
+        return;
+    }
+    let name = lab_name("ss");
+    let _g = LabGuard(name.clone());
+    up(&name);
+    let dir = tempfile::tempdir().unwrap();
+    let inc = dir.path().join("inc.nlab");
+    std::fs::write(&inc, "# included\nh2 echo from-source h3\n").unwrap();
+    let script = format!(
+        "# a comment\nh3 sleep 30 &\njobs\nsource {}\ntime h1 true\n",
+        inc.display()
+    );
+    let out = nlab()
+        .args(["cli", &name])
+        .write_stdin(script)
+        .assert()
+        .code(0);
+    let s = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(s.contains("running") && s.contains("h3: sleep 30"), "{s}");
+    assert!(s.contains("from-source 10.0.0.3"), "{s}");
+    assert!(s.contains("*** Elapsed time: "), "{s}");
+    assert!(s.contains("*** Stopping 1 background job(s)"), "{s}");
+    let left = std::process::Command::new("pgrep")
+        .args(["-x", "-f", "sleep 30"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the background sleep outlived the console"
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    if !root() {
+        return;
+    }
+    nlab().args(["cli", "tnosuchlab"]).assert().code(2);
+    nlab()
+        .args(["up", "--topo", "single,2", "--rm"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn up_with_cli_and_rm_removes_the_lab_on_exit() {
+    if !root() {
+        return;
+    }
+    let name = lab_name("sr");
+    let _g = LabGuard(name.clone());
+    let out = nlab()
+        .args(["up", "--topo", "linear,2", "--name", &name, "--cli", "--rm"])
+        .write_stdin("pingall\nh1 ping -c1 h2\n")
+        .assert()
+        .code(0);
+    let s = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(s.contains("*** Results: 0% dropped (2/2 received)"), "{s}");
+    assert!(s.contains(&format!("Lab {name} is down")), "{s}");
+    assert_no_trace(&name);
+}
