@@ -103,6 +103,9 @@ fn typed_commands_and_name_substitution() {
     );
     s.p.send_line("exit").unwrap();
     s.p.exp_eof().unwrap();
+    // History is kept for the next session.
+    let hist = std::fs::read_to_string(s._state.path().join("nlab/history")).unwrap();
+    assert!(hist.contains("h1 ping -c1 srv"), "{hist}");
 }
 
 #[test]

@@ -113,6 +113,19 @@ const DETAILS: &[(&str, &str)] = &[
     ),
 ];
 
+/// `help` without a topic: one line per command, within 80 columns.
+fn help_text() -> String {
+    let mut s = String::from("Commands (Mininet's; `help CMD` for more):\n");
+    for (_, usage, h) in COMMANDS {
+        s.push_str(&format!("  {usage:<22}{h}\n"));
+    }
+    s.push_str(
+        "  NODE CMD [&]          run CMD in NODE (`help node`)\n\n\
+         Node names in CMD become addresses: `h1 ping -c1 h2`.\n",
+    );
+    s
+}
+
 impl Console {
     /// Runs one console line; `Ok(false)` when the command failed.
     pub fn execute(&mut self, input: &str) -> anyhow::Result<bool> {
@@ -214,15 +227,7 @@ impl Console {
             }
             bail!("*** No help on `{topic}`");
         }
-        let mut s = String::from("Commands (Mininet's; `help CMD` for more):\n");
-        for (_, usage, h) in COMMANDS {
-            s.push_str(&format!("  {usage:<22}{h}\n"));
-        }
-        s.push_str(
-            "  NODE CMD [&]          run CMD in NODE (`help node`)\n\n\
-             Node names in CMD become addresses: `h1 ping -c1 h2`.\n",
-        );
-        self.print(s)
+        self.print(help_text())
     }
 
     fn hosts(&self, v6: bool) -> Vec<PingHost> {
@@ -391,7 +396,13 @@ impl Console {
         }
         let cmd = jobs::shell_command(&self.lab, node, body)?;
         let status = jobs::run_foreground(cmd, self.interactive)?;
-        let interrupted = jobs::take_interrupt();
+        // A script stops at Ctrl-C (its loop reads the flag); a person at
+        // the prompt just gets the prompt back.
+        let interrupted = if self.interactive {
+            jobs::take_interrupt()
+        } else {
+            jobs::interrupted()
+        };
         match jobs::describe_failure(&status) {
             None => Ok(true),
             // Ctrl-C on a running command is how one stops `ping`: not a
@@ -424,5 +435,53 @@ impl Console {
             ok &= self.run_line(l);
         }
         Ok(ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_fits_80_columns_and_names_every_command() {
+        let h = help_text();
+        for l in h.lines().chain(DETAILS.iter().flat_map(|d| d.1.lines())) {
+            assert!(l.chars().count() <= 80, "too wide: {l:?}");
+        }
+        for (name, _, _) in COMMANDS {
+            assert!(h.contains(&format!("  {name}")), "help lacks {name}");
+        }
+        // Mininet's commands are all either here or explained away.
+        for m in [
+            "nodes",
+            "net",
+            "links",
+            "intfs",
+            "dump",
+            "ports",
+            "pingall",
+            "pingpair",
+            "pingallfull",
+            "pingpairfull",
+            "iperf",
+            "link",
+            "sh",
+            "source",
+            "time",
+            "exit",
+            "quit",
+            "py",
+            "px",
+            "xterm",
+            "dpctl",
+            "switch",
+            "iperfudp",
+            "noecho",
+        ] {
+            assert!(
+                COMMANDS.iter().any(|c| c.0 == m) || UNSUPPORTED.iter().any(|u| u.0 == m),
+                "{m}"
+            );
+        }
     }
 }

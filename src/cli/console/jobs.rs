@@ -40,6 +40,11 @@ pub fn take_interrupt() -> bool {
     INTERRUPTED.swap(false, Ordering::SeqCst)
 }
 
+/// Whether Ctrl-C came, leaving the flag for the script loop to see.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// The shell node commands run in; Mininet's nodes run bash.
 pub fn shell() -> &'static str {
     if std::path::Path::new("/bin/bash").exists() {
