@@ -257,3 +257,27 @@ fn link_down_shows_in_pingall_and_up_restores_it() {
     s.p.send_line("exit").unwrap();
     s.p.exp_eof().unwrap();
 }
+
+#[test]
+fn up_with_cli_opens_the_console_and_rm_removes_the_lab() {
+    if !root() {
+        return;
+    }
+    let name = lab_name("cu");
+    let _g = LabGuard(name.clone());
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nlab"));
+    cmd.args(["up", "--topo", "minimal", "--name", &name, "--cli", "--rm"])
+        .env("TERM", "xterm")
+        .env("XDG_STATE_HOME", state.path());
+    let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+    p.exp_string(&format!("Lab {name} is up")).unwrap();
+    p.exp_string(&format!("nlab:{name}>")).unwrap();
+    p.send_line("pingall").unwrap();
+    p.exp_string("*** Results: 0% dropped (2/2 received)")
+        .unwrap();
+    p.send_control('d').unwrap();
+    p.exp_string(&format!("Lab {name} is down")).unwrap();
+    p.exp_eof().unwrap();
+    assert_no_trace(&name);
+}
