@@ -149,3 +149,59 @@ fn up_with_cli_and_rm_removes_the_lab_on_exit() {
     assert!(s.contains(&format!("Lab {name} is down")), "{s}");
     assert_no_trace(&name);
 }
+
+#[test]
+fn a_console_killed_by_sigterm_stops_its_background_jobs() {
+    if !root() {
+        return;
+    }
+    use std::io::{BufRead, BufReader, Write};
+    let name = lab_name("sk");
+    let _g = LabGuard(name.clone());
+    up(&name);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nlab"))
+        .args(["cli", &name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The pipe stays open: the console waits for more commands.
+    writeln!(stdin, "h2 sleep 301 &").unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut pid = None;
+    while out.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.strip_prefix("[1] ") {
+            pid = rest
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse::<i32>().ok());
+            break;
+        }
+        line.clear();
+    }
+    let pid = pid.unwrap_or_else(|| panic!("no job line: {line:?}"));
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    // Dead is enough: a zombie waits for whoever reaps orphans here.
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true)
+    });
+    assert!(gone, "background job {pid} outlived a SIGTERMed console");
+    drop(stdin);
+}

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -33,6 +33,54 @@ pub fn catch_sigint() -> anyhow::Result<()> {
     // SAFETY: the handler only stores to an atomic.
     unsafe { signal::sigaction(Signal::SIGINT, &act) }.context("installing a SIGINT handler")?;
     Ok(())
+}
+
+/// Process groups of running background jobs, for the SIGTERM/SIGHUP
+/// handler (which may not lock or allocate). 0 is a free slot; jobs past
+/// the last slot are still stopped on a normal exit.
+static JOB_GROUPS: [AtomicI32; 64] = [const { AtomicI32::new(0) }; 64];
+
+extern "C" fn on_terminate(sig: libc::c_int) {
+    for g in &JOB_GROUPS {
+        let pgid = g.load(Ordering::SeqCst);
+        if pgid > 0 {
+            // SAFETY: killpg is async-signal-safe.
+            unsafe { libc::killpg(pgid, libc::SIGTERM) };
+        }
+    }
+    // Then die of the signal as if there were no handler.
+    // SAFETY: signal and raise are async-signal-safe.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
+/// Background jobs live in their own process groups, so a console killed
+/// by SIGTERM or by its terminal closing (SIGHUP) takes them down first.
+pub fn stop_jobs_on_termination() -> anyhow::Result<()> {
+    let act = SigAction::new(
+        SigHandler::Handler(on_terminate),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only makes async-signal-safe calls.
+        unsafe { signal::sigaction(sig, &act) }
+            .with_context(|| format!("installing a {sig} handler"))?;
+    }
+    Ok(())
+}
+
+fn remember_group(pgid: i32, on: bool) {
+    let (from, to) = if on { (0, pgid) } else { (pgid, 0) };
+    for g in &JOB_GROUPS {
+        if g.compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+    }
 }
 
 /// Whether Ctrl-C came since the last call (and clears it).
@@ -163,6 +211,7 @@ impl Jobs {
             .spawn()
             .with_context(|| format!("starting `{line}` in {node}"))?;
         self.next += 1;
+        remember_group(child.id() as i32, true);
         self.list.push(Job {
             id,
             node: node.to_string(),
@@ -181,6 +230,7 @@ impl Jobs {
             if j.status.is_none() {
                 if let Ok(Some(s)) = j.child.try_wait() {
                     j.status = Some(s);
+                    remember_group(j.child.id() as i32, false);
                     ended.push(i);
                 }
             }
@@ -213,6 +263,7 @@ impl Jobs {
         for j in self.list.iter_mut().filter(|j| j.status.is_none()) {
             let _ = signal::killpg(Pid::from_raw(j.child.id() as i32), Signal::SIGKILL);
             j.status = j.child.wait().ok();
+            remember_group(j.child.id() as i32, false);
         }
         stopped
     }

@@ -198,6 +198,7 @@ fn history_path() -> Option<PathBuf> {
 /// input only; an interactive session exits 0).
 pub fn run(lab: Lab, input: Input) -> anyhow::Result<i32> {
     jobs::catch_sigint()?;
+    jobs::stop_jobs_on_termination()?;
     let interactive = matches!(input, Input::Stdin) && std::io::stdin().is_terminal();
     let mut c = Console::new(lab, interactive);
     let result = match input {
