@@ -57,6 +57,9 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("quit", "quit", "leave the console"),
 ];
 
+/// How deep `source` may nest.
+const MAX_SOURCE_DEPTH: usize = 16;
+
 /// Mininet commands that have no meaning here, with the reason.
 const UNSUPPORTED: &[(&str, &str)] = &[
     (
@@ -369,10 +372,7 @@ impl Console {
             _ => bail!("invalid type: link end1 end2 [up down]"),
         };
         let changed = self.lab.set_link_up(a, b, up)?;
-        if self.verbose {
-            self.print(format!("*** {} {}\n", changed.join(" "), state))?;
-        }
-        Ok(true)
+        self.print(format!("*** {} {}\n", changed.join(" "), state))
     }
 
     fn jobs(&mut self) -> anyhow::Result<bool> {
@@ -412,9 +412,7 @@ impl Console {
                 Ok(true)
             }
             Some(why) => {
-                if self.verbose {
-                    eprintln!("*** {} ({why})", node.unwrap_or("sh"));
-                }
+                eprintln!("*** {} ({why})", node.unwrap_or("sh"));
                 Ok(false)
             }
         }
@@ -425,8 +423,12 @@ impl Console {
         if path.is_empty() || path.contains(char::is_whitespace) {
             bail!("usage: source <file>");
         }
+        if self.depth >= MAX_SOURCE_DEPTH {
+            bail!("*** source: files nested {MAX_SOURCE_DEPTH} deep; does {path} source itself?");
+        }
         let text =
             std::fs::read_to_string(path).map_err(|e| anyhow!("error reading file {path}: {e}"))?;
+        self.depth += 1;
         let mut ok = true;
         for l in text.lines() {
             if self.quit {
@@ -434,6 +436,7 @@ impl Console {
             }
             ok &= self.run_line(l);
         }
+        self.depth -= 1;
         Ok(ok)
     }
 }

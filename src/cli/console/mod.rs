@@ -35,8 +35,8 @@ pub struct Console {
     jobs: jobs::Jobs,
     /// Reading a terminal: commands may use stdin, Ctrl-C is routine.
     interactive: bool,
-    /// Print a line when a node command fails.
-    verbose: bool,
+    /// `source` files being read, against a file that sources itself.
+    depth: usize,
     colour: bool,
     quit: bool,
     failures: usize,
@@ -58,7 +58,7 @@ impl Console {
             addrs,
             jobs: jobs::Jobs::new(),
             interactive,
-            verbose: true,
+            depth: 0,
             colour: interactive && std::io::stdout().is_terminal(),
             quit: false,
             failures: 0,
