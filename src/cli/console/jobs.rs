@@ -151,29 +151,6 @@ pub struct Job {
 pub struct Jobs {
     list: Vec<Job>,
     next: usize,
-    dir: Option<tempfile_dir::Dir>,
-}
-
-mod tempfile_dir {
-    //! A private directory for job logs, removed with the console.
-    use std::path::{Path, PathBuf};
-
-    pub struct Dir(PathBuf);
-    impl Dir {
-        pub fn create() -> std::io::Result<Dir> {
-            let p = std::env::temp_dir().join(format!("nlab-console-{}", std::process::id()));
-            std::fs::create_dir_all(&p)?;
-            Ok(Dir(p))
-        }
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 impl Jobs {
@@ -181,23 +158,17 @@ impl Jobs {
         Jobs {
             list: Vec::new(),
             next: 1,
-            dir: None,
         }
     }
 
     /// Starts `line` in `node`'s shell in the background.
     pub fn start(&mut self, lab: &Lab, node: &str, line: &str) -> anyhow::Result<&Job> {
-        if self.dir.is_none() {
-            self.dir =
-                Some(tempfile_dir::Dir::create().context("creating a directory for job logs")?);
-        }
-        let dir = self
-            .dir
-            .as_ref()
-            .map(|d| d.path().to_path_buf())
-            .unwrap_or_default();
+        // In the lab's runtime directory: the logs outlive the console (for
+        // a CI step to read) and go with the lab at `nlab down`.
+        let dir = nlab::lab::state::lab_dir(lab.name()).join("jobs");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let id = self.next;
-        let log = dir.join(format!("job{id}-{node}.log"));
+        let log = dir.join(format!("{}-job{id}-{node}.log", std::process::id()));
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone().context("duplicating the log file")?;
         let mut cmd = shell_command(lab, Some(node), line)?;
