@@ -205,3 +205,71 @@ fn a_console_killed_by_sigterm_stops_its_background_jobs() {
     assert!(gone, "background job {pid} outlived a SIGTERMed console");
     drop(stdin);
 }
+
+#[test]
+fn iperf_reports_mininets_shape_and_the_tool() {
+    if !root() {
+        return;
+    }
+    let name = lab_name("si");
+    let _g = LabGuard(name.clone());
+    up(&name);
+    let have_iperf3 = std::process::Command::new("iperf3")
+        .arg("--version")
+        .output()
+        .is_ok();
+    let mut cases = vec![(None, "nlab's built-in TCP sender and receiver")];
+    if have_iperf3 {
+        cases.push((Some("auto"), "measured by iperf3"));
+    } else {
+        eprintln!("SKIP (iperf3 half): iperf3 is not installed");
+    }
+    for (mode, tool) in cases {
+        let mut cmd = nlab();
+        cmd.args(["cli", &name, "-c", "iperf h1 h3 1"]);
+        if mode.is_none() {
+            cmd.env("NLAB_IPERF", "builtin");
+        }
+        let out = cmd.assert().code(0);
+        let s = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(
+            s.contains("*** Iperf: testing TCP bandwidth between h1 and h3"),
+            "{s}"
+        );
+        assert!(s.contains(tool), "{s}");
+        let results = s
+            .lines()
+            .find_map(|l| l.strip_prefix("*** Results: ['"))
+            .unwrap_or_else(|| panic!("no results: {s}"));
+        // Both rates are positive numbers with a unit.
+        for part in results.split("', '") {
+            let v: f64 = part.split_whitespace().next().unwrap().parse().unwrap();
+            assert!(v > 0.0 && part.contains("bits/sec"), "{s}");
+        }
+    }
+}
+
+#[test]
+fn pingall6_pings_over_ipv6() {
+    if !root() {
+        return;
+    }
+    use nlab::lab::{Lab, UpOptions};
+    use nlab::topo::IpNet;
+    let name = lab_name("s6");
+    let _g = LabGuard(name.clone());
+    let mut t = star(&name, 3);
+    for (i, l) in t.links.iter_mut().enumerate() {
+        let a: IpNet = format!("fd00::{}/64", i + 1).parse().unwrap();
+        l.endpoints[0].addrs.push(a);
+    }
+    Lab::up(&t, &UpOptions::default()).unwrap();
+    let out = nlab()
+        .args(["cli", &name, "-c", "pingall6 3; h1 ping -c1 h2"])
+        .assert()
+        .code(0);
+    let s = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(s.contains("*** Results: 0% dropped (6/6 received)"), "{s}");
+    // Substitution prefers IPv4 like Mininet's IP().
+    assert!(s.contains("PING 10.0.0.2"), "{s}");
+}
