@@ -105,7 +105,7 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
     };
     let result = Lab::up(&t, &opts);
     bar.finish();
-    let (_lab, report) = result.with_context(|| format!("bringing up lab {}", t.name))?;
+    let (lab, report) = result.with_context(|| format!("bringing up lab {}", t.name))?;
     if a.json {
         print_json(&report)?;
     } else if a.dry_run {
@@ -113,7 +113,26 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
     } else {
         print_up(&t, &report);
     }
+    if a.cli {
+        let console = super::console::run(lab, super::console::Input::Stdin);
+        if a.rm {
+            println!("*** Removing lab {}", t.name);
+            down(&t.name, false)?;
+        }
+        return console;
+    }
     Ok(0)
+}
+
+/// `nlab cli LAB [-c CMDS]`.
+pub fn cli(name: &str, commands: Option<String>) -> anyhow::Result<i32> {
+    require_root()?;
+    let lab = Lab::open(name)?;
+    let input = match commands {
+        Some(c) => super::console::Input::Commands(c),
+        None => super::console::Input::Stdin,
+    };
+    super::console::run(lab, input)
 }
 
 fn print_plan(t: &Topology, r: &UpReport) {

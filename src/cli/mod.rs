@@ -1,6 +1,7 @@
 //! The `nlab` command line: argument parsing and dispatch. Each command
 //! lives in its own module and is a thin layer over the library.
 
+mod console;
 mod lifecycle;
 mod output;
 mod run;
@@ -89,6 +90,19 @@ pub enum Command {
         #[arg(long, short, default_value = "dot", value_parser = ["dot", "mermaid", "json"])]
         format: String,
     },
+    /// Open Mininet's console on a running lab (`nodes`, `net`, `pingall`,
+    /// `h1 ping -c1 h2`, …); `help` inside lists the commands.
+    ///
+    /// With -c or a script on stdin it runs the commands, echoing each after
+    /// the prompt, and exits 1 if any failed (pingall loss, a node command's
+    /// non-zero exit, an unknown command).
+    Cli {
+        lab: String,
+        /// Commands to run instead of reading stdin, separated by `;`
+        /// (`-c "pingall; h1 ping -c1 h2"`).
+        #[arg(short = 'c', long = "command", value_name = "CMDS")]
+        commands: Option<String>,
+    },
     /// Bring up a small demo lab, ping across it, show it, and leave it up.
     Demo,
     /// The lab's background supervisor (scheduled link changes, and later
@@ -121,6 +135,12 @@ pub struct UpArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Open the console (`nlab cli`) once the lab is up, like `mn`.
+    #[arg(long, conflicts_with_all = ["json", "dry_run"])]
+    pub cli: bool,
+    /// With --cli: remove the lab when the console exits, like `mn`.
+    #[arg(long, requires = "cli")]
+    pub rm: bool,
 }
 
 #[derive(Args, Debug)]
@@ -149,6 +169,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Shell { lab, node } => run::shell(&lab, &node),
         Command::Pingall(a) => run::pingall(a),
         Command::Graph { target, format } => show::graph(&target, &format),
+        Command::Cli { lab, commands } => lifecycle::cli(&lab, commands),
         Command::Demo => lifecycle::demo(),
         Command::Supervisor(c) => supervise::supervisor(c),
         Command::Supervise { lab } => supervise::supervise(&lab),

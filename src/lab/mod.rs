@@ -7,6 +7,7 @@ pub mod apply;
 pub mod handles;
 pub mod hosts;
 pub mod inspect;
+pub mod links;
 pub mod plan;
 pub mod state;
 pub mod teardown;
@@ -41,6 +42,8 @@ pub enum Error {
         node: String,
         known: String,
     },
+    #[error("lab `{lab}` has no link between `{a}` and `{b}`")]
+    NoSuchLink { lab: String, a: String, b: String },
     #[error("{} kernel operation(s) failed:\n  {}", .0.len(), join_errors(.0))]
     Apply(Vec<kernel::Error>),
     #[error("cleanup failed for:\n  {}", .0.join("\n  "))]
