@@ -1,3 +1,4 @@
 //! Work that needs a running loop rather than one kernel call.
 
+pub mod emulator;
 pub mod ping;
