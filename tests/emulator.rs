@@ -361,3 +361,28 @@ fn live_update_keeps_a_tcp_stream_alive() {
     let st = run.stats();
     assert!(st.a_to_b.lost > 0 || st.b_to_a.lost > 0, "{st:?}");
 }
+
+#[test]
+fn corrupt_frames_fail_their_checksums() {
+    let p = Pair::new("ec");
+    let run = p.start(Directed::default(), 5);
+    let warm = ping(&p.a, &["-c", "1", "-W", "2"]);
+    assert!(warm.contains("1 received"), "{warm}");
+    run.update(&one_way(Impairment {
+        corrupt: 30.0,
+        ..Impairment::default()
+    }));
+    // A single flipped bit in the IP header or the ICMP message fails its
+    // checksum at the receiver, so a corrupted echo request gets no reply.
+    let out = ping(&p.a, &["-c", "200", "-i", "0.005", "-W", "1"]);
+    let lost = lost_seqs(&out, 200).len() as f64;
+    let sd = (200.0f64 * 0.3 * 0.7).sqrt();
+    let (lo, hi) = (60.0 - 2.576 * sd, 60.0 + 2.576 * sd);
+    assert!(
+        lo <= lost && lost <= hi,
+        "{lost} unanswered of 200, 99% interval [{lo:.0}, {hi:.0}]"
+    );
+    let st = run.stats();
+    assert!(st.a_to_b.corrupted as f64 >= lost, "{st:?}");
+    assert_eq!(st.a_to_b.lost, 0);
+}

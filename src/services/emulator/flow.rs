@@ -187,7 +187,7 @@ pub mod tests {
         assert_ne!(a, flow_id(&arp()));
         // Truncated frames still get an id, without panicking.
         for n in 0..40 {
-            let _ = flow_id(&udp4([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 0)[..n].to_vec());
+            let _ = flow_id(&udp4([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, 0)[..n]);
         }
     }
 
