@@ -27,11 +27,16 @@ struct Pair {
 
 impl Pair {
     fn new(tag: &str) -> Pair {
+        Pair::build(tag, Some("10.9.0.2/24"))
+    }
+
+    /// `b_addr` None leaves `b-eth0` without an address (a bridge port).
+    fn build(tag: &str, b_addr: Option<&str>) -> Pair {
         let lab = common::lab_name(tag);
         let guard = LabGuard(lab.clone());
         netns::prepare_run_dir().expect("preparing /run/netns");
         let mut names = Vec::new();
-        for (node, ip) in [("a", "10.9.0.1/24"), ("b", "10.9.0.2/24")] {
+        for (node, ip) in [("a", Some("10.9.0.1/24")), ("b", b_addr)] {
             let ns = netns::ns_name(&lab, node);
             netns::create_pinned(&ns, |_| Ok(())).expect("creating namespace");
             let iface = format!("{node}-eth0");
@@ -66,9 +71,9 @@ impl Pair {
 }
 
 /// `lo` and the TAP up, the address on the TAP: all over netlink.
-fn configure(ns: &str, iface: &str, ip: &str) {
+fn configure(ns: &str, iface: &str, ip: Option<&str>) {
     let h = NetNs::open(ns).expect("opening namespace");
-    let net = ip.parse().expect("address");
+    let net: Option<nlab::topo::IpNet> = ip.map(|ip| ip.parse().expect("address"));
     std::thread::scope(|s| {
         s.spawn(|| {
             h.run(|| {
@@ -79,8 +84,8 @@ fn configure(ns: &str, iface: &str, ip: &str) {
                         sock.request(link::set_up(l.index, true, format!("{} up", l.name)))
                             .expect("link up");
                     }
-                    if l.name == iface {
-                        sock.request(addr::add(l.index, &net, format!("address on {iface}")))
+                    if let (true, Some(net)) = (l.name == iface, &net) {
+                        sock.request(addr::add(l.index, net, format!("address on {iface}")))
                             .expect("address");
                     }
                 }
@@ -348,7 +353,7 @@ fn live_update_keeps_a_tcp_stream_alive() {
         };
         run.update(&Directed::symmetric(i.clone()));
         std::thread::sleep(Duration::from_millis(1500));
-        i.loss = Some(Loss::Random { percent: 1.0 });
+        i.loss = Some(Loss::Random { percent: 5.0 });
         run.update(&Directed::symmetric(i));
         std::thread::sleep(Duration::from_millis(1000));
         run.update(&Directed::default());
@@ -385,4 +390,44 @@ fn corrupt_frames_fail_their_checksums() {
     let st = run.stats();
     assert!(st.a_to_b.corrupted as f64 >= lost, "{st:?}");
     assert_eq!(st.a_to_b.lost, 0);
+}
+
+/// The TAP end is an ordinary interface for the rest of nlab: a switch
+/// end enslaved to a bridge carries traffic like a veth end.
+#[test]
+fn a_tap_end_works_as_a_bridge_port() {
+    let p = Pair::build("eb", None);
+    let h = NetNs::open(&p.b).expect("opening namespace");
+    let net = "10.9.0.3/24".parse().expect("address");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            h.run(|| {
+                let mut sock = Socket::new().expect("netlink socket");
+                let opts = link::BridgeOpts { stp: false };
+                sock.request(link::new_bridge("br0", None, 0, opts, "bridge br0".into()))
+                    .expect("creating br0");
+                let links = link::dump(&mut sock, "reading links").expect("dump");
+                let idx = |n: &str| links.iter().find(|l| l.name == n).map(|l| l.index);
+                let (br, port) = (idx("br0").expect("br0"), idx("b-eth0").expect("b-eth0"));
+                sock.request(link::set_master(port, br, "enslaving b-eth0".into()))
+                    .expect("enslaving the tap");
+                sock.request(addr::add(br, &net, "address on br0".into()))
+                    .expect("address");
+            })
+            .expect("entering namespace")
+        });
+    });
+    let run = p.start(Directed::default(), 1);
+    let out = ip_netns(
+        &p.a,
+        &["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.9.0.3"],
+    );
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.contains("2 received"),
+        "no ping across the bridged tap:\n{out}"
+    );
+    let master = ip_netns(&p.b, &["ip", "-o", "link", "show", "dev", "b-eth0"]);
+    assert!(String::from_utf8_lossy(&master.stdout).contains("master br0"));
+    run.stop();
 }
