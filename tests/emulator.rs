@@ -431,3 +431,20 @@ fn a_tap_end_works_as_a_bridge_port() {
     assert!(String::from_utf8_lossy(&master.stdout).contains("master br0"));
     run.stop();
 }
+
+#[test]
+fn starting_on_a_missing_tap_fails_and_creates_nothing() {
+    let p = Pair::new("em");
+    let mut l = p.link(Directed::default(), 1);
+    l.b.iface = "b-eth9".into();
+    let err = match Running::start(&l) {
+        Ok(_) => panic!("started on a tap that does not exist"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("b-eth9") && err.contains("No such device"),
+        "{err}"
+    );
+    let o = ip_netns(&p.b, &["ip", "link", "show", "dev", "b-eth9"]);
+    assert!(!o.status.success(), "a tap b-eth9 appeared");
+}

@@ -85,15 +85,23 @@ fn ioctl_val(fd: &File, req: libc::c_ulong, arg: libc::c_ulong) -> std::io::Resu
     Ok(())
 }
 
-/// Opens `/dev/net/tun` on a thread inside `ns` and binds it to `name`
-/// (creating the device if it does not exist yet).
-fn open_in(ns: &str, name: &str, what: &str) -> Result<File> {
+/// Opens `/dev/net/tun` on a thread inside `ns` and binds it to `name`.
+/// TUNSETIFF would quietly create a fresh, non-persistent TAP for a name
+/// that does not exist, so unless `create` the device must exist already.
+fn open_in(ns: &str, name: &str, what: &str, create: bool) -> Result<File> {
     let mut req = ifreq(name, what)?;
     let netns = NetNs::open(ns)?;
     let what_s = what.to_string();
     let f = std::thread::scope(|s| {
         s.spawn(|| {
             netns.run(|| -> Result<File> {
+                let cname = std::ffi::CString::new(name)
+                    .map_err(|_| Error::protocol(&what_s, "interface name holds a NUL"))?;
+                // SAFETY: a NUL-terminated name; the lookup happens in the
+                // namespace of this thread.
+                if !create && unsafe { libc::if_nametoindex(cname.as_ptr()) } == 0 {
+                    return Err(Error::errno(what_s.clone(), libc::ENODEV));
+                }
                 let f = OpenOptions::new()
                     .read(true)
                     .write(true)
@@ -114,7 +122,7 @@ fn open_in(ns: &str, name: &str, what: &str) -> Result<File> {
 /// and leaves it there with no queue attached (no carrier).
 pub fn create(ns: &str, name: &str) -> Result<()> {
     let what = format!("creating tap {name} in {ns}");
-    let f = open_in(ns, name, &what)?;
+    let f = open_in(ns, name, &what, true)?;
     ioctl_val(&f, TUNSETOWNER, 0).map_err(|e| Error::io(format!("{what}: owner"), e))?;
     ioctl_val(&f, TUNSETPERSIST, 1).map_err(|e| Error::io(format!("{what}: persist"), e))?;
     Ok(())
@@ -124,7 +132,7 @@ pub fn create(ns: &str, name: &str) -> Result<()> {
 /// no queue is attached any more (stop the emulator first).
 pub fn delete(ns: &str, name: &str) -> Result<()> {
     let what = format!("deleting tap {name} in {ns}");
-    let f = open_in(ns, name, &what)?;
+    let f = open_in(ns, name, &what, false)?;
     ioctl_val(&f, TUNSETPERSIST, 0).map_err(|e| Error::io(format!("{what}: persist off"), e))
 }
 
@@ -141,7 +149,7 @@ pub struct Tap {
 /// offloads; the fd is non-blocking so one thread can serve it with poll.
 pub fn attach(ns: &str, name: &str) -> Result<Tap> {
     let what = format!("attaching to tap {name} in {ns}");
-    let f = open_in(ns, name, &what)?;
+    let f = open_in(ns, name, &what, false)?;
     let mut hdr: libc::c_int = VNET_HDR_LEN as libc::c_int;
     ioctl_ptr(
         &f,
