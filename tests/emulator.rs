@@ -448,3 +448,17 @@ fn starting_on_a_missing_tap_fails_and_creates_nothing() {
     let o = ip_netns(&p.b, &["ip", "link", "show", "dev", "b-eth9"]);
     assert!(!o.status.success(), "a tap b-eth9 appeared");
 }
+
+#[test]
+fn a_tap_deleted_under_a_running_link_is_reported() {
+    let p = Pair::new("ex");
+    let run = p.start(Directed::default(), 1);
+    assert!(ping(&p.a, &["-c", "1", "-W", "2"]).contains("1 received"));
+    assert!(!run.detached());
+    let o = ip_netns(&p.b, &["ip", "link", "del", "b-eth0"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = ping(&p.a, &["-c", "1", "-W", "1"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(run.detached(), "{:?}", run.stats());
+    run.stop();
+}

@@ -32,10 +32,24 @@ pub fn now_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-fn read(fd: RawFd, buf: &mut [u8]) -> Option<usize> {
+enum Read {
+    Frame(usize),
+    Empty,
+    /// The device went away (deleted, or its namespace with it).
+    Gone,
+}
+
+fn read(fd: RawFd, buf: &mut [u8]) -> Read {
     // SAFETY: reading into a buffer we own, within its length.
     let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
-    (n > 0).then_some(n as usize)
+    if n > 0 {
+        return Read::Frame(n as usize);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EINTR) => Read::Empty,
+        _ if n == 0 => Read::Empty,
+        _ => Read::Gone,
+    }
 }
 
 fn write(fd: RawFd, frame: &[u8]) -> bool {
@@ -45,6 +59,7 @@ fn write(fd: RawFd, frame: &[u8]) -> bool {
 }
 
 /// Waits until `rx` is readable, `wake` fires, or `until` (monotonic ns).
+/// `rx` < 0 waits for `wake` only.
 fn wait(rx: RawFd, wake: RawFd, until: Option<u64>) {
     let mut fds = [
         libc::pollfd {
@@ -200,9 +215,21 @@ pub fn run(ends: Ends, shared: &Shared, idx: usize, key: FateKey) {
         dir.reload();
         let mut drained = false;
         for _ in 0..BATCH {
-            let Some(n) = read(dir.ends.rx, &mut buf) else {
-                drained = true;
-                break;
+            let n = match read(dir.ends.rx, &mut buf) {
+                Read::Frame(n) => n,
+                Read::Empty => {
+                    drained = true;
+                    break;
+                }
+                Read::Gone => {
+                    // Polling a dead TAP returns at once: wait for stop.
+                    shared.detached.store(true, Relaxed);
+                    dir.publish();
+                    while !shared.stop.load(Relaxed) {
+                        wait(-1, dir.ends.wake, None);
+                    }
+                    return;
+                }
             };
             if n <= VNET_HDR_LEN {
                 continue;

@@ -59,6 +59,7 @@ pub struct Shared {
     generation: AtomicU64,
     up: AtomicBool,
     stop: AtomicBool,
+    detached: AtomicBool,
     counters: [stats::SharedCounters; 2],
     losses: [Mutex<Vec<LossRecord>>; 2],
 }
@@ -126,6 +127,7 @@ impl Running {
             generation: AtomicU64::new(0),
             up: AtomicBool::new(true),
             stop: AtomicBool::new(false),
+            detached: AtomicBool::new(false),
             counters: Default::default(),
             losses: Default::default(),
         });
@@ -187,6 +189,13 @@ impl Running {
             self.shared.lock_losses(0).clone(),
             self.shared.lock_losses(1).clone(),
         ]
+    }
+
+    /// True once a TAP end went away under the running link (deleted, or
+    /// its namespace removed); the link forwards nothing more and should
+    /// be stopped.
+    pub fn detached(&self) -> bool {
+        self.shared.detached.load(Relaxed)
     }
 
     pub fn key(&self) -> &str {
