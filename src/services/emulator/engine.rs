@@ -223,8 +223,14 @@ mod tests {
     }
 
     /// Decisions for flow A, with relative release times.
-    fn run(seed: u64, noise_every: usize) -> Vec<(u64, u8, Option<u64>, bool, u64)> {
-        let mut e = Engine::new(FateKey::new(seed, "h1:eth0-h2:eth0", 0), &lossy());
+    type Trace = Vec<(u64, u8, Option<u64>, bool, u64)>;
+
+    fn run(seed: u64, noise_every: usize) -> Trace {
+        run_with(&lossy(), seed, noise_every)
+    }
+
+    fn run_with(imp: &Impairment, seed: u64, noise_every: usize) -> Trace {
+        let mut e = Engine::new(FateKey::new(seed, "h1:eth0-h2:eth0", 0), imp);
         let mut out = Vec::new();
         let mut t = 0;
         for i in 0..2_000u16 {
@@ -257,6 +263,19 @@ mod tests {
     fn other_flows_in_between_change_nothing() {
         assert_eq!(run(9, 0), run(9, 3));
         assert_eq!(run(9, 0), run(9, 1));
+        // The Gilbert-Elliott chain is per flow too.
+        let ge = Impairment {
+            loss: Some(Loss::GilbertElliott {
+                p: 5.0,
+                r: 30.0,
+                one_minus_h: 80.0,
+                one_minus_k: 1.0,
+            }),
+            ..lossy()
+        };
+        let quiet = run_with(&ge, 4, 0);
+        assert_eq!(quiet, run_with(&ge, 4, 1));
+        assert!(quiet.iter().any(|d| d.1 == 0), "no loss at all");
     }
 
     #[test]
