@@ -9,6 +9,7 @@ pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod route;
+pub mod tap;
 
 use std::fmt;
 

@@ -1,4 +1,5 @@
 //! Work that needs a running loop rather than one kernel call.
 
+pub mod emulator;
 pub mod ping;
 pub mod supervisor;
