@@ -28,6 +28,17 @@ fn star_comes_up_pings_and_goes_away() {
     } else {
         eprintln!("SKIP (part): this kernel has no br_netfilter sysctls");
     }
+    // The machine's hostname resolves inside nodes without asking the
+    // machine's DNS server (which is outside the lab).
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let got = std::process::Command::new("ip")
+        .args(["netns", "exec", &h1, "getent", "hosts", host.trim()])
+        .output()
+        .expect("getent");
+    assert!(
+        String::from_utf8_lossy(&got.stdout).starts_with("127.0.1.1"),
+        "{got:?}"
+    );
     // Re-applying the same topology changes nothing.
     let (_, rep2) = Lab::up(&t, &UpOptions::default()).expect("re-up");
     assert_eq!(rep2.changes, 0, "{:?}", rep2.plan);

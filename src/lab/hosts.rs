@@ -21,12 +21,26 @@ pub fn etc_dir(lab: &str) -> PathBuf {
 }
 
 /// The hosts file content for a topology.
+fn machine_hostname() -> Option<String> {
+    let h = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let h = h.trim().to_string();
+    (!h.is_empty() && h != "localhost").then_some(h)
+}
+
 pub fn render(t: &Topology) -> String {
     let mut s = String::from(
         "# written by nlab for this lab; rewritten on every change\n\
          127.0.0.1\tlocalhost\n\
          ::1\tlocalhost ip6-localhost ip6-loopback\n",
     );
+    // Nodes share the machine's hostname (one UTS namespace). Without a
+    // line for it, programs that look it up (Python's http.server does)
+    // wait seconds for the machine's DNS server, which is not in the lab.
+    if let Some(h) = machine_hostname() {
+        if !t.nodes.contains_key(&h) {
+            let _ = writeln!(s, "127.0.1.1\t{h}");
+        }
+    }
     for n in t.hosts() {
         if n.kind == NodeKind::Switch {
             continue;
