@@ -140,6 +140,9 @@ fn print_plan(t: &Topology, r: &UpReport) {
     for l in &p.create_links {
         println!("  + link {l}");
     }
+    for l in &p.condition_links {
+        println!("  ~ conditions of link {l}");
+    }
     if p.is_empty() {
         println!("  (nothing to do: the lab matches the topology)");
     }
