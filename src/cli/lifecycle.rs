@@ -37,7 +37,17 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
                 .name
                 .clone()
                 .unwrap_or_else(|| topo::generate::default_lab_name(spec));
-            topo::generate::from_spec(spec, &name, a.mac)?
+            let mut t = topo::generate::from_spec(spec, &name, a.mac)?;
+            if let Some(link) = &a.link {
+                let imp = topo::conditions::mininet::parse_link(link)
+                    .map_err(|e| BadInput(e.to_string()))?;
+                if let Some(imp) = imp {
+                    for l in &mut t.links {
+                        l.conditions = topo::conditions::Directed::symmetric(imp.clone());
+                    }
+                }
+            }
+            t
         }
         (None, None) => return Err(BadInput("give a topology file or --topo SPEC".into()).into()),
     };

@@ -2,6 +2,7 @@
 //! lives in its own module and is a thin layer over the library.
 
 mod lifecycle;
+mod link;
 mod output;
 mod run;
 mod show;
@@ -25,6 +26,7 @@ pub use output::{exit_code, print_error};
         nlab up lab.yaml                   a lab from a topology file\n  \
         nlab pingall linear                every host pings every other\n  \
         nlab exec linear h1 -- ping -c1 h2 run a command inside a node\n  \
+        nlab link set linear h1:h1-eth0 --delay 20ms --rate 10mbit\n  \
         nlab down linear                   remove the lab, nothing left behind\n\n\
         Exit codes: 0 success, 1 failure (or loss in pingall), 2 bad input."
 )]
@@ -90,6 +92,15 @@ pub enum Command {
     },
     /// Bring up a small demo lab, ping across it, show it, and leave it up.
     Demo,
+    /// Link conditions: set, show, reset, presets.
+    #[command(subcommand)]
+    Link(link::LinkCommand),
+    /// What this kernel can do for link conditions (qdiscs probed in a
+    /// throwaway namespace) and which backend each kind of condition uses.
+    Features {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -107,6 +118,11 @@ pub struct UpArgs {
     /// With --topo: sequential MACs 00:00:00:00:00:01… like `mn --mac`.
     #[arg(long)]
     pub mac: bool,
+    /// With --topo: conditions for every link in Mininet's spelling,
+    /// `tc,bw=10,delay=10ms,loss=1,max_queue_size=100,jitter=1ms` (bw in
+    /// Mbit/s, loss in percent), or `default` for plain links.
+    #[arg(long, value_name = "SPEC", requires = "topo")]
+    pub link: Option<String>,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -142,5 +158,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Pingall(a) => run::pingall(a),
         Command::Graph { target, format } => show::graph(&target, &format),
         Command::Demo => lifecycle::demo(),
+        Command::Link(c) => link::dispatch(c),
+        Command::Features { json } => link::features(json),
     }
 }

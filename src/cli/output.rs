@@ -53,6 +53,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
                 le,
                 nlab::lab::Error::NoSuchLab(_)
                     | nlab::lab::Error::NoSuchNode { .. }
+                    | nlab::lab::Error::NoSuchEndpoint { .. }
                     | nlab::lab::Error::BadLabName(..)
             ) {
                 return EXIT_INPUT;

@@ -3,12 +3,14 @@
 
 pub mod addr;
 pub mod exec;
+pub mod features;
 pub mod limits;
 pub mod link;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod route;
+pub mod tc;
 
 use std::fmt;
 

@@ -4,9 +4,11 @@
 //! in its nodes, read it back, tear it down.
 
 pub mod apply;
+pub mod conditions;
 pub mod handles;
 pub mod hosts;
 pub mod inspect;
+pub mod live;
 pub mod plan;
 pub mod state;
 pub mod teardown;
@@ -45,6 +47,14 @@ pub enum Error {
     Apply(Vec<kernel::Error>),
     #[error("cleanup failed for:\n  {}", .0.join("\n  "))]
     Cleanup(Vec<String>),
+    #[error("{0}")]
+    Conditions(String),
+    #[error("lab `{lab}` has no link end `{endpoint}` ({hint})")]
+    NoSuchEndpoint {
+        lab: String,
+        endpoint: String,
+        hint: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -165,6 +175,9 @@ impl Lab {
             }
         };
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
+        // Before anything is touched: every link's conditions need a
+        // backend this build can run.
+        conditions::check_topology(topo)?;
         let mut report = UpReport {
             lab: lab.clone(),
             nodes: topo.nodes.len(),
