@@ -140,6 +140,9 @@ impl Lab {
         let start = Instant::now();
         let progress: &Progress<'_> = opts.progress.unwrap_or(&quiet);
         let lab = topo.name.clone();
+        // Before anything is touched (not even the lab's directory): every
+        // link's conditions need a backend this build can run.
+        conditions::check_topology(topo)?;
         let _lock = if opts.dry_run {
             None
         } else {
@@ -175,9 +178,6 @@ impl Lab {
             }
         };
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
-        // Before anything is touched: every link's conditions need a
-        // backend this build can run.
-        conditions::check_topology(topo)?;
         let mut report = UpReport {
             lab: lab.clone(),
             nodes: topo.nodes.len(),
