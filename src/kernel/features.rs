@@ -93,6 +93,7 @@ fn probe_in_scratch() -> Result<Features> {
             present,
             error: res.err().map(|e| match e {
                 Error::Sys { errno, .. } => errno.to_string(),
+                Error::Refused { errno, text, .. } => format!("{errno} ({text})"),
                 other => {
                     let s = other.to_string();
                     let prefix = format!("probing qdisc {name}: ");

@@ -28,6 +28,13 @@ pub enum Error {
     Sys { what: String, errno: Errno },
     #[error("{what}: {msg}")]
     Protocol { what: String, msg: String },
+    /// The kernel refused with an errno and said why (extended ack).
+    #[error("{what}: {errno} ({text})")]
+    Refused {
+        what: String,
+        errno: Errno,
+        text: String,
+    },
 }
 
 /// An errno with a readable description (`File exists`, not `EEXIST`).
@@ -70,6 +77,7 @@ impl Error {
         match self {
             Error::Sys { errno, .. } => Some(errno.0),
             Error::Io { source, .. } => source.raw_os_error(),
+            Error::Refused { errno, .. } => Some(errno.0),
             Error::Protocol { .. } => None,
         }
     }
