@@ -104,16 +104,20 @@ fn root_qdisc(ns: &str, dev: &str) -> serde_json::Value {
 fn tbf_rate_holds_in_each_direction_independently() {
     let name = lab_name("cr");
     let _g = LabGuard(name.clone());
-    let c = Directed {
+    let mut c = Directed {
         a_to_b: rate(10),
         b_to_a: rate(30),
     };
-    Lab::up(&pair(&name, c), &UpOptions::default()).expect("up");
+    if let Some(r) = &mut c.b_to_a.rate {
+        r.burst_bytes = Some(64 * 1024);
+    }
+    Lab::up(&pair(&name, c.clone()), &UpOptions::default()).expect("up");
     let (h1, h2) = (ns(&name, "h1"), ns(&name, "h2"));
     // The kernel holds what we asked for (tbf reports bytes per second).
     assert_eq!(root_qdisc(&h1, "eth0")["kind"], "tbf");
     assert_eq!(root_qdisc(&h1, "eth0")["options"]["rate"], 1_250_000);
     assert_eq!(root_qdisc(&h2, "eth0")["options"]["rate"], 3_750_000);
+    assert_eq!(root_qdisc(&h2, "eth0")["options"]["burst"], 65_536);
     let up = goodput(&h1, &h2, "10.0.0.2", false);
     let down = goodput(&h1, &h2, "10.0.0.2", true);
     assert!(near(up, 10.0, 0.2), "h1→h2 {up:.2} Mbit/s, want 10");

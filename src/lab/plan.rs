@@ -359,5 +359,34 @@ mod tests {
             let recorded: Topology = serde_json::from_str(&json).unwrap();
             proptest::prop_assert!(plan(&t, Some(&recorded), &Drift::default()).is_empty());
         }
+
+        #[test]
+        fn replanning_with_conditions_is_empty(
+            a in 1usize..8,
+            delay_ns in 0u64..2_000_000_000,
+            loss in 0.0f64..100.0,
+            bits in 1u64..10_000_000_000,
+            burst in proptest::option::of(1u32..10_000_000),
+        ) {
+            use crate::topo::conditions::{Directed, Impairment, Loss, Rate, Step, StepAction};
+            let mut t = crate::topo::generate::from_spec(&format!("linear,{a}"), "p", false).unwrap();
+            for (i, l) in t.links.iter_mut().enumerate() {
+                let imp = Impairment {
+                    delay: std::time::Duration::from_nanos(delay_ns),
+                    loss: Some(Loss::Random { percent: loss }),
+                    rate: Some(Rate { bits_per_sec: bits, burst_bytes: burst }),
+                    ..Impairment::default()
+                };
+                l.conditions = if i % 2 == 0 {
+                    Directed::symmetric(imp)
+                } else {
+                    Directed { a_to_b: imp, b_to_a: Impairment::default() }
+                };
+                l.schedule.push(Step { at: std::time::Duration::from_secs(1), action: StepAction::Down });
+            }
+            let json = serde_json::to_string(&t).unwrap();
+            let recorded: Topology = serde_json::from_str(&json).unwrap();
+            proptest::prop_assert!(plan(&t, Some(&recorded), &Drift::default()).is_empty());
+        }
     }
 }
