@@ -38,30 +38,50 @@ fn pair(lab: &str, c: Directed) -> Topology {
     t
 }
 
-/// Starts a one-shot iperf3 server in `ns` and waits until it listens.
-fn iperf_server(ns: &str) {
+static PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(5301);
+
+/// Starts a one-shot iperf3 server in `ns` on a port of its own (a
+/// previous one-shot server may still be exiting) and waits until it
+/// listens. Returns the port.
+fn iperf_server(ns: &str) -> String {
+    let port = PORT
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string();
     let st = Command::new("ip")
-        .args(["netns", "exec", ns, "iperf3", "-s", "-1", "-D"])
+        .args(["netns", "exec", ns, "iperf3", "-s", "-1", "-D", "-p", &port])
         .status()
         .unwrap();
     assert!(st.success(), "iperf3 server in {ns}");
     for _ in 0..50 {
         let o = Command::new("ip")
-            .args(["netns", "exec", ns, "ss", "-Hltn", "sport = :5201"])
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "ss",
+                "-Hltn",
+                &format!("sport = :{port}"),
+            ])
             .output()
             .unwrap();
         if !o.stdout.is_empty() {
-            return;
+            return port;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("iperf3 server in {ns} does not listen");
 }
 
-fn iperf_json(client_ns: &str, server: &str, secs: u32, extra: &[&str]) -> serde_json::Value {
+fn iperf_json(
+    client_ns: &str,
+    server: &str,
+    port: &str,
+    secs: u32,
+    extra: &[&str],
+) -> serde_json::Value {
     let secs = secs.to_string();
     let mut args = vec![
-        "netns", "exec", client_ns, "iperf3", "-c", server, "-t", &secs, "-J",
+        "netns", "exec", client_ns, "iperf3", "-c", server, "-p", port, "-t", &secs, "-J",
     ];
     args.extend_from_slice(extra);
     let o = Command::new("ip").args(&args).output().unwrap();
@@ -75,9 +95,9 @@ fn iperf_json(client_ns: &str, server: &str, secs: u32, extra: &[&str]) -> serde
 
 /// TCP goodput in Mbit/s measured at the receiver.
 fn goodput(client_ns: &str, server_ns: &str, server: &str, reverse: bool) -> f64 {
-    iperf_server(server_ns);
+    let port = iperf_server(server_ns);
     let extra: &[&str] = if reverse { &["-R"] } else { &[] };
-    let v = iperf_json(client_ns, server, 4, extra);
+    let v = iperf_json(client_ns, server, &port, 4, extra);
     v["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap()
@@ -119,25 +139,22 @@ fn tbf_rate_holds_in_each_direction_independently() {
     assert_eq!(root_qdisc(&h2, "eth0")["options"]["rate"], 3_750_000);
     // The kernel keeps the bucket as a time in 64 ns ticks; tc turns it
     // back into bytes, so a byte or two can round away.
-    let burst = root_qdisc(&h2, "eth0")["options"]["burst"].as_i64().unwrap();
+    let burst = root_qdisc(&h2, "eth0")["options"]["burst"]
+        .as_i64()
+        .unwrap();
     assert!((burst - 65_536).abs() <= 2, "burst {burst}, want 64 KiB");
     let up = goodput(&h1, &h2, "10.0.0.2", false);
     let down = goodput(&h1, &h2, "10.0.0.2", true);
     assert!(near(up, 10.0, 0.2), "h1→h2 {up:.2} Mbit/s, want 10");
     assert!(near(down, 30.0, 0.2), "h2→h1 {down:.2} Mbit/s, want 30");
     // Re-up of the same topology: nothing to do.
-    let (_, r) = Lab::up(
-        &pair(
-            &name,
-            Directed {
-                a_to_b: rate(10),
-                b_to_a: rate(30),
-            },
-        ),
-        &UpOptions::default(),
-    )
-    .unwrap();
-    assert_eq!(r.changes, 0);
+    let (_, r) = Lab::up(&pair(&name, c.clone()), &UpOptions::default()).unwrap();
+    assert_eq!(r.changes, 0, "{:?}", r.plan);
+    // A different burst is a change of conditions only.
+    c.b_to_a = rate(30);
+    let (_, r) = Lab::up(&pair(&name, c), &UpOptions::default()).unwrap();
+    assert_eq!(r.plan.condition_links.len(), 1);
+    assert_eq!(r.changes, 1);
 }
 
 #[test]
@@ -151,10 +168,11 @@ fn live_rate_change_keeps_the_tcp_stream_and_goodput_follows() {
     .expect("up");
     let (h1, h2) = (ns(&name, "h1"), ns(&name, "h2"));
     let index = ip_json(&h1, &["link", "show", "eth0"])[0]["ifindex"].clone();
-    iperf_server(&h2);
+    let port = iperf_server(&h2);
     let client = Command::new("ip")
         .args([
-            "netns", "exec", &h1, "iperf3", "-c", "10.0.0.2", "-t", "9", "-i", "1", "-J",
+            "netns", "exec", &h1, "iperf3", "-c", "10.0.0.2", "-p", &port, "-t", "9", "-i", "1",
+            "-J",
         ])
         .stdout(Stdio::piped())
         .spawn()
