@@ -60,6 +60,19 @@ for r in ${RATES:-1 10 100 1000}; do
 done
 "$NLAB" link reset $LAB --all >/dev/null
 
+# The same rates with htb instead of tbf, set with tc directly: not a path
+# nlab takes, only the comparison that decided for tbf.
+if [ -z "${NO_HTB:-}" ]; then
+  for r in ${RATES:-1 10 100 1000}; do
+    tc -n nlab-$LAB-h1 qdisc replace dev eth0 root handle 3: htb default 1
+    tc -n nlab-$LAB-h1 class replace dev eth0 parent 3: classid 3:1 htb rate "${r}mbit"
+    read -r g c < <(median)
+    ratio=$(python3 -c "print(f'{$g / $r:.3f}')")
+    printf '%-12s %-10s %10.2f Mb/s %8s %9.0f%%\n' "rate ${r}mbit" "htb (tc)" "$g" "$ratio" "$c"
+    tc -n nlab-$LAB-h1 qdisc del dev eth0 root
+  done
+fi
+
 netem=$("$NLAB" features --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["netem"])')
 for row in "delay 10ms" "delay 100ms" "loss 1%"; do
   if [ "$netem" != "True" ]; then

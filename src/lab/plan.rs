@@ -175,7 +175,9 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
         let same_wiring = old.map(wiring) == Some(wiring(l)) && !drift.links.contains(key);
         if touches_new || !same_wiring {
             p.create_links.push(key.clone());
-        } else if old.map(|o| &o.conditions) != Some(&l.conditions) {
+        } else if old.map(|o| (&o.conditions, &o.schedule)) != Some((&l.conditions, &l.schedule)) {
+            // A new schedule alone is a change too: the journal must record
+            // it for the supervisor, and the qdiscs go back to the start.
             p.condition_links.push(key.clone());
         }
     }
