@@ -37,7 +37,17 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
                 .name
                 .clone()
                 .unwrap_or_else(|| topo::generate::default_lab_name(spec));
-            topo::generate::from_spec(spec, &name, a.mac)?
+            let mut t = topo::generate::from_spec(spec, &name, a.mac)?;
+            if let Some(link) = &a.link {
+                let imp = topo::conditions::mininet::parse_link(link)
+                    .map_err(|e| BadInput(e.to_string()))?;
+                if let Some(imp) = imp {
+                    for l in &mut t.links {
+                        l.conditions = topo::conditions::Directed::symmetric(imp.clone());
+                    }
+                }
+            }
+            t
         }
         (None, None) => return Err(BadInput("give a topology file or --topo SPEC".into()).into()),
     };
@@ -158,6 +168,9 @@ fn print_plan(t: &Topology, r: &UpReport) {
     }
     for l in &p.create_links {
         println!("  + link {l}");
+    }
+    for l in &p.condition_links {
+        println!("  ~ conditions of link {l}");
     }
     if p.is_empty() {
         println!("  (nothing to do: the lab matches the topology)");

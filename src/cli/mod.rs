@@ -3,6 +3,7 @@
 
 mod console;
 mod lifecycle;
+mod link;
 mod output;
 mod run;
 mod show;
@@ -27,6 +28,7 @@ pub use output::{exit_code, print_error};
         nlab up lab.yaml                   a lab from a topology file\n  \
         nlab pingall linear                every host pings every other\n  \
         nlab exec linear h1 -- ping -c1 h2 run a command inside a node\n  \
+        nlab link set linear h1:h1-eth0 --delay 20ms --rate 10mbit\n  \
         nlab down linear                   remove the lab, nothing left behind\n\n\
         Exit codes: 0 success, 1 failure (or loss in pingall), 2 bad input."
 )]
@@ -112,6 +114,15 @@ pub enum Command {
     /// Run as the lab's supervisor (started by nlab itself).
     #[command(hide = true)]
     Supervise { lab: String },
+    /// Link conditions: set, show, reset, presets.
+    #[command(subcommand)]
+    Link(link::LinkCommand),
+    /// What this kernel can do for link conditions (qdiscs probed in a
+    /// throwaway namespace) and which backend each kind of condition uses.
+    Features {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -129,6 +140,11 @@ pub struct UpArgs {
     /// With --topo: sequential MACs 00:00:00:00:00:01… like `mn --mac`.
     #[arg(long)]
     pub mac: bool,
+    /// With --topo: conditions for every link in Mininet's spelling,
+    /// `tc,bw=10,delay=10ms,loss=1,max_queue_size=100,jitter=1ms` (bw in
+    /// Mbit/s, loss in percent), or `default` for plain links.
+    #[arg(long, value_name = "SPEC", requires = "topo")]
+    pub link: Option<String>,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -173,5 +189,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo => lifecycle::demo(),
         Command::Supervisor(c) => supervise::supervisor(c),
         Command::Supervise { lab } => supervise::supervise(&lab),
+        Command::Link(c) => link::dispatch(c),
+        Command::Features { json } => link::features(json),
     }
 }

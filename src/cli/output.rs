@@ -54,6 +54,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
                 nlab::lab::Error::NoSuchLab(_)
                     | nlab::lab::Error::NoSuchNode { .. }
                     | nlab::lab::Error::NoSuchLink { .. }
+                    | nlab::lab::Error::NoSuchEndpoint { .. }
                     | nlab::lab::Error::BadLabName(..)
             ) {
                 return EXIT_INPUT;

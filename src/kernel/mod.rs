@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod exec;
+pub mod features;
 pub mod limits;
 pub mod link;
 pub mod neigh;
@@ -10,6 +11,7 @@ pub mod netlink;
 pub mod netns;
 pub mod route;
 pub mod tap;
+pub mod tc;
 
 use std::fmt;
 
@@ -27,6 +29,13 @@ pub enum Error {
     Sys { what: String, errno: Errno },
     #[error("{what}: {msg}")]
     Protocol { what: String, msg: String },
+    /// The kernel refused with an errno and said why (extended ack).
+    #[error("{what}: {errno} ({text})")]
+    Refused {
+        what: String,
+        errno: Errno,
+        text: String,
+    },
 }
 
 /// An errno with a readable description (`File exists`, not `EEXIST`).
@@ -69,6 +78,7 @@ impl Error {
         match self {
             Error::Sys { errno, .. } => Some(errno.0),
             Error::Io { source, .. } => source.raw_os_error(),
+            Error::Refused { errno, .. } => Some(errno.0),
             Error::Protocol { .. } => None,
         }
     }

@@ -278,10 +278,14 @@ impl Socket {
                         if let Some((code, text)) = parse_error(payload) {
                             let what = &pending[idx].1;
                             errors.push(match text {
-                                Some(t) => Error::protocol(
-                                    what.clone(),
-                                    format!("{} ({t})", std::io::Error::from_raw_os_error(code)),
-                                ),
+                                // Keep the errno: callers match on it
+                                // (ENOENT, ENODEV) whether or not the
+                                // kernel added a message.
+                                Some(t) => Error::Refused {
+                                    what: what.clone(),
+                                    errno: super::Errno(code),
+                                    text: t,
+                                },
                                 None => Error::errno(what.clone(), code),
                             });
                         }

@@ -439,7 +439,20 @@ pub fn apply(
     }
     t.mark("addresses", &mut since);
 
-    // 6. Name resolution inside the lab.
+    // 6. Link conditions: qdiscs on new links that have some, and in-place
+    //    replacement on links whose conditions alone changed.
+    for (keys, fresh) in [(&plan.create_links, true), (&plan.condition_links, false)] {
+        for key in keys {
+            let Some(l) = links.get(key) else { continue };
+            if fresh && l.conditions.is_none() {
+                continue;
+            }
+            super::conditions::apply_link(lab, l, &l.conditions, fresh)?;
+        }
+    }
+    t.mark("conditions", &mut since);
+
+    // 7. Name resolution inside the lab.
     if let Some(job) = hosts_job {
         job.join()
             .map_err(|_| Error::Internal("the hosts-file writer panicked".into()))??;

@@ -4,10 +4,12 @@
 //! in its nodes, read it back, tear it down.
 
 pub mod apply;
+pub mod conditions;
 pub mod handles;
 pub mod hosts;
 pub mod inspect;
 pub mod links;
+pub mod live;
 pub mod plan;
 pub mod state;
 pub mod teardown;
@@ -48,6 +50,14 @@ pub enum Error {
     Apply(Vec<kernel::Error>),
     #[error("cleanup failed for:\n  {}", .0.join("\n  "))]
     Cleanup(Vec<String>),
+    #[error("{0}")]
+    Conditions(String),
+    #[error("lab `{lab}` has no link end `{endpoint}` ({hint})")]
+    NoSuchEndpoint {
+        lab: String,
+        endpoint: String,
+        hint: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -133,6 +143,9 @@ impl Lab {
         let start = Instant::now();
         let progress: &Progress<'_> = opts.progress.unwrap_or(&quiet);
         let lab = topo.name.clone();
+        // Before anything is touched (not even the lab's directory): every
+        // link's conditions need a backend this build can run.
+        conditions::check_topology(topo)?;
         let _lock = if opts.dry_run {
             None
         } else {

@@ -2,6 +2,7 @@
 //! the desired one. Pure data in, pure data out, so it is tested without
 //! root: re-planning an applied topology must give an empty plan.
 
+use crate::topo::conditions::{Directed, StepAction};
 use crate::topo::{Link, Node, NodeKind, Topology};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,6 +36,10 @@ pub struct Plan {
     pub create_nodes: Vec<String>,
     /// Links to create (key), indexes into the desired topology's links.
     pub create_links: Vec<String>,
+    /// Links (key) that stay but whose conditions changed: their qdiscs
+    /// are replaced in place, so connections through them survive.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub condition_links: Vec<String>,
     /// Nodes whose routes must be (re)installed.
     pub route_nodes: Vec<String>,
     /// Whether name resolution files must be rewritten.
@@ -48,6 +53,7 @@ impl Plan {
             + self.delete_links.len()
             + self.create_nodes.len()
             + self.create_links.len()
+            + self.condition_links.len()
     }
     pub fn is_empty(&self) -> bool {
         self.changes() == 0
@@ -72,9 +78,29 @@ fn link_content(l: &Link) -> Link {
         e.loc = Default::default();
     }
     // The same link written with its ends swapped is the same link.
+    // Directions are named by the sending end, so they swap along.
     if l.endpoints[0].id() > l.endpoints[1].id() {
         l.endpoints.swap(0, 1);
+        swap_directions(&mut l.conditions);
+        for s in &mut l.schedule {
+            if let StepAction::Set(d) = &mut s.action {
+                swap_directions(d);
+            }
+        }
     }
+    l
+}
+
+fn swap_directions(d: &mut Directed) {
+    std::mem::swap(&mut d.a_to_b, &mut d.b_to_a);
+}
+
+/// The link without its conditions and schedule: what a veth is made of.
+/// Links that differ only in conditions keep their veth and get new qdiscs.
+fn wiring(l: &Link) -> Link {
+    let mut l = l.clone();
+    l.conditions = Directed::default();
+    l.schedule.clear();
     l
 }
 
@@ -137,16 +163,22 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
     for (key, l) in &old_links {
         let touches_gone = l.endpoints.iter().any(|e| gone.contains(&e.node));
         let survives = l.endpoints.iter().any(|e| !gone.contains(&e.node));
-        let replaced = new_links.get(key) != Some(l) || drift.links.contains(key) || touches_gone;
+        let rewired = new_links.get(key).map(wiring) != Some(wiring(l));
+        let replaced = rewired || drift.links.contains(key) || touches_gone;
         if replaced && survives {
             p.delete_links.push(key.clone());
         }
     }
     for (key, l) in &new_links {
         let touches_new = l.endpoints.iter().any(|e| p.create_nodes.contains(&e.node));
-        let unchanged = old_links.get(key) == Some(l) && !drift.links.contains(key);
-        if touches_new || !unchanged {
+        let old = old_links.get(key);
+        let same_wiring = old.map(wiring) == Some(wiring(l)) && !drift.links.contains(key);
+        if touches_new || !same_wiring {
             p.create_links.push(key.clone());
+        } else if old.map(|o| (&o.conditions, &o.schedule)) != Some((&l.conditions, &l.schedule)) {
+            // A new schedule alone is a change too: the journal must record
+            // it for the supervisor, and the qdiscs go back to the start.
+            p.condition_links.push(key.clone());
         }
     }
 
@@ -203,7 +235,8 @@ mod tests {
                 endpoints: [a, b],
                 mtu: None,
                 up: true,
-                conditions: None,
+                conditions: Default::default(),
+                schedule: Vec::new(),
                 loc: Default::default(),
             });
         }
@@ -246,6 +279,35 @@ mod tests {
         assert_eq!(p.create_links, vec![t.links[1].key()]);
         assert_eq!(p.delete_links, vec![t.links[1].key()]);
         assert!(p.create_nodes.is_empty() && p.delete_nodes.is_empty());
+    }
+
+    #[test]
+    fn changing_conditions_keeps_the_veth() {
+        use crate::topo::conditions::{Impairment, Rate};
+        let t = star(3);
+        let mut u = t.clone();
+        u.links[1].conditions.a_to_b.rate = Some(Rate {
+            bits_per_sec: 10_000_000,
+            burst_bytes: None,
+        });
+        let p = plan(&u, Some(&t), &Drift::default());
+        assert_eq!(p.condition_links, vec![t.links[1].key()]);
+        assert!(p.create_links.is_empty() && p.delete_links.is_empty());
+        assert_eq!(p.changes(), 1);
+        // Written with the ends swapped (and so the directions): no change.
+        let mut w = u.clone();
+        w.links[1].endpoints.swap(0, 1);
+        let c = &mut w.links[1].conditions;
+        std::mem::swap(&mut c.a_to_b, &mut c.b_to_a);
+        assert!(plan(&w, Some(&u), &Drift::default()).is_empty());
+        // Swapping only the ends moves the rate to the other direction.
+        let mut x = u.clone();
+        x.links[1].endpoints.swap(0, 1);
+        assert_eq!(
+            plan(&x, Some(&u), &Drift::default()).condition_links.len(),
+            1
+        );
+        let _ = Impairment::default();
     }
 
     #[test]
@@ -295,6 +357,35 @@ mod tests {
             proptest::prop_assert_eq!(fresh.create_nodes.len(), t.nodes.len());
             proptest::prop_assert_eq!(fresh.create_links.len(), t.links.len());
             // What the journal stores is what the next plan compares with.
+            let json = serde_json::to_string(&t).unwrap();
+            let recorded: Topology = serde_json::from_str(&json).unwrap();
+            proptest::prop_assert!(plan(&t, Some(&recorded), &Drift::default()).is_empty());
+        }
+
+        #[test]
+        fn replanning_with_conditions_is_empty(
+            a in 1usize..8,
+            delay_ns in 0u64..2_000_000_000,
+            loss in 0.0f64..100.0,
+            bits in 1u64..10_000_000_000,
+            burst in proptest::option::of(1u32..10_000_000),
+        ) {
+            use crate::topo::conditions::{Directed, Impairment, Loss, Rate, Step, StepAction};
+            let mut t = crate::topo::generate::from_spec(&format!("linear,{a}"), "p", false).unwrap();
+            for (i, l) in t.links.iter_mut().enumerate() {
+                let imp = Impairment {
+                    delay: std::time::Duration::from_nanos(delay_ns),
+                    loss: Some(Loss::Random { percent: loss }),
+                    rate: Some(Rate { bits_per_sec: bits, burst_bytes: burst }),
+                    ..Impairment::default()
+                };
+                l.conditions = if i % 2 == 0 {
+                    Directed::symmetric(imp)
+                } else {
+                    Directed { a_to_b: imp, b_to_a: Impairment::default() }
+                };
+                l.schedule.push(Step { at: std::time::Duration::from_secs(1), action: StepAction::Down });
+            }
             let json = serde_json::to_string(&t).unwrap();
             let recorded: Topology = serde_json::from_str(&json).unwrap();
             proptest::prop_assert!(plan(&t, Some(&recorded), &Drift::default()).is_empty());

@@ -8,6 +8,11 @@
 //! probabilities, bits per second for rates, bytes for bursts and packets
 //! for queue lengths.
 
+pub mod mininet;
+pub mod presets;
+pub mod spec;
+pub mod units;
+
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

@@ -29,13 +29,18 @@
 //!       mtu: 1400
 //!       up: false
 //!       conditions: {delay: 10ms, jitter: 1ms, loss: 1%, rate: 10mbit}
+//!       schedule: [{at: 10s, loss: 30%}, {at: 20s, down: true}]
 //! ```
+//!
+//! Conditions and schedules are described in [`conditions`]; `defaults:`
+//! may carry `conditions:` for every link (a link's own keys override them).
 //!
 //! Any other key is an error that lists the keys allowed there. An
 //! interface's `ip`, `mac` or `mtu` may be set on the endpoint or under
 //! `interfaces`, not both; an `interfaces` entry no link uses is an error.
 
 mod build;
+mod conditions;
 mod emit;
 mod reader;
 #[cfg(test)]

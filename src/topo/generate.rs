@@ -205,7 +205,8 @@ impl Builder {
             endpoints: [end(a, pa), end(b, pb)],
             mtu: None,
             up: true,
-            conditions: None,
+            conditions: Default::default(),
+            schedule: Vec::new(),
             loc: Default::default(),
         });
     }

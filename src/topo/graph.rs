@@ -6,6 +6,7 @@
 //! Switches that will run STP are marked: in a looped lab that is the
 //! first thing to check.
 
+use super::conditions::spec;
 use super::model::{natural_cmp, Endpoint, Link, Node, NodeKind, Topology};
 use super::validate::stp_switches;
 use serde_json::{json, Value};
@@ -155,8 +156,9 @@ fn link_json(l: &Link) -> Value {
         "endpoints": [end(&l.endpoints[0]), end(&l.endpoints[1])],
         "up": l.up,
     });
-    if let Some(c) = &l.conditions {
-        v["conditions"] = serde_json::to_value(c).unwrap_or(Value::Null);
+    let form = spec::file_form(&l.conditions, ends(l).each_ref().map(|s| s.as_str()));
+    if !form.is_empty() {
+        v["conditions"] = Value::Object(form.into_iter().map(|(k, v)| (k, v.to_json())).collect());
     }
     v
 }
@@ -182,18 +184,18 @@ fn end_label(e: &Endpoint, sep: &str) -> String {
     parts.join(sep)
 }
 
+fn ends(l: &Link) -> [String; 2] {
+    [l.endpoints[0].id(), l.endpoints[1].id()]
+}
+
 fn conditions_label(l: &Link) -> Option<String> {
-    let c = l.conditions.as_ref()?;
-    let parts: Vec<String> = [
-        ("delay", &c.delay),
-        ("jitter", &c.jitter),
-        ("loss", &c.loss),
-        ("rate", &c.rate),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
-    .collect();
-    (!parts.is_empty()).then(|| parts.join(", "))
+    if l.conditions.is_none() {
+        return None;
+    }
+    Some(spec::directed_summary(
+        &l.conditions,
+        ends(l).each_ref().map(|s| s.as_str()),
+    ))
 }
 
 /// A DOT double-quoted string; `\n` in `s` becomes a DOT line break.

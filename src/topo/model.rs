@@ -5,6 +5,7 @@
 //! tested without root. Serialisable so the journal can store it and
 //! `--json` can print it.
 
+use super::conditions::{Directed, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -147,10 +148,13 @@ pub struct Link {
     /// Administrative state; `false` creates the link down.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub up: bool,
-    /// Impairments; a later issue gives them a backend. Kept in the model so
-    /// files that carry them still parse and plans can compare them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<LinkConditions>,
+    /// Conditions per direction (`a_to_b` = packets sent by
+    /// `endpoints[0]`); all default means a plain veth.
+    #[serde(default, skip_serializing_if = "Directed::is_none")]
+    pub conditions: Directed,
+    /// Timed changes, run by the lab's supervisor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<Step>,
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -169,9 +173,15 @@ impl Link {
             endpoints: [a, b],
             mtu: None,
             up: true,
-            conditions: None,
+            conditions: Directed::default(),
+            schedule: Vec::new(),
             loc: Loc::default(),
         }
+    }
+
+    /// The end `id` (`node:iface`) is which of the two, if either.
+    pub fn end_index(&self, id: &str) -> Option<usize> {
+        self.endpoints.iter().position(|e| e.id() == id)
     }
 
     /// A stable identity for planning: the two `node:iface` ends, sorted.
@@ -184,21 +194,6 @@ impl Link {
             format!("{b}--{a}")
         }
     }
-}
-
-/// Link impairments. Every field is optional: unset means "as the kernel
-/// does it" (no delay, no loss, line rate).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkConditions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jitter: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate: Option<String>,
 }
 
 /// One end of a link: the interface `iface` inside node `node`.
@@ -438,6 +433,7 @@ impl PartialEq for Link {
             && self.mtu == o.mtu
             && self.up == o.up
             && self.conditions == o.conditions
+            && self.schedule == o.schedule
     }
 }
 
@@ -571,7 +567,8 @@ mod tests {
             endpoints: [e, Endpoint::new("s1", "p1")],
             mtu: None,
             up: true,
-            conditions: None,
+            conditions: Default::default(),
+            schedule: Vec::new(),
             loc: Loc::new(8, 7),
         });
         a.source = Some("a.yaml".into());

@@ -4,9 +4,7 @@
 
 use super::reader::Reader;
 use super::yaml::{YNode, YVal};
-use crate::topo::model::{
-    Endpoint, IpNet, Link, LinkConditions, Loc, MacAddr, Node, NodeKind, Route, Topology,
-};
+use crate::topo::model::{Endpoint, IpNet, Link, Loc, MacAddr, Node, NodeKind, Route, Topology};
 use crate::topo::suggest::did_you_mean;
 use crate::topo::validate::{check_lab_name, check_node_name, Extra};
 use std::collections::BTreeMap;
@@ -14,13 +12,12 @@ use std::net::IpAddr;
 
 const TOP_KEYS: &[&str] = &["name", "topology"];
 const TOPOLOGY_KEYS: &[&str] = &["defaults", "nodes", "links"];
-const DEFAULTS_KEYS: &[&str] = &["kind", "gateway", "gateway6", "mtu"];
+const DEFAULTS_KEYS: &[&str] = &["kind", "gateway", "gateway6", "mtu", "conditions"];
 const NODE_KEYS: &[&str] = &["kind", "gateway", "gateway6", "routes", "interfaces", "stp"];
 const ROUTE_KEYS: &[&str] = &["dst", "via", "dev"];
 const IFACE_KEYS: &[&str] = &["ip", "mac", "mtu"];
-const LINK_KEYS: &[&str] = &["endpoints", "mtu", "up", "conditions"];
+const LINK_KEYS: &[&str] = &["endpoints", "mtu", "up", "conditions", "schedule"];
 const ENDPOINT_KEYS: &[&str] = &["node", "iface", "ip", "mac", "mtu"];
-const CONDITION_KEYS: &[&str] = &["delay", "jitter", "loss", "rate"];
 const KINDS: &[&str] = &["host", "switch", "router", "linux", "bridge"];
 
 /// Settings of one interface, from `interfaces:` or an endpoint mapping;
@@ -40,6 +37,7 @@ struct Defaults {
     gateway: Option<IpAddr>,
     gateway6: Option<IpAddr>,
     mtu: Option<u32>,
+    conditions: crate::topo::conditions::Directed,
 }
 
 pub(super) struct Builder<'s> {
@@ -152,6 +150,10 @@ impl<'s> Builder<'s> {
                 .value("gateway6")
                 .and_then(|g| self.gateway(g, "gateway6", false)),
             mtu: f.value("mtu").and_then(|m| self.r.mtu(m, "`mtu`")),
+            conditions: f
+                .value("conditions")
+                .map(|c| self.r.default_conditions(c))
+                .unwrap_or_default(),
         }
     }
 
@@ -297,7 +299,6 @@ impl<'s> Builder<'s> {
             .value("up")
             .and_then(|u| self.r.bool(u, "`up`"))
             .unwrap_or(true);
-        let conditions = f.value("conditions").map(|c| self.conditions(c));
         let Some(eps) = f.value("endpoints") else {
             if f.misspelled("endpoints") {
                 return None;
@@ -320,24 +321,24 @@ impl<'s> Builder<'s> {
         }
         let a = self.endpoint(list[0]);
         let b = self.endpoint(list[1]);
+        let (a, b) = (a?, b?);
+        let ends = [a.id(), b.id()];
+        let conditions = match f.value("conditions") {
+            Some(c) => self.r.link_conditions(c, &d.conditions, &ends),
+            None => d.conditions.clone(),
+        };
+        let schedule = match f.value("schedule") {
+            Some(s) => self.r.schedule(s, &conditions, &ends),
+            None => Vec::new(),
+        };
         Some(Link {
-            endpoints: [a?, b?],
+            endpoints: [a, b],
             mtu,
             up,
             conditions,
+            schedule,
             loc: n.loc,
         })
-    }
-
-    fn conditions(&mut self, n: &YNode) -> LinkConditions {
-        let f = self.r.fields(n, "`conditions`", CONDITION_KEYS);
-        let mut get = |k: &str| f.value(k).and_then(|v| self.r.string(v, &format!("`{k}`")));
-        LinkConditions {
-            delay: get("delay"),
-            jitter: get("jitter"),
-            loss: get("loss"),
-            rate: get("rate"),
-        }
     }
 
     fn endpoint(&mut self, n: &YNode) -> Option<Endpoint> {

@@ -3,6 +3,8 @@
 //! a serializer so the file looks like one a person would write: one line
 //! per node and per simple endpoint.
 
+use crate::topo::conditions::spec::{self, FileValue};
+use crate::topo::conditions::{units, StepAction};
 use crate::topo::model::{natural_cmp, Endpoint, Link, Node, Route, Topology};
 use std::fmt::Write;
 
@@ -86,21 +88,56 @@ fn link(o: &mut String, l: &Link) -> std::fmt::Result {
     if !l.up {
         writeln!(o, "      up: false")?;
     }
-    if let Some(c) = &l.conditions {
-        let mut parts = Vec::new();
-        for (k, v) in [
-            ("delay", &c.delay),
-            ("jitter", &c.jitter),
-            ("loss", &c.loss),
-            ("rate", &c.rate),
-        ] {
-            if let Some(v) = v {
-                parts.push(format!("{k}: {}", q(v)));
+    let ends = [l.endpoints[0].id(), l.endpoints[1].id()];
+    let ends = [ends[0].as_str(), ends[1].as_str()];
+    let form = spec::file_form(&l.conditions, ends);
+    if !form.is_empty() {
+        writeln!(o, "      conditions: {}", flow_map(&form))?;
+    }
+    if !l.schedule.is_empty() {
+        writeln!(o, "      schedule:")?;
+        for s in &l.schedule {
+            let at = format!("at: {}", units::fmt_time(s.at));
+            match &s.action {
+                StepAction::Up => writeln!(o, "        - {{{at}, up: true}}")?,
+                StepAction::Down => writeln!(o, "        - {{{at}, down: true}}")?,
+                StepAction::Set(d) => {
+                    let mut form = spec::file_form(d, ends);
+                    form.insert(0, ("at".into(), FileValue::Text(units::fmt_time(s.at))));
+                    writeln!(o, "        - {}", flow_map(&form))?;
+                }
             }
         }
-        writeln!(o, "      conditions: {{{}}}", parts.join(", "))?;
     }
     Ok(())
+}
+
+/// `{delay: 20ms, "h1:eth0": {rate: 1mbit}}`
+fn flow_map(form: &[(String, FileValue)]) -> String {
+    let parts: Vec<String> = form
+        .iter()
+        .map(|(k, v)| match v {
+            FileValue::Text(t) => format!("{}: {}", q(k), cq(t)),
+            FileValue::Map(m) => {
+                let inner: Vec<String> = m.iter().map(|(k, v)| format!("{k}: {}", cq(v))).collect();
+                format!("{}: {{{}}}", q(k), inner.join(", "))
+            }
+        })
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// A condition's text (`1mbit`, `2ms 25% normal`) needs no quotes in a
+/// flow mapping: digits, letters, `.`, `%`, `-` and spaces only.
+fn cq(s: &str) -> String {
+    let plain = s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '%' | '-' | ' '));
+    if plain {
+        s.to_string()
+    } else {
+        q(s)
+    }
 }
 
 /// An endpoint with nothing but its name, written `"node:iface"`.

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 /// Bad input: each case checks the message and where it points.
 mod bad_input;
+mod conditions;
 
 const DEMO: &str = r#"name: demo                      # lab name
 topology:
@@ -130,11 +131,14 @@ fn demo_reads_every_key() {
     let l = &t.links[1];
     assert_eq!(l.mtu, Some(1400));
     assert!(!l.up);
-    let c = l.conditions.as_ref().unwrap();
+    let c = &l.conditions;
+    assert_eq!(c.a_to_b, c.b_to_a, "both directions by default");
+    assert_eq!(c.a_to_b.delay, std::time::Duration::from_millis(10));
     assert_eq!(
-        (c.delay.as_deref(), c.loss.as_deref(), c.rate.as_deref()),
-        (Some("10ms"), Some("1%"), None)
+        c.a_to_b.loss,
+        Some(crate::topo::conditions::Loss::Random { percent: 1.0 })
     );
+    assert_eq!(c.a_to_b.rate, None);
     assert_eq!(l.endpoints[0].addrs.len(), 2);
     assert_eq!(l.endpoints[1].id(), "s1:p2");
 }
@@ -158,12 +162,10 @@ fn the_documented_example_parses() {
     let t = parse(&example, None).unwrap_or_else(|e| panic!("{e}\n{example}"));
     assert_eq!(t.nodes["h1"].gateway, None);
     assert_eq!(
-        t.links[1]
-            .conditions
-            .as_ref()
-            .and_then(|c| c.rate.as_deref()),
-        Some("10mbit")
+        t.links[1].conditions.b_to_a.rate.map(|r| r.bits_per_sec),
+        Some(10_000_000)
     );
+    assert_eq!(t.links[1].schedule.len(), 2);
 }
 
 #[test]

@@ -9,10 +9,10 @@ fn unknown_key_suggests_the_right_one() {
     );
     assert_eq!(
         e.msg,
-        "unknown key `endpoint` in a link; allowed here: `endpoints`, `mtu`, `up`, `conditions`"
+        "unknown key `endpoint` in a link; allowed here: `endpoints`, `mtu`, `up`, `conditions`, `schedule`"
     );
     assert_eq!(e.hint.as_deref(), Some("did you mean `endpoints`?"));
-    assert_eq!(e.to_string().lines().next(), Some("t.yaml:9:7: unknown key `endpoint` in a link; allowed here: `endpoints`, `mtu`, `up`, `conditions`"));
+    assert_eq!(e.to_string().lines().next(), Some("t.yaml:9:7: unknown key `endpoint` in a link; allowed here: `endpoints`, `mtu`, `up`, `conditions`, `schedule`"));
 
     let e = expect(
         &base_with("topology:", "topologies:"),
@@ -30,7 +30,7 @@ fn unknown_key_suggests_the_right_one() {
     let e = expect(
         &text,
         10,
-        "unknown key `dealy` in `conditions`; allowed here: `delay`, `jitter`, `loss`, `rate`",
+        "unknown key `dealy` in `conditions`; allowed here: `preset`, `delay`, `jitter`, `loss`, `duplicate`, `reorder`, `corrupt`, `rate`, `burst`, `limit`, or an endpoint",
     );
     assert_eq!(e.hint.as_deref(), Some("did you mean `delay`?"));
     let e = expect(

@@ -1,0 +1,273 @@
+//! Link conditions on a lab: which backend carries each link, and putting
+//! kernel-backed conditions in place (at `up`, and live with `replace` so
+//! established connections survive).
+//!
+//! Direction `a_to_b` (packets sent by `endpoints[0]`) is the egress qdisc
+//! of endpoint 0's interface; `b_to_a` that of endpoint 1's.
+
+use super::{Error, Result};
+use crate::kernel::features::Features;
+use crate::kernel::netlink::Socket;
+use crate::kernel::netns::{self, NetNs};
+use crate::kernel::{link, tc, Error as KError};
+use crate::topo::conditions::{spec, Backend, Directed, Impairment, StepAction};
+use crate::topo::{Link, Topology};
+
+/// Which machinery a link's conditions need on a kernel with `f`.
+pub fn backend_for(c: &Directed, f: &Features) -> Backend {
+    if c.is_none() {
+        return Backend::None;
+    }
+    let kernel_can = if c.needs_netem() { f.netem } else { f.tbf };
+    if kernel_can {
+        Backend::Kernel
+    } else {
+        Backend::Userspace
+    }
+}
+
+/// Whether this build can run `b`. The userspace emulator lives on another
+/// branch; wiring it in is this one line.
+pub fn backend_available(b: Backend) -> std::result::Result<(), &'static str> {
+    match b {
+        Backend::None | Backend::Kernel => Ok(()),
+        Backend::Userspace => Err("the userspace emulator is not wired in yet"),
+    }
+}
+
+/// The keys of `imp` that need netem, for messages: `delay`, `loss`, …
+fn netem_keys(imp: &Impairment) -> Vec<&'static str> {
+    spec::to_pairs(imp)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| !matches!(*k, "rate" | "limit"))
+        .collect()
+}
+
+/// Every condition set a link will ever have: its own and its schedule's.
+fn all_conditions(l: &Link) -> impl Iterator<Item = &Directed> {
+    std::iter::once(&l.conditions).chain(l.schedule.iter().filter_map(|s| match &s.action {
+        StepAction::Set(d) => Some(d.as_ref()),
+        _ => None,
+    }))
+}
+
+/// Checks that every link's conditions (and scheduled ones) can be carried
+/// here; the error names the link, what it needs and why it cannot have it.
+pub fn check_link(l: &Link, c: &Directed, f: &Features) -> Result<Backend> {
+    let b = backend_for(c, f);
+    if let Err(why) = backend_available(b) {
+        let mut keys = netem_keys(&c.a_to_b);
+        for k in netem_keys(&c.b_to_a) {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let (needs, lacks) = if c.needs_netem() {
+            (format!("netem for {}", keys.join(", ")), "netem")
+        } else {
+            ("tbf for rate".to_string(), "tbf")
+        };
+        return Err(Error::Conditions(format!(
+            "link {} needs {needs}; this kernel has no {lacks} and {why}",
+            l.key()
+        )));
+    }
+    Ok(b)
+}
+
+/// [`check_link`] for every link and scheduled step of `t`. Probes the
+/// kernel only when some link has conditions.
+pub fn check_topology(t: &Topology) -> Result<()> {
+    if t.links
+        .iter()
+        .all(|l| all_conditions(l).all(Directed::is_none))
+    {
+        return Ok(());
+    }
+    let f = crate::kernel::features::probe()?;
+    for l in &t.links {
+        for c in all_conditions(l) {
+            check_link(l, c, &f)?;
+        }
+    }
+    Ok(())
+}
+
+/// Puts `c` on the link's two interfaces (lab `lab`), replacing what is
+/// there. `fresh`: the link was just created, so there is nothing to
+/// remove where a direction has no conditions.
+pub fn apply_link(lab: &str, l: &Link, c: &Directed, fresh: bool) -> Result<()> {
+    for (i, imp) in [(0usize, &c.a_to_b), (1, &c.b_to_a)] {
+        let e = &l.endpoints[i];
+        let q = tc::for_impairment(imp);
+        if q.is_none() && fresh {
+            continue;
+        }
+        let ns_name = netns::ns_name(lab, &e.node);
+        let ns = NetNs::open(&ns_name)?;
+        let iface = e.iface.clone();
+        ns.run(move || -> Result<(), KError> {
+            let mut sock = Socket::new()?;
+            let index = index_of(&mut sock, &iface, &ns_name)?;
+            set_root(&mut sock, index, q.as_ref(), &iface, &ns_name)
+        })??;
+    }
+    Ok(())
+}
+
+fn index_of(sock: &mut Socket, iface: &str, ns_name: &str) -> Result<u32, KError> {
+    link::dump(sock, &format!("reading links of {ns_name}"))?
+        .into_iter()
+        .find(|s| s.name == iface)
+        .map(|s| s.index)
+        .ok_or_else(|| {
+            KError::protocol(format!("finding {iface} in {ns_name}"), "no such interface")
+        })
+}
+
+/// Replaces the root qdisc of `index` with `q`, or removes ours (`None`).
+pub fn set_root(
+    sock: &mut Socket,
+    index: u32,
+    q: Option<&tc::Qdisc>,
+    iface: &str,
+    ns_name: &str,
+) -> Result<(), KError> {
+    match q {
+        Some(q) => sock.request(tc::set_root(
+            index,
+            q,
+            false,
+            format!("setting {} on {iface} in {ns_name}", q.kind),
+        )),
+        None => match sock.request(tc::delete_root(
+            index,
+            format!("removing the qdisc of {iface} in {ns_name}"),
+        )) {
+            Err(e) if matches!(e.raw_errno(), Some(libc::ENOENT) | Some(libc::EINVAL)) => Ok(()),
+            other => other,
+        },
+    }
+}
+
+/// What the kernel has on one end of a link.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Observed {
+    /// Root qdisc kind (`noqueue` for a plain veth).
+    pub qdisc: String,
+    /// Its settings as read back, where nlab can decode them.
+    pub conditions: Option<Impairment>,
+}
+
+/// Reads the root qdiscs of both ends (egress of each), for drift display.
+pub fn observe(lab: &str, l: &Link) -> Result<[Option<Observed>; 2]> {
+    let mut out: [Option<Observed>; 2] = [None, None];
+    for (i, e) in l.endpoints.iter().enumerate() {
+        let ns_name = netns::ns_name(lab, &e.node);
+        if !netns::exists(&ns_name) {
+            continue;
+        }
+        let ns = NetNs::open(&ns_name)?;
+        let iface = e.iface.clone();
+        let found = ns.run(move || -> Result<Option<Observed>, KError> {
+            let mut sock = Socket::new()?;
+            let Ok(index) = index_of(&mut sock, &iface, &ns_name) else {
+                return Ok(None);
+            };
+            let roots = tc::dump_roots(&mut sock, &format!("reading qdiscs of {ns_name}"))?;
+            Ok(Some(match roots.into_iter().find(|r| r.index == index) {
+                Some(r) => Observed {
+                    qdisc: r.kind,
+                    conditions: r.settings,
+                },
+                None => Observed {
+                    qdisc: "noqueue".into(),
+                    conditions: None,
+                },
+            }))
+        })??;
+        out[i] = found;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topo::conditions::Rate;
+    use std::time::Duration;
+
+    fn features(netem: bool) -> Features {
+        Features {
+            netem,
+            ..Features::all()
+        }
+    }
+
+    #[test]
+    fn backend_choice() {
+        let none = Directed::default();
+        let rate = Directed::symmetric(Impairment {
+            rate: Some(Rate {
+                bits_per_sec: 1_000_000,
+                burst_bytes: None,
+            }),
+            limit: Some(10),
+            ..Impairment::default()
+        });
+        let delay = Directed {
+            a_to_b: Impairment::default(),
+            b_to_a: Impairment {
+                delay: Duration::from_millis(5),
+                ..Impairment::default()
+            },
+        };
+        for netem in [true, false] {
+            let f = features(netem);
+            assert_eq!(backend_for(&none, &f), Backend::None);
+            assert_eq!(backend_for(&rate, &f), Backend::Kernel);
+        }
+        assert_eq!(backend_for(&delay, &features(true)), Backend::Kernel);
+        assert_eq!(backend_for(&delay, &features(false)), Backend::Userspace);
+        let no_tbf = Features {
+            tbf: false,
+            ..features(false)
+        };
+        assert_eq!(backend_for(&rate, &no_tbf), Backend::Userspace);
+    }
+
+    #[test]
+    fn userspace_links_fail_with_a_clear_message() {
+        let mut l = Link::new(
+            crate::topo::Endpoint::new("h1", "eth0"),
+            crate::topo::Endpoint::new("s1", "eth1"),
+        );
+        l.conditions.a_to_b.delay = Duration::from_millis(5);
+        l.conditions.b_to_a.loss = Some(crate::topo::conditions::Loss::Random { percent: 1.0 });
+        let e = check_link(&l, &l.conditions, &features(false)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "link h1:eth0--s1:eth1 needs netem for delay, loss; this kernel has no netem and the userspace emulator is not wired in yet"
+        );
+        assert_eq!(
+            check_link(&l, &l.conditions, &features(true)).unwrap(),
+            Backend::Kernel
+        );
+    }
+
+    #[test]
+    fn qdisc_choice_follows_the_conditions() {
+        let mut i = Impairment::default();
+        assert!(tc::for_impairment(&i).is_none());
+        i.limit = Some(50);
+        assert_eq!(tc::for_impairment(&i).unwrap().kind, "pfifo");
+        i.rate = Some(Rate {
+            bits_per_sec: 1_000_000,
+            burst_bytes: None,
+        });
+        assert_eq!(tc::for_impairment(&i).unwrap().kind, "tbf");
+        i.delay = Duration::from_millis(1);
+        assert_eq!(tc::for_impairment(&i).unwrap().kind, "netem");
+    }
+}
