@@ -392,3 +392,28 @@ fn feature_probe_agrees_with_tc() {
     assert_eq!(v["netem"], f.netem);
     assert_eq!(v["backends"]["rate_and_limit"], "kernel");
 }
+
+#[test]
+fn a_bare_queue_limit_is_a_pfifo_and_limit_with_rate_sizes_the_tbf_queue() {
+    let name = lab_name("cq");
+    let _g = LabGuard(name.clone());
+    let mut c = Directed::default();
+    c.a_to_b.limit = Some(50);
+    c.b_to_a = rate(10);
+    c.b_to_a.limit = Some(20);
+    Lab::up(&pair(&name, c), &UpOptions::default()).expect("up");
+    let q = root_qdisc(&ns(&name, "h1"), "eth0");
+    assert_eq!(q["kind"], "pfifo");
+    assert_eq!(q["options"]["limit"], 50);
+    let o = nlab()
+        .args(["link", "show", &name, "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["observed"][0]["qdisc"], "pfifo");
+    assert_eq!(v[0]["observed"][0]["conditions"]["limit"], 50);
+    // tbf's queue is bytes: 20 full frames, read back through `link show`.
+    assert_eq!(v[0]["observed"][1]["qdisc"], "tbf");
+    assert_eq!(v[0]["observed"][1]["conditions"]["limit"], 20);
+    assert!(ping(&ns(&name, "h1"), "10.0.0.2"), "traffic still flows");
+}
