@@ -247,6 +247,23 @@ fn reset_removes_the_qdisc_and_up_reapplies_the_file() {
     assert_eq!(r.plan.condition_links.len(), 1, "{:?}", r.plan);
     assert_eq!(r.changes, 1);
     assert_eq!(root_qdisc(&h2, "eth0")["options"]["rate"], 1_250_000);
+    // A qdisc removed behind nlab's back shows as drift.
+    let st = Command::new("tc")
+        .args(["-n", &h1, "qdisc", "del", "dev", "eth0", "root"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = nlab()
+        .args(["link", "show", &name, "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v[0]["drift"][0],
+        "h1:eth0 sends through noqueue but the lab has tbf there"
+    );
+    let o = nlab().args(["link", "show", &name]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("drift: h1:eth0 sends through noqueue"));
     // A bad endpoint is bad input.
     let o = nlab()
         .args(["link", "reset", &name, "h3:eth0"])

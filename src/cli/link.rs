@@ -297,6 +297,11 @@ fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
         }
     }
     println!("{t}");
+    for s in &status {
+        for d in &s.drift {
+            println!("drift: {d} (`nlab link set` or `nlab up` puts it back)");
+        }
+    }
     Ok(0)
 }
 
