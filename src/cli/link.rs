@@ -60,6 +60,7 @@ pub enum Direction {
 
 #[derive(Args, Debug)]
 pub struct SetArgs {
+    /// Lab name (see `nlab list`).
     pub lab: String,
     /// An end of the link, `node:iface` (see `nlab link show`).
     pub endpoint: String,
