@@ -434,3 +434,33 @@ fn a_bare_queue_limit_is_a_pfifo_and_limit_with_rate_sizes_the_tbf_queue() {
     assert_eq!(v[0]["observed"][1]["conditions"]["limit"], 20);
     assert!(ping(&ns(&name, "h1"), "10.0.0.2"), "traffic still flows");
 }
+
+#[test]
+fn bad_conditions_in_a_file_are_reported_with_place_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    let name = lab_name("cb");
+    std::fs::write(
+        &path,
+        format!(
+            "name: {name}\ntopology:\n  nodes: {{h1: {{}}, h2: {{}}}}\n  links:\n    - endpoints: [\"h1:eth0\", \"h2:eth0\"]\n      conditions: {{delay: 20, loss: 150%}}\n"
+        ),
+    )
+    .unwrap();
+    let o = nlab()
+        .args(["up", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.yaml:6:27: delay `20` needs a unit"),
+        "{err}"
+    );
+    assert!(err.contains("hint: 20ms?"), "{err}");
+    assert!(
+        err.contains("bad.yaml:6:37: loss `150%` is outside 0%–100%"),
+        "{err}"
+    );
+    assert_no_trace(&name);
+}
