@@ -283,6 +283,15 @@ pub fn apply(
         }
     }
     let mut work: BTreeMap<String, NodeWork> = BTreeMap::new();
+    // New links whose conditions the kernel's qdiscs carry.
+    let mut kernel_links: std::collections::BTreeSet<&str> = Default::default();
+    for key in &plan.create_links {
+        if let Some(l) = links.get(key) {
+            if super::conditions::kernel_carries(&l.conditions)? {
+                kernel_links.insert(key.as_str());
+            }
+        }
+    }
     let mut root = Socket::new_in_scratch_ns()?;
     let mut reqs = Vec::with_capacity(plan.create_links.len());
     for key in &plan.create_links {
@@ -361,7 +370,8 @@ pub fn apply(
             } else {
                 &l.conditions.b_to_a
             };
-            if let Some(q) = crate::kernel::tc::for_impairment(sends) {
+            let kernel = kernel_links.contains(key.as_str());
+            if let Some(q) = crate::kernel::tc::for_impairment(sends).filter(|_| kernel) {
                 let what = format!("setting {} on {} in {ns_name}", q.kind, e.iface);
                 work.entry(e.node.clone())
                     .or_default()
