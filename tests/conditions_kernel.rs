@@ -464,3 +464,73 @@ fn bad_conditions_in_a_file_are_reported_with_place_and_hint() {
     );
     assert_no_trace(&name);
 }
+
+/// Average RTT in ms of `count` pings, from ping's summary line.
+fn rtt_ms(ns: &str, addr: &str, count: u32) -> f64 {
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "ping",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.05",
+            "-q",
+            addr,
+        ])
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&o.stdout);
+    let line = s
+        .lines()
+        .find(|l| l.contains("min/avg/max"))
+        .unwrap_or_default();
+    line.split('=')
+        .nth(1)
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no RTT in {s}"))
+}
+
+#[test]
+fn netem_delay_and_live_change_on_a_lab_link() {
+    let f = features::probe().expect("probe");
+    if !f.netem {
+        eprintln!("SKIP: netem not in this kernel");
+        return;
+    }
+    let name = lab_name("ce");
+    let _g = LabGuard(name.clone());
+    Lab::up(&pair(&name, Directed::default()), &UpOptions::default()).expect("up");
+    let h1 = ns(&name, "h1");
+    let base = rtt_ms(&h1, "10.0.0.2", 10);
+    let o = nlab()
+        .args([
+            "link",
+            "set",
+            &name,
+            "h1:eth0",
+            "--delay",
+            "20ms",
+            "--direction",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let q = root_qdisc(&h1, "eth0");
+    assert_eq!(q["kind"], "netem");
+    let with = rtt_ms(&h1, "10.0.0.2", 10);
+    assert!(
+        with - base >= 0.8 * 20.0,
+        "RTT {base:.2} → {with:.2} ms for 20 ms one way"
+    );
+    let o = nlab()
+        .args(["link", "reset", &name, "h1:eth0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(root_qdisc(&h1, "eth0")["kind"], "noqueue");
+}
