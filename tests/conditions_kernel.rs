@@ -429,7 +429,14 @@ fn a_bare_queue_limit_is_a_pfifo_and_limit_with_rate_sizes_the_tbf_queue() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["observed"][0]["qdisc"], "pfifo");
     assert_eq!(v[0]["observed"][0]["conditions"]["limit"], 50);
-    // tbf's queue is bytes: 20 full frames, read back through `link show`.
+    // tbf's queue is bytes: 20 full frames = 30,280 B. tc shows it as the
+    // latency it adds: queue time at 10 Mbit/s (24.224 ms) minus the
+    // bucket's (15,140 B: 12.112 ms) = 12,112 µs.
+    let lat = root_qdisc(&ns(&name, "h2"), "eth0")["options"]["lat"]
+        .as_f64()
+        .unwrap();
+    assert!((lat - 12_112.0).abs() <= 2.0, "tbf lat {lat} µs");
+    // And through `link show`.
     assert_eq!(v[0]["observed"][1]["qdisc"], "tbf");
     assert_eq!(v[0]["observed"][1]["conditions"]["limit"], 20);
     assert!(ping(&ns(&name, "h1"), "10.0.0.2"), "traffic still flows");
