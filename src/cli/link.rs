@@ -429,3 +429,43 @@ pub fn features(json: bool) -> anyhow::Result<i32> {
     println!("reorder, corrupt:                  {other_b}");
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> SetArgs {
+        let mut argv = vec!["nlab", "link", "set", "lab", "h1:eth0"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Link(LinkCommand::Set(a)) => *a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_edit_one_direction_preset_first_none_clears() {
+        let a = args(&["--preset", "lte", "--loss", "none", "--rate", "5mbit"]);
+        assert_eq!(a.direction, Direction::Both);
+        let mut imp = Impairment::default();
+        edit(&mut imp, &a).unwrap();
+        let lte = presets::get("lte").unwrap().conditions;
+        assert_eq!(imp.delay, lte.delay, "from the preset");
+        assert_eq!(imp.loss, None, "`none` removed the preset's loss");
+        assert_eq!(
+            imp.rate.unwrap().bits_per_sec,
+            5_000_000,
+            "flags override the preset"
+        );
+        let bad = args(&["--delay", "20"]);
+        let e = edit(&mut Impairment::default(), &bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "--delay `20` needs a unit (20ms?)");
+        assert_eq!(
+            args(&["--rate", "1mbit", "--direction", "out"]).direction,
+            Direction::Out
+        );
+    }
+}
