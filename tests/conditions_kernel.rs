@@ -247,6 +247,23 @@ fn reset_removes_the_qdisc_and_up_reapplies_the_file() {
     assert_eq!(r.plan.condition_links.len(), 1, "{:?}", r.plan);
     assert_eq!(r.changes, 1);
     assert_eq!(root_qdisc(&h2, "eth0")["options"]["rate"], 1_250_000);
+    // A qdisc removed behind nlab's back shows as drift.
+    let st = Command::new("tc")
+        .args(["-n", &h1, "qdisc", "del", "dev", "eth0", "root"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = nlab()
+        .args(["link", "show", &name, "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v[0]["drift"][0],
+        "h1:eth0 sends through noqueue but the lab has tbf there"
+    );
+    let o = nlab().args(["link", "show", &name]).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("drift: h1:eth0 sends through noqueue"));
     // A bad endpoint is bad input.
     let o = nlab()
         .args(["link", "reset", &name, "h3:eth0"])
@@ -391,4 +408,136 @@ fn feature_probe_agrees_with_tc() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["netem"], f.netem);
     assert_eq!(v["backends"]["rate_and_limit"], "kernel");
+}
+
+#[test]
+fn a_bare_queue_limit_is_a_pfifo_and_limit_with_rate_sizes_the_tbf_queue() {
+    let name = lab_name("cq");
+    let _g = LabGuard(name.clone());
+    let mut c = Directed::default();
+    c.a_to_b.limit = Some(50);
+    c.b_to_a = rate(10);
+    c.b_to_a.limit = Some(20);
+    Lab::up(&pair(&name, c), &UpOptions::default()).expect("up");
+    let q = root_qdisc(&ns(&name, "h1"), "eth0");
+    assert_eq!(q["kind"], "pfifo");
+    assert_eq!(q["options"]["limit"], 50);
+    let o = nlab()
+        .args(["link", "show", &name, "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["observed"][0]["qdisc"], "pfifo");
+    assert_eq!(v[0]["observed"][0]["conditions"]["limit"], 50);
+    // tbf's queue is bytes: 20 full frames = 30,280 B. tc shows it as the
+    // latency it adds: queue time at 10 Mbit/s (24.224 ms) minus the
+    // bucket's (15,140 B: 12.112 ms) = 12,112 µs.
+    let lat = root_qdisc(&ns(&name, "h2"), "eth0")["options"]["lat"]
+        .as_f64()
+        .unwrap();
+    assert!((lat - 12_112.0).abs() <= 2.0, "tbf lat {lat} µs");
+    // And through `link show`.
+    assert_eq!(v[0]["observed"][1]["qdisc"], "tbf");
+    assert_eq!(v[0]["observed"][1]["conditions"]["limit"], 20);
+    assert!(ping(&ns(&name, "h1"), "10.0.0.2"), "traffic still flows");
+}
+
+#[test]
+fn bad_conditions_in_a_file_are_reported_with_place_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    let name = lab_name("cb");
+    std::fs::write(
+        &path,
+        format!(
+            "name: {name}\ntopology:\n  nodes: {{h1: {{}}, h2: {{}}}}\n  links:\n    - endpoints: [\"h1:eth0\", \"h2:eth0\"]\n      conditions: {{delay: 20, loss: 150%}}\n"
+        ),
+    )
+    .unwrap();
+    let o = nlab()
+        .args(["up", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.yaml:6:27: delay `20` needs a unit"),
+        "{err}"
+    );
+    assert!(err.contains("hint: 20ms?"), "{err}");
+    assert!(
+        err.contains("bad.yaml:6:37: loss `150%` is outside 0%–100%"),
+        "{err}"
+    );
+    assert_no_trace(&name);
+}
+
+/// Average RTT in ms of `count` pings, from ping's summary line.
+fn rtt_ms(ns: &str, addr: &str, count: u32) -> f64 {
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "ping",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.05",
+            "-q",
+            addr,
+        ])
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&o.stdout);
+    let line = s
+        .lines()
+        .find(|l| l.contains("min/avg/max"))
+        .unwrap_or_default();
+    line.split('=')
+        .nth(1)
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no RTT in {s}"))
+}
+
+#[test]
+fn netem_delay_and_live_change_on_a_lab_link() {
+    let f = features::probe().expect("probe");
+    if !f.netem {
+        eprintln!("SKIP: netem not in this kernel");
+        return;
+    }
+    let name = lab_name("ce");
+    let _g = LabGuard(name.clone());
+    Lab::up(&pair(&name, Directed::default()), &UpOptions::default()).expect("up");
+    let h1 = ns(&name, "h1");
+    let base = rtt_ms(&h1, "10.0.0.2", 10);
+    let o = nlab()
+        .args([
+            "link",
+            "set",
+            &name,
+            "h1:eth0",
+            "--delay",
+            "20ms",
+            "--direction",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let q = root_qdisc(&h1, "eth0");
+    assert_eq!(q["kind"], "netem");
+    let with = rtt_ms(&h1, "10.0.0.2", 10);
+    assert!(
+        with - base >= 0.8 * 20.0,
+        "RTT {base:.2} → {with:.2} ms for 20 ms one way"
+    );
+    let o = nlab()
+        .args(["link", "reset", &name, "h1:eth0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(root_qdisc(&h1, "eth0")["kind"], "noqueue");
 }

@@ -60,6 +60,7 @@ pub enum Direction {
 
 #[derive(Args, Debug)]
 pub struct SetArgs {
+    /// Lab name (see `nlab list`).
     pub lab: String,
     /// An end of the link, `node:iface` (see `nlab link show`).
     pub endpoint: String,
@@ -297,6 +298,11 @@ fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
         }
     }
     println!("{t}");
+    for s in &status {
+        for d in &s.drift {
+            println!("drift: {d} (`nlab link set` or `nlab up` puts it back)");
+        }
+    }
     Ok(0)
 }
 
@@ -422,4 +428,44 @@ pub fn features(json: bool) -> anyhow::Result<i32> {
     println!("delay, jitter, loss, duplicate,");
     println!("reorder, corrupt:                  {other_b}");
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> SetArgs {
+        let mut argv = vec!["nlab", "link", "set", "lab", "h1:eth0"];
+        argv.extend_from_slice(extra);
+        match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+            crate::cli::Command::Link(LinkCommand::Set(a)) => *a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_edit_one_direction_preset_first_none_clears() {
+        let a = args(&["--preset", "lte", "--loss", "none", "--rate", "5mbit"]);
+        assert_eq!(a.direction, Direction::Both);
+        let mut imp = Impairment::default();
+        edit(&mut imp, &a).unwrap();
+        let lte = presets::get("lte").unwrap().conditions;
+        assert_eq!(imp.delay, lte.delay, "from the preset");
+        assert_eq!(imp.loss, None, "`none` removed the preset's loss");
+        assert_eq!(
+            imp.rate.unwrap().bits_per_sec,
+            5_000_000,
+            "flags override the preset"
+        );
+        let bad = args(&["--delay", "20"]);
+        let e = edit(&mut Impairment::default(), &bad)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "--delay `20` needs a unit (20ms?)");
+        assert_eq!(
+            args(&["--rate", "1mbit", "--direction", "out"]).direction,
+            Direction::Out
+        );
+    }
 }

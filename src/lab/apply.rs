@@ -301,6 +301,15 @@ pub fn apply(
         }
     }
     let mut work: BTreeMap<String, NodeWork> = BTreeMap::new();
+    // New links whose conditions the kernel's qdiscs carry.
+    let mut kernel_links: std::collections::BTreeSet<&str> = Default::default();
+    for key in &plan.create_links {
+        if let Some(l) = links.get(key) {
+            if super::conditions::kernel_carries(&l.conditions)? {
+                kernel_links.insert(key.as_str());
+            }
+        }
+    }
     let mut root = Socket::new_in_scratch_ns()?;
     let mut reqs = Vec::with_capacity(plan.create_links.len());
     for key in &plan.create_links {
@@ -370,8 +379,23 @@ pub fn apply(
                 format!("setting {} up in {p_ns}", pe.iface),
             ));
         }
-        for (e, idx) in [(me, m_idx), (pe, p_idx)] {
+        for (e, idx, end) in [(me, m_idx, m), (pe, p_idx, p)] {
             let ns_name = netns::ns_name(lab, &e.node);
+            // The egress qdisc of this end carries what it sends; queued
+            // with the node's other work, after the veth exists.
+            let sends = if end == 0 {
+                &l.conditions.a_to_b
+            } else {
+                &l.conditions.b_to_a
+            };
+            let kernel = kernel_links.contains(key.as_str());
+            if let Some(q) = crate::kernel::tc::for_impairment(sends).filter(|_| kernel) {
+                let what = format!("setting {} on {} in {ns_name}", q.kind, e.iface);
+                work.entry(e.node.clone())
+                    .or_default()
+                    .reqs
+                    .push(crate::kernel::tc::set_root(idx, &q, false, what));
+            }
             for a in &e.addrs {
                 work.entry(e.node.clone()).or_default().reqs.push(addr::add(
                     idx,
@@ -439,16 +463,11 @@ pub fn apply(
     }
     t.mark("addresses", &mut since);
 
-    // 6. Link conditions: qdiscs on new links that have some, and in-place
-    //    replacement on links whose conditions alone changed.
-    for (keys, fresh) in [(&plan.create_links, true), (&plan.condition_links, false)] {
-        for key in keys {
-            let Some(l) = links.get(key) else { continue };
-            if fresh && l.conditions.is_none() {
-                continue;
-            }
-            super::conditions::apply_link(lab, l, &l.conditions, fresh)?;
-        }
+    // 6. Links whose conditions alone changed: their qdiscs are replaced
+    //    in place (new links got theirs with the node work above).
+    for key in &plan.condition_links {
+        let Some(l) = links.get(key) else { continue };
+        super::conditions::apply_link(lab, l, &l.conditions, false)?;
     }
     t.mark("conditions", &mut since);
 

@@ -35,6 +35,16 @@ pub fn backend_available(b: Backend) -> std::result::Result<(), &'static str> {
     }
 }
 
+/// Whether the kernel's qdiscs carry `c` (rather than nothing, or the
+/// userspace emulator). Probes the kernel only for a link with conditions.
+pub fn kernel_carries(c: &Directed) -> Result<bool> {
+    if c.is_none() {
+        return Ok(false);
+    }
+    let f = crate::kernel::features::probe()?;
+    Ok(backend_for(c, &f) == Backend::Kernel)
+}
+
 /// The keys of `imp` that need netem, for messages: `delay`, `loss`, …
 fn netem_keys(imp: &Impairment) -> Vec<&'static str> {
     spec::to_pairs(imp)
@@ -98,9 +108,12 @@ pub fn check_topology(t: &Topology) -> Result<()> {
 /// there. `fresh`: the link was just created, so there is nothing to
 /// remove where a direction has no conditions.
 pub fn apply_link(lab: &str, l: &Link, c: &Directed, fresh: bool) -> Result<()> {
+    // Conditions the kernel does not carry get no qdisc (the userspace
+    // emulator, once wired in, carries them instead).
+    let kernel = kernel_carries(c)?;
     for (i, imp) in [(0usize, &c.a_to_b), (1, &c.b_to_a)] {
         let e = &l.endpoints[i];
-        let q = tc::for_impairment(imp);
+        let q = tc::for_impairment(imp).filter(|_| kernel);
         if q.is_none() && fresh {
             continue;
         }

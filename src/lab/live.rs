@@ -10,7 +10,7 @@ use super::{Error, Lab, Result};
 use crate::kernel::netlink::Socket;
 use crate::kernel::netns::{self, NetNs};
 use crate::kernel::{link, Error as KError};
-use crate::topo::conditions::{Backend, Directed, Step};
+use crate::topo::conditions::{units, Backend, Directed, Impairment, Step};
 use crate::topo::Link;
 use serde::Serialize;
 
@@ -28,6 +28,38 @@ pub struct LinkStatus {
     pub schedule: Vec<Step>,
     /// What the kernel holds on each end's egress, read back now.
     pub observed: [Option<Observed>; 2],
+    /// Where the kernel differs from the recorded conditions (a qdisc
+    /// changed or removed by hand); empty when they agree.
+    pub drift: Vec<String>,
+}
+
+/// Differences between what a direction should have and what its sending
+/// end's qdisc holds. Only kernel-carried settings are compared (kind and
+/// rate): netem's tables and tbf's queue are not read back exactly.
+fn drift_of(sender: &str, want: &Impairment, seen: &Option<Observed>) -> Option<String> {
+    let seen = seen.as_ref()?;
+    let want_kind = crate::kernel::tc::for_impairment(want).map_or("noqueue", |q| q.kind);
+    if seen.qdisc != want_kind {
+        return Some(format!(
+            "{sender} sends through {} but the lab has {want_kind} there",
+            seen.qdisc
+        ));
+    }
+    let got_rate = seen
+        .conditions
+        .as_ref()
+        .and_then(|c| c.rate)
+        .map(|r| r.bits_per_sec);
+    let want_rate = want.rate.map(|r| r.bits_per_sec);
+    if want_kind == "tbf" && got_rate != want_rate {
+        let fmt = |r: Option<u64>| r.map_or("-".to_string(), units::fmt_rate);
+        return Some(format!(
+            "{sender} is shaped to {} but the lab says {}",
+            fmt(got_rate),
+            fmt(want_rate)
+        ));
+    }
+    None
 }
 
 impl Lab {
@@ -143,15 +175,21 @@ impl Lab {
             } else {
                 [None, None]
             };
+            let ends = [l.endpoints[0].id(), l.endpoints[1].id()];
+            let drift = [(&l.conditions.a_to_b, 0usize), (&l.conditions.b_to_a, 1)]
+                .into_iter()
+                .filter_map(|(want, i)| drift_of(&ends[i], want, &observed[i]))
+                .collect();
             out.push(LinkStatus {
                 key: l.key(),
-                ends: [l.endpoints[0].id(), l.endpoints[1].id()],
+                ends,
                 up: l.up,
                 mtu: l.mtu,
                 conditions: l.conditions.clone(),
                 backend: conditions::backend_for(&l.conditions, &f),
                 schedule: l.schedule.clone(),
                 observed,
+                drift,
             });
         }
         Ok(out)

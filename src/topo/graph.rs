@@ -160,6 +160,9 @@ fn link_json(l: &Link) -> Value {
     if !form.is_empty() {
         v["conditions"] = Value::Object(form.into_iter().map(|(k, v)| (k, v.to_json())).collect());
     }
+    if !l.schedule.is_empty() {
+        v["schedule"] = serde_json::to_value(&l.schedule).unwrap_or(Value::Null);
+    }
     v
 }
 

@@ -195,12 +195,16 @@ impl Reader<'_> {
         out
     }
 
-    fn apply_ops(&mut self, imp: &mut Impairment, ops: &[Op]) {
+    /// Applies `ops` to `imp`; `report` is false for the second direction
+    /// of shared keys, so a mistake is reported once, not once per direction.
+    fn apply_ops(&mut self, imp: &mut Impairment, ops: &[Op], report: bool) {
         // Key order, not file order: a preset first, a burst after its rate.
         for key in spec::KEYS {
             for op in ops.iter().filter(|o| o.key == *key) {
                 if let Err(e) = spec::set(imp, op.key, &op.text) {
-                    self.err(op.loc, e.msg, e.hint);
+                    if report {
+                        self.err(op.loc, e.msg, e.hint);
+                    }
                 }
             }
         }
@@ -208,20 +212,28 @@ impl Reader<'_> {
 
     fn resolve(&mut self, base: &Directed, ops: &Ops, ends: &[String], at: Loc) -> Directed {
         let mut d = base.clone();
-        self.apply_ops(&mut d.a_to_b, &ops.shared);
-        self.apply_ops(&mut d.b_to_a, &ops.shared);
+        self.apply_ops(&mut d.a_to_b, &ops.shared, true);
+        self.apply_ops(&mut d.b_to_a, &ops.shared, false);
         for (end, _, inner) in &ops.per_end {
             if ends.first() == Some(end) {
-                self.apply_ops(&mut d.a_to_b, inner);
+                self.apply_ops(&mut d.a_to_b, inner, true);
             } else {
-                self.apply_ops(&mut d.b_to_a, inner);
+                self.apply_ops(&mut d.b_to_a, inner, true);
             }
         }
+        let mut said: Option<String> = None;
         for (imp, dir) in [(&d.a_to_b, 0usize), (&d.b_to_a, 1)] {
             if let Err(e) = spec::check(imp) {
+                // The same problem both ways is one problem.
+                if said.as_deref() == Some(e.msg.as_str()) {
+                    continue;
+                }
+                said = Some(e.msg.clone());
                 let msg = match ends.get(dir) {
-                    Some(end) => format!("{} (packets sent by `{end}`)", e.msg),
-                    None => e.msg,
+                    Some(end) if d.a_to_b != d.b_to_a => {
+                        format!("{} (packets sent by `{end}`)", e.msg)
+                    }
+                    _ => e.msg,
                 };
                 self.err(at, msg, e.hint);
             }

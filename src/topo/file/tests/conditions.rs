@@ -183,3 +183,11 @@ fn asymmetric_conditions_survive_emit() {
     assert!(y.contains("\"h2:eth0\": {rate: 1mbit}"), "{y}");
     assert_eq!(parse(&y, None).unwrap(), t);
 }
+
+#[test]
+fn a_shared_mistake_is_reported_once() {
+    let errs = fail(&link2("      conditions: {delay: 20, reorder: 5%}"));
+    let text = errs.to_string();
+    assert_eq!(text.matches("needs a unit").count(), 1, "{text}");
+    assert_eq!(text.matches("without a `delay`").count(), 1, "{text}");
+}
