@@ -295,25 +295,6 @@ fn mtu_changes_live_on_both_ends() {
 }
 
 #[test]
-fn a_link_needing_netem_fails_cleanly_where_netem_is_missing() {
-    let f = features::probe().expect("probe");
-    if f.netem {
-        eprintln!("SKIP: this kernel has netem; the failure path is for kernels without it");
-        return;
-    }
-    let name = lab_name("cn");
-    let mut t = pair(&name, Directed::default());
-    t.links[0].conditions.b_to_a.delay = Duration::from_millis(20);
-    let e = Lab::up(&t, &UpOptions::default()).unwrap_err().to_string();
-    assert_eq!(
-        e,
-        "link h1:eth0--h2:eth0 needs netem for delay; this kernel has no netem and the userspace emulator is not wired in yet"
-    );
-    assert_no_trace(&name);
-    assert_eq!(count_ns(&format!("nlab-{name}-")), 0);
-}
-
-#[test]
 fn mininet_link_tc_shapes_every_generated_link() {
     let name = lab_name("cx");
     let _g = LabGuard(name.clone());

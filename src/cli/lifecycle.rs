@@ -112,6 +112,7 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
     let opts = UpOptions {
         dry_run: a.dry_run,
         progress: Some(&cb),
+        seed: a.seed,
     };
     let result = Lab::up(&t, &opts);
     bar.finish();
@@ -220,6 +221,20 @@ fn print_up(t: &Topology, r: &UpReport) {
         r.changes,
         secs(r.elapsed)
     );
+    let emulated = t
+        .links
+        .iter()
+        .filter(|l| nlab::lab::emulated::needs_emulator(l))
+        .count();
+    if emulated > 0 {
+        println!(
+            "{emulated} link{} carried by the userspace emulator (no netem in this kernel), seed {} (repeat with --seed {}); see `nlab link show {}`.",
+            if emulated == 1 { "" } else { "s" },
+            r.seed,
+            r.seed,
+            t.name
+        );
+    }
     println!(
         "Next: nlab pingall {0} | nlab exec {0} NODE -- CMD | nlab inspect {0} | nlab down {0}",
         t.name

@@ -4,7 +4,7 @@ use super::output::{print_json, table, BadInput};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use nlab::kernel::features;
-use nlab::lab::conditions::{backend_available, backend_for};
+use nlab::lab::conditions::backend_for;
 use nlab::lab::live::LinkStatus;
 use nlab::lab::Lab;
 use nlab::topo::conditions::{presets, spec, units, Backend, Directed, Impairment, StepAction};
@@ -97,6 +97,13 @@ pub struct SetArgs {
     /// MTU of both ends.
     #[arg(long)]
     pub mtu: Option<u32>,
+    /// Bring both ends of the link administratively up.
+    #[arg(long, conflicts_with = "down")]
+    pub up: bool,
+    /// Take both ends of the link administratively down (like `link A B
+    /// down` in the console).
+    #[arg(long)]
+    pub down: bool,
     #[arg(long, value_enum, default_value = "both")]
     pub direction: Direction,
     #[arg(long)]
@@ -165,9 +172,9 @@ fn set(a: SetArgs) -> anyhow::Result<i32> {
         ]
         .iter()
         .any(|v| v.is_some());
-    if !any_condition && a.mtu.is_none() {
+    if !any_condition && a.mtu.is_none() && !a.up && !a.down {
         return Err(BadInput(
-            "nothing to set: give a condition (--delay 20ms, --rate 10mbit, …), --preset or --mtu"
+            "nothing to set: give a condition (--delay 20ms, --rate 10mbit, …), --preset, --mtu, --up or --down"
                 .into(),
         )
         .into());
@@ -198,6 +205,11 @@ fn set(a: SetArgs) -> anyhow::Result<i32> {
         }
         lab.set_link_mtu(i, mtu)?;
     }
+    if a.up || a.down {
+        let [x, y] = &lab.links()[i].endpoints;
+        let (x, y) = (x.node.clone(), y.node.clone());
+        lab.set_link_up(&x, &y, a.up)?;
+    }
     let l = &lab.links()[i];
     let ends = [l.endpoints[0].id(), l.endpoints[1].id()];
     if a.json {
@@ -220,6 +232,9 @@ fn set(a: SetArgs) -> anyhow::Result<i32> {
         if let Some(m) = a.mtu {
             println!("mtu {m} on both ends");
         }
+        if a.up || a.down {
+            println!("both ends {}", if a.up { "up" } else { "down" });
+        }
     }
     Ok(0)
 }
@@ -230,6 +245,25 @@ fn backend_name(b: Backend) -> &'static str {
         Backend::Kernel => "kernel",
         Backend::Userspace => "userspace",
     }
+}
+
+/// One direction's emulator counters, short enough for the table.
+fn emulator_text(d: &serde_json::Value) -> String {
+    let n = |k: &str| d[k].as_u64().unwrap_or(0);
+    let mut s = format!("emulator: {} in, {} out", n("rx"), n("tx"));
+    for (k, what) in [
+        ("lost", "lost"),
+        ("queue_dropped", "queue drops"),
+        ("down_dropped", "dropped while down"),
+        ("duplicated", "duplicated"),
+        ("corrupted", "corrupted"),
+        ("reordered", "reordered"),
+    ] {
+        if n(k) > 0 {
+            s.push_str(&format!(", {} {what}", n(k)));
+        }
+    }
+    s
 }
 
 fn observed_text(o: &Option<nlab::lab::conditions::Observed>) -> String {
@@ -270,7 +304,7 @@ fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
         "SENT BY",
         "CONDITIONS",
         "BACKEND",
-        "KERNEL",
+        "KERNEL / EMULATOR",
         "SCHEDULE",
     ]);
     for s in &status {
@@ -288,7 +322,11 @@ fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
                 } else {
                     String::new()
                 },
-                observed_text(&s.observed[dir]),
+                match &s.emulator {
+                    Some(v) => emulator_text(&v[["a_to_b", "b_to_a"][dir]]),
+                    None if s.backend == Backend::Userspace => "emulator: no answer".into(),
+                    None => observed_text(&s.observed[dir]),
+                },
                 if dir == 0 {
                     schedule_text(s)
                 } else {
@@ -393,11 +431,13 @@ pub fn features(json: bool) -> anyhow::Result<i32> {
     });
     let describe = |c: &Directed| {
         let b = backend_for(c, &f);
-        match (b, backend_available(b)) {
-            (Backend::Kernel, _) if c.needs_netem() => "kernel (netem)".to_string(),
-            (Backend::Kernel, _) => "kernel (tbf)".to_string(),
-            (b, Ok(())) => backend_name(b).to_string(),
-            (b, Err(why)) => format!("{} ({why})", backend_name(b)),
+        match b {
+            Backend::Kernel if c.needs_netem() => "kernel (netem)".to_string(),
+            Backend::Kernel => "kernel (tbf)".to_string(),
+            Backend::Userspace => {
+                "userspace (the built-in emulator, in the lab's supervisor)".to_string()
+            }
+            b => backend_name(b).to_string(),
         }
     };
     let (rate_b, other_b) = (describe(&rate), describe(&delay));

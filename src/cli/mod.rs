@@ -157,6 +157,11 @@ pub struct UpArgs {
     /// With --cli: remove the lab when the console exits, like `mn`.
     #[arg(long, requires = "cli")]
     pub rm: bool,
+    /// Seed of the userspace link emulator: the same seed drops, duplicates
+    /// and reorders the same packets. Default: the running lab's seed, or a
+    /// random one for a new lab (printed, so a run can be repeated).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Args, Debug)]

@@ -144,6 +144,14 @@ pub fn set_mtu(index: u32, mtu: u32, what: String) -> Request {
     Request::new(RouteNetlinkMessage::SetLink(msg), 0, what)
 }
 
+/// Sets a link's MAC address (by index, in the socket's namespace).
+pub fn set_mac(index: u32, mac: MacAddr, what: String) -> Request {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg.attributes.push(LinkAttribute::Address(mac.0.to_vec()));
+    Request::new(RouteNetlinkMessage::SetLink(msg), 0, what)
+}
+
 /// Enslaves a link to a bridge (both in the socket's namespace).
 pub fn set_master(index: u32, master: u32, what: String) -> Request {
     let mut msg = LinkMessage::default();

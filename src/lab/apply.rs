@@ -254,8 +254,11 @@ pub fn apply(
                         return Err(err.into());
                     }
                 }
-                // Deleting one end of a veth removes the other too.
-                break;
+                // Deleting one end of a veth removes the other too; the
+                // two TAPs of an emulated link go one by one.
+                if !super::emulated::needs_emulator(l) {
+                    break;
+                }
             }
         }
     }
@@ -312,8 +315,13 @@ pub fn apply(
     }
     let mut root = Socket::new_in_scratch_ns()?;
     let mut reqs = Vec::with_capacity(plan.create_links.len());
+    let mut tap_links: Vec<&Link> = Vec::new();
     for key in &plan.create_links {
         let Some(l) = links.get(key) else { continue };
+        if super::emulated::needs_emulator(l) {
+            tap_links.push(l);
+            continue;
+        }
         let kind = |n: &str| desired.nodes.get(n).map(|n| n.kind);
         // The switch end goes first: only the first end can be enslaved at
         // creation time.
@@ -412,6 +420,9 @@ pub fn apply(
         return Err(Error::Apply(errs));
     }
     progress("links", n_links, n_links);
+    for l in tap_links {
+        create_tap_link(lab, desired, l, &mut handles, &mut work)?;
+    }
     t.mark("links", &mut since);
 
     // 4. Routes, after the addresses that make their gateways reachable.
@@ -464,9 +475,13 @@ pub fn apply(
     t.mark("addresses", &mut since);
 
     // 6. Links whose conditions alone changed: their qdiscs are replaced
-    //    in place (new links got theirs with the node work above).
+    //    in place (new links got theirs with the node work above). The
+    //    supervisor's emulator carries emulated ones.
     for key in &plan.condition_links {
         let Some(l) = links.get(key) else { continue };
+        if super::emulated::needs_emulator(l) {
+            continue;
+        }
         super::conditions::apply_link(lab, l, &l.conditions, false)?;
     }
     t.mark("conditions", &mut since);
@@ -478,6 +493,70 @@ pub fn apply(
     }
     t.mark("hosts", &mut since);
     Ok(t)
+}
+
+/// Makes a link of two persistent TAPs (the userspace emulator joins them
+/// later) and queues what a veth end gets at creation: MAC, MTU, bridge
+/// port, up, addresses. TAPs come after every veth of the batch: their
+/// indexes are the kernel's choice, which must not take one of ours.
+fn create_tap_link(
+    lab: &str,
+    desired: &Topology,
+    l: &Link,
+    handles: &mut BTreeMap<String, NodeHandle>,
+    work: &mut BTreeMap<String, NodeWork>,
+) -> Result<()> {
+    for (i, e) in l.endpoints.iter().enumerate() {
+        let ns_name = netns::ns_name(lab, &e.node);
+        let idx = super::emulated::create_tap_end(lab, &e.node, &e.iface)?;
+        let h = handles
+            .get_mut(&e.node)
+            .ok_or_else(|| Error::Internal(format!("no handle for {}", e.node)))?;
+        h.index_of.insert(e.iface.clone(), idx);
+        let is_switch = desired.nodes.get(&e.node).map(|n| n.kind) == Some(NodeKind::Switch);
+        let master = if is_switch {
+            h.index_of.get(&e.node).copied()
+        } else {
+            None
+        };
+        let reqs = &mut work.entry(e.node.clone()).or_default().reqs;
+        if let Some(mac) = e.mac {
+            reqs.push(link::set_mac(
+                idx,
+                mac,
+                format!("setting the MAC of {} in {ns_name}", e.iface),
+            ));
+        }
+        if let Some(mtu) = mtu_of(l, i) {
+            reqs.push(link::set_mtu(
+                idx,
+                mtu,
+                format!("setting the MTU of {} in {ns_name}", e.iface),
+            ));
+        }
+        if let Some(m) = master {
+            reqs.push(link::set_master(
+                idx,
+                m,
+                format!("adding {} to bridge {} in {ns_name}", e.iface, e.node),
+            ));
+        }
+        if l.up {
+            reqs.push(link::set_up(
+                idx,
+                true,
+                format!("setting {} up in {ns_name}", e.iface),
+            ));
+        }
+        for a in &e.addrs {
+            reqs.push(addr::add(
+                idx,
+                a,
+                format!("adding {a} to {} in {ns_name}", e.iface),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Sends veth requests over two sockets at once. Most of a veth's creation

@@ -5,12 +5,12 @@
 //! Direction `a_to_b` (packets sent by `endpoints[0]`) is the egress qdisc
 //! of endpoint 0's interface; `b_to_a` that of endpoint 1's.
 
-use super::{Error, Result};
+use super::Result;
 use crate::kernel::features::Features;
 use crate::kernel::netlink::Socket;
 use crate::kernel::netns::{self, NetNs};
 use crate::kernel::{link, tc, Error as KError};
-use crate::topo::conditions::{spec, Backend, Directed, Impairment, StepAction};
+use crate::topo::conditions::{Backend, Directed, Impairment, StepAction};
 use crate::topo::{Link, Topology};
 
 /// Which machinery a link's conditions need on a kernel with `f`.
@@ -26,15 +26,6 @@ pub fn backend_for(c: &Directed, f: &Features) -> Backend {
     }
 }
 
-/// Whether this build can run `b`. The userspace emulator lives on another
-/// branch; wiring it in is this one line.
-pub fn backend_available(b: Backend) -> std::result::Result<(), &'static str> {
-    match b {
-        Backend::None | Backend::Kernel => Ok(()),
-        Backend::Userspace => Err("the userspace emulator is not wired in yet"),
-    }
-}
-
 /// Whether the kernel's qdiscs carry `c` (rather than nothing, or the
 /// userspace emulator). Probes the kernel only for a link with conditions.
 pub fn kernel_carries(c: &Directed) -> Result<bool> {
@@ -45,45 +36,30 @@ pub fn kernel_carries(c: &Directed) -> Result<bool> {
     Ok(backend_for(c, &f) == Backend::Kernel)
 }
 
-/// The keys of `imp` that need netem, for messages: `delay`, `loss`, …
-fn netem_keys(imp: &Impairment) -> Vec<&'static str> {
-    spec::to_pairs(imp)
-        .into_iter()
-        .map(|(k, _)| k)
-        .filter(|k| !matches!(*k, "rate" | "limit"))
-        .collect()
-}
-
 /// Every condition set a link will ever have: its own and its schedule's.
-fn all_conditions(l: &Link) -> impl Iterator<Item = &Directed> {
+pub fn all_conditions(l: &Link) -> impl Iterator<Item = &Directed> {
     std::iter::once(&l.conditions).chain(l.schedule.iter().filter_map(|s| match &s.action {
         StepAction::Set(d) => Some(d.as_ref()),
         _ => None,
     }))
 }
 
-/// Checks that every link's conditions (and scheduled ones) can be carried
-/// here; the error names the link, what it needs and why it cannot have it.
+/// The backend that carries conditions `c` of link `l` here. Every
+/// combination has one: what the kernel lacks, the userspace emulator does.
 pub fn check_link(l: &Link, c: &Directed, f: &Features) -> Result<Backend> {
-    let b = backend_for(c, f);
-    if let Err(why) = backend_available(b) {
-        let mut keys = netem_keys(&c.a_to_b);
-        for k in netem_keys(&c.b_to_a) {
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-        let (needs, lacks) = if c.needs_netem() {
-            (format!("netem for {}", keys.join(", ")), "netem")
-        } else {
-            ("tbf for rate".to_string(), "tbf")
-        };
-        return Err(Error::Conditions(format!(
-            "link {} needs {needs}; this kernel has no {lacks} and {why}",
-            l.key()
-        )));
+    let _ = l;
+    Ok(backend_for(c, f))
+}
+
+/// The backend of a link as a whole: a link some of whose conditions (its
+/// own or a scheduled step's) need the emulator is emulated all along,
+/// since a veth cannot become two TAPs in the middle of a schedule.
+pub fn link_backend(l: &Link, f: &Features) -> Backend {
+    if all_conditions(l).any(|c| backend_for(c, f) == Backend::Userspace) {
+        Backend::Userspace
+    } else {
+        backend_for(&l.conditions, f)
     }
-    Ok(b)
 }
 
 /// [`check_link`] for every link and scheduled step of `t`. Probes the

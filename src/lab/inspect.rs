@@ -111,7 +111,22 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
         let mut problems = Vec::new();
         match (la, lb) {
             (Some(x), Some(y)) => {
-                if x.peer_index == Some(y.index) && y.peer_index == Some(x.index) {
+                let emulated = super::emulated::needs_emulator(l);
+                let is_tap = |s: &crate::kernel::link::LinkState| s.kind.as_deref() == Some("tun");
+                if emulated {
+                    // Two TAPs the supervisor's emulator joins: peers by
+                    // the topology, not by a kernel index.
+                    if is_tap(x) && is_tap(y) {
+                        peer_of.insert((a.node.clone(), a.iface.clone()), b.id());
+                        peer_of.insert((b.node.clone(), b.iface.clone()), a.id());
+                    } else {
+                        problems.push(format!(
+                            "{} and {} should be TAP ends of an emulated link",
+                            a.id(),
+                            b.id()
+                        ));
+                    }
+                } else if x.peer_index == Some(y.index) && y.peer_index == Some(x.index) {
                     peer_of.insert((a.node.clone(), a.iface.clone()), b.id());
                     peer_of.insert((b.node.clone(), b.iface.clone()), a.id());
                 } else {

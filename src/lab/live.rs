@@ -5,6 +5,7 @@
 //! file is the declaration; live changes are until the next `up`).
 
 use super::conditions::{self, Observed};
+use super::emulated::needs_emulator;
 use super::state::{LabLock, State};
 use super::{Error, Lab, Result};
 use crate::kernel::netlink::Socket;
@@ -31,6 +32,11 @@ pub struct LinkStatus {
     /// Where the kernel differs from the recorded conditions (a qdisc
     /// changed or removed by hand); empty when they agree.
     pub drift: Vec<String>,
+    /// Counters of the userspace emulator, per direction (`a_to_b`,
+    /// `b_to_a`), for links it carries; `None` elsewhere or when the
+    /// supervisor does not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emulator: Option<serde_json::Value>,
 }
 
 /// Differences between what a direction should have and what its sending
@@ -120,7 +126,38 @@ impl Lab {
             crate::kernel::features::probe()?
         };
         let backend = conditions::check_link(&l, &c, &f)?;
-        conditions::apply_link(&self.name, &l, &c, false)?;
+        let mut changed = l.clone();
+        changed.conditions = c.clone();
+        let (was_emulated, emulated) = (needs_emulator(&l), needs_emulator(&changed));
+        if was_emulated != emulated {
+            // A veth becomes two TAPs or back: the link is recreated, which
+            // `up` of the recorded topology with the new conditions does.
+            drop(_lock);
+            let mut t = State::load(&self.name)?
+                .ok_or_else(|| Error::NoSuchLab(self.name.clone()))?
+                .topology;
+            if let Some(x) = t.links.iter_mut().find(|x| x.key() == l.key()) {
+                x.conditions = c.clone();
+            }
+            super::Lab::up(&t, &super::UpOptions::default())?;
+            self.topology = t;
+            return Ok(backend);
+        }
+        if emulated {
+            let sup = |e: crate::services::supervisor::Error| {
+                Error::Service(format!("supervisor of {}: {e}", self.name))
+            };
+            let client = crate::services::supervisor::ensure_running(&self.name).map_err(sup)?;
+            let state = crate::services::supervisor::LinkState {
+                conditions: c.clone(),
+                up: l.up,
+            };
+            client
+                .set_link_via(&l.key(), state, Some(super::emulated::EMULATOR_DRIVER))
+                .map_err(sup)?;
+        } else {
+            conditions::apply_link(&self.name, &l, &c, false)?;
+        }
         self.record(i, |l| l.conditions = c.clone())?;
         Ok(backend)
     }
@@ -163,13 +200,40 @@ impl Lab {
     /// Every link with its recorded conditions, backend and what the
     /// kernel holds now.
     pub fn link_status(&self) -> Result<Vec<LinkStatus>> {
-        let f = if self.topology.links.iter().all(|l| l.conditions.is_none()) {
+        let f = if self
+            .topology
+            .links
+            .iter()
+            .all(|l| conditions::all_conditions(l).all(Directed::is_none))
+        {
             crate::kernel::features::Features::all()
         } else {
             crate::kernel::features::probe()?
         };
         let mut out = Vec::new();
+        let mut emu_stats: Option<serde_json::Value> = None;
         for l in &self.topology.links {
+            let backend = conditions::link_backend(l, &f);
+            if backend == Backend::Userspace {
+                let stats = emu_stats.get_or_insert_with(|| {
+                    crate::services::supervisor::Client::new(&self.name)
+                        .stats()
+                        .unwrap_or(serde_json::Value::Null)
+                });
+                out.push(LinkStatus {
+                    key: l.key(),
+                    ends: [l.endpoints[0].id(), l.endpoints[1].id()],
+                    up: l.up,
+                    mtu: l.mtu,
+                    conditions: l.conditions.clone(),
+                    backend,
+                    schedule: l.schedule.clone(),
+                    observed: [None, None],
+                    drift: Vec::new(),
+                    emulator: stats.get(l.key()).cloned(),
+                });
+                continue;
+            }
             let observed = if netns::exists(&netns::ns_name(&self.name, &l.endpoints[0].node)) {
                 conditions::observe(&self.name, l)?
             } else {
@@ -186,10 +250,11 @@ impl Lab {
                 up: l.up,
                 mtu: l.mtu,
                 conditions: l.conditions.clone(),
-                backend: conditions::backend_for(&l.conditions, &f),
+                backend,
                 schedule: l.schedule.clone(),
                 observed,
                 drift,
+                emulator: None,
             });
         }
         Ok(out)

@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod conditions;
+pub mod emulated;
 pub mod handles;
 pub mod hosts;
 pub mod inspect;
@@ -58,6 +59,9 @@ pub enum Error {
         endpoint: String,
         hint: String,
     },
+    /// The lab's supervisor (emulated links, schedules) failed.
+    #[error("{0}")]
+    Service(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -105,6 +109,10 @@ pub struct UpOptions<'a> {
     /// Compute and return the plan without touching the kernel.
     pub dry_run: bool,
     pub progress: Option<&'a Progress<'a>>,
+    /// Seed for the userspace link emulator. `None` keeps a running lab's
+    /// seed, or picks a random one for a new lab (reported in the
+    /// [`UpReport`] so a run can be repeated with it).
+    pub seed: Option<u64>,
 }
 
 /// What `up` did.
@@ -119,6 +127,8 @@ pub struct UpReport {
     /// Drift found in the kernel before applying (and repaired).
     pub drift: Vec<String>,
     pub dry_run: bool,
+    /// The emulator seed the lab runs with (see [`UpOptions::seed`]).
+    pub seed: u64,
     #[serde(serialize_with = "ser_secs")]
     pub elapsed: Duration,
     pub timings: apply::Timings,
@@ -126,6 +136,18 @@ pub struct UpReport {
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+/// A seed nobody chose: from the kernel's random pool, else the clock.
+fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| {
+        use std::io::Read;
+        f.read_exact(&mut b)
+    }) {
+        Ok(()) => u64::from_le_bytes(b) % 1_000_000_000,
+        Err(_) => state::now() % 1_000_000_000,
+    }
 }
 
 /// A lab that is up (or was found in the journal).
@@ -189,6 +211,7 @@ impl Lab {
             plan: p.clone(),
             drift: drift.notes.clone(),
             dry_run: opts.dry_run,
+            seed: opts.seed.unwrap_or(0),
             elapsed: Duration::ZERO,
             timings: Default::default(),
         };
@@ -213,7 +236,13 @@ impl Lab {
             created: state::now(),
             updated: state::now(),
             pid: std::process::id(),
+            seed: random_seed(),
         });
+        let seed_before = st.seed;
+        if let Some(seed) = opts.seed {
+            st.seed = seed;
+        }
+        report.seed = st.seed;
         if !p.is_empty() || st.phase != Phase::Applied {
             let previous = st.topology.clone();
             st.phase = Phase::Applying;
@@ -236,6 +265,16 @@ impl Lab {
             }
             st.phase = Phase::Applied;
             st.save()?;
+        } else if opts.seed.is_some_and(|s| s != seed_before) {
+            st.save()?;
+        }
+        // The supervisor resolves link keys from the journal: after it.
+        if let Err(e) = emulated::sync_supervisor(topo, &p) {
+            if fresh {
+                drop(_lock);
+                let _ = teardown::down(&lab);
+            }
+            return Err(e);
         }
         report.elapsed = start.elapsed();
         Ok((

@@ -104,6 +104,12 @@ fn wiring(l: &Link) -> Link {
     l
 }
 
+/// Whether the link is two TAPs joined by the userspace emulator rather
+/// than a veth: changing that recreates the link.
+fn emulated(l: &Link) -> bool {
+    super::emulated::needs_emulator(l)
+}
+
 /// The spanning-tree setting each switch will get: the file's choice, or on
 /// when the switch sits in a loop of the switch graph.
 pub fn effective_stp(t: &Topology) -> BTreeMap<String, bool> {
@@ -163,7 +169,8 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
     for (key, l) in &old_links {
         let touches_gone = l.endpoints.iter().any(|e| gone.contains(&e.node));
         let survives = l.endpoints.iter().any(|e| !gone.contains(&e.node));
-        let rewired = new_links.get(key).map(wiring) != Some(wiring(l));
+        let rewired = new_links.get(key).map(wiring) != Some(wiring(l))
+            || new_links.get(key).map(emulated) != Some(emulated(l));
         let replaced = rewired || drift.links.contains(key) || touches_gone;
         if replaced && survives {
             p.delete_links.push(key.clone());
@@ -172,7 +179,9 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
     for (key, l) in &new_links {
         let touches_new = l.endpoints.iter().any(|e| p.create_nodes.contains(&e.node));
         let old = old_links.get(key);
-        let same_wiring = old.map(wiring) == Some(wiring(l)) && !drift.links.contains(key);
+        let same_wiring = old.map(wiring) == Some(wiring(l))
+            && old.map(emulated) == Some(emulated(l))
+            && !drift.links.contains(key);
         if touches_new || !same_wiring {
             p.create_links.push(key.clone());
         } else if old.map(|o| (&o.conditions, &o.schedule)) != Some((&l.conditions, &l.schedule)) {

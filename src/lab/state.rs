@@ -45,6 +45,10 @@ pub struct State {
     pub updated: u64,
     /// The process that wrote this (for `nlab list` to spot crashed runs).
     pub pid: u32,
+    /// Seed of the userspace link emulator's per-packet decisions: the same
+    /// seed gives the same drops, duplicates and reorders.
+    #[serde(default)]
+    pub seed: u64,
 }
 
 pub fn now() -> u64 {

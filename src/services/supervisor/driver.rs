@@ -39,6 +39,14 @@ impl Drivers {
     pub fn standard(lab: &str) -> Drivers {
         let mut d = Drivers::empty();
         d.register(KernelState::NAME, Box::new(KernelState::new(lab)));
+        d.register(
+            super::drivers::Emulator::NAME,
+            Box::new(super::drivers::Emulator::new(lab)),
+        );
+        d.register(
+            super::drivers::Tc::NAME,
+            Box::new(super::drivers::Tc::new(lab)),
+        );
         d
     }
 
@@ -110,6 +118,15 @@ impl KernelState {
     }
 }
 
+impl KernelState {
+    /// Both ends, so the link is down whichever side looks at it (a bridge
+    /// port going down also stops the bridge forwarding to it).
+    pub fn set_ends(&self, link: &LinkTarget, up: bool) -> Result<()> {
+        self.set_end(&link.a.node, &link.a.iface, up)?;
+        self.set_end(&link.b.node, &link.b.iface, up)
+    }
+}
+
 impl LinkDriver for KernelState {
     fn apply(&mut self, link: &LinkTarget, state: &LinkState) -> Result<()> {
         if !state.conditions.is_none() {
@@ -119,10 +136,7 @@ impl LinkDriver for KernelState {
                 Self::NAME
             )));
         }
-        // Both ends, so the link is down whichever side looks at it (a
-        // bridge port going down also stops the bridge forwarding to it).
-        self.set_end(&link.a.node, &link.a.iface, state.up)?;
-        self.set_end(&link.b.node, &link.b.iface, state.up)
+        self.set_ends(link, state.up)
     }
 
     fn remove(&mut self, _link_key: &str) {}

@@ -19,6 +19,7 @@ pub mod client;
 pub mod daemon;
 pub mod desired;
 pub mod driver;
+pub mod drivers;
 pub mod process;
 pub mod protocol;
 pub mod schedule;

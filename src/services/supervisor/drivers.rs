@@ -1,0 +1,127 @@
+//! The drivers that carry conditions: `emulator` (links made of TAP ends,
+//! moved by the userspace emulator inside this process) and `tc` (veth
+//! links whose conditions are kernel qdiscs). Both also set the two ends
+//! administratively up or down, as `kernel-state` does, so `inspect` and
+//! `link show` see what the schedule asked for.
+
+use super::driver::{KernelState, LinkDriver};
+use super::protocol::{LinkState, LinkTarget};
+use super::{Error, Result};
+use crate::kernel::netns;
+use crate::lab::state::State;
+use crate::services::emulator::{EmulatedLink, Running, TapEnd};
+use crate::topo::{Endpoint, Link};
+use std::collections::BTreeMap;
+
+/// Runs one emulator per link, attached to the link's persistent TAPs.
+pub struct Emulator {
+    lab: String,
+    ends: KernelState,
+    running: BTreeMap<String, Running>,
+}
+
+impl Emulator {
+    pub const NAME: &'static str = "emulator";
+
+    pub fn new(lab: &str) -> Emulator {
+        Emulator {
+            lab: lab.to_string(),
+            ends: KernelState::new(lab),
+            running: BTreeMap::new(),
+        }
+    }
+
+    fn start(&self, link: &LinkTarget, state: &LinkState) -> Result<Running> {
+        // The seed is the lab's (journal), so a restarted supervisor makes
+        // the same decisions for the same packets.
+        let seed = State::load(&self.lab)
+            .map_err(|e| Error::Driver(format!("link {}: {e}", link.key)))?
+            .map(|s| s.seed)
+            .unwrap_or(0);
+        let end = |node: &str, iface: &str| TapEnd {
+            ns: netns::ns_name(&self.lab, node),
+            iface: iface.to_string(),
+        };
+        Running::start(&EmulatedLink {
+            key: link.key.clone(),
+            a: end(&link.a.node, &link.a.iface),
+            b: end(&link.b.node, &link.b.iface),
+            cond: state.conditions.clone(),
+            seed,
+        })
+        .map_err(|e| Error::Driver(format!("starting the emulator of {}: {e}", link.key)))
+    }
+}
+
+impl LinkDriver for Emulator {
+    fn apply(&mut self, link: &LinkTarget, state: &LinkState) -> Result<()> {
+        // A link whose TAPs went away (its node was recreated) restarts on
+        // the new ones.
+        if self.running.get(&link.key).is_some_and(Running::detached) {
+            self.running.remove(&link.key);
+        }
+        if !self.running.contains_key(&link.key) {
+            let r = self.start(link, state)?;
+            self.running.insert(link.key.clone(), r);
+        }
+        if let Some(r) = self.running.get(&link.key) {
+            r.update(&state.conditions);
+            r.set_up(state.up);
+        }
+        self.ends.set_ends(link, state.up)
+    }
+
+    fn remove(&mut self, link_key: &str) {
+        if let Some(r) = self.running.remove(link_key) {
+            r.stop();
+        }
+    }
+
+    fn stats(&self, link_key: &str) -> Option<serde_json::Value> {
+        let r = self.running.get(link_key)?;
+        serde_json::to_value(r.stats()).ok()
+    }
+}
+
+/// Kernel qdiscs (tbf/netem) on the two veth ends, replaced in place.
+pub struct Tc {
+    lab: String,
+    ends: KernelState,
+}
+
+impl Tc {
+    pub const NAME: &'static str = "tc";
+
+    pub fn new(lab: &str) -> Tc {
+        Tc {
+            lab: lab.to_string(),
+            ends: KernelState::new(lab),
+        }
+    }
+}
+
+impl LinkDriver for Tc {
+    fn apply(&mut self, link: &LinkTarget, state: &LinkState) -> Result<()> {
+        let end = |node: &str, iface: &str| Endpoint {
+            node: node.to_string(),
+            iface: iface.to_string(),
+            mac: None,
+            addrs: Vec::new(),
+            mtu: None,
+            loc: Default::default(),
+        };
+        let l = Link::new(
+            end(&link.a.node, &link.a.iface),
+            end(&link.b.node, &link.b.iface),
+        );
+        crate::lab::conditions::apply_link(&self.lab, &l, &state.conditions, false)
+            .map_err(|e| Error::Driver(format!("link {}: {e}", link.key)))?;
+        self.ends.set_ends(link, state.up)
+    }
+
+    fn remove(&mut self, _link_key: &str) {}
+
+    fn stats(&self, _link_key: &str) -> Option<serde_json::Value> {
+        None
+    }
+}
