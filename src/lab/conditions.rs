@@ -227,22 +227,36 @@ mod tests {
     }
 
     #[test]
-    fn userspace_links_fail_with_a_clear_message() {
+    fn netem_conditions_go_to_the_emulator_where_netem_is_missing() {
         let mut l = Link::new(
             crate::topo::Endpoint::new("h1", "eth0"),
             crate::topo::Endpoint::new("s1", "eth1"),
         );
         l.conditions.a_to_b.delay = Duration::from_millis(5);
         l.conditions.b_to_a.loss = Some(crate::topo::conditions::Loss::Random { percent: 1.0 });
-        let e = check_link(&l, &l.conditions, &features(false)).unwrap_err();
         assert_eq!(
-            e.to_string(),
-            "link h1:eth0--s1:eth1 needs netem for delay, loss; this kernel has no netem and the userspace emulator is not wired in yet"
+            check_link(&l, &l.conditions, &features(false)).unwrap(),
+            Backend::Userspace
         );
         assert_eq!(
             check_link(&l, &l.conditions, &features(true)).unwrap(),
             Backend::Kernel
         );
+        // A rate-only link whose schedule later asks for delay is emulated
+        // all along: a veth cannot turn into TAPs mid-schedule.
+        let mut r = l.clone();
+        r.conditions = Directed::default();
+        r.conditions.a_to_b.rate = Some(Rate {
+            bits_per_sec: 1_000_000,
+            burst_bytes: None,
+        });
+        assert_eq!(link_backend(&r, &features(false)), Backend::Kernel);
+        r.schedule.push(crate::topo::conditions::Step {
+            at: Duration::from_secs(1),
+            action: crate::topo::conditions::StepAction::Set(Box::new(l.conditions.clone())),
+        });
+        assert_eq!(link_backend(&r, &features(false)), Backend::Userspace);
+        assert_eq!(link_backend(&r, &features(true)), Backend::Kernel);
     }
 
     #[test]
