@@ -60,7 +60,14 @@ echo "*** cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "*** cargo test"
 status=0
-cargo test --all-targets 2>&1 | tee /tmp/nlab-test.log || status=$?
+# Passing tests' output is captured by the harness; --show-output keeps it
+# in the log so every `SKIP: reason` a test prints is reported below.
+log=target/nlab-test.log
+mkdir -p target
+cargo test --all-targets -- --show-output >"$log" 2>&1 || status=$?
+# The console gets the verdicts, the skips and the failures in full.
+grep -E '^(test |SKIP|     Running|test result)' "$log" | grep -v '^test result: ok. 0 passed' || true
+awk '/^failures:$/ {on=1} on {print} /^test result/ {on=0}' "$log"
 cargo test --doc 2>&1 | tail -3 || status=$?
 
 snapshot >"$after"
@@ -75,8 +82,12 @@ if [ "$left" != 0 ]; then
   echo "FAIL: $left nlab namespaces left after the suite" >&2
   status=1
 fi
-passed=$(grep -Eo '[0-9]+ passed' /tmp/nlab-test.log | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed' /tmp/nlab-test.log | awk '{s+=$1} END {print s+0}')
-skipped=$(grep -c '^SKIP' /tmp/nlab-test.log || true)
+passed=$(grep -Eo '^test result: .* [0-9]+ passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '^test result: .* [0-9]+ failed' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+skipped=$(grep -c '^SKIP' "$log" || true)
+if [ "$skipped" != 0 ]; then
+  echo "*** skipped (whole tests or parts of them; the reason is the kernel or a missing tool):"
+  grep '^SKIP' "$log" | sort | uniq -c
+fi
 echo "suite: $passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -273,3 +273,53 @@ fn pingall6_pings_over_ipv6() {
     // Substitution prefers IPv4 like Mininet's IP().
     assert!(s.contains("PING 10.0.0.2"), "{s}");
 }
+
+/// The walkthrough's last step: `mn --link tc,bw=10,delay=10ms` becomes
+/// `nlab up --topo single,2 --link tc,bw=10,delay=10ms --cli`. Two 10 ms
+/// hops each way make a 40 ms RTT (as in Mininet), and `iperf` sees the
+/// 10 Mbit/s limit.
+#[test]
+fn the_walkthrough_with_tc_links_delays_and_shapes() {
+    if !root() {
+        return;
+    }
+    let name = lab_name("sw");
+    let _g = LabGuard(name.clone());
+    let out = nlab()
+        .args(["up", "--topo", "single,2", "--name", &name])
+        .args(["--link", "tc,bw=10,delay=10ms", "--cli", "--rm"])
+        .write_stdin("h1 ping -c3 h2\niperf h1 h2 2\n")
+        .assert()
+        .code(0);
+    let s = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let rtts: Vec<f64> = s
+        .lines()
+        .filter_map(|l| l.split("time=").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(rtts.len(), 3, "{s}");
+    // The first ping also waits for ARP through both hops.
+    assert!(rtts[1..].iter().all(|r| (39.0..50.0).contains(r)), "{s}");
+    let results = s
+        .lines()
+        .find_map(|l| l.strip_prefix("*** Results: ['"))
+        .unwrap_or_else(|| panic!("no iperf results: {s}"));
+    // Mininet's order: the server's (receiver's) rate, then the client's,
+    // which also counts what still sat in queues when it stopped.
+    if let Some(part) = results.trim_end_matches("']").split("', '").next() {
+        let mut w = part.split_whitespace();
+        let v: f64 = w.next().unwrap().parse().unwrap();
+        let mbit = match w.next() {
+            Some("Kbits/sec") => v / 1000.0,
+            Some("Mbits/sec") => v,
+            Some("Gbits/sec") => v * 1000.0,
+            u => panic!("unit {u:?} in {s}"),
+        };
+        assert!(
+            (5.0..11.0).contains(&mbit),
+            "{mbit} Mbit/s through bw=10: {s}"
+        );
+    }
+    assert!(s.contains(&format!("Lab {name} is down")), "{s}");
+    assert_no_trace(&name);
+}
