@@ -373,20 +373,7 @@ pub fn apply(
         reqs.push(link::new_veth(&a, &b, what));
         let p_ns = netns::ns_name(lab, &pe.node);
         let p_work = &mut work.entry(pe.node.clone()).or_default().reqs;
-        if let Some(master) = p_master {
-            p_work.push(link::set_master(
-                p_idx,
-                master,
-                format!("adding {} to bridge {} in {p_ns}", pe.iface, pe.node),
-            ));
-        }
-        if l.up {
-            p_work.push(link::set_up(
-                p_idx,
-                true,
-                format!("setting {} up in {p_ns}", pe.iface),
-            ));
-        }
+        port_and_up(p_work, p_idx, p_master, l.up, pe, &p_ns);
         for (e, idx, end) in [(me, m_idx, m), (pe, p_idx, p)] {
             let ns_name = netns::ns_name(lab, &e.node);
             // The egress qdisc of this end carries what it sends; queued
@@ -495,6 +482,32 @@ pub fn apply(
     Ok(t)
 }
 
+/// Queues what an end needs once it exists: joining its bridge (switch
+/// ports) and coming up.
+fn port_and_up(
+    reqs: &mut Vec<Request>,
+    idx: u32,
+    master: Option<u32>,
+    up: bool,
+    e: &crate::topo::Endpoint,
+    ns_name: &str,
+) {
+    if let Some(m) = master {
+        reqs.push(link::set_master(
+            idx,
+            m,
+            format!("adding {} to bridge {} in {ns_name}", e.iface, e.node),
+        ));
+    }
+    if up {
+        reqs.push(link::set_up(
+            idx,
+            true,
+            format!("setting {} up in {ns_name}", e.iface),
+        ));
+    }
+}
+
 /// Makes a link of two persistent TAPs (the userspace emulator joins them
 /// later) and queues what a veth end gets at creation: MAC, MTU, bridge
 /// port, up, addresses. TAPs come after every veth of the batch: their
@@ -534,20 +547,7 @@ fn create_tap_link(
                 format!("setting the MTU of {} in {ns_name}", e.iface),
             ));
         }
-        if let Some(m) = master {
-            reqs.push(link::set_master(
-                idx,
-                m,
-                format!("adding {} to bridge {} in {ns_name}", e.iface, e.node),
-            ));
-        }
-        if l.up {
-            reqs.push(link::set_up(
-                idx,
-                true,
-                format!("setting {} up in {ns_name}", e.iface),
-            ));
-        }
+        port_and_up(reqs, idx, master, l.up, e, &ns_name);
         for a in &e.addrs {
             reqs.push(addr::add(
                 idx,
