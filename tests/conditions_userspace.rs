@@ -275,3 +275,33 @@ fn a_schedule_from_the_file_runs_in_the_supervisor() {
         "{v}"
     );
 }
+
+#[test]
+fn a_killed_supervisor_is_restarted_by_up_and_the_emulated_link_resumes() {
+    if !emulator_backend() {
+        return;
+    }
+    let name = lab_name("uk");
+    let _g = LabGuard(name.clone());
+    let t = pair(&name, delay(5));
+    Lab::up(&t, &UpOptions::default()).expect("up");
+    assert!(ping(&ns(&name, "h1"), "10.0.0.2"));
+    for pid in supervisors_of(&name) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    for _ in 0..50 {
+        if supervisors_of(&name).is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The TAPs stay, but nothing moves frames between them.
+    assert!(!ping(&ns(&name, "h1"), "10.0.0.2"));
+    let (_, rep) = Lab::up(&t, &UpOptions::default()).expect("re-up");
+    assert_eq!(rep.changes, 0, "the kernel side is intact: {:?}", rep.plan);
+    assert_eq!(supervisors_of(&name).len(), 1);
+    assert!(ping(&ns(&name, "h1"), "10.0.0.2"), "resumed");
+}
