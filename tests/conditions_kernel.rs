@@ -5,7 +5,7 @@ use common::*;
 use nlab::kernel::features;
 use nlab::lab::{Lab, UpOptions};
 use nlab::topo::conditions::{Directed, Impairment, Rate};
-use nlab::topo::{Node, NodeKind, Topology};
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -21,21 +21,6 @@ fn rate(mbit: u64) -> Impairment {
         }),
         ..Impairment::default()
     }
-}
-
-/// h1:eth0 10.0.0.1 —— h2:eth0 10.0.0.2, with `c` on the link.
-fn pair(lab: &str, c: Directed) -> Topology {
-    let mut t = Topology::new(lab);
-    for h in ["h1", "h2"] {
-        t.nodes.insert(h.into(), Node::new(h, NodeKind::Host));
-    }
-    let mut l = link(
-        ("h1", "eth0", Some("10.0.0.1/24")),
-        ("h2", "eth0", Some("10.0.0.2/24")),
-    );
-    l.conditions = c;
-    t.links.push(l);
-    t
 }
 
 static PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(5301);

@@ -5,37 +5,12 @@
 //! supervisor process).
 mod common;
 use common::*;
-use nlab::kernel::features;
+
 use nlab::lab::{Lab, UpOptions};
 use nlab::topo::conditions::{Directed, Impairment, Loss};
-use nlab::topo::{Node, NodeKind, Topology};
+
 use std::process::Command;
 use std::time::Duration;
-
-/// Runs only where the emulator is the backend: on a kernel with netem
-/// these links are plain veths with a netem qdisc.
-fn emulator_backend() -> bool {
-    let f = features::probe().expect("feature probe");
-    if f.netem {
-        eprintln!("SKIP: this kernel has netem, so the userspace emulator is not used");
-        return false;
-    }
-    true
-}
-
-fn pair(lab: &str, c: Directed) -> Topology {
-    let mut t = Topology::new(lab);
-    for h in ["h1", "h2"] {
-        t.nodes.insert(h.into(), Node::new(h, NodeKind::Host));
-    }
-    let mut l = link(
-        ("h1", "eth0", Some("10.0.0.1/24")),
-        ("h2", "eth0", Some("10.0.0.2/24")),
-    );
-    l.conditions = c;
-    t.links.push(l);
-    t
-}
 
 fn delay(ms: u64) -> Directed {
     Directed::symmetric(Impairment {

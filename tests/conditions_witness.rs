@@ -14,7 +14,7 @@ use nlab::kernel::features;
 use nlab::kernel::netns::NetNs;
 use nlab::lab::{Lab, UpOptions};
 use nlab::topo::conditions::{Directed, Distribution, Impairment, Jitter, Loss, Rate, Reorder};
-use nlab::topo::{Node, NodeKind, Topology};
+
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,31 +23,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs only where the emulator is the backend: on a kernel with netem
-/// these links are plain veths with a netem qdisc.
-fn emulator_backend() -> bool {
-    let f = features::probe().expect("feature probe");
-    if f.netem {
-        eprintln!("SKIP: this kernel has netem, so the userspace emulator is not used");
-        return false;
-    }
-    true
-}
-
-fn pair(lab: &str, c: Directed) -> Topology {
-    let mut t = Topology::new(lab);
-    for h in ["h1", "h2"] {
-        t.nodes.insert(h.into(), Node::new(h, NodeKind::Host));
-    }
-    let mut l = link(
-        ("h1", "eth0", Some("10.0.0.1/24")),
-        ("h2", "eth0", Some("10.0.0.2/24")),
-    );
-    l.conditions = c;
-    t.links.push(l);
-    t
 }
 
 /// Brings up h1 -- h2 with `c`, ARP resolved; returns the lab and its seed.

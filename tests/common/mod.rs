@@ -149,3 +149,30 @@ pub fn ns(lab: &str, node: &str) -> String {
 pub fn count_ns(prefix: &str) -> usize {
     names_with_prefix("/run/netns", prefix).len()
 }
+
+/// h1 (10.0.0.1/24) and h2 (10.0.0.2/24) joined by one link with
+/// conditions `c`.
+pub fn pair(lab: &str, c: nlab::topo::conditions::Directed) -> Topology {
+    let mut t = Topology::new(lab);
+    for h in ["h1", "h2"] {
+        t.nodes.insert(h.into(), Node::new(h, NodeKind::Host));
+    }
+    let mut l = link(
+        ("h1", "eth0", Some("10.0.0.1/24")),
+        ("h2", "eth0", Some("10.0.0.2/24")),
+    );
+    l.conditions = c;
+    t.links.push(l);
+    t
+}
+
+/// True where the userspace emulator carries netem conditions; elsewhere
+/// says why the calling test skips.
+pub fn emulator_backend() -> bool {
+    let f = nlab::kernel::features::probe().expect("feature probe");
+    if f.netem {
+        eprintln!("SKIP: this kernel has netem, so the userspace emulator is not used");
+        return false;
+    }
+    true
+}
