@@ -64,7 +64,7 @@ status=0
 # in the log so every `SKIP: reason` a test prints is reported below.
 log=target/nlab-test.log
 mkdir -p target
-cargo test --all-targets -- --show-output >"$log" 2>&1 || status=$?
+cargo test --all-targets --no-fail-fast -- --show-output >"$log" 2>&1 || status=$?
 # The console gets the verdicts, the skips and the failures in full.
 grep -E '^(test |SKIP|     Running|test result)' "$log" | grep -v '^test result: ok. 0 passed' || true
 awk '/^failures:$/ {on=1} on {print} /^test result/ {on=0}' "$log"
