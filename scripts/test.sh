@@ -13,13 +13,17 @@ if [ "$(id -u)" != 0 ]; then
   exit 2
 fi
 
-# Witness tools the tests call (never the product): ip, ping, tcpdump, nft.
+# Witness tools the tests call (never the product): ip/tc, ping, tcpdump,
+# nft, iperf3, and for the console tests curl, socat and python3.
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v nft >/dev/null || need+=(nftables)
 command -v iperf3 >/dev/null || need+=(iperf3)
+command -v curl >/dev/null || need+=(curl)
+command -v socat >/dev/null || need+=(socat)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "*** installing test witnesses: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
