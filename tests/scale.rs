@@ -46,5 +46,9 @@ fn two_thousand_nodes_up_and_down_cleanly() {
     assert!(reach("10.0.0.2"));
     assert!(reach("10.0.3.232"), "h1 cannot reach h1000");
     lab.down().expect("down");
+    // The kernel frees 2,000 namespaces in the background, holding the
+    // rtnl lock for seconds: let it finish before the next test binary's
+    // timing-sensitive tests (the supervisor's schedules) run.
+    wait_for_netns_cleanup(std::time::Duration::from_secs(60));
     assert_no_trace(&name);
 }

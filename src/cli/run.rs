@@ -52,12 +52,11 @@ pub fn pingall(a: PingArgs) -> anyhow::Result<i32> {
     pingall_lab(&lab, a.timeout, a.ipv6, a.json)
 }
 
-/// Pings every ordered pair of hosts; prints Mininet's report (or JSON).
-/// Returns 1 when any pair failed.
-pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Result<i32> {
+/// Every non-switch node with its first IPv4 (or IPv6) address, as
+/// Mininet's pingall takes them.
+pub fn ping_hosts(lab: &Lab, v6: bool) -> Vec<PingHost> {
     let t = lab.topology();
-    let hosts: Vec<PingHost> = t
-        .hosts()
+    t.hosts()
         .into_iter()
         .filter_map(|n| {
             t.primary_addr(&n.name, v6).map(|addr| PingHost {
@@ -66,7 +65,13 @@ pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Res
                 addr,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Pings every ordered pair of hosts; prints Mininet's report (or JSON).
+/// Returns 1 when any pair failed.
+pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Result<i32> {
+    let hosts = ping_hosts(lab, v6);
     let pairs = hosts.len() * hosts.len().saturating_sub(1);
     let bar =
         (!json && pairs >= PROGRESS_MIN_PAIRS && std::io::stderr().is_terminal()).then(|| {

@@ -51,6 +51,18 @@ pub struct State {
     pub seed: u64,
 }
 
+/// Replaces `path` with `bytes` so that a reader (or a crash) sees the old
+/// file or the new one, never half of one: a synced temp file, renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    fs::rename(&tmp, path)
+}
+
 pub fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -86,15 +98,9 @@ impl State {
         fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         let p = Self::path(&self.lab);
-        let tmp = dir.join("state.json.tmp");
         let text = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::Journal(format!("encoding the journal: {e}")))?;
-        let mut f =
-            File::create(&tmp).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-        f.write_all(&text)
-            .and_then(|_| f.sync_data())
-            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-        fs::rename(&tmp, &p).map_err(|e| Error::io(format!("renaming to {}", p.display()), e))
+        write_atomic(&p, &text).map_err(|e| Error::io(format!("writing {}", p.display()), e))
     }
 }
 

@@ -176,3 +176,27 @@ pub fn emulator_backend() -> bool {
     }
     true
 }
+
+/// Waits (up to `max`) until the kernel has finished freeing deleted
+/// namespaces: its cleanup work runs on the `netns` workqueue, whose busy
+/// kworker names itself `…+netns`, and holds the rtnl lock meanwhile, so
+/// timing-sensitive tests after a big teardown would wait on it.
+pub fn wait_for_netns_cleanup(max: std::time::Duration) {
+    let busy = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("comm"))
+                    .map(|c| c.trim_end().ends_with("+netns"))
+                    .unwrap_or(false)
+            })
+    };
+    let t0 = std::time::Instant::now();
+    let mut quiet = 0;
+    while t0.elapsed() < max && quiet < 10 {
+        quiet = if busy() { 0 } else { quiet + 1 };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

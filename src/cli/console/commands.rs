@@ -234,17 +234,7 @@ impl Console {
     }
 
     fn hosts(&self, v6: bool) -> Vec<PingHost> {
-        let t = self.lab.topology();
-        t.hosts()
-            .into_iter()
-            .filter_map(|n| {
-                t.primary_addr(&n.name, v6).map(|addr| PingHost {
-                    name: n.name.clone(),
-                    ns: nlab::kernel::netns::ns_name(&t.name, &n.name),
-                    addr,
-                })
-            })
-            .collect()
+        super::super::run::ping_hosts(&self.lab, v6)
     }
 
     fn pingall(&self, rest: &str, v6: bool, full: bool) -> anyhow::Result<bool> {

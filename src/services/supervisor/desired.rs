@@ -9,8 +9,7 @@ use crate::lab::state::State;
 use crate::topo::Topology;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 
 pub const VERSION: u32 = 1;
 
@@ -59,15 +58,10 @@ impl Desired {
     /// sees the old file or the new one, never half of one.
     pub fn save(&self) -> Result<()> {
         let p = paths::desired(&self.lab);
-        let tmp = p.with_extension("json.tmp");
         let text = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::State(format!("encoding {}: {e}", p.display())))?;
-        let mut f =
-            File::create(&tmp).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-        f.write_all(&text)
-            .and_then(|_| f.sync_data())
-            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-        fs::rename(&tmp, &p).map_err(|e| Error::io(format!("renaming to {}", p.display()), e))
+        crate::lab::state::write_atomic(&p, &text)
+            .map_err(|e| Error::io(format!("writing {}", p.display()), e))
     }
 }
 
