@@ -19,14 +19,6 @@ fn delay(ms: u64) -> Directed {
     })
 }
 
-fn kind(lab: &str, node: &str) -> String {
-    let v = ip_json(&ns(lab, node), &["-d", "link", "show", "eth0"]);
-    v[0]["linkinfo"]["info_kind"]
-        .as_str()
-        .unwrap_or("?")
-        .to_string()
-}
-
 /// Average RTT of `n` pings from h1 to h2, in ms (after one warm-up that
 /// resolves ARP through the emulator too).
 fn rtt_ms(lab: &str, n: u32) -> f64 {
@@ -57,8 +49,8 @@ fn a_delayed_link_is_two_taps_the_emulator_joins() {
     let name = lab_name("ud");
     let _g = LabGuard(name.clone());
     let (lab, _) = Lab::up(&pair(&name, delay(25)), &UpOptions::default()).expect("up");
-    assert_eq!(kind(&name, "h1"), "tun");
-    assert_eq!(kind(&name, "h2"), "tun");
+    assert_eq!(eth0_kind(&name, "h1"), "tun");
+    assert_eq!(eth0_kind(&name, "h2"), "tun");
     assert_eq!(supervisors_of(&name).len(), 1, "one supervisor runs it");
     let rtt = rtt_ms(&name, 5);
     assert!(
@@ -84,7 +76,7 @@ fn live_changes_move_between_veth_and_emulator_and_keep_tcp() {
     let name = lab_name("uv");
     let _g = LabGuard(name.clone());
     let (_, _) = Lab::up(&pair(&name, Directed::default()), &UpOptions::default()).expect("up");
-    assert_eq!(kind(&name, "h1"), "veth");
+    assert_eq!(eth0_kind(&name, "h1"), "veth");
     assert!(
         supervisors_of(&name).is_empty(),
         "no conditions, no process"
@@ -92,7 +84,7 @@ fn live_changes_move_between_veth_and_emulator_and_keep_tcp() {
     let mut lab = Lab::open(&name).expect("open");
     lab.set_link_conditions(0, delay(10))
         .expect("to the emulator");
-    assert_eq!(kind(&name, "h1"), "tun");
+    assert_eq!(eth0_kind(&name, "h1"), "tun");
     let rtt = rtt_ms(&name, 5);
     assert!(
         (20.0..28.0).contains(&rtt),
@@ -138,7 +130,7 @@ fn live_changes_move_between_veth_and_emulator_and_keep_tcp() {
     // Back to no conditions: a plain veth again, and no supervisor.
     lab.set_link_conditions(0, Directed::default())
         .expect("reset");
-    assert_eq!(kind(&name, "h1"), "veth");
+    assert_eq!(eth0_kind(&name, "h1"), "veth");
     assert!(rtt_ms(&name, 3) < 5.0);
     assert!(supervisors_of(&name).is_empty());
 }

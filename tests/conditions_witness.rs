@@ -106,14 +106,6 @@ fn link_show(lab: &str) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("link show json")
 }
 
-fn kind(lab: &str, node: &str) -> String {
-    let v = ip_json(&ns(lab, node), &["-d", "link", "show", "eth0"]);
-    v[0]["linkinfo"]["info_kind"]
-        .as_str()
-        .unwrap_or("?")
-        .to_string()
-}
-
 /// The root qdisc of eth0 in `node`, with statistics.
 fn root_qdisc(lab: &str, node: &str) -> serde_json::Value {
     let o = Command::new("tc")
@@ -460,7 +452,7 @@ fn a_small_queue_drops_a_udp_flood_in_the_emulator() {
     let name = lab_name("qs");
     let g = LabGuard(name.clone());
     let (lab, _) = up(&name, shaped(Some(5)));
-    assert_eq!(kind(&name, "h1"), "tun");
+    assert_eq!(eth0_kind(&name, "h1"), "tun");
     let sum = udp_flood(&name, 5421, 15, 1, || {});
     let lost = sum["lost_packets"].as_u64().unwrap_or(0);
     let pct = sum["lost_percent"].as_f64().unwrap_or(0.0);
@@ -519,7 +511,7 @@ fn a_rate_only_limit_is_a_kernel_tbf_that_drops_at_its_queue() {
         },
     };
     let (_lab, _) = up(&name, c);
-    assert_eq!(kind(&name, "h1"), "veth");
+    assert_eq!(eth0_kind(&name, "h1"), "veth");
     assert!(supervisors_of(&name).is_empty(), "no emulator, no process");
     let v = link_show(&name);
     assert_eq!(v[0]["backend"], "kernel", "{v}");
@@ -707,8 +699,8 @@ fn the_feature_probe_picks_the_backend_of_a_delayed_link() {
         ("userspace", "tun")
     };
     assert_eq!(v[0]["backend"], backend, "netem {}: {v}", f.netem);
-    assert_eq!(kind(&name, "h1"), dev);
-    assert_eq!(kind(&name, "h2"), dev);
+    assert_eq!(eth0_kind(&name, "h1"), dev);
+    assert_eq!(eth0_kind(&name, "h2"), dev);
     if f.netem {
         assert_eq!(root_qdisc(&name, "h1")["kind"], "netem");
         assert!(supervisors_of(&name).is_empty());

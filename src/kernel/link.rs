@@ -6,7 +6,7 @@
 //! request because the kernel applies `IFLA_MASTER` only to that one.
 
 use super::netlink::{Request, Socket};
-use super::Result;
+use super::{Error, Result};
 use crate::topo::MacAddr;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
@@ -142,6 +142,18 @@ pub fn set_mtu(index: u32, mtu: u32, what: String) -> Request {
     msg.header.index = index;
     msg.attributes.push(LinkAttribute::Mtu(mtu));
     Request::new(RouteNetlinkMessage::SetLink(msg), 0, what)
+}
+
+/// The index of interface `iface` in the socket's namespace (`ns_name`
+/// names it in the error).
+pub fn index_of(sock: &mut Socket, iface: &str, ns_name: &str) -> Result<u32> {
+    dump(sock, &format!("reading links of {ns_name}"))?
+        .into_iter()
+        .find(|s| s.name == iface)
+        .map(|s| s.index)
+        .ok_or_else(|| {
+            Error::protocol(format!("finding {iface} in {ns_name}"), "no such interface")
+        })
 }
 
 /// Sets a link's MAC address (by index, in the socket's namespace).

@@ -521,10 +521,12 @@ fn create_tap_link(
 ) -> Result<()> {
     for (i, e) in l.endpoints.iter().enumerate() {
         let ns_name = netns::ns_name(lab, &e.node);
-        let idx = super::emulated::create_tap_end(lab, &e.node, &e.iface)?;
+        crate::kernel::tap::create(&ns_name, &e.iface)?;
         let h = handles
             .get_mut(&e.node)
             .ok_or_else(|| Error::Internal(format!("no handle for {}", e.node)))?;
+        // The kernel chose the index (TUNSETIFF takes none): ask it.
+        let idx = link::index_of(&mut h.sock, &e.iface, &ns_name)?;
         h.index_of.insert(e.iface.clone(), idx);
         let is_switch = desired.nodes.get(&e.node).map(|n| n.kind) == Some(NodeKind::Switch);
         let master = if is_switch {

@@ -44,13 +44,6 @@ pub fn all_conditions(l: &Link) -> impl Iterator<Item = &Directed> {
     }))
 }
 
-/// The backend that carries conditions `c` of link `l` here. Every
-/// combination has one: what the kernel lacks, the userspace emulator does.
-pub fn check_link(l: &Link, c: &Directed, f: &Features) -> Result<Backend> {
-    let _ = l;
-    Ok(backend_for(c, f))
-}
-
 /// The backend of a link as a whole: a link some of whose conditions (its
 /// own or a scheduled step's) need the emulator is emulated all along,
 /// since a veth cannot become two TAPs in the middle of a schedule.
@@ -62,8 +55,10 @@ pub fn link_backend(l: &Link, f: &Features) -> Backend {
     }
 }
 
-/// [`check_link`] for every link and scheduled step of `t`. Probes the
-/// kernel only when some link has conditions.
+/// Probes the kernel's features when some link of `t` has conditions, so
+/// a failing probe stops `up` before anything is touched. Every
+/// combination of conditions has a backend (what the kernel lacks, the
+/// userspace emulator does), so nothing else can refuse them.
 pub fn check_topology(t: &Topology) -> Result<()> {
     if t.links
         .iter()
@@ -71,12 +66,7 @@ pub fn check_topology(t: &Topology) -> Result<()> {
     {
         return Ok(());
     }
-    let f = crate::kernel::features::probe()?;
-    for l in &t.links {
-        for c in all_conditions(l) {
-            check_link(l, c, &f)?;
-        }
-    }
+    crate::kernel::features::probe()?;
     Ok(())
 }
 
@@ -98,21 +88,11 @@ pub fn apply_link(lab: &str, l: &Link, c: &Directed, fresh: bool) -> Result<()> 
         let iface = e.iface.clone();
         ns.run(move || -> Result<(), KError> {
             let mut sock = Socket::new()?;
-            let index = index_of(&mut sock, &iface, &ns_name)?;
+            let index = link::index_of(&mut sock, &iface, &ns_name)?;
             set_root(&mut sock, index, q.as_ref(), &iface, &ns_name)
         })??;
     }
     Ok(())
-}
-
-fn index_of(sock: &mut Socket, iface: &str, ns_name: &str) -> Result<u32, KError> {
-    link::dump(sock, &format!("reading links of {ns_name}"))?
-        .into_iter()
-        .find(|s| s.name == iface)
-        .map(|s| s.index)
-        .ok_or_else(|| {
-            KError::protocol(format!("finding {iface} in {ns_name}"), "no such interface")
-        })
 }
 
 /// Replaces the root qdisc of `index` with `q`, or removes ours (`None`).
@@ -161,7 +141,7 @@ pub fn observe(lab: &str, l: &Link) -> Result<[Option<Observed>; 2]> {
         let iface = e.iface.clone();
         let found = ns.run(move || -> Result<Option<Observed>, KError> {
             let mut sock = Socket::new()?;
-            let Ok(index) = index_of(&mut sock, &iface, &ns_name) else {
+            let Ok(index) = link::index_of(&mut sock, &iface, &ns_name) else {
                 return Ok(None);
             };
             let roots = tc::dump_roots(&mut sock, &format!("reading qdiscs of {ns_name}"))?;
@@ -235,13 +215,10 @@ mod tests {
         l.conditions.a_to_b.delay = Duration::from_millis(5);
         l.conditions.b_to_a.loss = Some(crate::topo::conditions::Loss::Random { percent: 1.0 });
         assert_eq!(
-            check_link(&l, &l.conditions, &features(false)).unwrap(),
+            backend_for(&l.conditions, &features(false)),
             Backend::Userspace
         );
-        assert_eq!(
-            check_link(&l, &l.conditions, &features(true)).unwrap(),
-            Backend::Kernel
-        );
+        assert_eq!(backend_for(&l.conditions, &features(true)), Backend::Kernel);
         // A rate-only link whose schedule later asks for delay is emulated
         // all along: a veth cannot turn into TAPs mid-schedule.
         let mut r = l.clone();

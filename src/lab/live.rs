@@ -125,7 +125,7 @@ impl Lab {
         } else {
             crate::kernel::features::probe()?
         };
-        let backend = conditions::check_link(&l, &c, &f)?;
+        let backend = conditions::backend_for(&c, &f);
         let mut changed = l.clone();
         changed.conditions = c.clone();
         let (was_emulated, emulated) = (needs_emulator(&l), needs_emulator(&changed));
@@ -144,17 +144,7 @@ impl Lab {
             return Ok(backend);
         }
         if emulated {
-            let sup = |e: crate::services::supervisor::Error| {
-                Error::Service(format!("supervisor of {}: {e}", self.name))
-            };
-            let client = crate::services::supervisor::ensure_running(&self.name).map_err(sup)?;
-            let state = crate::services::supervisor::LinkState {
-                conditions: c.clone(),
-                up: l.up,
-            };
-            client
-                .set_link_via(&l.key(), state, Some(super::emulated::EMULATOR_DRIVER))
-                .map_err(sup)?;
+            super::emulated::set_emulated(&self.name, &l, &c)?;
         } else {
             conditions::apply_link(&self.name, &l, &c, false)?;
         }
@@ -172,16 +162,7 @@ impl Lab {
             let iface = e.iface.clone();
             ns.run(move || -> Result<(), KError> {
                 let mut sock = Socket::new()?;
-                let index = link::dump(&mut sock, &format!("reading links of {ns_name}"))?
-                    .into_iter()
-                    .find(|s| s.name == iface)
-                    .map(|s| s.index)
-                    .ok_or_else(|| {
-                        KError::protocol(
-                            format!("finding {iface} in {ns_name}"),
-                            "no such interface",
-                        )
-                    })?;
+                let index = link::index_of(&mut sock, &iface, &ns_name)?;
                 sock.request(link::set_mtu(
                     index,
                     mtu,

@@ -138,6 +138,16 @@ fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error>
     s.serialize_f64(d.as_secs_f64())
 }
 
+/// Nothing half-built: a lab that did not exist before `up` failed goes
+/// away again (after its lock is released). Returns the error to report.
+fn undo_fresh(fresh: bool, lock: Option<LabLock>, lab: &str, e: Error) -> Error {
+    if fresh {
+        drop(lock);
+        let _ = teardown::down(lab);
+    }
+    e
+}
+
 /// A seed nobody chose: from the kernel's random pool, else the clock.
 fn random_seed() -> u64 {
     let mut b = [0u8; 8];
@@ -253,15 +263,7 @@ impl Lab {
             let result = apply::apply(topo, (!fresh).then_some(&previous), &p, progress);
             match result {
                 Ok(t) => report.timings = t,
-                Err(e) => {
-                    if fresh {
-                        // Nothing half-built: a lab that did not exist
-                        // before goes away again.
-                        drop(_lock);
-                        let _ = teardown::down(&lab);
-                    }
-                    return Err(e);
-                }
+                Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
             }
             st.phase = Phase::Applied;
             st.save()?;
@@ -270,11 +272,7 @@ impl Lab {
         }
         // The supervisor resolves link keys from the journal: after it.
         if let Err(e) = emulated::sync_supervisor(topo, &p) {
-            if fresh {
-                drop(_lock);
-                let _ = teardown::down(&lab);
-            }
-            return Err(e);
+            return Err(undo_fresh(fresh, _lock, &lab, e));
         }
         report.elapsed = start.elapsed();
         Ok((

@@ -200,3 +200,13 @@ pub fn wait_for_netns_cleanup(max: std::time::Duration) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The kind of `eth0` in `node` of `lab` as `ip -d` reports it: `veth`,
+/// or `tun` for the TAP ends of an emulated link.
+pub fn eth0_kind(lab: &str, node: &str) -> String {
+    let v = ip_json(&ns(lab, node), &["-d", "link", "show", "eth0"]);
+    v[0]["linkinfo"]["info_kind"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string()
+}

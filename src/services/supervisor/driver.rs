@@ -105,11 +105,8 @@ impl KernelState {
             s.spawn(|| -> Result<()> {
                 let _in = ns.enter()?;
                 let mut sock = Socket::new()?;
-                let links = link::dump(&mut sock, &format!("listing links of {ns_name}"))?;
-                let l = links.iter().find(|l| l.name == iface).ok_or_else(|| {
-                    Error::Driver(format!("{what}: no interface {iface} in {ns_name}"))
-                })?;
-                sock.request(link::set_up(l.index, up, what.clone()))?;
+                let index = link::index_of(&mut sock, iface, &ns_name)?;
+                sock.request(link::set_up(index, up, what.clone()))?;
                 Ok(())
             })
             .join()
