@@ -145,7 +145,8 @@ fn started_supervisor_answers_runs_in_the_root_namespace_and_outlives_its_starte
         .unwrap_or("")
         .split_whitespace()
         .collect();
-    let (ppid, sid): (i32, i32) = (f[1].parse().unwrap(), f[4].parse().unwrap());
+    // After the name: state, ppid, pgrp, session, tty_nr, ...
+    let (ppid, sid): (i32, i32) = (f[1].parse().unwrap(), f[3].parse().unwrap());
     assert_ne!(ppid, std::process::id() as i32);
     let my_sid = unsafe { libc::getsid(0) };
     assert_ne!(
