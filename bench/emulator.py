@@ -23,7 +23,7 @@ def nsx(ns, *a, check=True):
 class Emu:
     def __init__(self, seed=1):
         self.p = subprocess.Popen(
-            ["target/release/examples/emu_link", EMU, str(seed)],
+            [os.environ.get("EMU_BIN", "target/release/examples/emu_link"), EMU, str(seed)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.p.stdout.readline()
         if not line.startswith("ready"):

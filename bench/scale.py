@@ -257,6 +257,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", help="write raw results here")
     ap.add_argument("--only", choices=["build", "pingall"], help="run one half")
+    ap.add_argument("--spec", action="append",
+                    help="run only these build scenarios (e.g. --spec single,1000 --spec tree,2,70)")
     args = ap.parse_args()
     runs = 1 if args.quick else args.runs
     results = {}
@@ -267,6 +269,8 @@ def main():
     if not args.quick:
         scenarios += [("single,500", 500, True, True), ("single,1000", 1000, True, False),
                       ("tree,2,70", 4971, False, False)]
+    if args.spec:
+        scenarios = [sc for sc in scenarios if sc[0] in args.spec]
     out = []
 
     def row(*cols):

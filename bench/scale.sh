@@ -5,6 +5,7 @@
 #   bench/scale.sh            full run (Mininet from Debian's packages)
 #   bench/scale.sh --quick    CI smoke: single,100 only, no Mininet
 #   bench/scale.sh --runs 5   more runs per scenario
+#   bench/scale.sh --only build --spec single,1000   one build scenario
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 2; }

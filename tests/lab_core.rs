@@ -49,3 +49,51 @@ fn star_comes_up_pings_and_goes_away() {
     lab.down().unwrap();
     assert_no_trace(&name);
 }
+
+/// Hosts without IPv6 in the topology get no link-local address, so they
+/// send no MLD reports for a querier-less bridge to flood to every port;
+/// a host given an IPv6 address gets its link-local as usual and reaches
+/// another IPv6 host.
+#[test]
+fn ipv4_only_hosts_stay_quiet_on_ipv6() {
+    let name = lab_name("v6q");
+    let _g = LabGuard(name.clone());
+    let mut t = star(&name, 3);
+    for (i, l) in t.links.iter_mut().enumerate().skip(1) {
+        l.endpoints[0]
+            .addrs
+            .push(format!("fd00::{}/64", i + 1).parse().unwrap());
+    }
+    let (lab, _) = Lab::up(&t, &UpOptions::default()).expect("up");
+    let lls = |h: &str| {
+        let v = ip_json(
+            &format!("nlab-{name}-{h}"),
+            &["-6", "addr", "show", "dev", &format!("{h}-eth0")],
+        );
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|i| i["addr_info"].as_array().cloned().unwrap_or_default())
+            .filter(|a| a["scope"] == "link")
+            .count()
+    };
+    assert_eq!(lls("h1"), 0, "an IPv4-only host has a link-local address");
+    assert_eq!(lls("h2"), 1, "an IPv6 host lacks its link-local address");
+    assert_eq!(lls("h3"), 1);
+    // MLD sends each report twice, a second apart: give h1 the time.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let stats = ip_json(
+        &format!("nlab-{name}-h1"),
+        &["-s", "link", "show", "h1-eth0"],
+    );
+    assert_eq!(stats[0]["stats64"]["tx"]["packets"], 0, "{stats}");
+    // The IPv6 hosts did send theirs (the witness that MLD runs here).
+    let s2 = ip_json(
+        &format!("nlab-{name}-h2"),
+        &["-s", "link", "show", "h2-eth0"],
+    );
+    assert!(s2[0]["stats64"]["tx"]["packets"].as_u64() > Some(0), "{s2}");
+    assert!(ping(&format!("nlab-{name}-h2"), "fd00::3"));
+    lab.down().unwrap();
+    assert_no_trace(&name);
+}

@@ -64,9 +64,19 @@ fn raise_fd_limit() {
 }
 
 /// Sysctls each new namespace gets before any interface exists (so that
-/// `default` applies to them).
-fn node_sysctls(kind: NodeKind) -> &'static [(&'static str, &'static str)] {
+/// `default` applies to them). `v6`: the topology gives the node IPv6.
+fn node_sysctls(kind: NodeKind, v6: bool) -> &'static [(&'static str, &'static str)] {
     match kind {
+        // A host without IPv6 in the topology gets no link-local address
+        // either: joining its solicited-node group sends MLD reports, which
+        // a bridge without a querier floods to every port, so on a shared
+        // segment every host hears ~3 frames from every other in the
+        // lab's first seconds (N² work that competed with `down`).
+        NodeKind::Host if !v6 => &[
+            ("net.ipv6.conf.default.accept_dad", "0"),
+            ("net.ipv6.conf.default.router_solicitations", "0"),
+            ("net.ipv6.conf.default.addr_gen_mode", "1"),
+        ],
         // A bridge and its ports need no IPv6 of their own: no link-local
         // addresses, no MLD or router solicitations on every port.
         NodeKind::Switch => &[
@@ -95,10 +105,16 @@ const BRIDGE_NF_SYSCTLS: [&str; 3] = [
 ];
 
 /// Creates one node's namespace and what lives in it from the start.
-fn create_node(lab: &str, name: &str, kind: NodeKind, stp: bool) -> Result<NodeHandle, KError> {
+fn create_node(
+    lab: &str,
+    name: &str,
+    kind: NodeKind,
+    stp: bool,
+    v6: bool,
+) -> Result<NodeHandle, KError> {
     let ns_name = netns::ns_name(lab, name);
     let (ns, (sock, index_of, next)) = netns::create_pinned(&ns_name, |_| {
-        for (k, v) in node_sysctls(kind) {
+        for (k, v) in node_sysctls(kind, v6) {
             netns::write_sysctl(k, v, &ns_name)?;
         }
         if kind == NodeKind::Switch {
@@ -159,6 +175,7 @@ fn create_nodes(
     let chunk = names.len().div_ceil(workers).max(1);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let total = names.len();
+    let v6 = &topo.ipv6_nodes();
     let results: Vec<Created> = std::thread::scope(|s| {
         let handles: Vec<_> = names
             .chunks(chunk)
@@ -172,7 +189,8 @@ fn create_nodes(
                             continue;
                         };
                         let stp = stp.get(name).copied().unwrap_or(false);
-                        match create_node(lab, name, node.kind, stp) {
+                        let v6 = v6.contains(name.as_str());
+                        match create_node(lab, name, node.kind, stp, v6) {
                             Ok(h) => ok.push((name.clone(), h)),
                             Err(e) => errs.push(e),
                         }

@@ -477,6 +477,25 @@ impl Topology {
         v
     }
 
+    /// Nodes the topology gives IPv6: an IPv6 address on one of their
+    /// interfaces, an IPv6 gateway or an IPv6 route.
+    pub fn ipv6_nodes(&self) -> std::collections::BTreeSet<&str> {
+        let mut v6: std::collections::BTreeSet<&str> = self
+            .links
+            .iter()
+            .flat_map(|l| l.endpoints.iter())
+            .filter(|e| e.addrs.iter().any(|a| a.addr.is_ipv6()))
+            .map(|e| e.node.as_str())
+            .collect();
+        v6.extend(
+            self.nodes
+                .values()
+                .filter(|n| n.gateway6.is_some() || n.routes.iter().any(|r| r.dst.addr.is_ipv6()))
+                .map(|n| n.name.as_str()),
+        );
+        v6
+    }
+
     /// The first address of the given family on `node`, the one name
     /// resolution and `pingall` use.
     pub fn primary_addr(&self, node: &str, v6: bool) -> Option<IpAddr> {

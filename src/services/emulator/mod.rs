@@ -27,6 +27,7 @@ use crate::kernel::tap::{self, Tap};
 use crate::topo::conditions::{Directed, Impairment};
 use fate::FateKey;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::Ordering::{Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -109,6 +110,7 @@ impl Running {
     /// Attaches to the link's two existing persistent TAPs and starts
     /// forwarding both ways.
     pub fn start(link: &EmulatedLink) -> Result<Running> {
+        forward::install_wake_handler();
         let a = Arc::new(tap::attach(&link.a.ns, &link.a.iface)?);
         let b = Arc::new(tap::attach(&link.b.ns, &link.b.iface)?);
         // SAFETY: eventfd(2) with flags only; the fd is owned right away.
@@ -219,6 +221,15 @@ impl Running {
             )
         };
         for t in self.threads.drain(..) {
+            // A thread asleep in a blocking read sees neither the flag nor
+            // the eventfd: interrupt it until it has gone (a signal sent
+            // just before it enters the read would be lost).
+            while !t.is_finished() {
+                // SAFETY: the thread is joinable (not yet joined), so its
+                // pthread_t is valid.
+                unsafe { libc::pthread_kill(t.as_pthread_t(), forward::wake_signal()) };
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
             let _ = t.join();
         }
     }
