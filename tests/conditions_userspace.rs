@@ -265,10 +265,22 @@ fn a_killed_supervisor_is_restarted_by_up_and_the_emulated_link_resumes() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The TAPs stay, but nothing moves frames between them.
+    // The TAPs stay, but nothing moves frames between them, and inspect
+    // says so.
     assert!(!ping(&ns(&name, "h1"), "10.0.0.2"));
+    let lab = Lab::open(&name).expect("open");
+    let view = lab.inspect().expect("inspect");
+    assert!(
+        view.drift
+            .iter()
+            .any(|d| d.contains("supervisor is not running") && d.contains("no frame crosses")),
+        "{:?}",
+        view.drift
+    );
     let (_, rep) = Lab::up(&t, &UpOptions::default()).expect("re-up");
     assert_eq!(rep.changes, 0, "the kernel side is intact: {:?}", rep.plan);
     assert_eq!(supervisors_of(&name).len(), 1);
     assert!(ping(&ns(&name, "h1"), "10.0.0.2"), "resumed");
+    let view = lab.inspect().expect("inspect after the restart");
+    assert!(view.drift.is_empty(), "{:?}", view.drift);
 }

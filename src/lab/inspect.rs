@@ -181,6 +181,8 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
         }
     }
 
+    emulator_notes(t, &driven, &mut drift.notes);
+
     // Veths the topology does not know of (added by hand, left over):
     // pair them up from the kernel's indexes alone. An ambiguous match
     // (same index pair in two namespaces) is left unnamed.
@@ -253,4 +255,70 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
         drift: drift.notes.clone(),
     };
     Ok((view, drift))
+}
+
+/// Emulated links are carried by the lab's supervisor: two TAPs alone pass
+/// no frame. Says which emulated links it does not carry, or carries in
+/// another state than the one it was asked to hold. Notes only: the
+/// kernel objects are right, and `up` restarts and re-syncs the supervisor
+/// without recreating the links.
+fn emulator_notes(
+    t: &Topology,
+    driven: &BTreeMap<String, crate::services::supervisor::LinkState>,
+    notes: &mut Vec<String>,
+) {
+    use crate::services::supervisor::{self, drivers::Emulator};
+    let emulated: Vec<_> = t
+        .links
+        .iter()
+        .filter(|l| super::emulated::needs_emulator(l))
+        .collect();
+    if emulated.is_empty() {
+        return;
+    }
+    let status = match supervisor::status(&t.name) {
+        Ok(s) => s,
+        Err(e) => {
+            notes.push(format!(
+                "cannot ask the lab's supervisor about its emulated links: {e}"
+            ));
+            return;
+        }
+    };
+    for l in emulated {
+        let key = l.key();
+        let Some(st) = &status else {
+            notes.push(format!(
+                "link {key}: emulated, but the lab's supervisor is not running, so no frame crosses it"
+            ));
+            continue;
+        };
+        let Some(ls) = st
+            .links
+            .iter()
+            .find(|x| x.key == key && x.driver == Emulator::NAME)
+        else {
+            notes.push(format!(
+                "link {key}: emulated, but the supervisor's emulator does not carry it"
+            ));
+            continue;
+        };
+        if let Some(err) = &ls.last_error {
+            notes.push(format!("link {key}: the emulator reports: {err}"));
+        }
+        if let Some(want) = driven.get(&key) {
+            if ls.state.up != want.up {
+                notes.push(format!(
+                    "link {key}: the emulator holds it {} (want {})",
+                    if ls.state.up { "up" } else { "down" },
+                    if want.up { "up" } else { "down" }
+                ));
+            }
+            if ls.state.conditions != want.conditions {
+                notes.push(format!(
+                    "link {key}: the emulator applies other conditions than the lab asked for"
+                ));
+            }
+        }
+    }
 }
