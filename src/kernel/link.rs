@@ -136,6 +136,23 @@ pub fn set_up(index: u32, up: bool, what: String) -> Request {
     Request::new(RouteNetlinkMessage::SetLink(msg), 0, what)
 }
 
+/// Gives a link no IPv6 link-local address (`addr_gen_mode` none) when it
+/// comes up. Send it before the link goes up: the mode decides what `up`
+/// generates. The per-link netlink setting, instead of the namespace's
+/// `default` sysctl: every `/proc/sys/net` lookup walks one dentry per
+/// namespace on the host, which made sysctl writes the O(N²) part of
+/// creating thousands of namespaces.
+pub fn no_link_local(index: u32, what: String) -> Request {
+    use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode};
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg.attributes
+        .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+            vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+        )]));
+    Request::new(RouteNetlinkMessage::SetLink(msg), 0, what)
+}
+
 /// Sets a link's MTU (by index, in the socket's namespace).
 pub fn set_mtu(index: u32, mtu: u32, what: String) -> Request {
     let mut msg = LinkMessage::default();

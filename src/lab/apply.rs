@@ -68,15 +68,14 @@ fn raise_fd_limit() {
 fn node_sysctls(kind: NodeKind, v6: bool) -> &'static [(&'static str, &'static str)] {
     match kind {
         // A host without IPv6 in the topology gets no link-local address
-        // either: joining its solicited-node group sends MLD reports, which
-        // a bridge without a querier floods to every port, so on a shared
-        // segment every host hears ~3 frames from every other in the
-        // lab's first seconds (N² work that competed with `down`).
-        NodeKind::Host if !v6 => &[
-            ("net.ipv6.conf.default.accept_dad", "0"),
-            ("net.ipv6.conf.default.router_solicitations", "0"),
-            ("net.ipv6.conf.default.addr_gen_mode", "1"),
-        ],
+        // either (`link::no_link_local` on each interface, see
+        // `port_and_up`): joining its solicited-node group sends MLD
+        // reports, which a bridge without a querier floods to every port,
+        // so on a shared segment every host hears ~3 frames from every
+        // other in the lab's first seconds (N² work that competed with
+        // `down`). Without an address there is no DAD and no router
+        // solicitation either, so it needs no sysctl at all.
+        NodeKind::Host if !v6 => &[],
         // A bridge and its ports need no IPv6 of their own: no link-local
         // addresses, no MLD or router solicitations on every port.
         NodeKind::Switch => &[
@@ -166,6 +165,7 @@ fn create_nodes(
     topo: &Topology,
     names: &[String],
     stp: &BTreeMap<String, bool>,
+    v6: &std::collections::BTreeSet<&str>,
     progress: &Progress<'_>,
 ) -> (BTreeMap<String, NodeHandle>, Vec<KError>) {
     let workers = std::thread::available_parallelism()
@@ -175,7 +175,6 @@ fn create_nodes(
     let chunk = names.len().div_ceil(workers).max(1);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let total = names.len();
-    let v6 = &topo.ipv6_nodes();
     let results: Vec<Created> = std::thread::scope(|s| {
         let handles: Vec<_> = names
             .chunks(chunk)
@@ -303,7 +302,8 @@ pub fn apply(
 
     // 2. Namespaces, each with its sysctls, lo and (switches) bridge.
     let stp = effective_stp(desired);
-    let (created, errs) = create_nodes(lab, desired, &plan.create_nodes, &stp, progress);
+    let v6 = desired.ipv6_nodes();
+    let (created, errs) = create_nodes(lab, desired, &plan.create_nodes, &stp, &v6, progress);
     handles.extend(created);
     if !errs.is_empty() {
         return Err(Error::Apply(errs));
@@ -366,13 +366,16 @@ pub fn apply(
         };
         let (m_idx, m_fd, m_master) = end(&me.node, &me.iface)?;
         let (p_idx, p_fd, p_master) = end(&pe.node, &pe.iface)?;
+        // An end without a link-local address must get its mode before it
+        // comes up, so it cannot come up in the creating request.
+        let m_no_ll = no_link_local(desired, &v6, &me.node);
         let a = VethEnd {
             name: &me.iface,
             ns_fd: m_fd,
             index: m_idx,
             mac: me.mac,
             mtu: mtu_of(l, m),
-            up: l.up,
+            up: l.up && !m_no_ll,
             master: m_master,
         };
         let b = VethEnd {
@@ -389,9 +392,15 @@ pub fn apply(
             me.node, me.iface, pe.node, pe.iface
         );
         reqs.push(link::new_veth(&a, &b, what));
+        if m_no_ll {
+            let m_ns = netns::ns_name(lab, &me.node);
+            let m_work = &mut work.entry(me.node.clone()).or_default().reqs;
+            port_and_up(m_work, m_idx, None, l.up, true, me, &m_ns);
+        }
         let p_ns = netns::ns_name(lab, &pe.node);
         let p_work = &mut work.entry(pe.node.clone()).or_default().reqs;
-        port_and_up(p_work, p_idx, p_master, l.up, pe, &p_ns);
+        let p_no_ll = no_link_local(desired, &v6, &pe.node);
+        port_and_up(p_work, p_idx, p_master, l.up, p_no_ll, pe, &p_ns);
         for (e, idx, end) in [(me, m_idx, m), (pe, p_idx, p)] {
             let ns_name = netns::ns_name(lab, &e.node);
             // The egress qdisc of this end carries what it sends; queued
@@ -500,16 +509,32 @@ pub fn apply(
     Ok(t)
 }
 
+/// True for a host the topology gives no IPv6: its interfaces get no
+/// link-local address (see `node_sysctls`).
+fn no_link_local(t: &Topology, v6: &std::collections::BTreeSet<&str>, node: &str) -> bool {
+    t.nodes.get(node).map(|n| n.kind) == Some(NodeKind::Host) && !v6.contains(node)
+}
+
 /// Queues what an end needs once it exists: joining its bridge (switch
-/// ports) and coming up.
+/// ports), no link-local address (`no_ll`), and coming up.
 fn port_and_up(
     reqs: &mut Vec<Request>,
     idx: u32,
     master: Option<u32>,
     up: bool,
+    no_ll: bool,
     e: &crate::topo::Endpoint,
     ns_name: &str,
 ) {
+    if no_ll {
+        reqs.push(link::no_link_local(
+            idx,
+            format!(
+                "turning off the IPv6 link-local address of {} in {ns_name}",
+                e.iface
+            ),
+        ));
+    }
     if let Some(m) = master {
         reqs.push(link::set_master(
             idx,
@@ -567,7 +592,8 @@ fn create_tap_link(
                 format!("setting the MTU of {} in {ns_name}", e.iface),
             ));
         }
-        port_and_up(reqs, idx, master, l.up, e, &ns_name);
+        let no_ll = no_link_local(desired, &desired.ipv6_nodes(), &e.node);
+        port_and_up(reqs, idx, master, l.up, no_ll, e, &ns_name);
         for a in &e.addrs {
             reqs.push(addr::add(
                 idx,
