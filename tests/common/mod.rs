@@ -178,11 +178,14 @@ pub fn emulator_backend() -> bool {
 }
 
 /// Waits (up to `max`) until the kernel has finished freeing deleted
-/// namespaces: its cleanup work runs on the `netns` workqueue, whose busy
-/// kworker names itself `…+netns`, and holds the rtnl lock meanwhile, so
-/// timing-sensitive tests after a big teardown would wait on it.
+/// namespaces: its cleanup work runs on the `netns` workqueue and holds
+/// the rtnl lock meanwhile, so timing-sensitive tests after a big teardown
+/// would wait on it. Two witnesses: the busy kworker names itself
+/// `…+netns` (invisible from a PID namespace, which is where CI runs), and
+/// creating a namespace, which needs that lock, is quick again.
 pub fn wait_for_netns_cleanup(max: std::time::Duration) {
-    let busy = || {
+    use std::time::{Duration, Instant};
+    let kworker_busy = || {
         std::fs::read_dir("/proc")
             .into_iter()
             .flatten()
@@ -193,11 +196,24 @@ pub fn wait_for_netns_cleanup(max: std::time::Duration) {
                     .unwrap_or(false)
             })
     };
-    let t0 = std::time::Instant::now();
+    // A thread that unshares its network namespace and exits: the
+    // namespace is made (registering its loopback takes rtnl) and freed.
+    let rtnl_slow = || {
+        let t = Instant::now();
+        let made = std::thread::spawn(|| unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0)
+            .join()
+            .unwrap_or(false);
+        !made || t.elapsed() > Duration::from_millis(20)
+    };
+    let t0 = Instant::now();
     let mut quiet = 0;
     while t0.elapsed() < max && quiet < 10 {
-        quiet = if busy() { 0 } else { quiet + 1 };
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        quiet = if kworker_busy() || rtnl_slow() {
+            0
+        } else {
+            quiet + 1
+        };
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
