@@ -13,7 +13,7 @@ use crate::kernel::netlink::{Request, Socket};
 use crate::kernel::netns;
 use crate::kernel::{addr, route, Error as KError};
 use crate::topo::{IpNet, Link, NodeKind, Topology};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -165,7 +165,7 @@ fn create_nodes(
     topo: &Topology,
     names: &[String],
     stp: &BTreeMap<String, bool>,
-    v6: &std::collections::BTreeSet<&str>,
+    v6: &BTreeSet<&str>,
     progress: &Progress<'_>,
 ) -> (BTreeMap<String, NodeHandle>, Vec<KError>) {
     let workers = std::thread::available_parallelism()
@@ -323,7 +323,7 @@ pub fn apply(
     }
     let mut work: BTreeMap<String, NodeWork> = BTreeMap::new();
     // New links whose conditions the kernel's qdiscs carry.
-    let mut kernel_links: std::collections::BTreeSet<&str> = Default::default();
+    let mut kernel_links: BTreeSet<&str> = Default::default();
     for key in &plan.create_links {
         if let Some(l) = links.get(key) {
             if super::conditions::kernel_carries(&l.conditions)? {
@@ -368,7 +368,7 @@ pub fn apply(
         let (p_idx, p_fd, p_master) = end(&pe.node, &pe.iface)?;
         // An end without a link-local address must get its mode before it
         // comes up, so it cannot come up in the creating request.
-        let m_no_ll = no_link_local(desired, &v6, &me.node);
+        let m_no_ll = without_link_local(desired, &v6, &me.node);
         let a = VethEnd {
             name: &me.iface,
             ns_fd: m_fd,
@@ -399,7 +399,7 @@ pub fn apply(
         }
         let p_ns = netns::ns_name(lab, &pe.node);
         let p_work = &mut work.entry(pe.node.clone()).or_default().reqs;
-        let p_no_ll = no_link_local(desired, &v6, &pe.node);
+        let p_no_ll = without_link_local(desired, &v6, &pe.node);
         port_and_up(p_work, p_idx, p_master, l.up, p_no_ll, pe, &p_ns);
         for (e, idx, end) in [(me, m_idx, m), (pe, p_idx, p)] {
             let ns_name = netns::ns_name(lab, &e.node);
@@ -435,7 +435,7 @@ pub fn apply(
     }
     progress("links", n_links, n_links);
     for l in tap_links {
-        create_tap_link(lab, desired, l, &mut handles, &mut work)?;
+        create_tap_link(lab, desired, &v6, l, &mut handles, &mut work)?;
     }
     t.mark("links", &mut since);
 
@@ -511,7 +511,7 @@ pub fn apply(
 
 /// True for a host the topology gives no IPv6: its interfaces get no
 /// link-local address (see `node_sysctls`).
-fn no_link_local(t: &Topology, v6: &std::collections::BTreeSet<&str>, node: &str) -> bool {
+fn without_link_local(t: &Topology, v6: &BTreeSet<&str>, node: &str) -> bool {
     t.nodes.get(node).map(|n| n.kind) == Some(NodeKind::Host) && !v6.contains(node)
 }
 
@@ -558,6 +558,7 @@ fn port_and_up(
 fn create_tap_link(
     lab: &str,
     desired: &Topology,
+    v6: &BTreeSet<&str>,
     l: &Link,
     handles: &mut BTreeMap<String, NodeHandle>,
     work: &mut BTreeMap<String, NodeWork>,
@@ -592,7 +593,7 @@ fn create_tap_link(
                 format!("setting the MTU of {} in {ns_name}", e.iface),
             ));
         }
-        let no_ll = no_link_local(desired, &desired.ipv6_nodes(), &e.node);
+        let no_ll = without_link_local(desired, v6, &e.node);
         port_and_up(reqs, idx, master, l.up, no_ll, e, &ns_name);
         for a in &e.addrs {
             reqs.push(addr::add(

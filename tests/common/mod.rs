@@ -200,6 +200,7 @@ pub fn wait_for_netns_cleanup(max: std::time::Duration) {
     // namespace is made (registering its loopback takes rtnl) and freed.
     let rtnl_slow = || {
         let t = Instant::now();
+        // SAFETY: unshare with a flag only, on a thread that exits next.
         let made = std::thread::spawn(|| unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0)
             .join()
             .unwrap_or(false);

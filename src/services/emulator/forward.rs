@@ -9,7 +9,7 @@
 //! deadline to wake for, so it sleeps in a blocking `read` instead: one
 //! system call per arriving frame instead of three (`ppoll`, the `read`,
 //! and the `read` that finds the TAP empty); stopping interrupts it with
-//! [`WAKE_SIGNAL`]. With no impairment and nothing queued, a frame goes
+//! [`wake_signal`]. With no impairment and nothing queued, a frame goes
 //! straight from the read buffer to the write: no parsing, no allocation.
 
 use super::delay_queue::DelayQueue;
@@ -248,10 +248,10 @@ impl Dir<'_> {
     }
 }
 
-/// Runs one direction until the link is stopped.
 /// Nice value of the forwarding threads (see [`run`]).
 const FORWARDER_NICE: libc::c_int = -10;
 
+/// Runs one direction until the link is stopped.
 pub fn run(ends: Ends, shared: &Shared, idx: usize, key: FateKey) {
     // SAFETY: prctl with a scalar argument; 1 µs of timer slack instead of
     // the default 50 µs keeps release times sharp.
