@@ -462,3 +462,59 @@ fn a_tap_deleted_under_a_running_link_is_reported() {
     assert!(run.detached(), "{:?}", run.stats());
     run.stop();
 }
+
+/// The nice value of a thread of this process, from `/proc` (field 19).
+fn thread_nice(tid: u32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+        .unwrap_or_else(|e| panic!("reading the stat of thread {tid}: {e}"));
+    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    after_comm
+        .split_whitespace()
+        .nth(16)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no nice value in {stat}"))
+}
+
+/// Waits (up to 3 s, pinging so each thread takes up its conditions)
+/// until the two forwarding threads have the nice values `want`.
+fn wait_for_nice(p: &Pair, run: &Running, want: [i32; 2]) {
+    let mut last = [None, None];
+    for _ in 0..30 {
+        let ids = run.thread_ids();
+        last = ids.map(|t| t.map(thread_nice));
+        if last == want.map(Some) {
+            return;
+        }
+        ping(&p.a, &["-c", "1", "-W", "1"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("forwarders' nice values (a→b, b→a) are {last:?}, want {want:?}");
+}
+
+#[test]
+fn forwarders_run_ahead_of_processes_only_while_they_time_frames() {
+    let p = Pair::new("emnice");
+    // a→b delays, b→a only passes frames on.
+    let run = p.start(delay(5), 1);
+    wait_for_nice(&p, &run, [-10, 0]);
+    // Loss alone times nothing.
+    run.update(&one_way(Impairment {
+        loss: Some(Loss::Random { percent: 1.0 }),
+        ..Impairment::default()
+    }));
+    wait_for_nice(&p, &run, [0, 0]);
+    let rate = Impairment {
+        rate: Some(Rate {
+            bits_per_sec: 100_000_000,
+            burst_bytes: None,
+        }),
+        ..Impairment::default()
+    };
+    run.update(&Directed {
+        a_to_b: rate.clone(),
+        b_to_a: rate,
+    });
+    wait_for_nice(&p, &run, [-10, -10]);
+    drop(run);
+    drop(p.guard);
+}

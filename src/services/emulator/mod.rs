@@ -29,7 +29,7 @@ use fate::FateKey;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::Ordering::{Relaxed, Release};
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -63,6 +63,8 @@ pub struct Shared {
     detached: AtomicBool,
     counters: [stats::SharedCounters; 2],
     losses: [Mutex<Vec<LossRecord>>; 2],
+    /// Kernel thread id of each direction's thread, 0 until it runs.
+    tids: [AtomicU32; 2],
 }
 
 impl Shared {
@@ -132,6 +134,7 @@ impl Running {
             detached: AtomicBool::new(false),
             counters: Default::default(),
             losses: Default::default(),
+            tids: Default::default(),
         });
         let mut r = Running {
             key: link.key.clone(),
@@ -202,6 +205,15 @@ impl Running {
 
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// Kernel thread ids of the a→b and b→a forwarding threads (None until
+    /// a thread has started), to look them up in `/proc`.
+    pub fn thread_ids(&self) -> [Option<u32>; 2] {
+        self.shared
+            .tids
+            .each_ref()
+            .map(|t| Some(t.load(Relaxed)).filter(|&t| t != 0))
     }
 
     /// Stops both threads and detaches from the TAPs (which stay, without
