@@ -277,6 +277,12 @@ fn kill_9_mid_schedule_then_restart_resumes_without_replaying() {
         becomes(&h1, "h1-eth0", false, start, 1900),
         "step 0 (down) did not happen"
     );
+    // The link goes down a moment before the supervisor records the step;
+    // a kill in between would (rightly) replay it. Kill after the record.
+    assert!(
+        wait_until(Duration::from_secs(1), || !history(&c).is_empty()),
+        "step 0 was applied but not recorded"
+    );
     // kill -9: no chance to tidy up. The kernel keeps the link down.
     unsafe {
         libc::kill(first as i32, libc::SIGKILL);
