@@ -194,13 +194,8 @@ fn a_console_killed_by_sigterm_stops_its_background_jobs() {
     // Dead is enough: a zombie waits for whoever reaps orphans here.
     let gone = (0..50).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(20));
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('Z'))
-            })
-            .unwrap_or(true)
+        common::stat_fields(&format!("/proc/{pid}/stat"))
+            .is_none_or(|f| f.first().is_some_and(|s| s == "Z"))
     });
     assert!(gone, "background job {pid} outlived a SIGTERMed console");
     drop(stdin);

@@ -465,14 +465,11 @@ fn a_tap_deleted_under_a_running_link_is_reported() {
 
 /// The nice value of a thread of this process, from `/proc` (field 19).
 fn thread_nice(tid: u32) -> i32 {
-    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
-        .unwrap_or_else(|e| panic!("reading the stat of thread {tid}: {e}"));
-    let after_comm = stat.rsplit(')').next().unwrap_or("");
-    after_comm
-        .split_whitespace()
-        .nth(16)
+    let f = common::stat_fields(&format!("/proc/self/task/{tid}/stat"))
+        .unwrap_or_else(|| panic!("cannot read the stat of thread {tid}"));
+    f.get(16)
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no nice value in {stat}"))
+        .unwrap_or_else(|| panic!("no nice value in the stat of thread {tid}: {f:?}"))
 }
 
 /// Waits (up to 3 s, pinging so each thread takes up its conditions)

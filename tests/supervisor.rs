@@ -138,13 +138,7 @@ fn started_supervisor_answers_runs_in_the_root_namespace_and_outlives_its_starte
     // The namespace nlab runs in (the root one here), own session, not our child, nothing inherited.
     let ns = |p: &str| std::fs::read_link(p).expect("ns link");
     assert_eq!(ns(&format!("/proc/{pid}/ns/net")), ns("/proc/self/ns/net"));
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let f: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
+    let f = common::stat_fields(&format!("/proc/{pid}/stat")).expect("stat");
     // After the name: state, ppid, pgrp, session, tty_nr, ...
     let (ppid, sid): (i32, i32) = (f[1].parse().unwrap(), f[3].parse().unwrap());
     assert_ne!(ppid, std::process::id() as i32);

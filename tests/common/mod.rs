@@ -8,6 +8,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
+/// The fields of a `/proc/…/stat` file after the command name (which may
+/// hold spaces and parentheses): `[0]` is the state, `[1]` the parent, `[3]`
+/// the session, `[16]` the nice value. None when it cannot be read (the
+/// process or thread has gone).
+pub fn stat_fields(path: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let after_comm = stat.rsplit(')').next().unwrap_or("");
+    Some(after_comm.split_whitespace().map(str::to_string).collect())
+}
+
 /// A short lab name unique to this test process and call.
 pub fn lab_name(tag: &str) -> String {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -70,15 +80,8 @@ pub fn supervisors_of(lab: &str) -> Vec<i32> {
             .split(|&c| c == 0)
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect();
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
-            .unwrap_or(true);
+        let zombie = stat_fields(&format!("/proc/{pid}/stat"))
+            .is_none_or(|f| f.first().is_some_and(|s| s == "Z"));
         if !zombie && args.len() >= 3 && args[1] == "supervise" && args[2] == lab {
             out.push(pid);
         }
