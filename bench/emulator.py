@@ -67,11 +67,11 @@ def veth_down():
         run("ip", "netns", "del", n, check=False)
 
 
-def iperf(prefix, extra):
+def iperf(prefix, extra, secs=SECS):
     srv = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-b", "iperf3", "-s", "-1"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
-    out = nsx(f"{prefix}-a", "iperf3", "-c", "10.9.0.2", "-t", str(SECS), "-J", *extra,
+    out = nsx(f"{prefix}-a", "iperf3", "-c", "10.9.0.2", "-t", str(secs), "-J", *extra,
               check=False).stdout
     srv.wait(timeout=10)
     return json.loads(out)["end"]
@@ -101,13 +101,8 @@ def udp64_flood(prefix):
 
 def udp64_rate(prefix, pps, secs=2):
     """Received fraction of 64-byte UDP offered at `pps` packets/s."""
-    srv = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-b", "iperf3", "-s", "-1"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
-    out = nsx(f"{prefix}-a", "iperf3", "-c", "10.9.0.2", "-t", str(secs), "-J", "-u", "-l", "64",
-              "-b", str(int(pps * 64 * 8)), "--pacing-timer", "100", check=False).stdout
-    srv.wait(timeout=10)
-    e = json.loads(out)["end"]
+    e = iperf(prefix, ["-u", "-l", "64", "-b", str(int(pps * 64 * 8)), "--pacing-timer", "100"],
+              secs)
     s = e.get("sum_received") or e["sum"]
     sent = s["packets"]
     return (sent - s["lost_packets"]) / max(sent, 1), sent / s["seconds"] / 1e3
