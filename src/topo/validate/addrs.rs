@@ -90,6 +90,17 @@ fn addresses(c: &mut Checker, eps: &[&Endpoint], seg: &[usize]) {
                 );
                 continue;
             }
+            if let Some((why, hint)) = not_a_host_address(a) {
+                c.push(
+                    ep.loc,
+                    format!(
+                        "address {a} on `{}` is {why}; it cannot be a host address",
+                        ep.id()
+                    ),
+                    Some(hint),
+                );
+                continue;
+            }
             if let Some(&j) = on_node.get(&(ep.node.as_str(), a.addr)) {
                 let other = eps[j];
                 let msg = if j == i {
@@ -159,6 +170,37 @@ fn unusable(a: &IpAddr) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The network and broadcast addresses of an IPv4 subnet name the subnet
+/// and all of its hosts; the kernel accepts them on an interface, and the
+/// lab then silently fails to reach (or answers for) every host. /31 and
+/// /32 have no such addresses (RFC 3021). On error: why, and a usable
+/// address to suggest.
+fn not_a_host_address(a: &IpNet) -> Option<(String, String)> {
+    let IpAddr::V4(v4) = a.addr else { return None };
+    if a.prefix >= 31 {
+        return None;
+    }
+    let ip = u32::from(v4);
+    let host_mask = u32::MAX >> a.prefix;
+    let net = ip & !host_mask;
+    let net_s = std::net::Ipv4Addr::from(net);
+    if ip == net {
+        let first = std::net::Ipv4Addr::from(net + 1);
+        return Some((
+            format!("the network address of {net_s}/{}", a.prefix),
+            format!("use a host address such as {first}/{}", a.prefix),
+        ));
+    }
+    if ip & host_mask == host_mask {
+        let last = std::net::Ipv4Addr::from(ip - 1);
+        return Some((
+            format!("the broadcast address of {net_s}/{}", a.prefix),
+            format!("use a host address such as {last}/{}", a.prefix),
+        ));
+    }
+    None
 }
 
 fn macs(c: &mut Checker, eps: &[&Endpoint], seg: &[usize]) {

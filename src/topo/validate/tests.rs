@@ -561,3 +561,50 @@ fn long_chain_does_not_overflow() {
     t.links.pop();
     assert!(!needs_stp(&t));
 }
+
+#[test]
+fn network_and_broadcast_addresses_are_not_host_addresses() {
+    let mut t = small();
+    t.links[0].endpoints[0].addrs = vec![net("10.0.0.0/24")];
+    t.links[1].endpoints[0].addrs = vec![net("10.0.0.255/24")];
+    assert_error(
+        &t,
+        "10.0.0.0/24 on `h1:eth0` is the network address of 10.0.0.0/24",
+    );
+    assert_error(&t, "use a host address such as 10.0.0.1/24");
+    assert_error(
+        &t,
+        "10.0.0.255/24 on `h2:eth0` is the broadcast address of 10.0.0.0/24",
+    );
+    assert_error(&t, "use a host address such as 10.0.0.254/24");
+    // A router's interface is held to the same rule.
+    let mut t = small();
+    t.links[2].endpoints[0].addrs = vec![net("10.0.0.255/24")];
+    assert_error(&t, "`r1:eth0` is the broadcast address");
+}
+
+#[test]
+fn point_to_point_prefixes_have_no_network_or_broadcast_address() {
+    // RFC 3021: both addresses of a /31 are hosts; a /32 is one host.
+    let mut t = small();
+    t.links[0].endpoints[0].addrs = vec![net("10.0.0.0/31")];
+    t.links[1].endpoints[0].addrs = vec![net("10.0.0.1/31")];
+    t.links[2].endpoints[0].addrs = vec![net("10.9.9.9/32")];
+    let errs = errors(&t);
+    assert!(
+        !errs
+            .iter()
+            .any(|e| e.contains("network address") || e.contains("broadcast")),
+        "{errs:#?}"
+    );
+    // Inside a /30 the first and last are not hosts, the middle two are.
+    let mut t = small();
+    t.links[0].endpoints[0].addrs = vec![net("10.2.0.1/30")];
+    t.links[1].endpoints[0].addrs = vec![net("10.2.0.2/30")];
+    assert!(errors(&t).iter().all(|e| !e.contains("host address")));
+    t.links[1].endpoints[0].addrs = vec![net("10.2.0.3/30")];
+    assert_error(
+        &t,
+        "10.2.0.3/30 on `h2:eth0` is the broadcast address of 10.2.0.0/30",
+    );
+}
