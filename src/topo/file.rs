@@ -53,13 +53,78 @@ use super::model::Topology;
 use super::validate::{validate_with, TopoError, TopoErrors};
 use std::path::Path;
 
+/// The largest topology file `load` reads. A 10,000-node lab is a few
+/// MiB of YAML; anything far larger is a mistake (`nlab up /dev/zero`),
+/// and reading it whole would take the machine's memory.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
 /// Read, parse and validate a topology file.
 pub fn load(path: &Path) -> Result<Topology, TopoErrors> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        TopoError::new(format!("cannot read the topology file: {e}")).with_file(Some(&name))
-    })?;
+    let text = read_limited(path, MAX_FILE_BYTES)
+        .map_err(|msg| TopoError::new(msg).with_file(Some(&name)))?;
     parse(&text, Some(&name))
+}
+
+/// Reads a regular file of at most `max` bytes as UTF-8. Anything else (a
+/// FIFO that would block forever, a device that never ends, a directory)
+/// is refused with a message that says what it is and what to give
+/// instead. The file is opened non-blocking and checked on the open
+/// descriptor, so a file swapped for a FIFO after a check cannot block us.
+pub fn read_limited(path: &Path, max: u64) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read the topology file: {e}"))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| format!("cannot read the topology file: {e}"))?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(format!(
+            "the topology file is {what}; give a regular YAML file (to use generated text, write it to a file first)"
+        ));
+    }
+    let too_big = || {
+        format!(
+            "the topology file is larger than {} MiB; nlab reads topology files of at most that size",
+            max >> 20
+        )
+    };
+    if meta.len() > max {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // A file that grows while it is read (or lies about its size, as
+    // /proc files do) still stops at the limit.
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the topology file: {e}"))?;
+    if bytes.len() as u64 > max {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the topology file is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Parse and validate topology text; `source` names it in messages and
