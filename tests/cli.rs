@@ -108,7 +108,14 @@ fn a_generated_lab_through_every_command() {
         .success()
         .stdout(predicate::str::contains("is down: removed 6 namespaces"));
     assert_no_trace(&name);
-    nlab().args(["down", &name]).assert().success();
+    // A second down finds no lab: bad input, as for every command that
+    // names an unknown lab, and still nothing left.
+    nlab()
+        .args(["down", &name])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("no lab named `{name}`")));
+    assert_no_trace(&name);
     nlab()
         .args(["inspect", &name])
         .assert()

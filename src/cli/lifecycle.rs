@@ -255,13 +255,10 @@ pub fn down(name: &str, json: bool) -> anyhow::Result<i32> {
     lab::check_lab_name(name)?;
     let known = lab::teardown::all_labs();
     if !known.iter().any(|l| l == name) {
-        if json {
-            print_json(&lab::teardown::TeardownReport::default())?;
-            return Ok(0);
-        }
-        // Idempotent: a lab that is already gone is not an error.
-        println!("Lab {name} is not up; nothing to remove.");
-        return Ok(0);
+        // Like every other command that names a lab: an unknown name is
+        // bad input (exit 2), so a typo in a script does not pass as done.
+        // Nothing of the lab is left either way.
+        return Err(lab::Error::NoSuchLab(name.to_string()).into());
     }
     let start = std::time::Instant::now();
     let r = lab::teardown::down(name).with_context(|| format!("tearing down lab {name}"))?;

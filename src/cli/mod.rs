@@ -1,6 +1,30 @@
 //! The `nlab` command line: argument parsing and dispatch. Each command
 //! lives in its own module and is a thin layer over the library.
 
+// A closed output (`nlab list | head -1`, a terminal that went away) must
+// never interrupt work on the kernel: std's print macros panic on EPIPE
+// (Rust ignores SIGPIPE, and restoring its default would kill `up`
+// halfway). These shadow them for every module below (textual macro scope
+// wins over the prelude's), drop the write error and let the command
+// finish and exit with its work's status.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 mod console;
 mod lifecycle;
 mod link;
