@@ -11,21 +11,20 @@ fn bin() -> std::path::PathBuf {
 
 /// Runs nlab with stdout (and stderr) on a pipe whose reader is already
 /// closed, so every write fails with EPIPE. Returns the exit code and
-/// what went to a separate stderr capture when `stderr_too` is false.
+/// stderr (empty when `stderr_too` puts stderr on the closed pipe too).
 fn with_closed_stdout(args: &[&str], stderr_too: bool) -> (Option<i32>, String) {
     let (r, w) = nix::unistd::pipe().expect("pipe");
     drop(r);
     let w2 = w.try_clone().expect("dup");
     let mut c = Command::new(bin());
     c.args(args).stdout(Stdio::from(w));
-    let out = if stderr_too {
+    if stderr_too {
         c.stderr(Stdio::from(w2));
-        c.output().expect("run nlab")
     } else {
         drop(w2);
         c.stderr(Stdio::piped());
-        c.output().expect("run nlab")
-    };
+    }
+    let out = c.output().expect("run nlab");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
