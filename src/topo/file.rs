@@ -74,14 +74,13 @@ pub fn load(path: &Path) -> Result<Topology, TopoErrors> {
 pub fn read_limited(path: &Path, max: u64) -> Result<String, String> {
     use std::io::Read;
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let io = |e: std::io::Error| format!("cannot read the topology file: {e}");
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| format!("cannot read the topology file: {e}"))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| format!("cannot read the topology file: {e}"))?;
+        .map_err(io)?;
+    let meta = f.metadata().map_err(io)?;
     let ft = meta.file_type();
     if !ft.is_file() {
         let what = if ft.is_dir() {
@@ -113,9 +112,7 @@ pub fn read_limited(path: &Path, max: u64) -> Result<String, String> {
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // A file that grows while it is read (or lies about its size, as
     // /proc files do) still stops at the limit.
-    f.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read the topology file: {e}"))?;
+    f.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > max {
         return Err(too_big());
     }

@@ -178,14 +178,14 @@ fn unusable(a: &IpAddr) -> Option<&'static str> {
 /// /32 have no such addresses (RFC 3021). On error: why, and a usable
 /// address to suggest.
 fn not_a_host_address(a: &IpNet) -> Option<(String, String)> {
-    let IpAddr::V4(v4) = a.addr else { return None };
+    let (IpAddr::V4(v4), IpAddr::V4(net_s)) = (a.addr, a.network()) else {
+        return None;
+    };
     if a.prefix >= 31 {
         return None;
     }
-    let ip = u32::from(v4);
+    let (ip, net) = (u32::from(v4), u32::from(net_s));
     let host_mask = u32::MAX >> a.prefix;
-    let net = ip & !host_mask;
-    let net_s = std::net::Ipv4Addr::from(net);
     if ip == net {
         let first = std::net::Ipv4Addr::from(net + 1);
         return Some((
