@@ -21,5 +21,6 @@
 
 pub mod kernel;
 pub mod lab;
+pub mod pause;
 pub mod services;
 pub mod topo;

@@ -6,6 +6,8 @@ use nlab::topo::{Endpoint, IpNet, Link, Node, NodeKind, Topology};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod pause;
+
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// The fields of a `/proc/…/stat` file after the command name (which may
