@@ -16,7 +16,13 @@ impl Pause {
     pub fn new(steps: &str) -> Pause {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("nlab-pause-{}-{n}", std::process::id()));
+        // Pids repeat across pid namespaces (sandboxed suites), nanoseconds do not.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("nlab-pause-{}-{n}-{nanos}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("creating the pause directory");
         Pause {
