@@ -135,6 +135,25 @@ pub fn parse_neigh_stats(text: &str) -> Option<NeighStats> {
     (!first).then_some(stats)
 }
 
+/// The soft limit on open descriptors of this process (`RLIMIT_NOFILE`),
+/// which bounds how many namespaces an apply may hold open at once.
+/// `None` when it cannot be read; `u64::MAX` when unlimited.
+pub fn open_files_soft() -> Option<u64> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills a valid struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return None;
+    }
+    Some(if rl.rlim_cur == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        rl.rlim_cur
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,13 +4,17 @@
 //! veth in place from one pipelined socket, then addresses and routes over
 //! one socket per namespace. Interface indexes are chosen by us for fresh
 //! namespaces, so no read-back is needed between phases.
+//!
+//! Descriptors are held per batch, never per lab: a namespace fd or a
+//! socket is opened for the batch of work that needs it and closed after,
+//! so a 10,000-node lab fits in the default descriptor limit.
 
-use super::handles::NodeHandle;
+use super::handles::{NodeConn, NodeIndex};
 use super::plan::{effective_stp, Plan};
 use super::{hosts, teardown, Error, Progress, Result};
 use crate::kernel::link::{self, BridgeOpts, VethEnd};
 use crate::kernel::netlink::{Request, Socket};
-use crate::kernel::netns;
+use crate::kernel::netns::{self, NetNs};
 use crate::kernel::{addr, route, Error as KError};
 use crate::topo::{IpNet, Link, NodeKind, Topology};
 use std::collections::{BTreeMap, BTreeSet};
@@ -48,19 +52,13 @@ impl Timings {
     }
 }
 
-/// Makes room for one fd per namespace plus one socket per namespace.
-fn raise_fd_limit() {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: get/setrlimit with a valid struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) == 0 && rl.rlim_cur < rl.rlim_max {
-            rl.rlim_cur = rl.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
-        }
-    }
+/// Links created per batch: each holds the namespace fds of its two ends
+/// until the batch is sent. Sized to half the soft descriptor limit, so a
+/// lowered limit (`ulimit -n 512`) still leaves room for everything else.
+fn link_batch() -> usize {
+    let soft = crate::kernel::limits::open_files_soft().unwrap_or(1024);
+    let budget = soft.saturating_sub(96) / 2;
+    usize::try_from(budget / 2).unwrap_or(1024).clamp(16, 1024)
 }
 
 /// Sysctls each new namespace gets before any interface exists (so that
@@ -110,9 +108,11 @@ fn create_node(
     kind: NodeKind,
     stp: bool,
     v6: bool,
-) -> Result<NodeHandle, KError> {
+) -> Result<NodeIndex, KError> {
     let ns_name = netns::ns_name(lab, name);
-    let (ns, (sock, index_of, next)) = netns::create_pinned(&ns_name, |_| {
+    // The namespace fd and the socket close on return: the pin keeps the
+    // namespace, and later phases open what they need per batch.
+    let (_ns, (index_of, next)) = netns::create_pinned(&ns_name, |_| {
         for (k, v) in node_sysctls(kind, v6) {
             netns::write_sysctl(k, v, &ns_name)?;
         }
@@ -146,18 +146,16 @@ fn create_node(
         if let Some(e) = sock.execute(reqs).into_iter().next() {
             return Err(e);
         }
-        Ok((sock, index_of, next))
+        Ok((index_of, next))
     })?;
-    Ok(NodeHandle {
-        ns,
-        sock,
+    Ok(NodeIndex {
         index_of,
         next_index: next,
     })
 }
 
 /// What one creation worker made, and what it failed to make.
-type Created = (Vec<(String, NodeHandle)>, Vec<KError>);
+type Created = (Vec<(String, NodeIndex)>, Vec<KError>);
 
 /// Creates namespaces on `workers` threads.
 fn create_nodes(
@@ -167,7 +165,7 @@ fn create_nodes(
     stp: &BTreeMap<String, bool>,
     v6: &BTreeSet<&str>,
     progress: &Progress<'_>,
-) -> (BTreeMap<String, NodeHandle>, Vec<KError>) {
+) -> (BTreeMap<String, NodeIndex>, Vec<KError>) {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -238,47 +236,11 @@ pub fn apply(
     let lab = desired.name.as_str();
     let mut t = Timings::default();
     let mut since = Instant::now();
-    raise_fd_limit();
     netns::prepare_run_dir()?;
 
-    // 1. Remove what goes. Explicit link deletes first (their surviving
-    //    ends would otherwise linger until the kernel frees the old
-    //    namespace, and clash with the names we create next).
-    let mut handles: BTreeMap<String, NodeHandle> = BTreeMap::new();
-    if !plan.delete_links.is_empty() {
-        let old = recorded.map(|r| &r.links[..]).unwrap_or(&[]);
-        for key in &plan.delete_links {
-            let Some(l) = old.iter().find(|l| &l.key() == key) else {
-                continue;
-            };
-            for e in &l.endpoints {
-                let ns_name = netns::ns_name(lab, &e.node);
-                if plan.delete_nodes.contains(&e.node) || !netns::exists(&ns_name) {
-                    continue;
-                }
-                if !handles.contains_key(&e.node) {
-                    handles.insert(e.node.clone(), NodeHandle::open(&ns_name)?);
-                }
-                let Some(h) = handles.get_mut(&e.node) else {
-                    continue;
-                };
-                if h.index_of.remove(&e.iface).is_none() {
-                    continue; // already gone (drift)
-                }
-                let what = format!("deleting {} in {ns_name}", e.iface);
-                if let Err(err) = h.sock.request(link::delete_by_name(&e.iface, what)) {
-                    if err.raw_errno() != Some(libc::ENODEV) {
-                        return Err(err.into());
-                    }
-                }
-                // Deleting one end of a veth removes the other too; the
-                // two TAPs of an emulated link go one by one.
-                if !super::emulated::needs_emulator(l) {
-                    break;
-                }
-            }
-        }
-    }
+    // 1. Remove what goes.
+    let mut handles: BTreeMap<String, NodeIndex> = BTreeMap::new();
+    delete_links(lab, recorded, plan, &mut handles)?;
     if !plan.delete_nodes.is_empty() {
         let names: Vec<String> = plan
             .delete_nodes
@@ -310,178 +272,28 @@ pub fn apply(
     }
     t.mark("namespaces", &mut since);
 
-    // 3. Veth pairs, both ends in place, from one pipelined socket.
+    // 3. Veth pairs, both ends in place, from pipelined sockets.
     let links: BTreeMap<String, &Link> = desired.links.iter().map(|l| (l.key(), l)).collect();
-    for key in &plan.create_links {
-        let Some(l) = links.get(key) else { continue };
-        for e in &l.endpoints {
-            if !handles.contains_key(&e.node) {
-                let h = NodeHandle::open(&netns::ns_name(lab, &e.node))?;
-                handles.insert(e.node.clone(), h);
-            }
-        }
-    }
     let mut work: BTreeMap<String, NodeWork> = BTreeMap::new();
-    // New links whose conditions the kernel's qdiscs carry.
-    let mut kernel_links: BTreeSet<&str> = Default::default();
-    for key in &plan.create_links {
-        if let Some(l) = links.get(key) {
-            if super::conditions::kernel_carries(&l.conditions)? {
-                kernel_links.insert(key.as_str());
-            }
-        }
-    }
-    let mut root = Socket::new_in_scratch_ns()?;
-    let mut reqs = Vec::with_capacity(plan.create_links.len());
-    let mut tap_links: Vec<&Link> = Vec::new();
-    for key in &plan.create_links {
-        let Some(l) = links.get(key) else { continue };
-        if super::emulated::needs_emulator(l) {
-            tap_links.push(l);
-            continue;
-        }
-        let kind = |n: &str| desired.nodes.get(n).map(|n| n.kind);
-        // The switch end goes first: only the first end can be enslaved at
-        // creation time.
-        let (m, p) = if kind(&l.endpoints[1].node) == Some(NodeKind::Switch)
-            && kind(&l.endpoints[0].node) != Some(NodeKind::Switch)
-        {
-            (1, 0)
-        } else {
-            (0, 1)
-        };
-        let (me, pe) = (&l.endpoints[m], &l.endpoints[p]);
-        // Each end: its index, its namespace, and its bridge if it is a
-        // switch port.
-        let mut end = |node: &str, iface: &str| -> Result<(u32, i32, Option<u32>)> {
-            let h = handles
-                .get_mut(node)
-                .ok_or_else(|| Error::Internal(format!("no handle for {node}")))?;
-            let master = if kind(node) == Some(NodeKind::Switch) {
-                h.index_of.get(node).copied()
-            } else {
-                None
-            };
-            Ok((h.alloc_index(iface), h.ns.raw_fd(), master))
-        };
-        let (m_idx, m_fd, m_master) = end(&me.node, &me.iface)?;
-        let (p_idx, p_fd, p_master) = end(&pe.node, &pe.iface)?;
-        // An end without a link-local address must get its mode before it
-        // comes up, so it cannot come up in the creating request.
-        let m_no_ll = without_link_local(desired, &v6, &me.node);
-        let a = VethEnd {
-            name: &me.iface,
-            ns_fd: m_fd,
-            index: m_idx,
-            mac: me.mac,
-            mtu: mtu_of(l, m),
-            up: l.up && !m_no_ll,
-            master: m_master,
-        };
-        let b = VethEnd {
-            name: &pe.iface,
-            ns_fd: p_fd,
-            index: p_idx,
-            mac: pe.mac,
-            mtu: mtu_of(l, p),
-            up: l.up,
-            master: None,
-        };
-        let what = format!(
-            "creating veth {}:{} <-> {}:{}",
-            me.node, me.iface, pe.node, pe.iface
-        );
-        reqs.push(link::new_veth(&a, &b, what));
-        if m_no_ll {
-            let m_ns = netns::ns_name(lab, &me.node);
-            let m_work = &mut work.entry(me.node.clone()).or_default().reqs;
-            port_and_up(m_work, m_idx, None, l.up, true, me, &m_ns);
-        }
-        let p_ns = netns::ns_name(lab, &pe.node);
-        let p_work = &mut work.entry(pe.node.clone()).or_default().reqs;
-        let p_no_ll = without_link_local(desired, &v6, &pe.node);
-        port_and_up(p_work, p_idx, p_master, l.up, p_no_ll, pe, &p_ns);
-        for (e, idx, end) in [(me, m_idx, m), (pe, p_idx, p)] {
-            let ns_name = netns::ns_name(lab, &e.node);
-            // The egress qdisc of this end carries what it sends; queued
-            // with the node's other work, after the veth exists.
-            let sends = if end == 0 {
-                &l.conditions.a_to_b
-            } else {
-                &l.conditions.b_to_a
-            };
-            let kernel = kernel_links.contains(key.as_str());
-            if let Some(q) = crate::kernel::tc::for_impairment(sends).filter(|_| kernel) {
-                let what = format!("setting {} on {} in {ns_name}", q.kind, e.iface);
-                work.entry(e.node.clone())
-                    .or_default()
-                    .reqs
-                    .push(crate::kernel::tc::set_root(idx, &q, false, what));
-            }
-            for a in &e.addrs {
-                work.entry(e.node.clone()).or_default().reqs.push(addr::add(
-                    idx,
-                    a,
-                    format!("adding {a} to {} in {ns_name}", e.iface),
-                ));
-            }
-        }
-    }
-    progress("links", 0, reqs.len());
-    let n_links = reqs.len();
-    let errs = create_links_parallel(&mut root, reqs);
-    if !errs.is_empty() {
-        return Err(Error::Apply(errs));
-    }
-    progress("links", n_links, n_links);
-    for l in tap_links {
-        create_tap_link(lab, desired, &v6, l, &mut handles, &mut work)?;
-    }
+    create_links(
+        desired,
+        plan,
+        &links,
+        &v6,
+        &mut handles,
+        &mut work,
+        progress,
+    )?;
     t.mark("links", &mut since);
 
     // 4. Routes, after the addresses that make their gateways reachable.
-    for name in &plan.route_nodes {
-        let Some(node) = desired.nodes.get(name) else {
-            continue;
-        };
-        if !handles.contains_key(name) {
-            let h = NodeHandle::open(&netns::ns_name(lab, name))?;
-            handles.insert(name.clone(), h);
-        }
-        let Some(h) = handles.get(name) else { continue };
-        let ns_name = netns::ns_name(lab, name);
-        let w = work.entry(name.clone()).or_default();
-        for (gw, v6) in [(node.gateway, false), (node.gateway6, true)] {
-            if let Some(gw) = gw {
-                let dst = default_route(v6);
-                w.reqs.push(route::replace(
-                    &dst,
-                    Some(gw),
-                    None,
-                    format!("adding default route via {gw} in {ns_name}"),
-                ));
-            }
-        }
-        for r in &node.routes {
-            let oif = r.dev.as_ref().and_then(|d| h.index_of.get(d).copied());
-            let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
-            w.reqs.push(route::replace(
-                &r.dst,
-                r.via,
-                oif,
-                format!("adding route {}{via} in {ns_name}", r.dst),
-            ));
-        }
-    }
+    queue_routes(desired, plan, &mut handles, &mut work)?;
 
     // 5. Per-namespace work, spread over both cores.
-    let total = work.len();
-    let mut jobs: Vec<(NodeHandle, Vec<Request>)> = Vec::with_capacity(total);
-    for (name, w) in work {
-        if let Some(h) = handles.remove(&name) {
-            jobs.push((h, w.reqs));
-        }
-    }
+    let jobs: Vec<(String, Vec<Request>)> = work
+        .into_iter()
+        .map(|(name, w)| (netns::ns_name(lab, &name), w.reqs))
+        .collect();
     let errs = run_node_jobs(jobs, progress);
     if !errs.is_empty() {
         return Err(Error::Apply(errs));
@@ -507,6 +319,271 @@ pub fn apply(
     }
     t.mark("hosts", &mut since);
     Ok(t)
+}
+
+/// What this apply knows of `node`'s interfaces, read from the kernel the
+/// first time (the descriptors used to read it close right after).
+fn index_of<'a>(
+    lab: &str,
+    node: &str,
+    handles: &'a mut BTreeMap<String, NodeIndex>,
+) -> Result<&'a mut NodeIndex> {
+    if !handles.contains_key(node) {
+        let mut conn = NodeConn::open(&netns::ns_name(lab, node))?;
+        handles.insert(node.to_string(), NodeIndex::read(&mut conn)?);
+    }
+    handles
+        .get_mut(node)
+        .ok_or_else(|| Error::Internal(format!("no handle for {node}")))
+}
+
+/// Explicit link deletes go before node deletes: their surviving ends
+/// would otherwise linger until the kernel frees the old namespace, and
+/// clash with the names created next.
+fn delete_links(
+    lab: &str,
+    recorded: Option<&Topology>,
+    plan: &Plan,
+    handles: &mut BTreeMap<String, NodeIndex>,
+) -> Result<()> {
+    let old = recorded.map(|r| &r.links[..]).unwrap_or(&[]);
+    for key in &plan.delete_links {
+        let Some(l) = old.iter().find(|l| &l.key() == key) else {
+            continue;
+        };
+        for e in &l.endpoints {
+            let ns_name = netns::ns_name(lab, &e.node);
+            if plan.delete_nodes.contains(&e.node) || !netns::exists(&ns_name) {
+                continue;
+            }
+            let mut conn = NodeConn::open(&ns_name)?;
+            if !handles.contains_key(&e.node) {
+                handles.insert(e.node.clone(), NodeIndex::read(&mut conn)?);
+            }
+            let Some(h) = handles.get_mut(&e.node) else {
+                continue;
+            };
+            if h.index_of.remove(&e.iface).is_none() {
+                continue; // already gone (drift)
+            }
+            let what = format!("deleting {} in {ns_name}", e.iface);
+            if let Err(err) = conn.sock.request(link::delete_by_name(&e.iface, what)) {
+                if err.raw_errno() != Some(libc::ENODEV) {
+                    return Err(err.into());
+                }
+            }
+            // Deleting one end of a veth removes the other too; the
+            // two TAPs of an emulated link go one by one.
+            if !super::emulated::needs_emulator(l) {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates the plan's new links: veths in batches (each batch opens the
+/// namespace fds of its ends, sends, and closes them), then TAP pairs.
+/// Queues what each end needs afterwards in `work`.
+fn create_links(
+    desired: &Topology,
+    plan: &Plan,
+    links: &BTreeMap<String, &Link>,
+    v6: &BTreeSet<&str>,
+    handles: &mut BTreeMap<String, NodeIndex>,
+    work: &mut BTreeMap<String, NodeWork>,
+    progress: &Progress<'_>,
+) -> Result<()> {
+    let lab = desired.name.as_str();
+    let mut veths: Vec<&Link> = Vec::new();
+    let mut tap_links: Vec<&Link> = Vec::new();
+    for key in &plan.create_links {
+        let Some(l) = links.get(key) else { continue };
+        for e in &l.endpoints {
+            index_of(lab, &e.node, handles)?;
+        }
+        if super::emulated::needs_emulator(l) {
+            tap_links.push(l);
+        } else {
+            veths.push(l);
+        }
+    }
+    let total = veths.len();
+    progress("links", 0, total);
+    let mut root = Socket::new_in_scratch_ns()?;
+    let mut done = 0;
+    for batch in veths.chunks(link_batch()) {
+        let mut fds: BTreeMap<&str, NetNs> = BTreeMap::new();
+        for l in batch {
+            for e in &l.endpoints {
+                if !fds.contains_key(e.node.as_str()) {
+                    fds.insert(&e.node, NetNs::open(&netns::ns_name(lab, &e.node))?);
+                }
+            }
+        }
+        let mut reqs = Vec::with_capacity(batch.len());
+        for l in batch {
+            let kernel = super::conditions::kernel_carries(&l.conditions)?;
+            reqs.push(veth_request(desired, v6, l, kernel, &fds, handles, work)?);
+        }
+        let errs = create_links_parallel(&mut root, reqs);
+        drop(fds);
+        if !errs.is_empty() {
+            return Err(Error::Apply(errs));
+        }
+        done += batch.len();
+        progress("links", done, total);
+    }
+    for l in tap_links {
+        create_tap_link(lab, desired, v6, l, handles, work)?;
+    }
+    Ok(())
+}
+
+/// The request creating veth `l` with both ends in place (their namespace
+/// fds from `fds`), and the node work each end needs after it exists:
+/// bridge port, up, egress qdisc (`kernel`: the kernel carries the link's
+/// conditions), addresses.
+fn veth_request(
+    desired: &Topology,
+    v6: &BTreeSet<&str>,
+    l: &Link,
+    kernel: bool,
+    fds: &BTreeMap<&str, NetNs>,
+    handles: &mut BTreeMap<String, NodeIndex>,
+    work: &mut BTreeMap<String, NodeWork>,
+) -> Result<Request> {
+    let lab = desired.name.as_str();
+    let kind = |n: &str| desired.nodes.get(n).map(|n| n.kind);
+    // The switch end goes first: only the first end can be enslaved at
+    // creation time.
+    let (m, p) = if kind(&l.endpoints[1].node) == Some(NodeKind::Switch)
+        && kind(&l.endpoints[0].node) != Some(NodeKind::Switch)
+    {
+        (1, 0)
+    } else {
+        (0, 1)
+    };
+    let (me, pe) = (&l.endpoints[m], &l.endpoints[p]);
+    // Each end: its index, its namespace, and its bridge if it is a
+    // switch port.
+    let mut end = |node: &str, iface: &str| -> Result<(u32, i32, Option<u32>)> {
+        let h = handles
+            .get_mut(node)
+            .ok_or_else(|| Error::Internal(format!("no handle for {node}")))?;
+        let fd = fds
+            .get(node)
+            .ok_or_else(|| Error::Internal(format!("no namespace fd for {node}")))?
+            .raw_fd();
+        let master = if kind(node) == Some(NodeKind::Switch) {
+            h.index_of.get(node).copied()
+        } else {
+            None
+        };
+        Ok((h.alloc_index(iface), fd, master))
+    };
+    let (m_idx, m_fd, m_master) = end(&me.node, &me.iface)?;
+    let (p_idx, p_fd, p_master) = end(&pe.node, &pe.iface)?;
+    // An end without a link-local address must get its mode before it
+    // comes up, so it cannot come up in the creating request.
+    let m_no_ll = without_link_local(desired, v6, &me.node);
+    let a = VethEnd {
+        name: &me.iface,
+        ns_fd: m_fd,
+        index: m_idx,
+        mac: me.mac,
+        mtu: mtu_of(l, m),
+        up: l.up && !m_no_ll,
+        master: m_master,
+    };
+    let b = VethEnd {
+        name: &pe.iface,
+        ns_fd: p_fd,
+        index: p_idx,
+        mac: pe.mac,
+        mtu: mtu_of(l, p),
+        up: l.up,
+        master: None,
+    };
+    let what = format!(
+        "creating veth {}:{} <-> {}:{}",
+        me.node, me.iface, pe.node, pe.iface
+    );
+    let req = link::new_veth(&a, &b, what);
+    if m_no_ll {
+        let m_ns = netns::ns_name(lab, &me.node);
+        let m_work = &mut work.entry(me.node.clone()).or_default().reqs;
+        port_and_up(m_work, m_idx, None, l.up, true, me, &m_ns);
+    }
+    let p_ns = netns::ns_name(lab, &pe.node);
+    let p_work = &mut work.entry(pe.node.clone()).or_default().reqs;
+    let p_no_ll = without_link_local(desired, v6, &pe.node);
+    port_and_up(p_work, p_idx, p_master, l.up, p_no_ll, pe, &p_ns);
+    for (e, idx, end) in [(me, m_idx, m), (pe, p_idx, p)] {
+        let ns_name = netns::ns_name(lab, &e.node);
+        // The egress qdisc of this end carries what it sends; queued
+        // with the node's other work, after the veth exists.
+        let sends = if end == 0 {
+            &l.conditions.a_to_b
+        } else {
+            &l.conditions.b_to_a
+        };
+        if let Some(q) = crate::kernel::tc::for_impairment(sends).filter(|_| kernel) {
+            let what = format!("setting {} on {} in {ns_name}", q.kind, e.iface);
+            work.entry(e.node.clone())
+                .or_default()
+                .reqs
+                .push(crate::kernel::tc::set_root(idx, &q, false, what));
+        }
+        for a in &e.addrs {
+            work.entry(e.node.clone()).or_default().reqs.push(addr::add(
+                idx,
+                a,
+                format!("adding {a} to {} in {ns_name}", e.iface),
+            ));
+        }
+    }
+    Ok(req)
+}
+
+/// Queues the default gateways and static routes of the plan's route nodes.
+fn queue_routes(
+    desired: &Topology,
+    plan: &Plan,
+    handles: &mut BTreeMap<String, NodeIndex>,
+    work: &mut BTreeMap<String, NodeWork>,
+) -> Result<()> {
+    let lab = desired.name.as_str();
+    for name in &plan.route_nodes {
+        let Some(node) = desired.nodes.get(name) else {
+            continue;
+        };
+        let h = index_of(lab, name, handles)?;
+        let ns_name = netns::ns_name(lab, name);
+        let w = work.entry(name.clone()).or_default();
+        for (gw, v6) in [(node.gateway, false), (node.gateway6, true)] {
+            if let Some(gw) = gw {
+                let dst = default_route(v6);
+                w.reqs.push(route::replace(
+                    &dst,
+                    Some(gw),
+                    None,
+                    format!("adding default route via {gw} in {ns_name}"),
+                ));
+            }
+        }
+        for r in &node.routes {
+            let oif = r.dev.as_ref().and_then(|d| h.index_of.get(d).copied());
+            let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
+            w.reqs.push(route::replace(
+                &r.dst,
+                r.via,
+                oif,
+                format!("adding route {}{via} in {ns_name}", r.dst),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// True for a host the topology gives no IPv6: its interfaces get no
@@ -560,7 +637,7 @@ fn create_tap_link(
     desired: &Topology,
     v6: &BTreeSet<&str>,
     l: &Link,
-    handles: &mut BTreeMap<String, NodeHandle>,
+    handles: &mut BTreeMap<String, NodeIndex>,
     work: &mut BTreeMap<String, NodeWork>,
 ) -> Result<()> {
     for (i, e) in l.endpoints.iter().enumerate() {
@@ -570,7 +647,8 @@ fn create_tap_link(
             .get_mut(&e.node)
             .ok_or_else(|| Error::Internal(format!("no handle for {}", e.node)))?;
         // The kernel chose the index (TUNSETIFF takes none): ask it.
-        let idx = link::index_of(&mut h.sock, &e.iface, &ns_name)?;
+        let mut conn = NodeConn::open(&ns_name)?;
+        let idx = link::index_of(&mut conn.sock, &e.iface, &ns_name)?;
         h.index_of.insert(e.iface.clone(), idx);
         let is_switch = desired.nodes.get(&e.node).map(|n| n.kind) == Some(NodeKind::Switch);
         let master = if is_switch {
@@ -634,7 +712,9 @@ fn default_route(v6: bool) -> IpNet {
     IpNet { addr, prefix: 0 }
 }
 
-fn run_node_jobs(jobs: Vec<(NodeHandle, Vec<Request>)>, progress: &Progress<'_>) -> Vec<KError> {
+/// Runs each node's requests over a socket opened in the node for that
+/// job alone (at most one per worker is open at a time).
+fn run_node_jobs(jobs: Vec<(String, Vec<Request>)>, progress: &Progress<'_>) -> Vec<KError> {
     let total = jobs.len();
     if total == 0 {
         return Vec::new();
@@ -646,7 +726,7 @@ fn run_node_jobs(jobs: Vec<(NodeHandle, Vec<Request>)>, progress: &Progress<'_>)
     let chunk = total.div_ceil(workers).max(1);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let mut jobs = jobs;
-    let mut parts: Vec<Vec<(NodeHandle, Vec<Request>)>> = Vec::new();
+    let mut parts: Vec<Vec<(String, Vec<Request>)>> = Vec::new();
     while !jobs.is_empty() {
         let rest = jobs.split_off(jobs.len().min(chunk));
         parts.push(std::mem::replace(&mut jobs, rest));
@@ -658,8 +738,11 @@ fn run_node_jobs(jobs: Vec<(NodeHandle, Vec<Request>)>, progress: &Progress<'_>)
                 let done = &done;
                 s.spawn(move || {
                     let mut errs = Vec::new();
-                    for (mut h, reqs) in part {
-                        errs.extend(h.sock.execute(reqs));
+                    for (ns_name, reqs) in part {
+                        match NetNs::open(&ns_name).and_then(|ns| ns.run(Socket::new)?) {
+                            Ok(mut sock) => errs.extend(sock.execute(reqs)),
+                            Err(e) => errs.push(e),
+                        }
                         let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                         if d % 64 == 0 || d == total {
                             progress("addresses", d, total);

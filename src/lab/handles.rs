@@ -1,5 +1,8 @@
-//! Open handles on the namespaces of a lab: the namespace fd, a netlink
-//! socket bound inside it, and the interfaces it holds.
+//! Handles on the namespaces of a lab: what an apply knows of each node's
+//! interfaces (kept for the whole apply), and the descriptors that reach it
+//! (a namespace fd and a netlink socket bound inside it), opened for one
+//! batch of work and closed after it. Keeping two descriptors per node for
+//! the whole apply made a 10,000-node lab run out of descriptors.
 
 use super::Result;
 use crate::kernel::link::{self, LinkState};
@@ -8,27 +11,25 @@ use crate::kernel::netns::{self, NetNs};
 use crate::kernel::{addr, Error as KError};
 use std::collections::BTreeMap;
 
-/// One node's namespace, ready for requests.
-pub struct NodeHandle {
-    pub ns: NetNs,
-    pub sock: Socket,
-    /// Interface name → index, as far as this apply knows.
+/// One node's interfaces as far as this apply knows: no descriptor.
+#[derive(Debug, Clone, Default)]
+pub struct NodeIndex {
+    /// Interface name → index.
     pub index_of: BTreeMap<String, u32>,
     /// Next free interface index to ask the kernel for.
     pub next_index: u32,
 }
 
-impl NodeHandle {
-    /// Opens an existing pinned namespace and reads its links.
-    pub fn open(ns_name: &str) -> Result<NodeHandle> {
-        let ns = NetNs::open(ns_name)?;
-        let mut sock = ns.run(Socket::new)??;
-        let links = link::dump(&mut sock, &format!("reading links of {ns_name}"))?;
+impl NodeIndex {
+    /// Reads the links of the namespace `conn` reaches.
+    pub fn read(conn: &mut NodeConn) -> Result<NodeIndex> {
+        let links = link::dump(
+            &mut conn.sock,
+            &format!("reading links of {}", conn.ns.name),
+        )?;
         let next_index = links.iter().map(|l| l.index).max().unwrap_or(1) + 1;
         let index_of = links.into_iter().map(|l| (l.name, l.index)).collect();
-        Ok(NodeHandle {
-            ns,
-            sock,
+        Ok(NodeIndex {
             index_of,
             next_index,
         })
@@ -39,6 +40,22 @@ impl NodeHandle {
         self.next_index += 1;
         self.index_of.insert(name.to_string(), i);
         i
+    }
+}
+
+/// The two descriptors that reach one node: open them for a batch of work
+/// and drop them after it.
+pub struct NodeConn {
+    pub ns: NetNs,
+    pub sock: Socket,
+}
+
+impl NodeConn {
+    /// Opens a pinned namespace and a netlink socket inside it.
+    pub fn open(ns_name: &str) -> Result<NodeConn> {
+        let ns = NetNs::open(ns_name)?;
+        let sock = ns.run(Socket::new)??;
+        Ok(NodeConn { ns, sock })
     }
 }
 
