@@ -6,7 +6,9 @@
 //! both variables [`at`] costs one environment lookup and does nothing.
 //!
 //! Steps in use: `applied` (journal says applied, before the supervisor
-//! hand-over), `exec-entered` (after `exec`'s setns, before the exec),
+//! hand-over), `exec-opened` (`exec` holds the node's namespace open, not
+//! yet entered), `exec-entered` (after `exec`'s setns and its check that
+//! the lab is not closing, before the exec),
 //! `down-locked` (down holds the lab lock), `up-locked` (up holds the lab
 //! lock), `down-scanned` (down has killed the processes it found).
 

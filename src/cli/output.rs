@@ -41,6 +41,13 @@ pub fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
 /// The exit code an error deserves.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     for cause in e.chain() {
+        // A program `exec` could not execute: what a shell would say.
+        if let Some(code) = cause
+            .downcast_ref::<nlab::kernel::Error>()
+            .and_then(|k| k.exec_status())
+        {
+            return code;
+        }
         if cause.downcast_ref::<BadInput>().is_some()
             || cause
                 .downcast_ref::<nlab::topo::validate::TopoErrors>()

@@ -11,6 +11,14 @@
 //! happens in the forked child, which is single-threaded, before `exec`.
 //! Everything that allocates (paths, the list of files to bind) is prepared
 //! in the parent before the fork; the child only makes raw syscalls.
+//!
+//! The namespace is opened before it is entered, and `nlab down` may remove
+//! the lab in between: a program started then would live on in an unpinned
+//! namespace nobody sees. So right after `setns` the child checks that the
+//! lab is not closing (a marker `down` writes first) and that the pin still
+//! names the namespace it entered; otherwise it refuses (`ESTALE`). A child
+//! that passed the check was inside before `down` looked, so `down`'s scan
+//! of `/proc` finds it.
 
 use super::netns::{ns_name, ns_path, ETC_NETNS};
 use super::{Error, Result};
@@ -19,6 +27,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -36,6 +45,10 @@ const SYSFS: &CStr = c"sysfs";
 const NONE: &CStr = c"none";
 const EMPTY: &CStr = c"";
 
+/// The file `nlab down` creates in the lab's directory before it removes
+/// anything: while it exists, nothing may enter the lab's namespaces.
+pub const CLOSING_MARKER: &str = "closing";
+
 /// Everything the child needs to enter a node, prepared before the fork.
 struct Entry {
     /// The namespace file, opened close-on-exec before the fork.
@@ -44,17 +57,61 @@ struct Entry {
     name: CString,
     /// `(/etc/netns/<ns>/<file>, /etc/<file>)` pairs to bind-mount.
     binds: Vec<(CString, CString)>,
+    /// `/run/netns/<ns>`, which must still name the namespace entered.
+    pin: CString,
+    /// Inode of the namespace opened.
+    inode: u64,
+    /// The lab's closing marker, if the namespace belongs to a lab.
+    closing: Option<CString>,
 }
 
 impl Entry {
-    fn prepare(ns: &str) -> Result<Entry> {
+    fn prepare(ns: &str, lab_dir: Option<&Path>) -> Result<Entry> {
         let path = ns_path(ns);
-        let netns = File::open(&path)
-            .map_err(|e| Error::io(format!("opening namespace {ns} to run a program in it"), e))?
-            .into();
+        let file = File::open(&path)
+            .map_err(|e| Error::io(format!("opening namespace {ns} to run a program in it"), e))?;
+        let inode = file
+            .metadata()
+            .map_err(|e| Error::io(format!("stat of namespace {ns}"), e))?
+            .ino();
         let name = cstring(ns.as_bytes(), || format!("namespace name {ns:?}"))?;
         let binds = etc_binds(ns)?;
-        Ok(Entry { netns, name, binds })
+        let pin = cstring(path.as_os_str().as_bytes(), || {
+            format!("path {}", path.display())
+        })?;
+        let closing = lab_dir
+            .map(|d| {
+                let m = d.join(CLOSING_MARKER);
+                cstring(m.as_os_str().as_bytes(), || format!("path {}", m.display()))
+            })
+            .transpose()?;
+        Ok(Entry {
+            netns: file.into(),
+            name,
+            binds,
+            pin,
+            inode,
+            closing,
+        })
+    }
+
+    /// After `setns`: whether the lab is still there to be entered (see
+    /// the module docs). Raw syscalls only, like [`Entry::enter`].
+    fn still_the_labs(&self) -> io::Result<()> {
+        // SAFETY: access/stat on valid NUL-terminated paths into a zeroed
+        // struct; nothing is allocated.
+        unsafe {
+            if let Some(m) = &self.closing {
+                if libc::access(m.as_ptr(), libc::F_OK) == 0 {
+                    return Err(refuse(b"nlab exec: the lab is being removed (nlab down); not starting the program\n"));
+                }
+            }
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::stat(self.pin.as_ptr(), &mut st) != 0 || st.st_ino != self.inode {
+                return Err(refuse(b"nlab exec: the node's namespace was removed (nlab down); not starting the program\n"));
+            }
+        }
+        Ok(())
     }
 
     /// What `ip netns exec` does between fork and exec. Raw syscalls only:
@@ -70,6 +127,10 @@ impl Entry {
             if libc::setns(self.netns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
                 return Err(fail(b"nlab exec: entering the network namespace failed\n"));
             }
+        }
+        self.still_the_labs()?;
+        // SAFETY: as above.
+        unsafe {
             if libc::unshare(libc::CLONE_NEWNS) != 0 {
                 return Err(fail(b"nlab exec: creating a mount namespace failed\n"));
             }
@@ -134,6 +195,21 @@ fn fail(msg: &'static [u8]) -> io::Error {
     err
 }
 
+/// Says why the child refuses to start the program; the error is
+/// `ESTALE`, which [`refused`] recognises.
+fn refuse(msg: &'static [u8]) -> io::Error {
+    // SAFETY: writing a static buffer to fd 2; the result does not matter.
+    unsafe {
+        libc::write(2, msg.as_ptr().cast(), msg.len());
+    }
+    io::Error::from_raw_os_error(libc::ESTALE)
+}
+
+/// Whether entering failed because the lab was removed meanwhile.
+pub fn refused(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ESTALE)
+}
+
 fn cstring(bytes: &[u8], what: impl FnOnce() -> String) -> Result<CString> {
     CString::new(bytes).map_err(|_| Error::protocol(what(), "contains a NUL byte"))
 }
@@ -192,7 +268,18 @@ fn etc_binds(ns: &str) -> Result<Vec<(CString, CString)>> {
 /// `NLAB_NS=<ns_name>` in its environment. Spawn it as usual; a failure to
 /// enter the node is reported by `spawn` (with the failed step on stderr).
 pub fn command_in<S: AsRef<OsStr>>(ns_name: &str, program: &str, args: &[S]) -> Result<Command> {
-    let entry = Entry::prepare(ns_name)?;
+    command_in_lab(ns_name, None, program, args)
+}
+
+/// [`command_in`] for a namespace of the lab whose runtime directory is
+/// `lab_dir`: the child refuses to start once that lab is closing.
+pub fn command_in_lab<S: AsRef<OsStr>>(
+    ns_name: &str,
+    lab_dir: Option<&Path>,
+    program: &str,
+    args: &[S],
+) -> Result<Command> {
+    let entry = Entry::prepare(ns_name, lab_dir)?;
     let mut cmd = Command::new(program);
     cmd.args(args).env(ENV_NS, ns_name);
     // SAFETY: `Entry::enter` only makes async-signal-safe syscalls and does
@@ -222,7 +309,18 @@ pub fn command_in_node<S: AsRef<OsStr>>(
 /// namespace, which is checked first. Returns only on error; if entering
 /// succeeded but `execvp` failed, the process is left inside the node.
 pub fn exec_replace<S: AsRef<OsStr>>(ns_name: &str, program: &str, args: &[S]) -> Error {
-    exec_replace_env(ns_name, program, args, &[(ENV_NS, ns_name)])
+    exec_replace_env(ns_name, None, program, args, &[(ENV_NS, ns_name)])
+}
+
+/// [`exec_replace`] for a namespace of the lab whose runtime directory is
+/// `lab_dir`: refuses once that lab is closing.
+pub fn exec_replace_lab<S: AsRef<OsStr>>(
+    ns_name: &str,
+    lab_dir: &Path,
+    program: &str,
+    args: &[S],
+) -> Error {
+    exec_replace_env(ns_name, Some(lab_dir), program, args, &[(ENV_NS, ns_name)])
 }
 
 /// [`exec_replace`] for node `node` of lab `lab`, also setting `NLAB_LAB`
@@ -236,6 +334,7 @@ pub fn exec_replace_node<S: AsRef<OsStr>>(
     let ns = ns_name(lab, node);
     exec_replace_env(
         &ns,
+        None,
         program,
         args,
         &[(ENV_NS, ns.as_str()), (ENV_LAB, lab), (ENV_NODE, node)],
@@ -244,11 +343,12 @@ pub fn exec_replace_node<S: AsRef<OsStr>>(
 
 fn exec_replace_env<S: AsRef<OsStr>>(
     ns: &str,
+    lab_dir: Option<&Path>,
     program: &str,
     args: &[S],
     extra_env: &[(&str, &str)],
 ) -> Error {
-    match try_exec_replace(ns, program, args, extra_env) {
+    match try_exec_replace(ns, lab_dir, program, args, extra_env) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -256,6 +356,7 @@ fn exec_replace_env<S: AsRef<OsStr>>(
 
 fn try_exec_replace<S: AsRef<OsStr>>(
     ns: &str,
+    lab_dir: Option<&Path>,
     program: &str,
     args: &[S],
     extra_env: &[(&str, &str)],
@@ -273,7 +374,7 @@ fn try_exec_replace<S: AsRef<OsStr>>(
             ),
         ));
     }
-    let entry = Entry::prepare(ns)?;
+    let entry = Entry::prepare(ns, lab_dir)?;
     let prog = cstring(program.as_bytes(), || format!("program name {program:?}"))?;
     let mut argv = Vec::with_capacity(args.len() + 1);
     argv.push(prog.clone());
@@ -305,16 +406,28 @@ fn try_exec_replace<S: AsRef<OsStr>>(
     let mut envp_p: Vec<*const libc::c_char> = envp.iter().map(|c| c.as_ptr()).collect();
     envp_p.push(std::ptr::null());
 
-    entry
-        .enter()
-        .map_err(|e| Error::io(format!("entering {ns} to run {program}"), e))?;
+    // The race with `nlab down` opens here: the namespace is open, not
+    // yet entered.
+    crate::pause::at("exec-opened");
+    entry.enter().map_err(|e| {
+        if refused(&e) {
+            Error::protocol(
+                format!("entering {ns} to run {program}"),
+                "the lab was removed meanwhile (nlab down); nothing was started",
+            )
+        } else {
+            Error::io(format!("entering {ns} to run {program}"), e)
+        }
+    })?;
+    // Inside and checked: `down`'s scan of /proc finds this process now.
+    crate::pause::at("exec-entered");
     // SAFETY: argv and envp are NULL-terminated arrays of pointers to live
     // NUL-terminated strings.
     unsafe {
         libc::execvpe(prog.as_ptr(), argv_p.as_ptr(), envp_p.as_ptr());
     }
-    Err(Error::io(
-        format!("executing {program} in {ns}"),
-        io::Error::last_os_error(),
-    ))
+    Err(Error::Exec {
+        what: format!("executing {program} in {ns}"),
+        source: io::Error::last_os_error(),
+    })
 }

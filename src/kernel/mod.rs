@@ -29,6 +29,14 @@ pub enum Error {
     Sys { what: String, errno: Errno },
     #[error("{what}: {msg}")]
     Protocol { what: String, msg: String },
+    /// `execve` of the program itself failed (not found, not executable):
+    /// shells exit 127 or 126 for these, see [`Error::exec_status`].
+    #[error("{what}: {source}")]
+    Exec {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The kernel refused with an errno and said why (extended ack).
     #[error("{what}: {errno} ({text})")]
     Refused {
@@ -73,11 +81,23 @@ impl Error {
             msg: msg.into(),
         }
     }
+    /// The exit status a shell gives a command it could not execute: 127
+    /// when the program was not found, 126 when it is not executable.
+    pub fn exec_status(&self) -> Option<i32> {
+        match self {
+            Error::Exec { source, .. } => Some(match source.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => 127,
+                _ => 126,
+            }),
+            _ => None,
+        }
+    }
+
     /// The errno behind this error, if it came from the kernel.
     pub fn raw_errno(&self) -> Option<i32> {
         match self {
             Error::Sys { errno, .. } => Some(errno.0),
-            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Io { source, .. } | Error::Exec { source, .. } => source.raw_os_error(),
             Error::Refused { errno, .. } => Some(errno.0),
             Error::Protocol { .. } => None,
         }

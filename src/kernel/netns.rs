@@ -12,7 +12,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -252,6 +252,65 @@ pub fn pids_in(inodes: &HashSet<u64>) -> Vec<i32> {
             if inodes.contains(&m.ino()) {
                 out.push(pid);
             }
+        }
+    }
+    out
+}
+
+/// `SO_NETNS_COOKIE` (Linux 5.14): not in every libc crate yet.
+const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// The cookie of the calling thread's network namespace: unlike its inode
+/// number, which the kernel reuses once a namespace is freed, a cookie is
+/// never given to another namespace while the system runs. `None` on
+/// kernels without `SO_NETNS_COOKIE`.
+pub fn current_cookie() -> Option<u64> {
+    // SAFETY: socket/getsockopt into a local u64 with its size; the fd is
+    // owned right away.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return None;
+        }
+        let fd = OwnedFd::from_raw_fd(fd);
+        let mut cookie: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        let r = libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        );
+        (r == 0 && len as usize == std::mem::size_of::<u64>()).then_some(cookie)
+    }
+}
+
+/// The cookie of the network namespace process `pid` is in (see
+/// [`current_cookie`]), read by entering it for a moment.
+pub fn cookie_of_pid(pid: i32) -> Option<u64> {
+    let f = File::open(format!("/proc/{pid}/ns/net")).ok()?;
+    let ns = NetNs::from_fd(format!("namespace of pid {pid}"), f.into());
+    ns.run(current_cookie).ok().flatten()
+}
+
+/// Every live process with the inode of its network namespace.
+pub fn pid_inodes() -> Vec<(i32, u64)> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        if let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) {
+            out.push((pid, m.ino()));
         }
     }
     out

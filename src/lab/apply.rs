@@ -11,7 +11,7 @@
 
 use super::handles::{NodeConn, NodeIndex};
 use super::plan::{effective_stp, Plan};
-use super::{hosts, teardown, Error, Progress, Result};
+use super::{held, hosts, teardown, Error, Progress, Result};
 use crate::kernel::link::{self, BridgeOpts, VethEnd};
 use crate::kernel::netlink::{Request, Socket};
 use crate::kernel::netns::{self, NetNs};
@@ -112,7 +112,7 @@ fn create_node(
     let ns_name = netns::ns_name(lab, name);
     // The namespace fd and the socket close on return: the pin keeps the
     // namespace, and later phases open what they need per batch.
-    let (_ns, (index_of, next)) = netns::create_pinned(&ns_name, |_| {
+    let (ns, (index_of, next, cookie)) = netns::create_pinned(&ns_name, |_| {
         for (k, v) in node_sysctls(kind, v6) {
             netns::write_sysctl(k, v, &ns_name)?;
         }
@@ -146,11 +146,15 @@ fn create_node(
         if let Some(e) = sock.execute(reqs).into_iter().next() {
             return Err(e);
         }
-        Ok((index_of, next))
+        Ok((index_of, next, netns::current_cookie().unwrap_or(0)))
     })?;
     Ok(NodeIndex {
         index_of,
         next_index: next,
+        made: Some(held::NsRecord {
+            inode: ns.inode()?,
+            cookie,
+        }),
     })
 }
 
@@ -266,7 +270,14 @@ pub fn apply(
     let stp = effective_stp(desired);
     let v6 = desired.ipv6_nodes();
     let (created, errs) = create_nodes(lab, desired, &plan.create_nodes, &stp, &v6, progress);
+    // Recorded before anything can enter them, so `down` and `cleanup`
+    // find processes in them even once they are unpinned.
+    let made: Vec<(String, held::NsRecord)> = created
+        .iter()
+        .filter_map(|(n, h)| Some((netns::ns_name(lab, n), h.made?)))
+        .collect();
     handles.extend(created);
+    held::record(lab, &made)?;
     if !errs.is_empty() {
         return Err(Error::Apply(errs));
     }

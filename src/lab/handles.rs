@@ -18,6 +18,9 @@ pub struct NodeIndex {
     pub index_of: BTreeMap<String, u32>,
     /// Next free interface index to ask the kernel for.
     pub next_index: u32,
+    /// The namespace as this apply made it, for the lab's record of its
+    /// namespaces (`None` for nodes that existed before).
+    pub made: Option<super::held::NsRecord>,
 }
 
 impl NodeIndex {
@@ -32,6 +35,7 @@ impl NodeIndex {
         Ok(NodeIndex {
             index_of,
             next_index,
+            made: None,
         })
     }
 

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod conditions;
 pub mod emulated;
 pub mod handles;
+pub mod held;
 pub mod hosts;
 pub mod inspect;
 pub mod links;
@@ -235,6 +236,9 @@ impl Lab {
                 report,
             ));
         }
+        // A `down` that did not finish marked the lab closing; this `up`
+        // makes it a lab again.
+        held::clear_closing(&lab)?;
         if !orphans.is_empty() {
             teardown::remove_namespaces(&orphans)?;
         }
@@ -331,7 +335,8 @@ impl Lab {
     /// lab's `/etc/hosts` in place).
     pub fn command(&self, node: &str, program: &str, args: &[String]) -> Result<Command> {
         let ns = self.namespace(node)?;
-        let mut c = kernel::exec::command_in(&ns, program, args)?;
+        let dir = state::lab_dir(&self.name);
+        let mut c = kernel::exec::command_in_lab(&ns, Some(&dir), program, args)?;
         c.env("NLAB_LAB", &self.name).env("NLAB_NODE", node);
         Ok(c)
     }

@@ -2,9 +2,11 @@
 //!
 //! Namespaces are deleted whole (never veth by veth: each single delete
 //! waits ~20 ms in the kernel). A namespace lives while a process is in
-//! it, so the processes go first. Everything here tolerates objects that
-//! are already gone, so `down` and `cleanup` can be repeated.
+//! it, so the processes go first, and are looked for again after the
+//! unpin (see `held`). Everything here tolerates objects that are already
+//! gone, so `down` and `cleanup` can be repeated.
 
+use super::held::{self, NsRecord};
 use super::state::{self, lab_dir, LabLock};
 use super::{hosts, Error, Result};
 use crate::kernel::netns;
@@ -12,7 +14,6 @@ use serde::Serialize;
 use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 /// What a teardown removed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -31,11 +32,26 @@ const UNPIN_THREADS: usize = 32;
 /// Ends processes inside the given namespaces, then unpins them and
 /// removes their `/etc/netns` entries.
 pub fn remove_namespaces(names: &[String]) -> Result<usize> {
+    remove_held(names, &[], "removing namespaces", false)
+}
+
+/// [`remove_namespaces`], also ending processes in the `recorded`
+/// namespaces of the lab that are no longer pinned. `what` names the work
+/// in errors; `down` pauses at `down-scanned` between killing and unpinning.
+fn remove_held(names: &[String], recorded: &[NsRecord], what: &str, down: bool) -> Result<usize> {
     let inodes: HashSet<u64> = names
         .iter()
         .filter_map(|n| netns::pinned_inode(n))
         .collect();
-    let killed = kill_processes_in(&inodes);
+    let pids = if inodes.is_empty() && recorded.is_empty() {
+        Vec::new()
+    } else {
+        held::pids_in(&inodes, recorded)
+    };
+    held::kill(&pids);
+    if down {
+        crate::pause::at("down-scanned");
+    }
     let chunk = names.len().div_ceil(UNPIN_THREADS).max(1);
     let errors: Vec<crate::kernel::Error> = std::thread::scope(|s| {
         let hs: Vec<_> = names
@@ -55,49 +71,25 @@ pub fn remove_namespaces(names: &[String]) -> Result<usize> {
     if !errors.is_empty() {
         return Err(Error::Apply(errors));
     }
+    // A process that entered after the scan (it checked the pin before the
+    // unpin) is inside now: look until none is left.
+    let late = if inodes.is_empty() && recorded.is_empty() {
+        0
+    } else {
+        held::drain(&inodes, recorded, what)?
+    };
     for n in names {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(n))?;
     }
-    Ok(killed)
-}
-
-/// SIGKILLs every process whose network namespace is in `inodes` and waits
-/// (briefly) until they are gone, so their namespaces can be freed.
-pub fn kill_processes_in(inodes: &HashSet<u64>) -> usize {
-    if inodes.is_empty() {
-        return 0;
-    }
-    let pids = netns::pids_in(inodes);
-    for &pid in &pids {
-        // SAFETY: kill(2) on a pid we just read; a pid that exited meanwhile
-        // gives ESRCH, which is fine.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    for &pid in &pids {
-        while Instant::now() < deadline {
-            // A zombie still shows up in /proc but no longer holds its
-            // namespace: only a live one matters.
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|s| s.split_whitespace().next());
-            if matches!(state, None | Some("Z") | Some("X")) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-    pids.len()
+    Ok(pids.len() + late)
 }
 
 /// `nlab down LAB`: everything of one lab, found by journal and by name.
 pub fn down(lab: &str) -> Result<TeardownReport> {
     super::check_lab_name(lab)?;
     let _lock = LabLock::acquire(lab)?;
+    // Before anything goes: from now on `exec` refuses to enter the lab.
+    held::mark_closing(lab)?;
     // The supervisor first: it runs in the root namespace (so killing the
     // processes in the lab's namespaces misses it), and it could otherwise
     // still be changing links while they are removed.
@@ -119,7 +111,11 @@ pub fn down(lab: &str) -> Result<TeardownReport> {
         namespaces: names.len(),
         ..Default::default()
     };
-    report.processes = supervisors + remove_namespaces(&names)?;
+    // The record outlives the pins (the lab dir goes last): namespaces a
+    // process still holds after an earlier, interrupted down are found by it.
+    let recorded = held::recorded(lab);
+    report.processes =
+        supervisors + remove_held(&names, &recorded, &format!("tearing down lab {lab}"), true)?;
     for etc in netns::list_etc(&prefix) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
