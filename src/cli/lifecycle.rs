@@ -102,10 +102,49 @@ impl Bar {
     }
 }
 
+/// Held while `up --cli --rm` removes its lab, so the process does not
+/// exit halfway through a removal the other path started.
+static REMOVING: Mutex<()> = Mutex::new(());
+
+/// `up --cli --rm`: SIGTERM or SIGHUP (the terminal closed) removes the
+/// lab too, then exits 128+signal like a shell. Installed before the lab
+/// exists: a signal during `up` waits for its lock, then removes what it
+/// made.
+fn remove_on_termination(lab: &str) -> anyhow::Result<()> {
+    let term = nlab::kernel::signals::catch_termination()?;
+    // Line editing puts the terminal in raw mode; leave it as it was.
+    let tty = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
+    let lab = lab.to_string();
+    std::thread::spawn(move || {
+        let Some(sig) = term.wait() else { return };
+        let _g = REMOVING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = &tty {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
+        println!("*** Signal {sig}: removing lab {lab}");
+        let code = match lab::teardown::down(&lab) {
+            Ok(_) => 128 + sig,
+            Err(e) => {
+                super::output::print_error(&anyhow::Error::new(e));
+                1
+            }
+        };
+        std::process::exit(code);
+    });
+    Ok(())
+}
+
 pub fn up(a: UpArgs) -> anyhow::Result<i32> {
     let t = load_topology(&a)?;
     if !a.dry_run {
         require_root()?;
+    }
+    if a.cli && a.rm {
+        remove_on_termination(&t.name)?;
     }
     let bar = Bar::new(t.nodes.len(), a.json);
     let cb = |p: &str, d: usize, n: usize| bar.update(p, d, n);
@@ -127,6 +166,7 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
     if a.cli {
         let console = super::console::run(lab, super::console::Input::Stdin);
         if a.rm {
+            let _g = REMOVING.lock().unwrap_or_else(|e| e.into_inner());
             println!("*** Removing lab {}", t.name);
             down(&t.name, false)?;
         }

@@ -10,6 +10,7 @@ pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod route;
+pub mod signals;
 pub mod tap;
 pub mod tc;
 

@@ -48,7 +48,11 @@ extern "C" fn on_terminate(sig: libc::c_int) {
             unsafe { libc::killpg(pgid, libc::SIGTERM) };
         }
     }
-    // Then die of the signal as if there were no handler.
+    // `up --cli --rm` waits for the signal to remove the lab, then exits.
+    if nlab::kernel::signals::forward(sig) {
+        return;
+    }
+    // Otherwise die of the signal as if there were no handler.
     // SAFETY: signal and raise are async-signal-safe.
     unsafe {
         libc::signal(sig, libc::SIG_DFL);
