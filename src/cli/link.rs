@@ -29,23 +29,29 @@ pub enum LinkCommand {
     /// Every link: its ends, conditions per direction (as recorded and as
     /// the kernel holds them), backend and schedule.
     Show {
+        /// Lab name (see `nlab list`).
         lab: String,
+        /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
     /// Remove a link's conditions (or every link's with --all).
     Reset {
+        /// Lab name (see `nlab list`).
         lab: String,
         /// An end of the link (`node:iface`).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         endpoint: Option<String>,
+        /// Every link of the lab.
         #[arg(long)]
         all: bool,
+        /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
     /// The named presets with their numbers and where they come from.
     Presets {
+        /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -106,6 +112,7 @@ pub struct SetArgs {
     pub down: bool,
     #[arg(long, value_enum, default_value = "both")]
     pub direction: Direction,
+    /// Print the result (or the error) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

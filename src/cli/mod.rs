@@ -73,39 +73,51 @@ pub enum Command {
     Down {
         /// Lab name (see `nlab list`).
         lab: String,
+        /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
     /// Remove every lab on this host, including those left by a crashed or
     /// killed nlab.
     Cleanup {
+        /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
     /// List labs on this host.
     #[command(visible_alias = "ls")]
     List {
+        /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
     /// Show a lab as the kernel holds it: nodes, interfaces, addresses,
     /// MACs, veth peers, and anything that drifted from the topology.
     Inspect {
+        /// Lab name (see `nlab list`).
         lab: String,
+        /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
     /// Run a command inside a node (`nlab exec LAB h1 -- ping -c1 h2`).
     /// The command's exit code is nlab's.
     Exec {
+        /// Lab name (see `nlab list`).
         lab: String,
+        /// Node name (see `nlab inspect LAB`).
         node: String,
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
     /// Open an interactive shell inside a node.
-    Shell { lab: String, node: String },
+    Shell {
+        /// Lab name (see `nlab list`).
+        lab: String,
+        /// Node name (see `nlab inspect LAB`).
+        node: String,
+    },
     /// Ping between every pair of hosts, in parallel, with ICMP sent by
     /// nlab itself. Exits 1 when any pair fails.
     Pingall(PingArgs),
@@ -123,6 +135,7 @@ pub enum Command {
     /// the prompt, and exits 1 if any failed (pingall loss, a node command's
     /// non-zero exit, an unknown command).
     Cli {
+        /// Lab name (see `nlab list`).
         lab: String,
         /// Commands to run instead of reading stdin, separated by `;`
         /// (`-c "pingall; h1 ping -c1 h2"`).
@@ -131,19 +144,23 @@ pub enum Command {
     },
     /// Bring up a small demo lab, ping across it, show it, and leave it up.
     Demo,
-    /// The lab's background supervisor (scheduled link changes, and later
-    /// the userspace emulator): see it, start it, stop it.
+    /// The lab's background supervisor, which hosts scheduled link changes
+    /// and the userspace link emulator: see it, start it, stop it.
     #[command(subcommand)]
     Supervisor(supervise::SupervisorCmd),
     /// Run as the lab's supervisor (started by nlab itself).
     #[command(hide = true)]
-    Supervise { lab: String },
+    Supervise {
+        /// Lab name.
+        lab: String,
+    },
     /// Link conditions: set, show, reset, presets.
     #[command(subcommand)]
     Link(link::LinkCommand),
     /// What this kernel can do for link conditions (qdiscs probed in a
     /// throwaway namespace) and which backend each kind of condition uses.
     Features {
+        /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
@@ -155,6 +172,7 @@ pub struct UpArgs {
     #[arg(conflicts_with = "topo", required_unless_present = "topo")]
     pub file: Option<PathBuf>,
     /// A built-in topology, in Mininet's spelling: minimal, single,N,
+    /// reversed,N (single,N with the switch ports in reverse order),
     /// linear,N, tree,D,F (or tree,depth=D,fanout=F), torus,X,Y.
     #[arg(long, value_name = "SPEC")]
     pub topo: Option<String>,
@@ -190,6 +208,7 @@ pub struct UpArgs {
 
 #[derive(Args, Debug)]
 pub struct PingArgs {
+    /// Lab name (see `nlab list`).
     pub lab: String,
     /// Seconds to wait for each pair (retrying while ARP resolves).
     #[arg(long, default_value_t = 2.0)]
@@ -197,6 +216,7 @@ pub struct PingArgs {
     /// Use each host's first IPv6 address instead of IPv4.
     #[arg(long, short = '6')]
     pub ipv6: bool,
+    /// Print the result (or the error) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

@@ -11,16 +11,24 @@ pub enum SupervisorCmd {
     /// Whether the lab's supervisor runs, and per link: driver, state,
     /// schedule progress and the next step.
     Status {
+        /// Lab name (see `nlab list`).
         lab: String,
+        /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
         json: bool,
     },
     /// Start the lab's supervisor (a no-op when it runs). Normally `nlab`
     /// starts it when the lab needs one.
-    Start { lab: String },
+    Start {
+        /// Lab name (see `nlab list`).
+        lab: String,
+    },
     /// Stop the lab's supervisor. Kernel state stays as it is; scheduled
     /// changes pause until a supervisor runs again, then catch up.
-    Stop { lab: String },
+    Stop {
+        /// Lab name (see `nlab list`).
+        lab: String,
+    },
 }
 
 /// The supervisor process (`nlab supervise LAB`, started by nlab itself).
