@@ -3,11 +3,15 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    let json = cli::wants_json(&std::env::args_os().collect::<Vec<_>>());
     let args = cli::Cli::parse();
     let code = match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {
             cli::print_error(&e);
+            if json {
+                cli::print_error_json(&e);
+            }
             cli::exit_code(&e)
         }
     };

@@ -157,7 +157,7 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
     bar.finish();
     let (lab, report) = result.with_context(|| format!("bringing up lab {}", t.name))?;
     if a.json {
-        print_json(&report)?;
+        print_json(&up_json(&t, &report)?)?;
     } else if a.dry_run {
         print_plan(&t, &report);
     } else {
@@ -173,6 +173,24 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
         return console;
     }
     Ok(0)
+}
+
+/// `up --json`: the report, with `nodes` a list of `{name, kind}` like
+/// `inspect --json` and `graph --format json` give it, and the count as
+/// `node_count`.
+fn up_json(t: &Topology, r: &UpReport) -> anyhow::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(r)?;
+    let mut nodes: Vec<&topo::Node> = t.nodes.values().collect();
+    nodes.sort_by(|a, b| topo::natural_cmp(&a.name, &b.name));
+    let list: Vec<serde_json::Value> = nodes
+        .iter()
+        .map(|n| serde_json::json!({ "name": n.name, "kind": n.kind.to_string() }))
+        .collect();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("node_count".into(), r.nodes.into());
+        o.insert("nodes".into(), list.into());
+    }
+    Ok(v)
 }
 
 /// `nlab cli LAB [-c CMDS]`.

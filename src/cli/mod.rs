@@ -36,7 +36,7 @@ mod supervise;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use output::{exit_code, print_error};
+pub use output::{exit_code, print_error, print_error_json};
 
 /// A kernel-native network lab: namespaces, veths and bridges, set up in
 /// milliseconds, inspected live, torn down without a trace.
@@ -219,6 +219,15 @@ pub struct PingArgs {
     /// Print the result (or the error) as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Whether the command line asks for JSON output (`--json` before any
+/// `--`, after which the words belong to the command `exec` runs).
+pub fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json")
 }
 
 /// Runs the parsed command; the `Err` carries what to print and the exit

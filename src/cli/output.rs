@@ -71,6 +71,77 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
     EXIT_FAIL
 }
 
+/// With `--json` an error is also a JSON object on stdout, so a script
+/// reading stdout always gets JSON: `{"error": {"kind", "message",
+/// "causes", "hints"}}`. The text stays on stderr for people and logs.
+pub fn print_error_json(e: &anyhow::Error) {
+    let (kind, hints) = error_kind(e);
+    let mut causes: Vec<String> = Vec::new();
+    let mut last = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            causes.push(text.clone());
+        }
+        last = text;
+    }
+    let v = serde_json::json!({
+        "error": {
+            "kind": kind,
+            "message": e.to_string(),
+            "causes": causes,
+            "hints": hints,
+        }
+    });
+    let _ = print_json(&v);
+}
+
+/// A stable name for what went wrong, and what to do about it.
+fn error_kind(e: &anyhow::Error) -> (&'static str, Vec<String>) {
+    for cause in e.chain() {
+        if let Some(le) = cause.downcast_ref::<nlab::lab::Error>() {
+            use nlab::lab::Error as L;
+            let hit = match le {
+                L::NoSuchLab(_) => {
+                    Some(("no_such_lab", "see `nlab list` for the labs that are up"))
+                }
+                L::NoSuchNode { .. } => {
+                    Some(("no_such_node", "see `nlab inspect LAB` for its nodes"))
+                }
+                L::NoSuchLink { .. } | L::NoSuchEndpoint { .. } => {
+                    Some(("no_such_link", "see `nlab link show LAB` for its links"))
+                }
+                L::BadLabName(..) => Some(("bad_lab_name", "pick a name as the message says")),
+                _ => None,
+            };
+            if let Some((k, h)) = hit {
+                return (k, vec![h.to_string()]);
+            }
+        }
+        if cause
+            .downcast_ref::<nlab::topo::validate::TopoErrors>()
+            .is_some()
+        {
+            return (
+                "topology",
+                vec!["fix the topology at the lines named".into()],
+            );
+        }
+        if cause.downcast_ref::<BadInput>().is_some() {
+            return ("bad_input", Vec::new());
+        }
+        if let Some(k) = cause.downcast_ref::<nlab::kernel::Error>() {
+            if k.exec_status().is_some() {
+                return (
+                    "not_executable",
+                    vec!["check the program's name and PATH".into()],
+                );
+            }
+        }
+    }
+    ("failed", Vec::new())
+}
+
 /// Prints an error and its causes, short, no backtrace.
 pub fn print_error(e: &anyhow::Error) {
     eprintln!("error: {e}");

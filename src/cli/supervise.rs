@@ -34,6 +34,8 @@ pub enum SupervisorCmd {
 /// The supervisor process (`nlab supervise LAB`, started by nlab itself).
 pub fn supervise(lab: &str) -> anyhow::Result<i32> {
     require_root()?;
+    // A bad name is bad input (exit 2), as for every command.
+    nlab::lab::check_lab_name(lab)?;
     supervisor::daemon::run(lab)?;
     Ok(0)
 }
@@ -43,6 +45,7 @@ pub fn supervisor(cmd: SupervisorCmd) -> anyhow::Result<i32> {
     match cmd {
         SupervisorCmd::Status { lab, json } => status(&lab, json),
         SupervisorCmd::Start { lab } => {
+            nlab::lab::check_lab_name(&lab)?;
             let c = supervisor::ensure_running(&lab).map_err(bad_lab)?;
             let st = c.status()?;
             println!(
