@@ -270,7 +270,15 @@ def main():
         scenarios += [("single,500", 500, True, True), ("single,1000", 1000, True, False),
                       ("tree,2,70", 4971, False, False)]
     if args.spec:
+        known = {sc[0] for sc in scenarios}
         scenarios = [sc for sc in scenarios if sc[0] in args.spec]
+        # Any other generator spec (e.g. tree,2,100): nlab alone, with the
+        # namespace floor, its size from a dry run.
+        for spec in args.spec:
+            if spec not in known:
+                dry = json.loads(sh([NLAB, "up", "--topo", spec, "--name", LAB,
+                                     "--dry-run", "--json"]).stdout)
+                scenarios.append((spec, dry["node_count"] - 1, False, False))
     out = []
 
     def row(*cols):

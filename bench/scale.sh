@@ -6,11 +6,13 @@
 #   bench/scale.sh --quick    CI smoke: single,100 only, no Mininet
 #   bench/scale.sh --runs 5   more runs per scenario
 #   bench/scale.sh --only build --spec single,1000   one build scenario
+#   bench/scale.sh --spec tree,2,100   any generator spec (10,101 nodes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 2; }
 quick=0
-for a in "$@"; do [ "$a" = --quick ] && quick=1; done
+# --spec runs named build scenarios only: no Mininet needed for those.
+for a in "$@"; do case "$a" in --quick|--spec) quick=1 ;; esac; done
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 [ -x /usr/bin/time ] || need+=(time)
