@@ -167,10 +167,11 @@ fn bad_generator_spec() {
 
 #[test]
 fn a_lab_argument_that_is_not_a_lab_name_is_refused() {
-    // `a-b` would otherwise match the nodes `b-*` of lab `a`.
+    // `a:b` would not parse back from a namespace name (`:` is the
+    // separator after a lab name with `-`).
     let out = Command::cargo_bin("nlab")
         .unwrap()
-        .args(["down", "a-b"])
+        .args(["down", "a:b"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

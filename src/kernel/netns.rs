@@ -346,14 +346,14 @@ mod tests {
         assert_eq!(parse_ns_name("nlab-btr-r2"), Some(("btr", "r2")));
         // Names ns_name never makes from valid names are not ours.
         for other in [
-            "nlab-a:h1",   // `:` only follows a lab with `-`
+            "nlab-a:h1",    // `:` only follows a lab with `-`
             "nlab-a-b:c:d", // a node never holds `:`
-            "nlab-ab",     // no node
-            "nlab-a-",     // empty node
-            "nlab--h1",    // empty lab
+            "nlab-ab",      // no node
+            "nlab-a-",      // empty node
+            "nlab--h1",     // empty lab
             "nlab-a-b-:h1", // lab ends with `-`
-            "nlab-A-h1",   // uppercase lab
-            "nlab-a-.h1",  // node starting with `.`
+            "nlab-A-h1",    // uppercase lab
+            "nlab-a-.h1",   // node starting with `.`
             "netns-a-h1",
             "nlab-a-b:",
         ] {

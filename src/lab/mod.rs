@@ -205,10 +205,7 @@ impl Lab {
             None => {
                 // No journal: whatever carries this lab's names is a
                 // leftover and goes first.
-                (
-                    plan::Drift::default(),
-                    netns::lab_pinned(&lab),
-                )
+                (plan::Drift::default(), netns::lab_pinned(&lab))
             }
         };
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);

@@ -64,7 +64,15 @@ fn small_is_valid() {
 
 #[test]
 fn lab_names() {
-    for good in ["a", "demo", "lab_2", "x23456789012345678901234", "my-lab", "srl-ceos01", "a--b"] {
+    for good in [
+        "a",
+        "demo",
+        "lab_2",
+        "x23456789012345678901234",
+        "my-lab",
+        "srl-ceos01",
+        "a--b",
+    ] {
         assert!(check_lab_name(good).is_ok(), "{good}");
     }
     for edge in ["-lab", "lab-", "-"] {

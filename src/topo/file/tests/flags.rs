@@ -34,9 +34,16 @@ fn link_conditions_go_only_where_the_file_sets_none() {
     );
     assert_eq!(t.links[1].conditions.a_to_b.rate, None);
 
-    let text = base_with("  nodes:", "  defaults:\n    conditions: {loss: 1%}\n  nodes:");
+    let text = base_with(
+        "  nodes:",
+        "  defaults:\n    conditions: {loss: 1%}\n  nodes:",
+    );
     let mut t = parse(&text, None).unwrap();
-    assert_eq!(default_conditions(&mut t, &imp), 0, "defaults: count as set");
+    assert_eq!(
+        default_conditions(&mut t, &imp),
+        0,
+        "defaults: count as set"
+    );
 }
 
 #[test]
