@@ -158,9 +158,9 @@ pub struct UpArgs {
     /// linear,N, tree,D,F (or tree,depth=D,fanout=F), torus,X,Y.
     #[arg(long, value_name = "SPEC")]
     pub topo: Option<String>,
-    /// Lab name: 1-24 of lowercase letters, digits, `_` and `-`. Wins over
-    /// the file's `name:` (which may then be left out); default: the file's
-    /// `name:`, or the generator's name.
+    /// Lab name: 1-24 of lowercase letters, digits, `_` and `-` (not first
+    /// or last). Wins over the file's `name:` (which may then be left
+    /// out); default: the file's `name:`, or the generator's name.
     #[arg(long)]
     pub name: Option<String>,
     /// Sequential MACs 00:00:00:00:00:01… like `mn --mac`. With a file:
