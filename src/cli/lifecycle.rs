@@ -29,35 +29,48 @@ pub fn require_root() -> anyhow::Result<()> {
 }
 
 /// Loads the topology named by `up`'s arguments (file or generator).
+/// `--name` wins over a file's `name:`; `--link` and `--mac` apply to a
+/// file as defaults under what it says (links without conditions,
+/// interfaces of hosts and routers without a MAC).
 pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
-    let mut t = match (&a.file, &a.topo) {
-        (Some(f), _) => topo::file::load(f)?,
+    if let Some(n) = &a.name {
+        lab::check_lab_name(n).map_err(|e| BadInput(format!("--name: {e}")))?;
+    }
+    let link = match &a.link {
+        Some(spec) => {
+            topo::conditions::mininet::parse_link(spec).map_err(|e| BadInput(e.to_string()))?
+        }
+        None => None,
+    };
+    match (&a.file, &a.topo) {
+        (Some(f), _) => {
+            let mut t = topo::file::load_as(f, a.name.as_deref())?;
+            let mut changed = link
+                .as_ref()
+                .is_some_and(|imp| topo::file::default_conditions(&mut t, imp) > 0);
+            if a.mac {
+                changed |= topo::file::sequential_macs(&mut t) > 0;
+            }
+            if changed {
+                topo::validate::validate(&t)?;
+            }
+            Ok(t)
+        }
         (None, Some(spec)) => {
             let name = a
                 .name
                 .clone()
                 .unwrap_or_else(|| topo::generate::default_lab_name(spec));
             let mut t = topo::generate::from_spec(spec, &name, a.mac)?;
-            if let Some(link) = &a.link {
-                let imp = topo::conditions::mininet::parse_link(link)
-                    .map_err(|e| BadInput(e.to_string()))?;
-                if let Some(imp) = imp {
-                    for l in &mut t.links {
-                        l.conditions = topo::conditions::Directed::symmetric(imp.clone());
-                    }
+            if let Some(imp) = link {
+                for l in &mut t.links {
+                    l.conditions = topo::conditions::Directed::symmetric(imp.clone());
                 }
             }
-            t
+            Ok(t)
         }
-        (None, None) => return Err(BadInput("give a topology file or --topo SPEC".into()).into()),
-    };
-    if let Some(n) = &a.name {
-        if &t.name != n {
-            t.name = n.clone();
-            topo::validate::validate(&t)?;
-        }
+        (None, None) => Err(BadInput("give a topology file or --topo SPEC".into()).into()),
     }
-    Ok(t)
 }
 
 /// A progress bar that follows the engine's phases, on a terminal only.

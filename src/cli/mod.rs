@@ -176,16 +176,22 @@ pub struct UpArgs {
     /// linear,N, tree,D,F (or tree,depth=D,fanout=F), torus,X,Y.
     #[arg(long, value_name = "SPEC")]
     pub topo: Option<String>,
-    /// Lab name (default: the file's `name`, or the generator's name).
+    /// Lab name: 1-24 of lowercase letters, digits, `_` and `-` (not first
+    /// or last). Wins over the file's `name:` (which may then be left
+    /// out); default: the file's `name:`, or the generator's name.
     #[arg(long)]
     pub name: Option<String>,
-    /// With --topo: sequential MACs 00:00:00:00:00:01… like `mn --mac`.
+    /// Sequential MACs 00:00:00:00:00:01… like `mn --mac`. With a file:
+    /// for host and router interfaces the file gives no `mac:`, numbered in
+    /// natural order of node and interface (MACs the file uses are skipped).
     #[arg(long)]
     pub mac: bool,
-    /// With --topo: conditions for every link in Mininet's spelling,
+    /// Conditions for links in Mininet's spelling,
     /// `tc,bw=10,delay=10ms,loss=1,max_queue_size=100,jitter=1ms` (bw in
-    /// Mbit/s, loss in percent), or `default` for plain links.
-    #[arg(long, value_name = "SPEC", requires = "topo")]
+    /// Mbit/s, loss in percent), or `default` for plain links. With --topo:
+    /// every link; with a file: every link the file gives no conditions
+    /// (neither on the link nor under `defaults:`).
+    #[arg(long, value_name = "SPEC")]
     pub link: Option<String>,
     /// Print the plan and change nothing.
     #[arg(long)]

@@ -22,10 +22,62 @@ pub const RUN_NETNS: &str = "/run/netns";
 pub const ETC_NETNS: &str = "/etc/netns";
 /// Every namespace nlab pins starts with this.
 pub const PREFIX: &str = "nlab-";
+/// Separates the lab from the node when the lab name has a `-` in it.
+/// Node names never hold a `:` (and lab names never do), while both may
+/// hold a `-`; iproute2 and `/run/netns` take `:` in names as they are.
+pub const DASHED_LAB_SEP: char = ':';
 
-/// `nlab-<lab>-<node>`: the one naming rule cleanup relies on.
+/// The namespace of `node` in `lab`: `nlab-<lab>-<node>` for a lab name
+/// without `-` (the names every earlier release made, so their labs are
+/// still found), `nlab-<lab>:<node>` for one with a `-`. The one naming
+/// rule cleanup relies on, and injective: lab `a` with node `b-h1` is
+/// `nlab-a-b-h1`, lab `a-b` with node `h1` is `nlab-a-b:h1`.
+/// [`parse_ns_name`] is its inverse.
 pub fn ns_name(lab: &str, node: &str) -> String {
-    format!("{PREFIX}{lab}-{node}")
+    if lab.contains('-') {
+        format!("{PREFIX}{lab}{DASHED_LAB_SEP}{node}")
+    } else {
+        format!("{PREFIX}{lab}-{node}")
+    }
+}
+
+/// The (lab, node) a namespace name stands for, or `None` for a name
+/// [`ns_name`] never makes from a valid lab and node name (somebody
+/// else's namespace that happens to start with `nlab-`). Labs are found
+/// by this, never by a prefix: `nlab-a-` is a prefix of lab `a-b`'s names.
+///
+/// Why it is exact: a name with a `:` can only come from a lab with a `-`
+/// (the only `:` is the separator, as neither part may hold one); a name
+/// without `:` comes from a lab without `-`, so its first `-` after the
+/// prefix ends the lab name.
+pub fn parse_ns_name(name: &str) -> Option<(&str, &str)> {
+    use crate::topo::validate::{check_lab_name, check_node_name};
+    let rest = name.strip_prefix(PREFIX)?;
+    let (lab, node) = match rest.split_once(DASHED_LAB_SEP) {
+        Some((lab, node)) if lab.contains('-') => (lab, node),
+        Some(_) => return None,
+        None => rest.split_once('-')?,
+    };
+    (check_lab_name(lab).is_ok() && check_node_name(node).is_ok()).then_some((lab, node))
+}
+
+/// Pinned namespaces of `lab`, sorted: every name under `/run/netns` that
+/// [`parse_ns_name`] gives back to this lab.
+pub fn lab_pinned(lab: &str) -> Vec<String> {
+    of_lab(list_pinned(PREFIX), lab)
+}
+
+/// `/etc/netns` entries of `lab`, sorted (left over when a pin was
+/// removed by hand).
+pub fn lab_etc(lab: &str) -> Vec<String> {
+    of_lab(list_etc(PREFIX), lab)
+}
+
+fn of_lab(names: Vec<String>, lab: &str) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|n| parse_ns_name(n).is_some_and(|(l, _)| l == lab))
+        .collect()
 }
 
 pub fn ns_path(name: &str) -> PathBuf {
@@ -338,9 +390,108 @@ mod tests {
     #[test]
     fn names_follow_the_rule() {
         assert_eq!(ns_name("demo", "h1"), "nlab-demo-h1");
+        assert_eq!(ns_name("a", "b-h1"), "nlab-a-b-h1");
+        assert_eq!(ns_name("a-b", "h1"), "nlab-a-b:h1");
         assert_eq!(
             ns_path("nlab-demo-h1"),
             PathBuf::from("/run/netns/nlab-demo-h1")
         );
+    }
+
+    #[test]
+    fn parsing_gives_back_lab_and_node() {
+        assert_eq!(parse_ns_name("nlab-a-b-h1"), Some(("a", "b-h1")));
+        assert_eq!(parse_ns_name("nlab-a-b:h1"), Some(("a-b", "h1")));
+        assert_eq!(parse_ns_name("nlab-btr-r2"), Some(("btr", "r2")));
+        // Names ns_name never makes from valid names are not ours.
+        for other in [
+            "nlab-a:h1",    // `:` only follows a lab with `-`
+            "nlab-a-b:c:d", // a node never holds `:`
+            "nlab-ab",      // no node
+            "nlab-a-",      // empty node
+            "nlab--h1",     // empty lab
+            "nlab-a-b-:h1", // lab ends with `-`
+            "nlab-A-h1",    // uppercase lab
+            "nlab-a-.h1",   // node starting with `.`
+            "netns-a-h1",
+            "nlab-a-b:",
+        ] {
+            assert_eq!(parse_ns_name(other), None, "{other}");
+        }
+    }
+
+    /// Every string over `alphabet` of length 1..=max.
+    fn all_strings(alphabet: &[char], max: usize) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut last = vec![String::new()];
+        for _ in 0..max {
+            last = last
+                .iter()
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            out.extend(last.iter().cloned());
+        }
+        out
+    }
+
+    #[test]
+    fn no_two_short_names_collide() {
+        // Every valid lab and node name up to 4 characters over the
+        // characters that matter: `-` in both, `_` and `.` beside it.
+        let labs: Vec<String> = all_strings(&['a', '-', '_'], 4)
+            .into_iter()
+            .filter(|l| crate::topo::validate::check_lab_name(l).is_ok())
+            .collect();
+        let nodes: Vec<String> = all_strings(&['a', '-', '.'], 4)
+            .into_iter()
+            .filter(|n| crate::topo::validate::check_node_name(n).is_ok())
+            .collect();
+        let mut seen = std::collections::HashMap::new();
+        for l in &labs {
+            for n in &nodes {
+                let name = ns_name(l, n);
+                assert_eq!(parse_ns_name(&name), Some((l.as_str(), n.as_str())));
+                if let Some(prev) = seen.insert(name.clone(), (l, n)) {
+                    panic!("{name} is both {prev:?} and {:?}", (l, n));
+                }
+            }
+        }
+        assert!(labs.contains(&"a-a".to_string()) && nodes.contains(&"a-a".to_string()));
+    }
+
+    use proptest::prelude::*;
+
+    fn lab() -> impl Strategy<Value = String> {
+        // Short alphabets so that collisions would be likely if the
+        // mapping allowed any.
+        "[ab_-]{1,6}".prop_filter("valid lab name", |l| {
+            crate::topo::validate::check_lab_name(l).is_ok()
+        })
+    }
+    fn node() -> impl Strategy<Value = String> {
+        "[ab1_.-]{1,6}".prop_filter("valid node name", |n| {
+            crate::topo::validate::check_node_name(n).is_ok()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn the_mapping_round_trips(l in lab(), n in node()) {
+            let name = ns_name(&l, &n);
+            prop_assert_eq!(parse_ns_name(&name), Some((l.as_str(), n.as_str())));
+        }
+
+        #[test]
+        fn two_objects_never_share_a_name(
+            pairs in proptest::collection::vec((lab(), node()), 2..40)
+        ) {
+            let mut seen = std::collections::HashMap::new();
+            for (l, n) in pairs {
+                let name = ns_name(&l, &n);
+                if let Some(prev) = seen.insert(name.clone(), (l.clone(), n.clone())) {
+                    prop_assert_eq!(prev, (l, n), "{} made twice", name);
+                }
+            }
+        }
     }
 }

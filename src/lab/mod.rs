@@ -86,9 +86,9 @@ impl Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Refuses names that are not lab names. Matters beyond tidiness: labs are
-/// found by the prefix `nlab-<lab>-`, and a name with a `-` in it would
-/// match the nodes of another lab.
+/// Refuses names that are not lab names. Matters beyond tidiness: a lab's
+/// namespaces are found by parsing their names (`netns::parse_ns_name`),
+/// which is exact only for valid lab and node names.
 pub fn check_lab_name(name: &str) -> Result<()> {
     crate::topo::validate::check_lab_name(name).map_err(|(msg, hint)| {
         let msg = match hint {
@@ -191,14 +191,13 @@ impl Lab {
                 let (_, d) = inspect::inspect(&st.topology)?;
                 // Namespaces of this lab that neither the journal nor the
                 // new topology knows (a crash during an earlier apply).
-                let prefix = netns::ns_name(&lab, "");
                 let known: Vec<String> = st
                     .topology
                     .nodes
                     .keys()
                     .map(|n| netns::ns_name(&lab, n))
                     .collect();
-                let orphans: Vec<String> = netns::list_pinned(&prefix)
+                let orphans: Vec<String> = netns::lab_pinned(&lab)
                     .into_iter()
                     .filter(|n| !known.contains(n))
                     .collect();
@@ -207,10 +206,7 @@ impl Lab {
             None => {
                 // No journal: whatever carries this lab's names is a
                 // leftover and goes first.
-                (
-                    plan::Drift::default(),
-                    netns::list_pinned(&netns::ns_name(&lab, "")),
-                )
+                (plan::Drift::default(), netns::lab_pinned(&lab))
             }
         };
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
@@ -385,7 +381,7 @@ pub fn list() -> Vec<LabSummary> {
     teardown::all_labs()
         .into_iter()
         .map(|name| {
-            let ns = netns::list_pinned(&netns::ns_name(&name, "")).len();
+            let ns = netns::lab_pinned(&name).len();
             let supervisor = supervisors
                 .iter()
                 .find(|(l, _)| *l == name)

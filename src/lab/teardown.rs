@@ -94,8 +94,9 @@ pub fn down(lab: &str) -> Result<TeardownReport> {
     // processes in the lab's namespaces misses it), and it could otherwise
     // still be changing links while they are removed.
     let supervisors = crate::services::supervisor::stop(lab).found;
-    let prefix = netns::ns_name(lab, "");
-    let mut names = netns::list_pinned(&prefix);
+    // Selected by parsing each name, never by prefix: `nlab-a-` is also a
+    // prefix of lab `a-b`'s namespaces (`nlab-a-b:h1`).
+    let mut names = netns::lab_pinned(lab);
     // A journal may know of a node whose pin vanished but whose /etc files
     // remain; names cover the rest.
     if let Ok(Some(st)) = state::State::load(lab) {
@@ -116,7 +117,7 @@ pub fn down(lab: &str) -> Result<TeardownReport> {
     let recorded = held::recorded(lab);
     report.processes =
         supervisors + remove_held(&names, &recorded, &format!("tearing down lab {lab}"), true)?;
-    for etc in netns::list_etc(&prefix) {
+    for etc in netns::lab_etc(lab) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
     }
@@ -142,13 +143,9 @@ pub fn all_labs() -> Vec<String> {
         .into_iter()
         .chain(netns::list_etc(netns::PREFIX))
     {
-        // Lab names have no '-', so the lab is what sits between the
-        // prefix and the next '-'.
-        if let Some(lab) = n
-            .strip_prefix(netns::PREFIX)
-            .and_then(|r| r.split('-').next())
-        {
-            if !lab.is_empty() && !labs.iter().any(|l| l == lab) {
+        // Names nlab could not have made parse to nothing: not ours.
+        if let Some((lab, _)) = netns::parse_ns_name(&n) {
+            if !labs.iter().any(|l| l == lab) {
                 labs.push(lab.to_string());
             }
         }

@@ -3,7 +3,8 @@
 //! comes out of here has passed [`validate`](super::validate::validate).
 //!
 //! ```yaml
-//! name: demo                    # lab name: 1-24 of [a-z0-9_], required
+//! name: demo                    # lab name: 1-24 of [a-z0-9_-], required
+//!                               # unless the lab is named otherwise (--name)
 //! topology:
 //!   defaults:                   # optional
 //!     kind: host                # nodes without `kind` (else: host)
@@ -42,12 +43,14 @@
 mod build;
 mod conditions;
 mod emit;
+mod flags;
 mod reader;
 #[cfg(test)]
 mod tests;
 mod yaml;
 
 pub use emit::to_yaml;
+pub use flags::{default_conditions, sequential_macs};
 
 use super::model::Topology;
 use super::validate::{validate_with, TopoError, TopoErrors};
@@ -60,10 +63,16 @@ pub const MAX_FILE_BYTES: u64 = 64 << 20;
 
 /// Read, parse and validate a topology file.
 pub fn load(path: &Path) -> Result<Topology, TopoErrors> {
-    let name = path.display().to_string();
+    load_as(path, None)
+}
+
+/// [`load`], with the lab named `name` when given (`up FILE --name X`):
+/// the file's `name:` is then ignored and may be absent.
+pub fn load_as(path: &Path, name: Option<&str>) -> Result<Topology, TopoErrors> {
+    let source = path.display().to_string();
     let text = read_limited(path, MAX_FILE_BYTES)
-        .map_err(|msg| TopoError::new(msg).with_file(Some(&name)))?;
-    parse(&text, Some(&name))
+        .map_err(|msg| TopoError::new(msg).with_file(Some(&source)))?;
+    parse_as(&text, Some(&source), name)
 }
 
 /// Reads a regular file of at most `max` bytes as UTF-8. Anything else (a
@@ -127,13 +136,22 @@ pub fn read_limited(path: &Path, max: u64) -> Result<String, String> {
 /// Parse and validate topology text; `source` names it in messages and
 /// becomes `Topology::source`.
 pub fn parse(text: &str, source: Option<&str>) -> Result<Topology, TopoErrors> {
+    parse_as(text, source, None)
+}
+
+/// [`parse`], with the lab named `name` when given.
+pub fn parse_as(
+    text: &str,
+    source: Option<&str>,
+    name: Option<&str>,
+) -> Result<Topology, TopoErrors> {
     let with_file = |errs: Vec<TopoError>| {
         let mut errs: Vec<TopoError> = errs.into_iter().map(|e| e.with_file(source)).collect();
         errs.sort_by_key(|e| (e.loc.line, e.loc.column));
         TopoErrors(errs)
     };
     let root = yaml::read(text).map_err(|e| with_file(vec![e]))?;
-    let mut b = build::Builder::new(text);
+    let mut b = build::Builder::new(text).with_name(name);
     let mut t = b.build(&root);
     t.source = source.map(str::to_string);
     let extra = b.extra;

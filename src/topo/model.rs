@@ -39,7 +39,8 @@ impl Loc {
 /// locations) or from a reformatted file equals the one that was applied.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Topology {
-    /// Lab name: part of every namespace name (`nlab-<lab>-<node>`).
+    /// Lab name: part of every namespace name (`nlab-<lab>-<node>`, or
+    /// `nlab-<lab>:<node>` when the lab name has a `-`).
     pub name: String,
     /// Nodes by name; a `BTreeMap` so every walk is in a stable order.
     pub nodes: BTreeMap<String, Node>,

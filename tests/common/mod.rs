@@ -49,12 +49,31 @@ fn names_with_prefix(dir: &str, prefix: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The lab a namespace name belongs to, by the naming rule written out
+/// again here (not the product's parser) so tests witness it:
+/// `nlab-<lab>:<node>` for a lab with `-`, else `nlab-<lab>-<node>`.
+pub fn lab_of_ns(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix("nlab-")?;
+    match rest.split_once(':') {
+        Some((lab, _)) => Some(lab),
+        None => rest.split_once('-').map(|(lab, _)| lab),
+    }
+}
+
+fn names_of_lab(dir: &str, lab: &str) -> Vec<String> {
+    names_with_prefix(dir, "nlab-")
+        .into_iter()
+        .filter(|n| lab_of_ns(n) == Some(lab))
+        .collect()
+}
+
 /// Nothing of `lab` remains: namespaces, /etc/netns dirs, runtime dir.
+/// Names are matched by lab, not by prefix, so another lab whose name
+/// starts the same (`a` and `a-b`) does not count.
 pub fn assert_no_trace(lab: &str) {
-    let prefix = format!("nlab-{lab}-");
-    let ns = names_with_prefix("/run/netns", &prefix);
+    let ns = names_of_lab("/run/netns", lab);
     assert!(ns.is_empty(), "namespaces left: {ns:?}");
-    let etc = names_with_prefix("/etc/netns", &prefix);
+    let etc = names_of_lab("/etc/netns", lab);
     assert!(etc.is_empty(), "/etc/netns entries left: {etc:?}");
     assert!(
         !std::path::Path::new(&format!("/run/nlab/{lab}")).exists(),
@@ -62,9 +81,14 @@ pub fn assert_no_trace(lab: &str) {
     );
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
+    let listed: Vec<&str> = s
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| lab_of_ns(n) == Some(lab))
+        .collect();
     assert!(
-        !s.contains(&prefix),
-        "ip netns list still shows {prefix}: {s}"
+        listed.is_empty(),
+        "ip netns list still shows namespaces of {lab}: {listed:?}"
     );
     let sup = supervisors_of(lab);
     assert!(sup.is_empty(), "supervisor(s) of {lab} left: {sup:?}");
@@ -146,8 +170,13 @@ pub fn ping_output(ns: &str, addr: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
+/// The namespace of `node` in `lab` (the rule of [`lab_of_ns`]).
 pub fn ns(lab: &str, node: &str) -> String {
-    format!("nlab-{lab}-{node}")
+    if lab.contains('-') {
+        format!("nlab-{lab}:{node}")
+    } else {
+        format!("nlab-{lab}-{node}")
+    }
 }
 
 /// How many pinned namespaces start with `prefix`.

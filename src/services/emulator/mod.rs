@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 /// One TAP end of an emulated link: the interface `iface` inside the
-/// pinned namespace `ns` (its full name, `nlab-<lab>-<node>`).
+/// pinned namespace `ns` (its full name, from `netns::ns_name`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TapEnd {
     pub ns: String,

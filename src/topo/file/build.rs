@@ -45,6 +45,9 @@ pub(super) struct Builder<'s> {
     pub extra: Extra,
     /// `interfaces:` entries by (node, iface).
     ifaces: BTreeMap<(String, String), Iface>,
+    /// The lab name given on the command line (`--name`): it wins over
+    /// the file's `name:`, which then need not be there or be valid.
+    name: Option<String>,
 }
 
 impl<'s> Builder<'s> {
@@ -53,7 +56,14 @@ impl<'s> Builder<'s> {
             r: Reader::new(src),
             extra: Extra::default(),
             ifaces: BTreeMap::new(),
+            name: None,
         }
+    }
+
+    /// Names the lab `name` whatever the file says.
+    pub fn with_name(mut self, name: Option<&str>) -> Self {
+        self.name = name.map(str::to_string);
+        self
     }
 
     pub fn into_errors(self) -> Vec<crate::topo::validate::TopoError> {
@@ -75,6 +85,7 @@ impl<'s> Builder<'s> {
         self.extra.name_loc = root.loc;
         self.extra.nodes_loc = root.loc;
         match top.value("name") {
+            _ if self.name.is_some() => t.name = self.name.clone().unwrap_or_default(),
             Some(n) => {
                 self.extra.name_loc = n.loc;
                 t.name = self.r.string(n, "`name`").unwrap_or_default();
@@ -88,7 +99,11 @@ impl<'s> Builder<'s> {
             None => self.r.err(
                 root.loc,
                 "the lab name is missing",
-                Some("add `name: <lab>` at the top (lowercase letters, digits, `_`)".into()),
+                Some(
+                    "add `name: <lab>` at the top (lowercase letters, digits, `_`, `-`), \
+                     or give the lab a name with --name"
+                        .into(),
+                ),
             ),
         }
         let Some(topo) = top.get("topology") else {

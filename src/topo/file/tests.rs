@@ -6,6 +6,7 @@ use proptest::prelude::*;
 /// Bad input: each case checks the message and where it points.
 mod bad_input;
 mod conditions;
+mod flags;
 mod reading;
 
 const DEMO: &str = r#"name: demo                      # lab name

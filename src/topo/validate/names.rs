@@ -2,23 +2,26 @@
 
 use crate::topo::model::MAX_IFNAME;
 
-/// Longest lab name: namespaces are `nlab-<lab>-<node>` and the lab name is
-/// also printed in every table, so it stays short.
+/// Longest lab name: the lab name is part of every namespace name and is
+/// printed in every table, so it stays short.
 pub const MAX_LAB_NAME: usize = 24;
 /// Longest node name.
 pub const MAX_NODE_NAME: usize = 32;
 
-/// A lab name is 1–24 of `[a-z0-9_]`. No `-`: cleanup finds a lab's
-/// namespaces by the prefix `nlab-<lab>-`, which must not also match
-/// another lab's (`nlab-a-b-…` would belong to both `a` and `a-b`).
+/// A lab name is 1–24 of `[a-z0-9_-]`, not starting or ending with `-`
+/// (containerlab's own examples use names like `srl-ceos01`; a leading `-`
+/// would read as an option on the command line). A `-` is safe because
+/// namespace names of labs with a `-` use another separator before the
+/// node (see `kernel::netns::ns_name`), and nothing else of a lab carries
+/// its name in a length-limited kernel name.
 /// On error: the message and a suggested name.
 pub fn check_lab_name(name: &str) -> Result<(), (String, Option<String>)> {
     let suggestion = || {
-        let mut s: String = name
+        let s: String = name
             .chars()
             .map(|c| c.to_ascii_lowercase())
             .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
                     c
                 } else {
                     '_'
@@ -26,10 +29,8 @@ pub fn check_lab_name(name: &str) -> Result<(), (String, Option<String>)> {
             })
             .take(MAX_LAB_NAME)
             .collect();
-        if s.is_empty() {
-            s.push_str("lab");
-        }
-        format!("try `{s}`")
+        let s = s.trim_matches('-');
+        format!("try `{}`", if s.is_empty() { "lab" } else { s })
     };
     if name.is_empty() {
         return Err(("the lab name is empty".into(), Some("try `lab`".into())));
@@ -43,14 +44,20 @@ pub fn check_lab_name(name: &str) -> Result<(), (String, Option<String>)> {
     }
     if let Some(bad) = name
         .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')))
     {
         return Err((
             format!(
-                "lab name `{name}` contains {}; a lab name uses only lowercase letters, digits and `_` \
+                "lab name `{name}` contains {}; a lab name uses only lowercase letters, digits, `_` and `-` \
                  (it is part of namespace names `nlab-<lab>-<node>`)",
                 describe_char(bad)
             ),
+            Some(suggestion()),
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err((
+            format!("lab name `{name}` starts or ends with `-`"),
             Some(suggestion()),
         ));
     }
@@ -59,6 +66,8 @@ pub fn check_lab_name(name: &str) -> Result<(), (String, Option<String>)> {
 
 /// A node name is 1–32 of `[A-Za-z0-9_.-]`, not starting with `-` or `.`
 /// (it becomes a file name under `/run/netns` and an argument to tools).
+/// Never `:`: namespace names of labs with a `-` separate lab and node
+/// with it, which keeps the (lab, node) → namespace mapping injective.
 pub fn check_node_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("a node name is empty".into());

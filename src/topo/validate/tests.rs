@@ -64,11 +64,25 @@ fn small_is_valid() {
 
 #[test]
 fn lab_names() {
-    for good in ["a", "demo", "lab_2", "x23456789012345678901234"] {
+    for good in [
+        "a",
+        "demo",
+        "lab_2",
+        "x23456789012345678901234",
+        "my-lab",
+        "srl-ceos01",
+        "a--b",
+    ] {
         assert!(check_lab_name(good).is_ok(), "{good}");
     }
-    let (msg, hint) = check_lab_name("my-lab").unwrap_err();
-    assert!(msg.contains("contains `-`"), "{msg}");
+    for edge in ["-lab", "lab-", "-"] {
+        let (msg, _) = check_lab_name(edge).unwrap_err();
+        assert!(msg.contains("starts or ends with `-`"), "{edge}: {msg}");
+    }
+    let (_, hint) = check_lab_name("-my.lab-").unwrap_err();
+    assert_eq!(hint.as_deref(), Some("try `my_lab`"));
+    let (msg, hint) = check_lab_name("my:lab").unwrap_err();
+    assert!(msg.contains("contains `:`"), "{msg}");
     assert_eq!(hint.as_deref(), Some("try `my_lab`"));
     let (msg, _) = check_lab_name("Demo").unwrap_err();
     assert!(msg.contains("contains `D`"), "{msg}");
@@ -78,8 +92,8 @@ fn lab_names() {
     assert!(check_lab_name("a b").unwrap_err().0.contains("' '"));
 
     let mut t = small();
-    t.name = "bad-name".into();
-    assert_error(&t, "lab name `bad-name` contains `-`");
+    t.name = "bad:name".into();
+    assert_error(&t, "lab name `bad:name` contains `:`");
 }
 
 #[test]

@@ -207,13 +207,18 @@ fn address_on_switch_port() {
 #[test]
 fn bad_lab_name() {
     let e = expect(
-        &base_with("name: lab", "name: my-lab"),
+        &base_with("name: lab", "name: my.lab"),
         1,
-        "lab name `my-lab` contains `-`",
+        "lab name `my.lab` contains `.`",
     );
     assert_eq!(e.loc, Loc::new(1, 7));
     assert_eq!(e.hint.as_deref(), Some("try `my_lab`"));
-    expect(&base_with("name: lab\n", ""), 1, "the lab name is missing");
+    let e = expect(&base_with("name: lab\n", ""), 1, "the lab name is missing");
+    let hint = e.hint.unwrap_or_default();
+    assert!(
+        hint.contains("add `name: <lab>`") && hint.contains("--name"),
+        "{hint}"
+    );
     expect(
         &base_with("name: lab", "name: [a]"),
         1,
