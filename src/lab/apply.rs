@@ -12,9 +12,8 @@ use crate::kernel::link::{self, BridgeOpts, VethEnd};
 use crate::kernel::netlink::{Request, Socket};
 use crate::kernel::netns;
 use crate::kernel::{addr, route, Error as KError};
-use crate::topo::{IpNet, Link, NodeKind, Topology};
+use crate::topo::{Link, NodeKind, Topology};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::time::Instant;
 
 /// First free interface index in a fresh namespace: a switch's bridge gets
@@ -440,10 +439,13 @@ pub fn apply(
     t.mark("links", &mut since);
 
     // 4. Routes, after the addresses that make their gateways reachable.
+    //    Not through a link that is down: the kernel refuses those (and
+    //    deletes them when a link goes down); bringing the link up adds
+    //    them (`links::restore_routes`).
     for name in &plan.route_nodes {
-        let Some(node) = desired.nodes.get(name) else {
+        if !desired.nodes.contains_key(name) {
             continue;
-        };
+        }
         if !handles.contains_key(name) {
             let h = NodeHandle::open(&netns::ns_name(lab, name))?;
             handles.insert(name.clone(), h);
@@ -451,25 +453,13 @@ pub fn apply(
         let Some(h) = handles.get(name) else { continue };
         let ns_name = netns::ns_name(lab, name);
         let w = work.entry(name.clone()).or_default();
-        for (gw, v6) in [(node.gateway, false), (node.gateway6, true)] {
-            if let Some(gw) = gw {
-                let dst = default_route(v6);
-                w.reqs.push(route::replace(
-                    &dst,
-                    Some(gw),
-                    None,
-                    format!("adding default route via {gw} in {ns_name}"),
-                ));
-            }
-        }
-        for r in &node.routes {
+        for r in desired.live_routes_of(name, |l| l.up) {
             let oif = r.dev.as_ref().and_then(|d| h.index_of.get(d).copied());
-            let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
             w.reqs.push(route::replace(
                 &r.dst,
                 r.via,
                 oif,
-                format!("adding route {}{via} in {ns_name}", r.dst),
+                format!("adding {} in {ns_name}", r.describe()),
             ));
         }
     }
@@ -623,15 +613,6 @@ fn create_links_parallel(root: &mut Socket, mut reqs: Vec<Request>) -> Vec<KErro
         errs.extend(h.join().unwrap_or_default());
         errs
     })
-}
-
-fn default_route(v6: bool) -> IpNet {
-    let addr: IpAddr = if v6 {
-        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-    } else {
-        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
-    };
-    IpNet { addr, prefix: 0 }
 }
 
 fn run_node_jobs(jobs: Vec<(NodeHandle, Vec<Request>)>, progress: &Progress<'_>) -> Vec<KError> {

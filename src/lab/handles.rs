@@ -5,7 +5,7 @@ use super::Result;
 use crate::kernel::link::{self, LinkState};
 use crate::kernel::netlink::Socket;
 use crate::kernel::netns::{self, NetNs};
-use crate::kernel::{addr, Error as KError};
+use crate::kernel::{addr, route, Error as KError};
 use std::collections::BTreeMap;
 
 /// One node's namespace, ready for requests.
@@ -47,6 +47,8 @@ impl NodeHandle {
 pub struct NodeView {
     pub links: Vec<LinkState>,
     pub addrs: Vec<addr::AddrState>,
+    /// Unicast routes of the main table.
+    pub routes: Vec<route::RouteState>,
 }
 
 /// Reads links and addresses of a pinned namespace; `Ok(None)` when the
@@ -66,7 +68,12 @@ pub fn read_view(ns_name: &str) -> Result<Option<NodeView>> {
         let mut sock = Socket::new()?;
         let links = link::dump(&mut sock, &format!("reading links of {ns_name}"))?;
         let addrs = addr::dump(&mut sock, &format!("reading addresses of {ns_name}"))?;
-        Ok(NodeView { links, addrs })
+        let routes = route::dump(&mut sock, &format!("reading routes of {ns_name}"))?;
+        Ok(NodeView {
+            links,
+            addrs,
+            routes,
+        })
     }) {
         Err(e) if e.raw_errno() == Some(libc::EINVAL) => return Ok(None),
         other => other??,

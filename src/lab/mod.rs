@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod conditions;
+pub mod converge;
 pub mod emulated;
 pub mod handles;
 pub mod hosts;
@@ -113,6 +114,9 @@ pub struct UpOptions<'a> {
     /// seed, or picks a random one for a new lab (reported in the
     /// [`UpReport`] so a run can be repeated with it).
     pub seed: Option<u64>,
+    /// Return right after applying, without waiting for spanning tree to
+    /// converge on a looped topology (see [`converge`]).
+    pub no_wait: bool,
 }
 
 /// What `up` did.
@@ -132,6 +136,18 @@ pub struct UpReport {
     #[serde(serialize_with = "ser_secs")]
     pub elapsed: Duration,
     pub timings: apply::Timings,
+    /// Links the user set down (`nlab link set --down`) that stay down
+    /// although the topology says up (`nlab link set LAB END --up` brings
+    /// them up).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_down: Vec<String>,
+    /// The wait for spanning tree (looped topologies; `None` without one
+    /// or with `no_wait`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spanning_tree: Option<converge::StpWait>,
+    /// Things the user should know although `up` succeeded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -146,6 +162,23 @@ fn undo_fresh(fresh: bool, lock: Option<LabLock>, lab: &str, e: Error) -> Error 
         let _ = teardown::down(lab);
     }
     e
+}
+
+/// `desired` with the links the user set down (recorded in the journal)
+/// kept down, and those links' keys. `None` when nothing changes.
+fn keep_user_down(desired: &Topology, recorded: Option<&State>) -> (Option<Topology>, Vec<String>) {
+    let Some(st) = recorded.filter(|s| !s.down_by_user.is_empty()) else {
+        return (None, Vec::new());
+    };
+    let mut t = desired.clone();
+    let mut kept = Vec::new();
+    for l in &mut t.links {
+        if l.up && st.down_by_user.contains(&l.key()) {
+            l.up = false;
+            kept.push(l.key());
+        }
+    }
+    ((!kept.is_empty()).then_some(t), kept)
 }
 
 /// A seed nobody chose: from the kernel's random pool, else the clock.
@@ -185,6 +218,10 @@ impl Lab {
         };
         let recorded = State::load(&lab)?;
         let fresh = recorded.is_none();
+        // A link the user set down stays down: the file says how the lab
+        // is wired, the user's `link set --down` what state it is in now.
+        let (kept, kept_down) = keep_user_down(topo, recorded.as_ref());
+        let topo = kept.as_ref().unwrap_or(topo);
         let (drift, orphans) = match &recorded {
             Some(st) => {
                 let (_, d) = inspect::inspect(&st.topology)?;
@@ -224,6 +261,9 @@ impl Lab {
             seed: opts.seed.unwrap_or(0),
             elapsed: Duration::ZERO,
             timings: Default::default(),
+            kept_down: kept_down.clone(),
+            spanning_tree: None,
+            warnings: Vec::new(),
         };
         if opts.dry_run {
             report.elapsed = start.elapsed();
@@ -247,12 +287,15 @@ impl Lab {
             updated: state::now(),
             pid: std::process::id(),
             seed: random_seed(),
+            down_by_user: Default::default(),
         });
         let seed_before = st.seed;
         if let Some(seed) = opts.seed {
             st.seed = seed;
         }
         report.seed = st.seed;
+        let user_down_before = st.down_by_user.clone();
+        st.down_by_user = kept_down.iter().cloned().collect();
         if !p.is_empty() || st.phase != Phase::Applied {
             let previous = st.topology.clone();
             st.phase = Phase::Applying;
@@ -267,12 +310,26 @@ impl Lab {
             }
             st.phase = Phase::Applied;
             st.save()?;
-        } else if opts.seed.is_some_and(|s| s != seed_before) {
+        } else if opts.seed.is_some_and(|s| s != seed_before) || st.down_by_user != user_down_before
+        {
             st.save()?;
         }
         // The supervisor resolves link keys from the journal: after it.
         if let Err(e) = emulated::sync_supervisor(topo, &p) {
             return Err(undo_fresh(fresh, _lock, &lab, e));
+        }
+        if !opts.no_wait {
+            let limit = converge::STP_WAIT_LIMIT;
+            let w = converge::wait_for_stp(topo, limit, !p.is_empty(), progress)?;
+            if let Some(w) = w.as_ref().filter(|w| !w.converged) {
+                report.warnings.push(format!(
+                    "spanning tree has not converged after {} s ({} port(s) not forwarding yet: {});                      traffic across the loops may be lost until it does (`nlab inspect {lab}` shows the ports)",
+                    limit.as_secs(),
+                    w.unsettled.len(),
+                    w.unsettled.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            report.spanning_tree = w;
         }
         report.elapsed = start.elapsed();
         Ok((

@@ -14,13 +14,17 @@ pub struct Drift {
     pub nodes: BTreeSet<String>,
     /// Links (by key) with an end missing, renamed or peered elsewhere.
     pub links: BTreeSet<String>,
+    /// Nodes (kept) whose routes or gateways are missing, with how many:
+    /// they are re-added in place.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, usize>,
     /// Human-readable findings, one per problem.
     pub notes: Vec<String>,
 }
 
 impl Drift {
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.links.is_empty()
+        self.nodes.is_empty() && self.links.is_empty() && self.routes.is_empty()
     }
 }
 
@@ -42,6 +46,10 @@ pub struct Plan {
     pub condition_links: Vec<String>,
     /// Nodes whose routes must be (re)installed.
     pub route_nodes: Vec<String>,
+    /// Routes and gateways found missing in nodes that stay, re-added in
+    /// place (the node and its processes stay).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub route_repairs: usize,
     /// Whether name resolution files must be rewritten.
     pub rewrite_hosts: bool,
 }
@@ -54,10 +62,15 @@ impl Plan {
             + self.create_nodes.len()
             + self.create_links.len()
             + self.condition_links.len()
+            + self.route_repairs
     }
     pub fn is_empty(&self) -> bool {
         self.changes() == 0
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A node with its position in the file wiped, so that moving a line in the
@@ -197,6 +210,11 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
     for name in &p.create_nodes {
         route_nodes.insert(name.clone());
     }
+    for (name, missing) in &drift.routes {
+        if desired.nodes.contains_key(name) && route_nodes.insert(name.clone()) {
+            p.route_repairs += missing;
+        }
+    }
     for key in p.create_links.iter().chain(p.delete_links.iter()) {
         let l = new_links.get(key).or_else(|| old_links.get(key));
         if let Some(l) = l {
@@ -220,7 +238,7 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
                 .unwrap_or(false)
         })
         .collect();
-    p.rewrite_hosts = !p.is_empty();
+    p.rewrite_hosts = p.changes() > p.route_repairs;
     p
 }
 
