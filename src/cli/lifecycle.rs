@@ -101,9 +101,7 @@ impl Bar {
                     w.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                     w.enable_steady_tick(std::time::Duration::from_millis(120));
                 }
-                w.set_message(format!(
-                    "waiting for spanning tree: {done}/{total} bridge ports forwarding (--no-wait skips this)"
-                ));
+                w.set_message(format!("spanning tree: {done}/{total} bridge ports ready"));
             }
             return;
         }

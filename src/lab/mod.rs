@@ -165,20 +165,30 @@ fn undo_fresh(fresh: bool, lock: Option<LabLock>, lab: &str, e: Error) -> Error 
 }
 
 /// `desired` with the links the user set down (recorded in the journal)
-/// kept down, and those links' keys. `None` when nothing changes.
-fn keep_user_down(desired: &Topology, recorded: Option<&State>) -> (Option<Topology>, Vec<String>) {
+/// kept down (`None` when that changes nothing), the keys of those links
+/// it keeps down, and every recorded key that still names a link (the
+/// markers to keep: a link the topology also says is down stays the
+/// user's choice).
+fn keep_user_down(
+    desired: &Topology,
+    recorded: Option<&State>,
+) -> (Option<Topology>, Vec<String>, Vec<String>) {
     let Some(st) = recorded.filter(|s| !s.down_by_user.is_empty()) else {
-        return (None, Vec::new());
+        return (None, Vec::new(), Vec::new());
     };
     let mut t = desired.clone();
-    let mut kept = Vec::new();
+    let (mut kept, mut markers) = (Vec::new(), Vec::new());
     for l in &mut t.links {
-        if l.up && st.down_by_user.contains(&l.key()) {
+        if !st.down_by_user.contains(&l.key()) {
+            continue;
+        }
+        markers.push(l.key());
+        if l.up {
             l.up = false;
             kept.push(l.key());
         }
     }
-    ((!kept.is_empty()).then_some(t), kept)
+    ((!kept.is_empty()).then_some(t), kept, markers)
 }
 
 /// A seed nobody chose: from the kernel's random pool, else the clock.
@@ -220,7 +230,7 @@ impl Lab {
         let fresh = recorded.is_none();
         // A link the user set down stays down: the file says how the lab
         // is wired, the user's `link set --down` what state it is in now.
-        let (kept, kept_down) = keep_user_down(topo, recorded.as_ref());
+        let (kept, kept_down, markers) = keep_user_down(topo, recorded.as_ref());
         let topo = kept.as_ref().unwrap_or(topo);
         let (drift, orphans) = match &recorded {
             Some(st) => {
@@ -295,7 +305,7 @@ impl Lab {
         }
         report.seed = st.seed;
         let user_down_before = st.down_by_user.clone();
-        st.down_by_user = kept_down.iter().cloned().collect();
+        st.down_by_user = markers.into_iter().collect();
         if !p.is_empty() || st.phase != Phase::Applied {
             let previous = st.topology.clone();
             st.phase = Phase::Applying;

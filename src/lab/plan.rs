@@ -360,6 +360,21 @@ mod tests {
     }
 
     #[test]
+    fn missing_routes_are_repaired_in_place_and_counted() {
+        let mut t = star(2);
+        t.nodes.get_mut("h1").unwrap().gateway = Some("10.0.0.254".parse().unwrap());
+        let mut d = Drift::default();
+        d.routes.insert("h1".into(), 1);
+        assert!(!d.is_empty());
+        let p = plan(&t, Some(&t), &d);
+        assert_eq!(p.route_nodes, vec!["h1".to_string()]);
+        assert_eq!(p.route_repairs, 1);
+        assert_eq!(p.changes(), 1);
+        assert!(p.create_nodes.is_empty() && p.create_links.is_empty());
+        assert!(!p.rewrite_hosts, "routes alone do not touch name resolution");
+    }
+
+    #[test]
     fn drifted_node_is_recreated_with_its_links() {
         let t = star(2);
         let mut d = Drift::default();
