@@ -30,6 +30,24 @@ pub struct StpWait {
     pub unsettled: Vec<String>,
 }
 
+impl StpWait {
+    /// What to tell the user when spanning tree did not converge in time.
+    pub fn warning(&self) -> Option<String> {
+        if self.converged {
+            return None;
+        }
+        let some: Vec<&str> = self.unsettled.iter().take(5).map(String::as_str).collect();
+        Some(format!(
+            "spanning tree has not converged after {:.0} s ({} bridge port(s) not forwarding yet: {}{}); \
+             traffic across the loops may be lost until it does",
+            self.waited,
+            self.unsettled.len(),
+            some.join(", "),
+            if self.unsettled.len() > some.len() { ", …" } else { "" }
+        ))
+    }
+}
+
 /// Switches of `t` that run spanning tree.
 pub fn stp_switches(t: &Topology) -> Vec<String> {
     effective_stp(t)
@@ -92,5 +110,30 @@ pub fn wait_for_stp(
             }));
         }
         std::thread::sleep(POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_that_gave_up_warns_with_the_ports() {
+        let mut w = StpWait {
+            waited: 60.2,
+            converged: false,
+            unsettled: (1..=7)
+                .map(|i| format!("s1:s1-eth{i} (listening)"))
+                .collect(),
+        };
+        let text = w.warning().expect("a warning");
+        assert!(
+            text.starts_with("spanning tree has not converged after 60 s (7 bridge port(s)"),
+            "{text}"
+        );
+        assert!(text.contains("s1:s1-eth5 (listening), …);"), "{text}");
+        assert!(!text.contains("eth6"), "{text}");
+        w.converged = true;
+        assert_eq!(w.warning(), None);
     }
 }

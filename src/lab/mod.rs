@@ -164,6 +164,38 @@ fn undo_fresh(fresh: bool, lock: Option<LabLock>, lab: &str, e: Error) -> Error 
     e
 }
 
+/// What the kernel lacks compared with the journal, and namespaces of
+/// `lab` that the journal does not know (leftovers of a crash).
+fn drift_and_orphans(lab: &str, recorded: Option<&State>) -> Result<(plan::Drift, Vec<String>)> {
+    Ok(match recorded {
+        Some(st) => {
+            let (_, d) = inspect::inspect(&st.topology)?;
+            // Namespaces of this lab that neither the journal nor the
+            // new topology knows (a crash during an earlier apply).
+            let prefix = netns::ns_name(lab, "");
+            let known: Vec<String> = st
+                .topology
+                .nodes
+                .keys()
+                .map(|n| netns::ns_name(lab, n))
+                .collect();
+            let orphans: Vec<String> = netns::list_pinned(&prefix)
+                .into_iter()
+                .filter(|n| !known.contains(n))
+                .collect();
+            (d, orphans)
+        }
+        None => {
+            // No journal: whatever carries this lab's names is a
+            // leftover and goes first.
+            (
+                plan::Drift::default(),
+                netns::list_pinned(&netns::ns_name(lab, "")),
+            )
+        }
+    })
+}
+
 /// `desired` with the links the user set down (recorded in the journal)
 /// kept down (`None` when that changes nothing), the keys of those links
 /// it keeps down, and every recorded key that still names a link (the
@@ -232,33 +264,7 @@ impl Lab {
         // is wired, the user's `link set --down` what state it is in now.
         let (kept, kept_down, markers) = keep_user_down(topo, recorded.as_ref());
         let topo = kept.as_ref().unwrap_or(topo);
-        let (drift, orphans) = match &recorded {
-            Some(st) => {
-                let (_, d) = inspect::inspect(&st.topology)?;
-                // Namespaces of this lab that neither the journal nor the
-                // new topology knows (a crash during an earlier apply).
-                let prefix = netns::ns_name(&lab, "");
-                let known: Vec<String> = st
-                    .topology
-                    .nodes
-                    .keys()
-                    .map(|n| netns::ns_name(&lab, n))
-                    .collect();
-                let orphans: Vec<String> = netns::list_pinned(&prefix)
-                    .into_iter()
-                    .filter(|n| !known.contains(n))
-                    .collect();
-                (d, orphans)
-            }
-            None => {
-                // No journal: whatever carries this lab's names is a
-                // leftover and goes first.
-                (
-                    plan::Drift::default(),
-                    netns::list_pinned(&netns::ns_name(&lab, "")),
-                )
-            }
-        };
+        let (drift, orphans) = drift_and_orphans(&lab, recorded.as_ref())?;
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
         let mut report = UpReport {
             lab: lab.clone(),
@@ -329,16 +335,11 @@ impl Lab {
             return Err(undo_fresh(fresh, _lock, &lab, e));
         }
         if !opts.no_wait {
-            let limit = converge::STP_WAIT_LIMIT;
-            let w = converge::wait_for_stp(topo, limit, !p.is_empty(), progress)?;
-            if let Some(w) = w.as_ref().filter(|w| !w.converged) {
-                report.warnings.push(format!(
-                    "spanning tree has not converged after {} s ({} port(s) not forwarding yet: {});                      traffic across the loops may be lost until it does (`nlab inspect {lab}` shows the ports)",
-                    limit.as_secs(),
-                    w.unsettled.len(),
-                    w.unsettled.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
-                ));
-            }
+            let w =
+                converge::wait_for_stp(topo, converge::STP_WAIT_LIMIT, !p.is_empty(), progress)?;
+            report
+                .warnings
+                .extend(w.as_ref().and_then(converge::StpWait::warning));
             report.spanning_tree = w;
         }
         report.elapsed = start.elapsed();

@@ -371,7 +371,10 @@ mod tests {
         assert_eq!(p.route_repairs, 1);
         assert_eq!(p.changes(), 1);
         assert!(p.create_nodes.is_empty() && p.create_links.is_empty());
-        assert!(!p.rewrite_hosts, "routes alone do not touch name resolution");
+        assert!(
+            !p.rewrite_hosts,
+            "routes alone do not touch name resolution"
+        );
     }
 
     #[test]
