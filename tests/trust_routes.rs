@@ -312,3 +312,39 @@ fn link_set_down_is_the_recorded_state_every_command_shows() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(r.get("kept_down").is_none(), "{r}");
 }
+
+/// A link the supervisor carries (emulated here, where the kernel has no
+/// netem): `link set --down` goes through the supervisor, so its state and
+/// the kernel's agree and `inspect` finds nothing to repair.
+#[test]
+fn link_set_down_of_a_supervised_link_is_no_drift() {
+    if !root() || !emulator_backend() {
+        return;
+    }
+    use nlab::topo::conditions::{Directed, Impairment};
+    let name = lab_name("re");
+    let _g = LabGuard(name.clone());
+    let slow = Directed::symmetric(Impairment {
+        delay: Duration::from_millis(1),
+        ..Impairment::default()
+    });
+    Lab::up(&pair(&name, slow), &UpOptions::default()).expect("up");
+    assert!(ping(&ns(&name, "h1"), "10.0.0.2"));
+    nlab()
+        .args(["link", "set", &name, "h1:eth0", "--down"])
+        .assert()
+        .success();
+    let (code, out) = inspect_code(&name);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(shown(&name, "h1:eth0")["state"], "down (user)");
+    assert!(
+        !ping(&ns(&name, "h1"), "10.0.0.2"),
+        "frames cross a link set down"
+    );
+    nlab()
+        .args(["link", "set", &name, "h1:eth0", "--up"])
+        .assert()
+        .success();
+    assert_eq!(inspect_code(&name).0, 0);
+    assert!(ping(&ns(&name, "h1"), "10.0.0.2"));
+}

@@ -18,6 +18,7 @@ use crate::kernel::netlink::Socket;
 use crate::kernel::netns::NetNs;
 use crate::kernel::route::{self, Restored};
 use crate::kernel::Error as KError;
+use crate::services::supervisor;
 use crate::topo::{Link, Topology};
 
 impl Lab {
@@ -47,6 +48,10 @@ impl Lab {
             });
         }
         let _lock = LabLock::acquire(self.name())?;
+        // A link the supervisor drives (emulated, or with a schedule) is
+        // set through it: its state and the kernel's must agree, and it
+        // restores the routes itself when the link comes up.
+        let driven = supervisor::driven_links(self.name()).unwrap_or_default();
         let mut changed = Vec::new();
         for l in self
             .topology
@@ -54,6 +59,17 @@ impl Lab {
             .iter()
             .filter(|l| keys.contains(&l.key()))
         {
+            if let Some(d) = driven.get(&l.key()) {
+                let state = supervisor::LinkState {
+                    conditions: d.conditions.clone(),
+                    up,
+                };
+                supervisor::ensure_running(self.name())
+                    .and_then(|c| c.set_link(&l.key(), state))
+                    .map_err(|e| Error::Service(format!("supervisor of {}: {e}", self.name())))?;
+                changed.extend(l.endpoints.iter().map(|e| e.id()));
+                continue;
+            }
             for e in &l.endpoints {
                 set_end(&self.namespace(&e.node)?, &e.iface, up)?;
                 changed.push(e.id());

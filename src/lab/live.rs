@@ -204,11 +204,15 @@ impl Lab {
             .unwrap_or_default();
         let driven = crate::services::supervisor::driven_links(&self.name).unwrap_or_default();
         let state_of = |l: &Link| {
-            match (driven.get(&l.key()).map(|d| d.up), l.up) {
-                (Some(false), _) => "down (schedule)",
-                (Some(true), _) | (None, true) => "up",
-                (None, false) if by_user.contains(&l.key()) => "down (user)",
-                (None, false) => "down (file)",
+            let key = l.key();
+            if driven.get(&key).map_or(l.up, |d| d.up) {
+                "up"
+            } else if !l.up && by_user.contains(&key) {
+                "down (user)"
+            } else if !l.up {
+                "down (file)"
+            } else {
+                "down (schedule)"
             }
             .to_string()
         };
