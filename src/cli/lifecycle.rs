@@ -195,6 +195,12 @@ fn print_plan(t: &Topology, r: &UpReport) {
     for l in &p.condition_links {
         println!("  ~ conditions of link {l}");
     }
+    if p.route_repairs > 0 {
+        println!(
+            "  ~ {} missing route(s) or gateway(s) re-added in place",
+            p.route_repairs
+        );
+    }
     if p.is_empty() {
         println!("  (nothing to do: the lab matches the topology)");
     }
