@@ -19,7 +19,7 @@ fn set_link_up_and_down_changes_both_ends() {
     }
     let name = lab_name("ln");
     let _g = LabGuard(name.clone());
-    let (lab, _) = Lab::up(&star(&name, 2), &UpOptions::default()).unwrap();
+    let (mut lab, _) = Lab::up(&star(&name, 2), &UpOptions::default()).unwrap();
     assert!(ping(&ns(&name, "h1"), "10.0.0.2"));
 
     // Either order of the two nodes names the same link.

@@ -77,6 +77,9 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
 struct Bar {
     bar: Option<ProgressBar>,
     phase: Mutex<String>,
+    /// Waits worth a line on a terminal whatever the lab's size (spanning
+    /// tree takes seconds even for a 3x3 torus).
+    waits: Option<ProgressBar>,
 }
 
 impl Bar {
@@ -91,12 +94,30 @@ impl Bar {
             }
             b
         });
+        let waits = (!json && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::hidden();
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+                b.set_style(style);
+            }
+            b
+        });
         Bar {
             bar,
             phase: Mutex::new(String::new()),
+            waits,
         }
     }
     fn update(&self, phase: &str, done: usize, total: usize) {
+        if phase == "spanning tree" && self.bar.is_none() {
+            if let Some(w) = &self.waits {
+                if w.is_hidden() {
+                    w.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    w.enable_steady_tick(std::time::Duration::from_millis(120));
+                }
+                w.set_message(format!("spanning tree: {done}/{total} bridge ports ready"));
+            }
+            return;
+        }
         let Some(b) = &self.bar else { return };
         if let Ok(mut p) = self.phase.lock() {
             if *p != phase {
@@ -109,7 +130,7 @@ impl Bar {
         b.set_position(done as u64);
     }
     fn finish(&self) {
-        if let Some(b) = &self.bar {
+        for b in [&self.bar, &self.waits].into_iter().flatten() {
             b.finish_and_clear();
         }
     }
@@ -165,6 +186,7 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
         dry_run: a.dry_run,
         progress: Some(&cb),
         seed: a.seed,
+        no_wait: a.no_wait,
     };
     let result = Lab::up(&t, &opts);
     bar.finish();
@@ -244,6 +266,12 @@ fn print_plan(t: &Topology, r: &UpReport) {
     for l in &p.condition_links {
         println!("  ~ conditions of link {l}");
     }
+    if p.route_repairs > 0 {
+        println!(
+            "  ~ {} missing route(s) or gateway(s) re-added in place",
+            p.route_repairs
+        );
+    }
     if p.is_empty() {
         println!("  (nothing to do: the lab matches the topology)");
     }
@@ -252,6 +280,16 @@ fn print_plan(t: &Topology, r: &UpReport) {
 fn print_up(t: &Topology, r: &UpReport) {
     for d in &r.drift {
         println!("repaired: {d}");
+    }
+    for k in &r.kept_down {
+        println!(
+            "kept down: link {k} (set down with `nlab link set`; `nlab link set {} {} --up` brings it up)",
+            t.name,
+            k.split("--").next().unwrap_or(k)
+        );
+    }
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
     }
     if r.changes == 0 {
         println!(

@@ -26,7 +26,8 @@ pub enum LinkCommand {
         nlab link set demo h1:eth0 --preset lte --loss none\n  \
         nlab link set demo h1:eth0 --mtu 1400")]
     Set(Box<SetArgs>),
-    /// Every link: its ends, conditions per direction (as recorded and as
+    /// Every link: its state (up, or down by whose choice: user, file or
+    /// schedule), its ends, conditions per direction (as recorded and as
     /// the kernel holds them), backend and schedule.
     Show {
         /// Lab name (see `nlab list`).
@@ -103,11 +104,16 @@ pub struct SetArgs {
     /// MTU of both ends.
     #[arg(long)]
     pub mtu: Option<u32>,
-    /// Bring both ends of the link administratively up.
+    /// Bring both ends of the link administratively up, with the routes,
+    /// gateways and IPv6 addresses of both nodes the kernel dropped while
+    /// it was down. Clears a recorded `--down`.
     #[arg(long, conflicts_with = "down")]
     pub up: bool,
     /// Take both ends of the link administratively down (like `link A B
-    /// down` in the console).
+    /// down` in the console). Recorded as the lab's desired state:
+    /// `link show`, `graph` and `inspect` say the link is down by your
+    /// choice, and a later `nlab up FILE` keeps it down (and says so)
+    /// until `--up`.
     #[arg(long)]
     pub down: bool,
     #[arg(long, value_enum, default_value = "both")]
@@ -226,6 +232,7 @@ fn set(a: SetArgs) -> anyhow::Result<i32> {
             "conditions": l.conditions,
             "backend": backend,
             "mtu": l.mtu,
+            "up": l.up,
         }))?;
     } else {
         println!(
@@ -308,6 +315,7 @@ fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
     }
     let mut t = table(&[
         "LINK",
+        "STATE",
         "SENT BY",
         "CONDITIONS",
         "BACKEND",
@@ -319,6 +327,11 @@ fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
             t.add_row(vec![
                 if dir == 0 {
                     s.key.clone()
+                } else {
+                    String::new()
+                },
+                if dir == 0 {
+                    s.state.clone()
                 } else {
                     String::new()
                 },

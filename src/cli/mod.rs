@@ -67,7 +67,11 @@ pub enum Command {
     ///
     /// Validates the whole topology first (nothing is created when it has
     /// errors), then applies only what differs from what is running:
-    /// running `up` twice with the same input reports 0 changes.
+    /// running `up` twice with the same input reports 0 changes. Missing
+    /// routes and gateways are re-added in place. A link set down with
+    /// `nlab link set --down` stays down. On a looped topology (switches
+    /// running spanning tree) `up` returns once every bridge port forwards
+    /// (at most 60 s; `--no-wait` returns at once).
     Up(UpArgs),
     /// Remove a lab: its processes, namespaces, links and files.
     Down {
@@ -210,6 +214,11 @@ pub struct UpArgs {
     /// random one for a new lab (printed, so a run can be repeated).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Return as soon as the lab is applied, without waiting for spanning
+    /// tree to converge on a looped topology (traffic across the loops is
+    /// lost for ~4 s after such an `up`).
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Args, Debug)]

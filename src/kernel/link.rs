@@ -10,8 +10,8 @@ use super::{Error, Result};
 use crate::topo::MacAddr;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    BridgeStpState, InfoBridge, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo,
-    LinkMessage, State,
+    BridgePortState, BridgeStpState, InfoBridge, InfoBridgePort, InfoData, InfoKind, InfoPortData,
+    InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use serde::Serialize;
@@ -218,6 +218,13 @@ pub struct LinkState {
     /// For a veth whose peer is in another namespace: that namespace's id
     /// as seen from this one.
     pub peer_netnsid: Option<i32>,
+    /// For a bridge port: its spanning-tree state (`forwarding`,
+    /// `listening`, `learning`, `blocking`, `disabled`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_state: Option<&'static str>,
+    /// The device has carrier (for a veth: its peer is up). Set at once,
+    /// unlike `oper`, which the kernel updates a little later.
+    pub carrier: bool,
 }
 
 /// Reads every link of the socket's namespace.
@@ -244,6 +251,8 @@ fn parse_link(l: &LinkMessage) -> LinkState {
         master: None,
         peer_index: None,
         peer_netnsid: None,
+        port_state: None,
+        carrier: false,
     };
     for a in &l.attributes {
         match a {
@@ -254,6 +263,7 @@ fn parse_link(l: &LinkMessage) -> LinkState {
                 s.mac = Some(MacAddr(b));
             }
             LinkAttribute::Mtu(m) => s.mtu = *m,
+            LinkAttribute::Carrier(c) => s.carrier = *c != 0,
             LinkAttribute::Controller(m) => s.master = Some(*m),
             LinkAttribute::Link(p) => s.peer_index = Some(*p),
             LinkAttribute::LinkNetNsId(id) => s.peer_netnsid = Some(*id),
@@ -271,8 +281,15 @@ fn parse_link(l: &LinkMessage) -> LinkState {
             }
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
-                    if let LinkInfo::Kind(k) = i {
-                        s.kind = Some(k.to_string());
+                    match i {
+                        LinkInfo::Kind(k) => s.kind = Some(k.to_string()),
+                        LinkInfo::PortData(InfoPortData::BridgePort(port)) => {
+                            s.port_state = port.iter().find_map(|p| match p {
+                                InfoBridgePort::State(st) => Some(port_state_name(*st)),
+                                _ => None,
+                            })
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -280,4 +297,36 @@ fn parse_link(l: &LinkMessage) -> LinkState {
         }
     }
     s
+}
+
+fn port_state_name(s: BridgePortState) -> &'static str {
+    match s {
+        BridgePortState::Disabled => "disabled",
+        BridgePortState::Listening => "listening",
+        BridgePortState::Learning => "learning",
+        BridgePortState::Forwarding => "forwarding",
+        BridgePortState::Blocking => "blocking",
+        _ => "unknown",
+    }
+}
+
+/// Bridge ports of the socket's namespace, and those of them spanning tree
+/// has not settled yet, as `port (state)`. A port without carrier is left
+/// out: it forwards nothing by design. `blocking` is the steady state of
+/// a port spanning tree closes to break a loop, so it counts as settled;
+/// `disabled` on a port with carrier means the bridge has not taken it
+/// in yet.
+pub fn unsettled_ports(sock: &mut Socket, what: &str) -> Result<(usize, Vec<String>)> {
+    let ports: Vec<LinkState> = dump(sock, what)?
+        .into_iter()
+        .filter(|l| l.master.is_some() && l.up && l.carrier)
+        .collect();
+    let unsettled = ports
+        .iter()
+        .filter_map(|l| match l.port_state {
+            Some("forwarding") | Some("blocking") => None,
+            st => Some(format!("{} ({})", l.name, st.unwrap_or("no state"))),
+        })
+        .collect();
+    Ok((ports.len(), unsettled))
 }

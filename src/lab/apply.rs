@@ -16,9 +16,8 @@ use crate::kernel::link::{self, BridgeOpts, VethEnd};
 use crate::kernel::netlink::{Request, Socket};
 use crate::kernel::netns::{self, NetNs};
 use crate::kernel::{addr, route, Error as KError};
-use crate::topo::{IpNet, Link, NodeKind, Topology};
+use crate::topo::{Link, NodeKind, Topology};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::time::Instant;
 
 /// First free interface index in a fresh namespace: a switch's bridge gets
@@ -566,31 +565,22 @@ fn queue_routes(
 ) -> Result<()> {
     let lab = desired.name.as_str();
     for name in &plan.route_nodes {
-        let Some(node) = desired.nodes.get(name) else {
+        if !desired.nodes.contains_key(name) {
             continue;
-        };
+        }
         let h = index_of(lab, name, handles)?;
         let ns_name = netns::ns_name(lab, name);
         let w = work.entry(name.clone()).or_default();
-        for (gw, v6) in [(node.gateway, false), (node.gateway6, true)] {
-            if let Some(gw) = gw {
-                let dst = default_route(v6);
-                w.reqs.push(route::replace(
-                    &dst,
-                    Some(gw),
-                    None,
-                    format!("adding default route via {gw} in {ns_name}"),
-                ));
-            }
-        }
-        for r in &node.routes {
+        // Not through a link that is down: the kernel refuses those (and
+        // deletes them when a link goes down); bringing the link up adds
+        // them (`links::restore_routes`).
+        for r in desired.live_routes_of(name, |l| l.up) {
             let oif = r.dev.as_ref().and_then(|d| h.index_of.get(d).copied());
-            let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
             w.reqs.push(route::replace(
                 &r.dst,
                 r.via,
                 oif,
-                format!("adding route {}{via} in {ns_name}", r.dst),
+                format!("adding {} in {ns_name}", r.describe()),
             ));
         }
     }
@@ -712,15 +702,6 @@ fn create_links_parallel(root: &mut Socket, mut reqs: Vec<Request>) -> Vec<KErro
         errs.extend(h.join().unwrap_or_default());
         errs
     })
-}
-
-fn default_route(v6: bool) -> IpNet {
-    let addr: IpAddr = if v6 {
-        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-    } else {
-        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
-    };
-    IpNet { addr, prefix: 0 }
 }
 
 /// Runs each node's requests over a socket opened in the node for that

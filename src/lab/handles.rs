@@ -8,7 +8,7 @@ use super::Result;
 use crate::kernel::link::{self, LinkState};
 use crate::kernel::netlink::Socket;
 use crate::kernel::netns::{self, NetNs};
-use crate::kernel::{addr, Error as KError};
+use crate::kernel::{addr, route, Error as KError};
 use std::collections::BTreeMap;
 
 /// One node's interfaces as far as this apply knows: no descriptor.
@@ -68,6 +68,8 @@ impl NodeConn {
 pub struct NodeView {
     pub links: Vec<LinkState>,
     pub addrs: Vec<addr::AddrState>,
+    /// Unicast routes of the main table.
+    pub routes: Vec<route::RouteState>,
 }
 
 /// Reads links and addresses of a pinned namespace; `Ok(None)` when the
@@ -87,7 +89,12 @@ pub fn read_view(ns_name: &str) -> Result<Option<NodeView>> {
         let mut sock = Socket::new()?;
         let links = link::dump(&mut sock, &format!("reading links of {ns_name}"))?;
         let addrs = addr::dump(&mut sock, &format!("reading addresses of {ns_name}"))?;
-        Ok(NodeView { links, addrs })
+        let routes = route::dump(&mut sock, &format!("reading routes of {ns_name}"))?;
+        Ok(NodeView {
+            links,
+            addrs,
+            routes,
+        })
     }) {
         Err(e) if e.raw_errno() == Some(libc::EINVAL) => return Ok(None),
         other => other??,

@@ -1,25 +1,36 @@
-//! Links set administratively up or down at run time (`link s1 h1 down`
-//! in the console, like Mininet's `configLinkStatus`).
+//! Links set administratively up or down at run time (`nlab link set
+//! --up/--down`, `link s1 h1 down` in the console, like Mininet's
+//! `configLinkStatus`).
 //!
 //! Both ends are set, not just one: a veth whose peer is down reports
 //! carrier loss on its own side too, but a bridge port that stays up keeps
 //! its FDB entries and STP state, and Mininet downs both ends as well.
+//!
+//! The state is the user's desired one: it is recorded in the journal
+//! (`link show`, `graph` and `inspect` read it there, and `up FILE` keeps
+//! it). Setting an interface down makes the kernel delete every route
+//! through it and its IPv6 addresses; bringing it up restores them.
 
+use super::state::{LabLock, State};
 use super::{Error, Lab, Result};
 use crate::kernel::link;
 use crate::kernel::netlink::Socket;
 use crate::kernel::netns::NetNs;
+use crate::kernel::route::{self, Restored};
 use crate::kernel::Error as KError;
-use crate::topo::Endpoint;
+use crate::services::supervisor;
+use crate::topo::{Link, Topology};
 
 impl Lab {
     /// Sets every link between nodes `a` and `b` (either order) up or
-    /// down, both ends, over netlink. Returns the `node:iface` ids changed.
+    /// down, both ends, over netlink, and records it as the user's choice.
+    /// Bringing links up puts back the routes, gateways and addresses of
+    /// both nodes the kernel dropped. Returns the `node:iface` ids changed.
     /// Errors when either node is unknown or no link joins them.
-    pub fn set_link_up(&self, a: &str, b: &str, up: bool) -> Result<Vec<String>> {
+    pub fn set_link_up(&mut self, a: &str, b: &str, up: bool) -> Result<Vec<String>> {
         self.namespace(a)?;
         self.namespace(b)?;
-        let ends: Vec<&Endpoint> = self
+        let keys: Vec<String> = self
             .topology()
             .links
             .iter()
@@ -27,22 +38,83 @@ impl Lab {
                 let (x, y) = (&l.endpoints[0].node, &l.endpoints[1].node);
                 (x == a && y == b) || (x == b && y == a)
             })
-            .flat_map(|l| l.endpoints.iter())
+            .map(Link::key)
             .collect();
-        if ends.is_empty() {
+        if keys.is_empty() {
             return Err(Error::NoSuchLink {
                 lab: self.name().to_string(),
                 a: a.to_string(),
                 b: b.to_string(),
             });
         }
-        let mut changed = Vec::with_capacity(ends.len());
-        for e in ends {
-            set_end(&self.namespace(&e.node)?, &e.iface, up)?;
-            changed.push(e.id());
+        let _lock = LabLock::acquire(self.name())?;
+        // A link the supervisor drives (emulated, or with a schedule) is
+        // set through it: its state and the kernel's must agree, and it
+        // restores the routes itself when the link comes up.
+        let driven = supervisor::driven_links(self.name()).unwrap_or_default();
+        let mut changed = Vec::new();
+        for l in self
+            .topology
+            .links
+            .iter()
+            .filter(|l| keys.contains(&l.key()))
+        {
+            if let Some(d) = driven.get(&l.key()) {
+                let state = supervisor::LinkState {
+                    conditions: d.conditions.clone(),
+                    up,
+                };
+                supervisor::ensure_running(self.name())
+                    .and_then(|c| c.set_link(&l.key(), state))
+                    .map_err(|e| Error::Service(format!("supervisor of {}: {e}", self.name())))?;
+                changed.extend(l.endpoints.iter().map(|e| e.id()));
+                continue;
+            }
+            for e in &l.endpoints {
+                set_end(&self.namespace(&e.node)?, &e.iface, up)?;
+                changed.push(e.id());
+            }
+        }
+        let mut st =
+            State::load(self.name())?.ok_or_else(|| Error::NoSuchLab(self.name.clone()))?;
+        for l in st
+            .topology
+            .links
+            .iter_mut()
+            .chain(self.topology.links.iter_mut())
+        {
+            if keys.contains(&l.key()) {
+                l.up = up;
+            }
+        }
+        for k in &keys {
+            if up {
+                st.down_by_user.remove(k);
+            } else {
+                st.down_by_user.insert(k.clone());
+            }
+        }
+        st.updated = super::state::now();
+        st.save()?;
+        if up {
+            for k in &keys {
+                restore_link(&self.topology, k)?;
+            }
         }
         Ok(changed)
     }
+}
+
+/// Puts back what bringing link `key` down took from both its nodes: the
+/// addresses of its ends and every route and gateway of either node that
+/// can exist now. In place: no node or link is recreated.
+pub fn restore_link(t: &Topology, key: &str) -> Result<Vec<Restored>> {
+    let mut out = Vec::new();
+    for r in t.after_link_up(key) {
+        let ns_name = crate::kernel::netns::ns_name(&t.name, &r.node);
+        out.push(route::restore(&ns_name, &r.addrs, &r.routes)?);
+    }
+    Ok(out)
 }
 
 /// Sets interface `iface` of namespace `ns_name` up or down.

@@ -21,7 +21,13 @@ pub struct LinkStatus {
     pub key: String,
     /// `node:iface` of the two ends; `a_to_b` is sent by `ends[0]`.
     pub ends: [String; 2],
+    /// The desired administrative state, as recorded (the file's, or the
+    /// last `link set --up/--down`).
     pub up: bool,
+    /// `up`, or `down` with who wants it so: `down (user)` (`link set
+    /// --down`, the console), `down (file)` (`up: false`), `down
+    /// (schedule)` (held down by the lab's supervisor now).
+    pub state: String,
     pub mtu: Option<u32>,
     /// As recorded (the file's, or the last `link set`).
     pub conditions: Directed,
@@ -193,6 +199,23 @@ impl Lab {
         };
         let mut out = Vec::new();
         let mut emu_stats: Option<serde_json::Value> = None;
+        let by_user = State::load(&self.name)?
+            .map(|s| s.down_by_user)
+            .unwrap_or_default();
+        let driven = crate::services::supervisor::driven_links(&self.name).unwrap_or_default();
+        let state_of = |l: &Link| {
+            let key = l.key();
+            if driven.get(&key).map_or(l.up, |d| d.up) {
+                "up"
+            } else if !l.up && by_user.contains(&key) {
+                "down (user)"
+            } else if !l.up {
+                "down (file)"
+            } else {
+                "down (schedule)"
+            }
+            .to_string()
+        };
         for l in &self.topology.links {
             let backend = conditions::link_backend(l, &f);
             if backend == Backend::Userspace {
@@ -205,6 +228,7 @@ impl Lab {
                     key: l.key(),
                     ends: [l.endpoints[0].id(), l.endpoints[1].id()],
                     up: l.up,
+                    state: state_of(l),
                     mtu: l.mtu,
                     conditions: l.conditions.clone(),
                     backend,
@@ -229,6 +253,7 @@ impl Lab {
                 key: l.key(),
                 ends,
                 up: l.up,
+                state: state_of(l),
                 mtu: l.mtu,
                 conditions: l.conditions.clone(),
                 backend,

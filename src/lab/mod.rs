@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod conditions;
+pub mod converge;
 pub mod emulated;
 pub mod handles;
 pub mod held;
@@ -114,6 +115,9 @@ pub struct UpOptions<'a> {
     /// seed, or picks a random one for a new lab (reported in the
     /// [`UpReport`] so a run can be repeated with it).
     pub seed: Option<u64>,
+    /// Return right after applying, without waiting for spanning tree to
+    /// converge on a looped topology (see [`converge`]).
+    pub no_wait: bool,
 }
 
 /// What `up` did.
@@ -133,6 +137,18 @@ pub struct UpReport {
     #[serde(serialize_with = "ser_secs")]
     pub elapsed: Duration,
     pub timings: apply::Timings,
+    /// Links the user set down (`nlab link set --down`) that stay down
+    /// although the topology says up (`nlab link set LAB END --up` brings
+    /// them up).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_down: Vec<String>,
+    /// The wait for spanning tree (looped topologies; `None` without one
+    /// or with `no_wait`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spanning_tree: Option<converge::StpWait>,
+    /// Things the user should know although `up` succeeded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -147,6 +163,61 @@ fn undo_fresh(fresh: bool, lock: Option<LabLock>, lab: &str, e: Error) -> Error 
         let _ = teardown::down(lab);
     }
     e
+}
+
+/// What the kernel lacks compared with the journal, and namespaces of
+/// `lab` that the journal does not know (leftovers of a crash).
+fn drift_and_orphans(lab: &str, recorded: Option<&State>) -> Result<(plan::Drift, Vec<String>)> {
+    Ok(match recorded {
+        Some(st) => {
+            let (_, d) = inspect::inspect(&st.topology)?;
+            // Namespaces of this lab that neither the journal nor the
+            // new topology knows (a crash during an earlier apply).
+            let known: Vec<String> = st
+                .topology
+                .nodes
+                .keys()
+                .map(|n| netns::ns_name(lab, n))
+                .collect();
+            let orphans: Vec<String> = netns::lab_pinned(lab)
+                .into_iter()
+                .filter(|n| !known.contains(n))
+                .collect();
+            (d, orphans)
+        }
+        None => {
+            // No journal: whatever carries this lab's names is a
+            // leftover and goes first.
+            (plan::Drift::default(), netns::lab_pinned(lab))
+        }
+    })
+}
+
+/// `desired` with the links the user set down (recorded in the journal)
+/// kept down (`None` when that changes nothing), the keys of those links
+/// it keeps down, and every recorded key that still names a link (the
+/// markers to keep: a link the topology also says is down stays the
+/// user's choice).
+fn keep_user_down(
+    desired: &Topology,
+    recorded: Option<&State>,
+) -> (Option<Topology>, Vec<String>, Vec<String>) {
+    let Some(st) = recorded.filter(|s| !s.down_by_user.is_empty()) else {
+        return (None, Vec::new(), Vec::new());
+    };
+    let mut t = desired.clone();
+    let (mut kept, mut markers) = (Vec::new(), Vec::new());
+    for l in &mut t.links {
+        if !st.down_by_user.contains(&l.key()) {
+            continue;
+        }
+        markers.push(l.key());
+        if l.up {
+            l.up = false;
+            kept.push(l.key());
+        }
+    }
+    ((!kept.is_empty()).then_some(t), kept, markers)
 }
 
 /// A seed nobody chose: from the kernel's random pool, else the clock.
@@ -186,29 +257,11 @@ impl Lab {
         };
         let recorded = State::load(&lab)?;
         let fresh = recorded.is_none();
-        let (drift, orphans) = match &recorded {
-            Some(st) => {
-                let (_, d) = inspect::inspect(&st.topology)?;
-                // Namespaces of this lab that neither the journal nor the
-                // new topology knows (a crash during an earlier apply).
-                let known: Vec<String> = st
-                    .topology
-                    .nodes
-                    .keys()
-                    .map(|n| netns::ns_name(&lab, n))
-                    .collect();
-                let orphans: Vec<String> = netns::lab_pinned(&lab)
-                    .into_iter()
-                    .filter(|n| !known.contains(n))
-                    .collect();
-                (d, orphans)
-            }
-            None => {
-                // No journal: whatever carries this lab's names is a
-                // leftover and goes first.
-                (plan::Drift::default(), netns::lab_pinned(&lab))
-            }
-        };
+        // A link the user set down stays down: the file says how the lab
+        // is wired, the user's `link set --down` what state it is in now.
+        let (kept, kept_down, markers) = keep_user_down(topo, recorded.as_ref());
+        let topo = kept.as_ref().unwrap_or(topo);
+        let (drift, orphans) = drift_and_orphans(&lab, recorded.as_ref())?;
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
         let mut report = UpReport {
             lab: lab.clone(),
@@ -221,6 +274,9 @@ impl Lab {
             seed: opts.seed.unwrap_or(0),
             elapsed: Duration::ZERO,
             timings: Default::default(),
+            kept_down: kept_down.clone(),
+            spanning_tree: None,
+            warnings: Vec::new(),
         };
         if opts.dry_run {
             report.elapsed = start.elapsed();
@@ -247,12 +303,15 @@ impl Lab {
             updated: state::now(),
             pid: std::process::id(),
             seed: random_seed(),
+            down_by_user: Default::default(),
         });
         let seed_before = st.seed;
         if let Some(seed) = opts.seed {
             st.seed = seed;
         }
         report.seed = st.seed;
+        let user_down_before = st.down_by_user.clone();
+        st.down_by_user = markers.into_iter().collect();
         if !p.is_empty() || st.phase != Phase::Applied {
             let previous = st.topology.clone();
             st.phase = Phase::Applying;
@@ -267,12 +326,21 @@ impl Lab {
             }
             st.phase = Phase::Applied;
             st.save()?;
-        } else if opts.seed.is_some_and(|s| s != seed_before) {
+        } else if opts.seed.is_some_and(|s| s != seed_before) || st.down_by_user != user_down_before
+        {
             st.save()?;
         }
         // The supervisor resolves link keys from the journal: after it.
         if let Err(e) = emulated::sync_supervisor(topo, &p) {
             return Err(undo_fresh(fresh, _lock, &lab, e));
+        }
+        if !opts.no_wait {
+            let w =
+                converge::wait_for_stp(topo, converge::STP_WAIT_LIMIT, !p.is_empty(), progress)?;
+            report
+                .warnings
+                .extend(w.as_ref().and_then(converge::StpWait::warning));
+            report.spanning_tree = w;
         }
         report.elapsed = start.elapsed();
         Ok((

@@ -14,13 +14,17 @@ pub struct Drift {
     pub nodes: BTreeSet<String>,
     /// Links (by key) with an end missing, renamed or peered elsewhere.
     pub links: BTreeSet<String>,
+    /// Nodes (kept) whose routes or gateways are missing, with how many:
+    /// they are re-added in place.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, usize>,
     /// Human-readable findings, one per problem.
     pub notes: Vec<String>,
 }
 
 impl Drift {
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty() && self.links.is_empty()
+        self.nodes.is_empty() && self.links.is_empty() && self.routes.is_empty()
     }
 }
 
@@ -42,6 +46,10 @@ pub struct Plan {
     pub condition_links: Vec<String>,
     /// Nodes whose routes must be (re)installed.
     pub route_nodes: Vec<String>,
+    /// Routes and gateways found missing in nodes that stay, re-added in
+    /// place (the node and its processes stay).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub route_repairs: usize,
     /// Whether name resolution files must be rewritten.
     pub rewrite_hosts: bool,
 }
@@ -54,10 +62,15 @@ impl Plan {
             + self.create_nodes.len()
             + self.create_links.len()
             + self.condition_links.len()
+            + self.route_repairs
     }
     pub fn is_empty(&self) -> bool {
         self.changes() == 0
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A node with its position in the file wiped, so that moving a line in the
@@ -197,6 +210,11 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
     for name in &p.create_nodes {
         route_nodes.insert(name.clone());
     }
+    for (name, missing) in &drift.routes {
+        if desired.nodes.contains_key(name) && route_nodes.insert(name.clone()) {
+            p.route_repairs += missing;
+        }
+    }
     for key in p.create_links.iter().chain(p.delete_links.iter()) {
         let l = new_links.get(key).or_else(|| old_links.get(key));
         if let Some(l) = l {
@@ -220,7 +238,7 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
                 .unwrap_or(false)
         })
         .collect();
-    p.rewrite_hosts = !p.is_empty();
+    p.rewrite_hosts = p.changes() > p.route_repairs;
     p
 }
 
@@ -339,6 +357,24 @@ mod tests {
         let p = plan(&t, Some(&t), &d);
         assert_eq!(p.create_links, vec![t.links[0].key()]);
         assert_eq!(p.delete_links, vec![t.links[0].key()]);
+    }
+
+    #[test]
+    fn missing_routes_are_repaired_in_place_and_counted() {
+        let mut t = star(2);
+        t.nodes.get_mut("h1").unwrap().gateway = Some("10.0.0.254".parse().unwrap());
+        let mut d = Drift::default();
+        d.routes.insert("h1".into(), 1);
+        assert!(!d.is_empty());
+        let p = plan(&t, Some(&t), &d);
+        assert_eq!(p.route_nodes, vec!["h1".to_string()]);
+        assert_eq!(p.route_repairs, 1);
+        assert_eq!(p.changes(), 1);
+        assert!(p.create_nodes.is_empty() && p.create_links.is_empty());
+        assert!(
+            !p.rewrite_hosts,
+            "routes alone do not touch name resolution"
+        );
     }
 
     #[test]

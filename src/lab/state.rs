@@ -49,6 +49,11 @@ pub struct State {
     /// seed gives the same drops, duplicates and reorders.
     #[serde(default)]
     pub seed: u64,
+    /// Links (by key) the user set down (`nlab link set --down`, the
+    /// console's `link A B down`): their `up: false` in `topology` is the
+    /// user's choice, which a later `up FILE` keeps.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub down_by_user: std::collections::BTreeSet<String>,
 }
 
 /// Replaces `path` with `bytes` so that a reader (or a crash) sees the old

@@ -351,7 +351,7 @@ impl Console {
         ))
     }
 
-    fn link(&self, rest: &str) -> anyhow::Result<bool> {
+    fn link(&mut self, rest: &str) -> anyhow::Result<bool> {
         let args: Vec<&str> = rest.split_whitespace().collect();
         let [a, b, state] = args.as_slice() else {
             bail!("invalid number of args: link end1 end2 [up down]");

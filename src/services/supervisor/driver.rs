@@ -118,9 +118,38 @@ impl KernelState {
 impl KernelState {
     /// Both ends, so the link is down whichever side looks at it (a bridge
     /// port going down also stops the bridge forwarding to it).
+    /// Bringing a link up also puts back the routes, gateways and IPv6
+    /// addresses of both nodes that the kernel dropped when it went down
+    /// (from the journal's topology), in place.
     pub fn set_ends(&self, link: &LinkTarget, up: bool) -> Result<()> {
         self.set_end(&link.a.node, &link.a.iface, up)?;
-        self.set_end(&link.b.node, &link.b.iface, up)
+        self.set_end(&link.b.node, &link.b.iface, up)?;
+        if up {
+            self.restore(&link.key)?;
+        }
+        Ok(())
+    }
+
+    fn restore(&self, key: &str) -> Result<()> {
+        let Some(st) = crate::lab::state::State::load(&self.lab)? else {
+            return Ok(());
+        };
+        for r in st.topology.after_link_up(key) {
+            let ns_name = netns::ns_name(&self.lab, &r.node);
+            // On a thread of its own, like `set_end`: entering a namespace
+            // changes the calling thread.
+            std::thread::scope(|s| {
+                s.spawn(|| crate::kernel::route::restore(&ns_name, &r.addrs, &r.routes))
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(crate::kernel::Error::protocol(
+                            format!("restoring the routes of {ns_name}"),
+                            "thread panicked",
+                        ))
+                    })
+            })?;
+        }
+        Ok(())
     }
 }
 

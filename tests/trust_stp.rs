@@ -1,0 +1,79 @@
+//! Issue 11, item 5: `up` of a looped topology returns once spanning tree
+//! has converged, so the `pingall` it suggests next succeeds at once;
+//! `--no-wait` skips the wait.
+mod common;
+use assert_cmd::Command;
+use common::*;
+
+fn nlab() -> Command {
+    Command::cargo_bin("nlab").unwrap()
+}
+
+#[test]
+fn pingall_right_after_up_of_a_torus_loses_nothing() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP: needs root");
+        return;
+    }
+    let name = lab_name("st");
+    let _g = LabGuard(name.clone());
+    let o = nlab()
+        .args(["up", "--topo", "torus,3,3", "--name", &name, "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let up = o;
+    let o = nlab().args(["pingall", &name]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains(" 0% dropped"), "{out}");
+    let r: serde_json::Value = serde_json::from_slice(&up.stdout).unwrap();
+    assert_eq!(r["spanning_tree"]["converged"], true, "{r}");
+    // The witness: every bridge port forwards or is blocked, as `ip` says.
+    for s in ["s1x1", "s2x2", "s3x3"] {
+        let ports = ip_json(
+            &ns(&name, s),
+            &["-d", "link", "show", "type", "bridge_slave"],
+        );
+        let ports = ports.as_array().unwrap();
+        // iproute2 prints `{}` for the links the type filter leaves out.
+        let ports: Vec<_> = ports.iter().filter(|p| p.get("ifname").is_some()).collect();
+        assert!(!ports.is_empty(), "{s} has no ports");
+        for p in ports {
+            let st = p["linkinfo"]["info_slave_data"]["state"]
+                .as_str()
+                .unwrap_or("?");
+            assert!(st == "forwarding" || st == "blocking", "{s}: {p}");
+        }
+    }
+}
+
+#[test]
+fn no_wait_is_accepted_and_documented() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP: needs root");
+        return;
+    }
+    let help = nlab().args(["up", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--no-wait") && help.contains("spanning tree"),
+        "{help}"
+    );
+    let name = lab_name("sw");
+    let _g = LabGuard(name.clone());
+    let o = nlab()
+        .args([
+            "up",
+            "--topo",
+            "torus,3,3",
+            "--name",
+            &name,
+            "--no-wait",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(r.get("spanning_tree").is_none(), "{r}");
+}
