@@ -247,35 +247,11 @@ pub fn apply(
     let mut handles: BTreeMap<String, NodeHandle> = BTreeMap::new();
     if !plan.delete_links.is_empty() {
         let old = recorded.map(|r| &r.links[..]).unwrap_or(&[]);
+        // Only what nlab made: the journal's word is not enough.
+        let mut seen = super::owned::Seen::default();
         for key in &plan.delete_links {
-            let Some(l) = old.iter().find(|l| &l.key() == key) else {
-                continue;
-            };
-            for e in &l.endpoints {
-                let ns_name = netns::ns_name(lab, &e.node);
-                if plan.delete_nodes.contains(&e.node) || !netns::exists(&ns_name) {
-                    continue;
-                }
-                if !handles.contains_key(&e.node) {
-                    handles.insert(e.node.clone(), NodeHandle::open(&ns_name)?);
-                }
-                let Some(h) = handles.get_mut(&e.node) else {
-                    continue;
-                };
-                if h.index_of.remove(&e.iface).is_none() {
-                    continue; // already gone (drift)
-                }
-                let what = format!("deleting {} in {ns_name}", e.iface);
-                if let Err(err) = h.sock.request(link::delete_by_name(&e.iface, what)) {
-                    if err.raw_errno() != Some(libc::ENODEV) {
-                        return Err(err.into());
-                    }
-                }
-                // Deleting one end of a veth removes the other too; the
-                // two TAPs of an emulated link go one by one.
-                if !super::emulated::needs_emulator(l) {
-                    break;
-                }
+            if let Some(l) = old.iter().find(|l| &l.key() == key) {
+                super::owned::delete_link(lab, l, &plan.delete_nodes, &mut handles, &mut seen)?;
             }
         }
     }

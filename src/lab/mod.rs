@@ -11,6 +11,7 @@ pub mod hosts;
 pub mod inspect;
 pub mod links;
 pub mod live;
+mod owned;
 pub mod plan;
 pub mod state;
 pub mod teardown;
@@ -64,6 +65,48 @@ pub enum Error {
     Service(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Another process held the lab's lock for longer than this one waits.
+    #[error("{}", lock_timeout(.lab, .waited, .holders))]
+    LockTimeout {
+        lab: String,
+        waited: Duration,
+        holders: Vec<kernel::files::LockHolder>,
+    },
+    /// `up` from another source than the one the lab was made from.
+    #[error(
+        "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \
+         the new one, or `nlab down {lab}` first"
+    )]
+    OtherSource {
+        lab: String,
+        old: String,
+        new: String,
+    },
+}
+
+fn lock_timeout(lab: &str, waited: &Duration, holders: &[kernel::files::LockHolder]) -> String {
+    let waited = format!("{:.1} s", waited.as_secs_f64());
+    if holders.is_empty() {
+        return format!(
+            "another process holds the lock of lab `{lab}` ({}), which /proc/locks does not \
+             name; gave up after {waited}: wait longer with --wait SECS",
+            state::lock_path(lab).display()
+        );
+    }
+    let who: Vec<String> = holders
+        .iter()
+        .map(|h| match h.command.as_str() {
+            "" => format!("pid {}", h.pid),
+            c => format!("pid {} ({c})", h.pid),
+        })
+        .collect();
+    let pids: Vec<String> = holders.iter().map(|h| h.pid.to_string()).collect();
+    format!(
+        "lab `{lab}` is locked by {}; gave up after {waited}: wait longer with --wait SECS, \
+         or stop pid {}",
+        who.join(", "),
+        pids.join(", ")
+    )
 }
 
 fn join_errors(e: &[kernel::Error]) -> String {
@@ -113,6 +156,13 @@ pub struct UpOptions<'a> {
     /// seed, or picks a random one for a new lab (reported in the
     /// [`UpReport`] so a run can be repeated with it).
     pub seed: Option<u64>,
+    /// What `topo` was made from (`file:/abs/path`, `topo:GENERATOR`). An
+    /// existing lab made from another source is not reshaped unless
+    /// `replace` is set; `None` skips the check.
+    pub origin: Option<&'a str>,
+    /// Tear down an existing lab of this name first (under the same lock)
+    /// and build `topo` fresh.
+    pub replace: bool,
 }
 
 /// What `up` did.
@@ -139,13 +189,54 @@ fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error>
 }
 
 /// Nothing half-built: a lab that did not exist before `up` failed goes
-/// away again (after its lock is released). Returns the error to report.
+/// away again, under the same lock (released, another `up` could build the
+/// lab in between and see it torn down). Returns the error to report.
 fn undo_fresh(fresh: bool, lock: Option<LabLock>, lab: &str, e: Error) -> Error {
-    if fresh {
-        drop(lock);
-        let _ = teardown::down(lab);
+    if let (true, Some(lock)) = (fresh, lock) {
+        if teardown::down_locked(lab, &lock).is_ok() {
+            lock.remove();
+        }
     }
     e
+}
+
+/// The journal `up` starts from: `None` for a new lab, or after tearing the
+/// old one down for `replace`. Refuses to reshape a lab made from another
+/// source.
+fn recorded_for_up(
+    topo: &Topology,
+    opts: &UpOptions,
+    lock: Option<&LabLock>,
+) -> Result<Option<State>> {
+    let lab = &topo.name;
+    if opts.replace {
+        if let Some(lock) = lock {
+            teardown::down_locked(lab, lock)?;
+        }
+        return Ok(None);
+    }
+    let recorded = State::load(lab)?;
+    if let Some(st) = &recorded {
+        if let (Some(old), Some(new)) = (st.origin.as_deref(), opts.origin) {
+            // The same topology from another source reshapes nothing.
+            if old != new && st.topology != *topo {
+                return Err(Error::OtherSource {
+                    lab: lab.clone(),
+                    old: describe_origin(old),
+                    new: describe_origin(new),
+                });
+            }
+        }
+    }
+    Ok(recorded)
+}
+
+fn describe_origin(o: &str) -> String {
+    match o.split_once(':') {
+        Some(("file", f)) => format!("the file {f}"),
+        Some(("topo", t)) => format!("the `{t}` generator of --topo"),
+        _ => o.to_string(),
+    }
 }
 
 /// A seed nobody chose: from the kernel's random pool, else the clock.
@@ -183,7 +274,8 @@ impl Lab {
         } else {
             Some(LabLock::acquire(&lab)?)
         };
-        let recorded = State::load(&lab)?;
+        crate::pause::at("up-locked");
+        let recorded = recorded_for_up(topo, opts, _lock.as_ref())?;
         let fresh = recorded.is_none();
         let (drift, orphans) = match &recorded {
             Some(st) => {
@@ -247,7 +339,13 @@ impl Lab {
             updated: state::now(),
             pid: std::process::id(),
             seed: random_seed(),
+            origin: opts.origin.map(str::to_string),
         });
+        // A lab from an older release (or the library) learns its source.
+        let learn_origin = st.origin.is_none() && opts.origin.is_some();
+        if learn_origin {
+            st.origin = opts.origin.map(str::to_string);
+        }
         let seed_before = st.seed;
         if let Some(seed) = opts.seed {
             st.seed = seed;
@@ -267,7 +365,7 @@ impl Lab {
             }
             st.phase = Phase::Applied;
             st.save()?;
-        } else if opts.seed.is_some_and(|s| s != seed_before) {
+        } else if learn_origin || opts.seed.is_some_and(|s| s != seed_before) {
             st.save()?;
         }
         // The supervisor resolves link keys from the journal: after it.

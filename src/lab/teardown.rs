@@ -97,7 +97,18 @@ pub fn kill_processes_in(inodes: &HashSet<u64>) -> usize {
 /// `nlab down LAB`: everything of one lab, found by journal and by name.
 pub fn down(lab: &str) -> Result<TeardownReport> {
     super::check_lab_name(lab)?;
-    let _lock = LabLock::acquire(lab)?;
+    let lock = LabLock::acquire(lab)?;
+    crate::pause::at("down-locked");
+    let report = down_locked(lab, &lock)?;
+    // Only once everything is gone: a lab half-removed keeps its lock file.
+    lock.remove();
+    Ok(report)
+}
+
+/// [`down`] for a caller that holds the lab's lock (`up --replace`, an
+/// `up` undoing its failed fresh lab): tearing down and what follows are
+/// one turn of the lock, so no other command runs in between.
+pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // The supervisor first: it runs in the root namespace (so killing the
     // processes in the lab's namespaces misses it), and it could otherwise
     // still be changing links while they are removed.
@@ -183,5 +194,6 @@ pub fn cleanup_all() -> Result<TeardownReport> {
     if !errors.is_empty() {
         return Err(Error::Cleanup(errors));
     }
+    total.files += state::remove_stale_locks();
     Ok(total)
 }
