@@ -303,3 +303,23 @@ fn up_never_deletes_a_veth_nlab_did_not_make() {
     );
     assert!(ok(&["-n", &h1, "link", "show", "fx0"]));
 }
+
+/// Item 6: `cleanup` removes lock files of labs that are gone, but never
+/// one somebody holds (a waiter that opened a removed file re-checks the
+/// path after locking and locks the new one).
+#[test]
+fn stale_locks_go_held_ones_stay() {
+    use nlab::lab::state::{lock_path, remove_stale_locks, LabLock};
+    let (stale, held) = (lab_name("ls"), lab_name("lh"));
+    let lock = LabLock::acquire(&stale).expect("lock");
+    drop(lock);
+    let holding = LabLock::acquire(&held).expect("lock");
+    assert!(lock_path(&stale).exists() && lock_path(&held).exists());
+    remove_stale_locks();
+    assert!(!lock_path(&stale).exists(), "a stale lock file stayed");
+    assert!(lock_path(&held).exists(), "a held lock file was removed");
+    // Whoever comes next still takes turns with the holder.
+    assert!(LabLock::acquire_within(&held, Duration::from_millis(50)).is_err());
+    holding.remove();
+    assert!(!lock_path(&held).exists());
+}

@@ -3,11 +3,14 @@
 //! The journal says which interfaces a link had, but a journal can be
 //! wrong (edited, or stale after someone rewired a node by hand). Deleting
 //! a veth end deletes its peer wherever it lives, so an interface named in
-//! the journal is deleted only when the kernel shows it is the link nlab
-//! made: a veth whose peer is the recorded other end, both inside the
-//! lab's own namespaces, or (emulated links) a TAP. Anything else under
-//! that name is left alone: if the new topology wants the name, creating
-//! it fails with the kernel's "File exists" naming the interface.
+//! the journal is deleted only when nothing outside the lab dies with it:
+//! a veth whose peer is the recorded other end (the kernel's peer indexes
+//! agree both ways), whose peer is in its own namespace, or whose peer's
+//! namespace is already being freed (the kernel reports its id as -1: a
+//! node namespace deleted by hand, whose surviving end would otherwise
+//! linger and clash with the link created next); an emulated link's TAPs.
+//! Anything else under that name is left alone: if the new topology wants
+//! the name, creating it fails with the kernel's "File exists" naming it.
 
 use super::emulated::needs_emulator;
 use super::handles::NodeHandle;
@@ -16,6 +19,7 @@ use crate::kernel::link::{self, LinkState};
 use crate::kernel::netns;
 use crate::topo::Link;
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// The links of each node's namespace, read once per apply.
 #[derive(Default)]
@@ -58,16 +62,21 @@ fn made_by_nlab(l: &Link, a: Option<&LinkState>, b: Option<&LinkState>) -> [bool
         // Two TAPs joined by the supervisor: each dies alone.
         return [kind_is(a, "tun"), kind_is(b, "tun")];
     }
-    let paired = match (a, b) {
-        (Some(x), Some(y)) => {
-            kind_is(a, "veth")
-                && kind_is(b, "veth")
-                && x.peer_index == Some(y.index)
-                && y.peer_index == Some(x.index)
+    if let (Some(x), Some(y)) = (a, b) {
+        let paired = kind_is(a, "veth")
+            && kind_is(b, "veth")
+            && x.peer_index == Some(y.index)
+            && y.peer_index == Some(x.index);
+        if paired {
+            return [true, true];
         }
-        _ => false,
+    }
+    // No recorded peer to match: only a veth whose peer cannot be alive
+    // elsewhere (same namespace: no id; a dying namespace: id -1).
+    let alone = |s: Option<&LinkState>| {
+        kind_is(s, "veth") && s.is_some_and(|s| matches!(s.peer_netnsid, None | Some(-1)))
     };
-    [paired, paired]
+    [alone(a), alone(b)]
 }
 
 /// Deletes the interfaces of recorded link `l`, where they are nlab's (see
@@ -83,13 +92,29 @@ pub fn delete_link(
     let a = seen.state(lab, &ea.node, &ea.iface, handles)?;
     let b = seen.state(lab, &eb.node, &eb.iface, handles)?;
     let ours = made_by_nlab(l, a.as_ref(), b.as_ref());
+    let states = [a, b];
     for (i, e) in l.endpoints.iter().enumerate() {
-        if !ours[i] || deleted_nodes.contains(&e.node) {
+        if deleted_nodes.contains(&e.node) || states[i].is_none() {
             continue;
         }
         let Some(h) = handles.get_mut(&e.node) else {
             continue;
         };
+        if !ours[i] {
+            let other = &l.endpoints[1 - i];
+            let is_veth = states[i].as_ref().and_then(|s| s.kind.as_deref()) == Some("veth");
+            // The other end's namespace was deleted (by hand): the kernel
+            // frees this end with it, shortly. Anything that stays is
+            // peered with something alive outside the lab.
+            if is_veth
+                && !needs_emulator(l)
+                && !netns::exists(&netns::ns_name(lab, &other.node))
+                && vanishes(h, &e.iface, GONE_WITHIN)?
+            {
+                h.index_of.remove(&e.iface);
+            }
+            continue;
+        }
         h.index_of.remove(&e.iface);
         let what = format!("deleting {} in {}", e.iface, netns::ns_name(lab, &e.node));
         if let Err(err) = h.sock.request(link::delete_by_name(&e.iface, what)) {
@@ -103,6 +128,24 @@ pub fn delete_link(
         }
     }
     Ok(())
+}
+
+/// How long the kernel may take to free a deleted namespace's veths.
+const GONE_WITHIN: Duration = Duration::from_secs(2);
+
+/// Waits (at most `within`) for `iface` to leave `h`'s namespace.
+fn vanishes(h: &mut NodeHandle, iface: &str, within: Duration) -> Result<bool> {
+    let start = Instant::now();
+    loop {
+        let links = link::dump(&mut h.sock, &format!("reading links of {}", h.ns.name))?;
+        if !links.iter().any(|l| l.name == iface) {
+            return Ok(true);
+        }
+        if start.elapsed() >= within {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[cfg(test)]
@@ -121,7 +164,8 @@ mod tests {
             oper: "up".into(),
             master: None,
             peer_index: peer,
-            peer_netnsid: None,
+            // Lab links cross namespaces: the peer's has an id.
+            peer_netnsid: peer.map(|_| 1),
         }
     }
 
@@ -133,12 +177,27 @@ mod tests {
         let b = state("s1-eth1", 7, "veth", Some(5));
         assert_eq!(made_by_nlab(l, Some(&a), Some(&b)), [true, true]);
         // The recorded end's peer is elsewhere (a foreign namespace).
-        let foreign = state("h1-eth0", 5, "veth", Some(40));
+        let mut foreign = state("h1-eth0", 5, "veth", Some(40));
+        foreign.peer_netnsid = Some(0);
         assert_eq!(made_by_nlab(l, Some(&foreign), Some(&b)), [false, false]);
-        // The other end's namespace or interface is gone: nothing to prove.
-        assert_eq!(made_by_nlab(l, Some(&a), None), [false, false]);
+        // The other end is gone but a's peer lives on in a namespace with an
+        // id: not provably nlab's.
+        let mut a_elsewhere = a.clone();
+        a_elsewhere.peer_netnsid = Some(2);
+        assert_eq!(made_by_nlab(l, Some(&a_elsewhere), None), [false, false]);
         // Not a veth at all.
         let dummy = state("h1-eth0", 5, "dummy", None);
         assert_eq!(made_by_nlab(l, Some(&dummy), Some(&b)), [false, false]);
+        // The peer's namespace is being freed (deleted by hand), or the
+        // peer is in the same namespace: nothing alive dies with it.
+        let mut dying = state("s1-eth1", 7, "veth", Some(5));
+        dying.peer_netnsid = Some(-1);
+        assert_eq!(made_by_nlab(l, None, Some(&dying)), [false, true]);
+        let mut same = dying.clone();
+        same.peer_netnsid = None;
+        assert_eq!(made_by_nlab(l, None, Some(&same)), [false, true]);
+        let mut live = dying.clone();
+        live.peer_netnsid = Some(3);
+        assert_eq!(made_by_nlab(l, None, Some(&live)), [false, false]);
     }
 }
