@@ -228,10 +228,11 @@ fn a_journal_naming_another_lab_changes_only_its_own() {
     j["lab"] = l2.clone().into();
     j["topology"]["name"] = l2.clone().into();
     std::fs::write(&p1, serde_json::to_vec(&j).expect("json")).expect("writing journal");
-    let before = std::fs::read(&p2).expect("other journal");
+    let before = std::fs::read_to_string(&p2).expect("other journal");
     let o = run(&["up", "--topo", "single,3", "--name", &l1]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(std::fs::read(&p2).expect("other journal"), before);
+    let after = std::fs::read_to_string(&p2).expect("other journal");
+    assert!(after == before, "up of {l1} rewrote {p2}:\n{after}");
     assert_eq!(node_count(&l1), 4);
     assert_eq!(node_count(&l2), 3);
     let j: serde_json::Value =
