@@ -231,6 +231,34 @@ fn recorded_for_up(
     Ok(recorded)
 }
 
+/// The journal `up` writes: the recorded one (learning its origin if it
+/// had none, taking a new seed if one is given) or a new one. The flag
+/// says whether it differs from what is on disk.
+fn journal_for_up(recorded: Option<State>, topo: &Topology, opts: &UpOptions) -> (State, bool) {
+    let mut st = recorded.unwrap_or_else(|| State {
+        version: state::STATE_VERSION,
+        lab: topo.name.clone(),
+        phase: Phase::Applying,
+        topology: topo.clone(),
+        created: state::now(),
+        updated: state::now(),
+        pid: std::process::id(),
+        seed: random_seed(),
+        origin: opts.origin.map(str::to_string),
+    });
+    let mut changed = false;
+    // A lab from an older release (or the library) learns its source.
+    if st.origin.is_none() && opts.origin.is_some() {
+        st.origin = opts.origin.map(str::to_string);
+        changed = true;
+    }
+    if let Some(seed) = opts.seed.filter(|&s| s != st.seed) {
+        st.seed = seed;
+        changed = true;
+    }
+    (st, changed)
+}
+
 fn describe_origin(o: &str) -> String {
     match o.split_once(':') {
         Some(("file", f)) => format!("the file {f}"),
@@ -330,26 +358,7 @@ impl Lab {
         if !orphans.is_empty() {
             teardown::remove_namespaces(&orphans)?;
         }
-        let mut st = recorded.unwrap_or_else(|| State {
-            version: state::STATE_VERSION,
-            lab: lab.clone(),
-            phase: Phase::Applying,
-            topology: topo.clone(),
-            created: state::now(),
-            updated: state::now(),
-            pid: std::process::id(),
-            seed: random_seed(),
-            origin: opts.origin.map(str::to_string),
-        });
-        // A lab from an older release (or the library) learns its source.
-        let learn_origin = st.origin.is_none() && opts.origin.is_some();
-        if learn_origin {
-            st.origin = opts.origin.map(str::to_string);
-        }
-        let seed_before = st.seed;
-        if let Some(seed) = opts.seed {
-            st.seed = seed;
-        }
+        let (mut st, journal_changed) = journal_for_up(recorded, topo, opts);
         report.seed = st.seed;
         if !p.is_empty() || st.phase != Phase::Applied {
             let previous = st.topology.clone();
@@ -365,7 +374,7 @@ impl Lab {
             }
             st.phase = Phase::Applied;
             st.save()?;
-        } else if learn_origin || opts.seed.is_some_and(|s| s != seed_before) {
+        } else if journal_changed {
             st.save()?;
         }
         // The supervisor resolves link keys from the journal: after it.
