@@ -73,6 +73,24 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
     }
 }
 
+/// What `up` builds from, as the journal records it: the file's absolute
+/// path (the same file from another directory is the same source) or the
+/// generator. A generator's parameters are like a file's content: `single,3`
+/// over `single,2` grows the lab, `tree,2,2` over it would replace it.
+fn origin_of(a: &UpArgs) -> Option<String> {
+    match (&a.file, &a.topo) {
+        (Some(f), _) => {
+            let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+            Some(format!("file:{}", abs.display()))
+        }
+        (None, Some(spec)) => {
+            let kind = spec.split(',').next().unwrap_or("").trim();
+            Some(format!("topo:{}", kind.to_ascii_lowercase()))
+        }
+        (None, None) => None,
+    }
+}
+
 /// A progress bar that follows the engine's phases, on a terminal only.
 struct Bar {
     bar: Option<ProgressBar>,
@@ -182,11 +200,14 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
     }
     let bar = Bar::new(t.nodes.len(), a.json);
     let cb = |p: &str, d: usize, n: usize| bar.update(p, d, n);
+    let origin = origin_of(&a);
     let opts = UpOptions {
         dry_run: a.dry_run,
         progress: Some(&cb),
         seed: a.seed,
         no_wait: a.no_wait,
+        origin: origin.as_deref(),
+        replace: a.replace,
     };
     let result = Lab::up(&t, &opts);
     bar.finish();

@@ -59,6 +59,22 @@ pub use output::{exit_code, print_error, print_error_json};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Seconds to wait while another nlab command works on the same lab
+    /// (commands that change a lab take turns); then fail, naming the
+    /// process that holds the lab's lock.
+    #[arg(long, global = true, value_name = "SECS", default_value = "30", value_parser = parse_wait)]
+    pub wait: std::time::Duration,
+}
+
+fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => {
+            Ok(std::time::Duration::from_secs_f64(v))
+        }
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400"
+        )),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -209,6 +225,14 @@ pub struct UpArgs {
     /// With --cli: remove the lab when the console exits, like `mn`.
     #[arg(long, requires = "cli")]
     pub rm: bool,
+    /// Tear down an existing lab of this name and build this topology
+    /// fresh, in one turn of the lab's lock. Needed when the lab was made
+    /// from another file or another --topo generator (a tree, now
+    /// `single,2`): without it `up` refuses (exit 2) rather than reshape
+    /// it. Re-running `up` with the lab's own source (an edited file, the
+    /// same generator with other numbers) applies only the difference.
+    #[arg(long)]
+    pub replace: bool,
     /// Seed of the userspace link emulator: the same seed drops, duplicates
     /// and reorders the same packets. Default: the running lab's seed, or a
     /// random one for a new lab (printed, so a run can be repeated).
@@ -248,6 +272,7 @@ pub fn wants_json(args: &[std::ffi::OsString]) -> bool {
 /// Runs the parsed command; the `Err` carries what to print and the exit
 /// code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    nlab::lab::state::set_lock_wait(cli.wait);
     match cli.command {
         Command::Up(a) => lifecycle::up(a),
         Command::Down { lab, json } => lifecycle::down(&lab, json),

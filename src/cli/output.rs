@@ -63,6 +63,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
                     | nlab::lab::Error::NoSuchLink { .. }
                     | nlab::lab::Error::NoSuchEndpoint { .. }
                     | nlab::lab::Error::BadLabName(..)
+                    | nlab::lab::Error::OtherSource { .. }
             ) {
                 return EXIT_INPUT;
             }

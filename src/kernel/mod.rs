@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod exec;
 pub mod features;
+pub mod files;
 pub mod limits;
 pub mod link;
 pub mod neigh;

@@ -241,7 +241,9 @@ pub fn apply(
     let mut since = Instant::now();
     netns::prepare_run_dir()?;
 
-    // 1. Remove what goes.
+    // 1. Remove what goes. Explicit link deletes first (their surviving
+    //    ends would otherwise linger until the kernel frees the old
+    //    namespace, and clash with the names we create next).
     let mut handles: BTreeMap<String, NodeIndex> = BTreeMap::new();
     delete_links(lab, recorded, plan, &mut handles)?;
     if !plan.delete_nodes.is_empty() {
@@ -357,36 +359,11 @@ fn delete_links(
     handles: &mut BTreeMap<String, NodeIndex>,
 ) -> Result<()> {
     let old = recorded.map(|r| &r.links[..]).unwrap_or(&[]);
+    // Only what nlab made: the journal's word is not enough.
+    let mut seen = super::owned::Seen::default();
     for key in &plan.delete_links {
-        let Some(l) = old.iter().find(|l| &l.key() == key) else {
-            continue;
-        };
-        for e in &l.endpoints {
-            let ns_name = netns::ns_name(lab, &e.node);
-            if plan.delete_nodes.contains(&e.node) || !netns::exists(&ns_name) {
-                continue;
-            }
-            let mut conn = NodeConn::open(&ns_name)?;
-            if !handles.contains_key(&e.node) {
-                handles.insert(e.node.clone(), NodeIndex::read(&mut conn)?);
-            }
-            let Some(h) = handles.get_mut(&e.node) else {
-                continue;
-            };
-            if h.index_of.remove(&e.iface).is_none() {
-                continue; // already gone (drift)
-            }
-            let what = format!("deleting {} in {ns_name}", e.iface);
-            if let Err(err) = conn.sock.request(link::delete_by_name(&e.iface, what)) {
-                if err.raw_errno() != Some(libc::ENODEV) {
-                    return Err(err.into());
-                }
-            }
-            // Deleting one end of a veth removes the other too; the
-            // two TAPs of an emulated link go one by one.
-            if !super::emulated::needs_emulator(l) {
-                break;
-            }
+        if let Some(l) = old.iter().find(|l| &l.key() == key) {
+            super::owned::delete_link(lab, l, &plan.delete_nodes, handles, &mut seen)?;
         }
     }
     Ok(())

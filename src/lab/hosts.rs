@@ -7,9 +7,9 @@
 //! root filesystem each directory operation costs ~1 ms, and removing a
 //! directory waits for an RCU grace period.
 
-use super::state::lab_dir;
+use super::state::{lab_dir, write_atomic_as};
 use super::{Error, Result};
-use crate::kernel::netns;
+use crate::kernel::{files, netns};
 use crate::topo::{NodeKind, Topology};
 use std::fmt::Write as _;
 use std::fs;
@@ -56,14 +56,23 @@ pub fn render(t: &Topology) -> String {
 
 /// Writes the lab's hosts file and links `/etc/netns/<ns>` of each of
 /// `new_nodes` to the lab's directory.
+///
+/// Modes are set, never left to the umask: `exec` binds every file of the
+/// directory over a node's `/etc`, so only root may write there. The hosts
+/// file is 0644 in a 0755 directory (a node's non-root programs read it
+/// through the bind mount); `/etc/netns` loses any group or world write bit,
+/// since whoever can replace a link there chooses a node's `/etc`.
 pub fn write(t: &Topology, new_nodes: &[String]) -> Result<()> {
+    super::state::ensure_lab_dir(&t.name)?;
     let dir = etc_dir(&t.name);
-    fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    files::ensure_dir(&dir, 0o755)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let path = dir.join("hosts");
+    // /etc has no `.hosts.tmp`, so `exec` never binds the temp file.
     let tmp = dir.join(".hosts.tmp");
-    fs::write(&tmp, render(t)).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    fs::rename(&tmp, &path).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    fs::create_dir_all(netns::ETC_NETNS)
+    write_atomic_as(&path, &tmp, render(t).as_bytes(), 0o644)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    files::ensure_shared_dir(Path::new(netns::ETC_NETNS), 0o755)
         .map_err(|e| Error::io(format!("creating {}", netns::ETC_NETNS), e))?;
     for node in new_nodes {
         let link = Path::new(netns::ETC_NETNS).join(netns::ns_name(&t.name, node));

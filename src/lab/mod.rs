@@ -13,6 +13,7 @@ pub mod hosts;
 pub mod inspect;
 pub mod links;
 pub mod live;
+mod owned;
 pub mod plan;
 pub mod state;
 pub mod teardown;
@@ -66,6 +67,48 @@ pub enum Error {
     Service(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Another process held the lab's lock for longer than this one waits.
+    #[error("{}", lock_timeout(.lab, .waited, .holders))]
+    LockTimeout {
+        lab: String,
+        waited: Duration,
+        holders: Vec<kernel::files::LockHolder>,
+    },
+    /// `up` from another source than the one the lab was made from.
+    #[error(
+        "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \
+         the new one, or `nlab down {lab}` first"
+    )]
+    OtherSource {
+        lab: String,
+        old: String,
+        new: String,
+    },
+}
+
+fn lock_timeout(lab: &str, waited: &Duration, holders: &[kernel::files::LockHolder]) -> String {
+    let waited = format!("{:.1} s", waited.as_secs_f64());
+    if holders.is_empty() {
+        return format!(
+            "another process holds the lock of lab `{lab}` ({}), which /proc/locks does not \
+             name; gave up after {waited}: wait longer with --wait SECS",
+            state::lock_path(lab).display()
+        );
+    }
+    let who: Vec<String> = holders
+        .iter()
+        .map(|h| match h.command.as_str() {
+            "" => format!("pid {}", h.pid),
+            c => format!("pid {} ({c})", h.pid),
+        })
+        .collect();
+    let pids: Vec<String> = holders.iter().map(|h| h.pid.to_string()).collect();
+    format!(
+        "lab `{lab}` is locked by {}; gave up after {waited}: wait longer with --wait SECS, \
+         or stop pid {}",
+        who.join(", "),
+        pids.join(", ")
+    )
 }
 
 fn join_errors(e: &[kernel::Error]) -> String {
@@ -118,6 +161,13 @@ pub struct UpOptions<'a> {
     /// Return right after applying, without waiting for spanning tree to
     /// converge on a looped topology (see [`converge`]).
     pub no_wait: bool,
+    /// What `topo` was made from (`file:/abs/path`, `topo:GENERATOR`). An
+    /// existing lab made from another source is not reshaped unless
+    /// `replace` is set; `None` skips the check.
+    pub origin: Option<&'a str>,
+    /// Tear down an existing lab of this name first (under the same lock)
+    /// and build `topo` fresh.
+    pub replace: bool,
 }
 
 /// What `up` did.
@@ -156,11 +206,13 @@ fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error>
 }
 
 /// Nothing half-built: a lab that did not exist before `up` failed goes
-/// away again (after its lock is released). Returns the error to report.
+/// away again, under the same lock (released, another `up` could build the
+/// lab in between and see it torn down). Returns the error to report.
 fn undo_fresh(fresh: bool, lock: Option<LabLock>, lab: &str, e: Error) -> Error {
-    if fresh {
-        drop(lock);
-        let _ = teardown::down(lab);
+    if let (true, Some(lock)) = (fresh, lock) {
+        if teardown::down_locked(lab, &lock).is_ok() {
+            lock.remove();
+        }
     }
     e
 }
@@ -220,6 +272,74 @@ fn keep_user_down(
     ((!kept.is_empty()).then_some(t), kept, markers)
 }
 
+/// The journal `up` starts from: `None` for a new lab, or after tearing the
+/// old one down for `replace`. Refuses to reshape a lab made from another
+/// source.
+fn recorded_for_up(
+    topo: &Topology,
+    opts: &UpOptions,
+    lock: Option<&LabLock>,
+) -> Result<Option<State>> {
+    let lab = &topo.name;
+    if opts.replace {
+        if let Some(lock) = lock {
+            teardown::down_locked(lab, lock)?;
+        }
+        return Ok(None);
+    }
+    let recorded = State::load(lab)?;
+    if let Some(st) = &recorded {
+        if let (Some(old), Some(new)) = (st.origin.as_deref(), opts.origin) {
+            // The same topology from another source reshapes nothing.
+            if old != new && st.topology != *topo {
+                return Err(Error::OtherSource {
+                    lab: lab.clone(),
+                    old: describe_origin(old),
+                    new: describe_origin(new),
+                });
+            }
+        }
+    }
+    Ok(recorded)
+}
+
+/// The journal `up` writes: the recorded one (learning its origin if it
+/// had none, taking a new seed if one is given) or a new one. The flag
+/// says whether it differs from what is on disk.
+fn journal_for_up(recorded: Option<State>, topo: &Topology, opts: &UpOptions) -> (State, bool) {
+    let mut st = recorded.unwrap_or_else(|| State {
+        version: state::STATE_VERSION,
+        lab: topo.name.clone(),
+        phase: Phase::Applying,
+        topology: topo.clone(),
+        created: state::now(),
+        updated: state::now(),
+        pid: std::process::id(),
+        seed: random_seed(),
+        origin: opts.origin.map(str::to_string),
+        down_by_user: Default::default(),
+    });
+    let mut changed = false;
+    // A lab from an older release (or the library) learns its source.
+    if st.origin.is_none() && opts.origin.is_some() {
+        st.origin = opts.origin.map(str::to_string);
+        changed = true;
+    }
+    if let Some(seed) = opts.seed.filter(|&s| s != st.seed) {
+        st.seed = seed;
+        changed = true;
+    }
+    (st, changed)
+}
+
+fn describe_origin(o: &str) -> String {
+    match o.split_once(':') {
+        Some(("file", f)) => format!("the file {f}"),
+        Some(("topo", t)) => format!("the `{t}` generator of --topo"),
+        _ => o.to_string(),
+    }
+}
+
 /// A seed nobody chose: from the kernel's random pool, else the clock.
 fn random_seed() -> u64 {
     let mut b = [0u8; 8];
@@ -255,7 +375,8 @@ impl Lab {
         } else {
             Some(LabLock::acquire(&lab)?)
         };
-        let recorded = State::load(&lab)?;
+        crate::pause::at("up-locked");
+        let recorded = recorded_for_up(topo, opts, _lock.as_ref())?;
         let fresh = recorded.is_none();
         // A link the user set down stays down: the file says how the lab
         // is wired, the user's `link set --down` what state it is in now.
@@ -294,21 +415,7 @@ impl Lab {
         if !orphans.is_empty() {
             teardown::remove_namespaces(&orphans)?;
         }
-        let mut st = recorded.unwrap_or_else(|| State {
-            version: state::STATE_VERSION,
-            lab: lab.clone(),
-            phase: Phase::Applying,
-            topology: topo.clone(),
-            created: state::now(),
-            updated: state::now(),
-            pid: std::process::id(),
-            seed: random_seed(),
-            down_by_user: Default::default(),
-        });
-        let seed_before = st.seed;
-        if let Some(seed) = opts.seed {
-            st.seed = seed;
-        }
+        let (mut st, journal_changed) = journal_for_up(recorded, topo, opts);
         report.seed = st.seed;
         let user_down_before = st.down_by_user.clone();
         st.down_by_user = markers.into_iter().collect();
@@ -326,8 +433,7 @@ impl Lab {
             }
             st.phase = Phase::Applied;
             st.save()?;
-        } else if opts.seed.is_some_and(|s| s != seed_before) || st.down_by_user != user_down_before
-        {
+        } else if journal_changed || st.down_by_user != user_down_before {
             st.save()?;
         }
         // The supervisor resolves link keys from the journal: after it.

@@ -87,7 +87,18 @@ fn remove_held(names: &[String], recorded: &[NsRecord], what: &str, down: bool) 
 /// `nlab down LAB`: everything of one lab, found by journal and by name.
 pub fn down(lab: &str) -> Result<TeardownReport> {
     super::check_lab_name(lab)?;
-    let _lock = LabLock::acquire(lab)?;
+    let lock = LabLock::acquire(lab)?;
+    crate::pause::at("down-locked");
+    let report = down_locked(lab, &lock)?;
+    // Only once everything is gone: a lab half-removed keeps its lock file.
+    lock.remove();
+    Ok(report)
+}
+
+/// [`down`] for a caller that holds the lab's lock (`up --replace`, an
+/// `up` undoing its failed fresh lab): tearing down and what follows are
+/// one turn of the lock, so no other command runs in between.
+pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // Before anything goes: from now on `exec` refuses to enter the lab.
     held::mark_closing(lab)?;
     // The supervisor first: it runs in the root namespace (so killing the
@@ -176,5 +187,6 @@ pub fn cleanup_all() -> Result<TeardownReport> {
     if !errors.is_empty() {
         return Err(Error::Cleanup(errors));
     }
+    total.files += state::remove_stale_locks();
     Ok(total)
 }

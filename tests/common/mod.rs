@@ -79,6 +79,10 @@ pub fn assert_no_trace(lab: &str) {
         !std::path::Path::new(&format!("/run/nlab/{lab}")).exists(),
         "runtime dir of {lab} left"
     );
+    assert!(
+        !std::path::Path::new(&format!("/run/nlab/.locks/{lab}.lock")).exists(),
+        "lock file of {lab} left"
+    );
     let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
     let listed: Vec<&str> = s

@@ -7,7 +7,6 @@ use anyhow::Context;
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
 use nlab::lab::Lab;
-use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -169,11 +168,12 @@ impl Jobs {
     pub fn start(&mut self, lab: &Lab, node: &str, line: &str) -> anyhow::Result<&Job> {
         // In the lab's runtime directory: the logs outlive the console (for
         // a CI step to read) and go with the lab at `nlab down`.
-        let dir = nlab::lab::state::lab_dir(lab.name()).join("jobs");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Root's only, like the rest of the lab's directory.
+        let dir = nlab::lab::state::ensure_lab_dir(lab.name())?.join("jobs");
+        nlab::lab::state::ensure_private_dir(&dir)?;
         let id = self.next;
         let log = dir.join(format!("{}-job{id}-{node}.log", std::process::id()));
-        let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let out = nlab::lab::state::create_private_file(&log)?;
         let err = out.try_clone().context("duplicating the log file")?;
         let mut cmd = shell_command(lab, Some(node), line)?;
         // Its own process group: Ctrl-C at the terminal does not reach it,

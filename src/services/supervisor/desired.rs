@@ -42,7 +42,9 @@ impl Desired {
         }
     }
 
-    /// The persisted state, or an empty one when there is none yet.
+    /// The persisted state, or an empty one when there is none yet. The
+    /// lab is the one whose directory holds the file, whatever the file's
+    /// `lab` field says, so a saved copy goes back where it was read from.
     pub fn load(lab: &str) -> Result<Desired> {
         let p = paths::desired(lab);
         let text = match fs::read_to_string(&p) {
@@ -50,8 +52,10 @@ impl Desired {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Desired::empty(lab)),
             Err(e) => return Err(Error::io(format!("reading {}", p.display()), e)),
         };
-        serde_json::from_str(&text)
-            .map_err(|e| Error::State(format!("{} is not readable: {e}", p.display())))
+        let mut d: Desired = serde_json::from_str(&text)
+            .map_err(|e| Error::State(format!("{} is not readable: {e}", p.display())))?;
+        d.lab = lab.to_string();
+        Ok(d)
     }
 
     /// Temp file + rename: a reader (or a supervisor killed mid-write)

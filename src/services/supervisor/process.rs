@@ -3,6 +3,7 @@
 
 use super::{paths, Error, Result};
 use std::fs::{self, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -42,9 +43,11 @@ pub fn exe() -> Result<PathBuf> {
 pub fn spawn_detached(lab: &str) -> Result<()> {
     let exe = exe()?;
     let log_path = paths::log(lab);
+    // Root's only (issue 11, item 7): the umask does not decide.
     let log = OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
     let log2 = log
