@@ -5,8 +5,9 @@
 //! its pid), then waits until `DIR/STEP.go` exists, for at most 60 s. Without
 //! both variables [`at`] costs one environment lookup and does nothing.
 //!
-//! Steps in use: `applied` (journal says applied, before the supervisor
-//! hand-over), `exec-entered` (after `exec`'s setns, before the exec),
+//! Steps in use: `applied` (kernel part applied, journal says `handover`,
+//! before the supervisor hand-over), `down-partial` (down removed the
+//! supervisor and one namespace, not the rest), `exec-entered` (after `exec`'s setns, before the exec),
 //! `down-locked` (down holds the lab lock), `up-locked` (up holds the lab
 //! lock), `down-scanned` (down has killed the processes it found).
 

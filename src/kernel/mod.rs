@@ -9,6 +9,7 @@ pub mod link;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
+pub mod proc;
 pub mod route;
 pub mod tap;
 pub mod tc;

@@ -28,6 +28,9 @@ pub enum Phase {
     /// Operations are being applied; the kernel may hold any mix of the old
     /// and new topology.
     Applying,
+    /// The kernel matches `topology`; its links are being handed to the
+    /// lab's supervisor (emulated links pass nothing until they are).
+    Handover,
     /// The kernel matches `topology`.
     Applied,
 }
@@ -124,11 +127,16 @@ pub struct LabLock {
 }
 
 impl LabLock {
+    /// The lock file of a lab.
+    pub fn path(lab: &str) -> PathBuf {
+        lab_dir(lab).join("lock")
+    }
+
     pub fn acquire(lab: &str) -> Result<LabLock> {
         let dir = lab_dir(lab);
         fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let p = dir.join("lock");
+        let p = Self::path(lab);
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -119,7 +119,12 @@ pub fn down(lab: &str) -> Result<TeardownReport> {
         namespaces: names.len(),
         ..Default::default()
     };
-    report.processes = supervisors + remove_namespaces(&names)?;
+    // One namespace first, so a test can stop `down` with the lab half
+    // removed (pause point `down-partial`) and check nothing calls it up.
+    let (first, rest) = names.split_at(names.len().min(1));
+    report.processes = supervisors + remove_namespaces(first)?;
+    crate::pause::at("down-partial");
+    report.processes += remove_namespaces(rest)?;
     for etc in netns::list_etc(&prefix) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
