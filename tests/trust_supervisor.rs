@@ -397,3 +397,42 @@ fn supervisor_files_are_root_only_under_umask_000() {
     assert!(!o.status.success());
     assert!(err.contains("Permission denied"), "{err}");
 }
+
+#[test]
+fn a_held_pid_file_lock_fails_start_and_names_the_holder() {
+    let name = lab_name("dl");
+    let _g = LabGuard(name.clone());
+    let o = run(&["up", "--topo", "minimal", "--name", &name]);
+    assert!(o.status.success());
+    // A lab with nothing to supervise still says so, and that is fine.
+    let o = run(&["supervisor", "status", &name]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("nothing in it needs one"), "{text}");
+    let pid_file = paths::pid(&name);
+    std::fs::write(&pid_file, "").expect("pid file");
+    std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    // `-o`: the lock stays with flock itself, so killing it frees it.
+    let mut holder = Command::new("flock")
+        .args(["-s", "-o"])
+        .arg(&pid_file)
+        .args(["sleep", "600"])
+        .spawn()
+        .expect("flock");
+    struct Reap<'a>(&'a mut Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let holder_pid = holder.id() as i32;
+    let _r = Reap(&mut holder);
+    assert!(wait_until(Duration::from_secs(5), || {
+        nlab::kernel::proc::flock_holders(&pid_file).contains(&holder_pid)
+    }));
+    let o = run(&["supervisor", "start", &name]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "started despite the held lock");
+    assert!(err.contains(&format!("pid {holder_pid} (flock")), "{err}");
+}
