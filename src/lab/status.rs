@@ -117,11 +117,11 @@ pub fn judge(st: &State, pinned: &[String]) -> (String, Option<String>) {
     match st.phase {
         Phase::Applied => {}
         Phase::Applying => problems.push(format!(
-            "`nlab up` (pid {}) stopped before it finished applying the topology; `nlab up` with it again finishes, `nlab down {lab}` removes the lab",
+            "`nlab up` (pid {}) did not finish applying the topology; `nlab up` with it again finishes, `nlab down {lab}` removes the lab",
             st.pid
         )),
         Phase::Handover => problems.push(format!(
-            "`nlab up` (pid {}) applied the kernel part but stopped before handing the lab's links to its supervisor; `nlab up` with the same topology again finishes",
+            "`nlab up` (pid {}) applied the kernel part but did not finish handing the lab's links to its supervisor; `nlab up` with the same topology again finishes",
             st.pid
         )),
     }

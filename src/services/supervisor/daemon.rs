@@ -46,9 +46,9 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
     }
     let Some(_pid) = PidFile::lock(lab)? else {
         log(format!(
-            "another supervisor of {lab} is running ({} holds {}); leaving it be",
-            process::pid_lock_holders(lab),
-            paths::pid(lab).display()
+            "another supervisor of {lab} is running (lock on {} held by: {}); leaving it be",
+            paths::pid(lab).display(),
+            process::pid_lock_holders(lab)
         ));
         return Ok(());
     };

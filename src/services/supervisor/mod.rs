@@ -258,7 +258,7 @@ pub fn ensure_running(lab: &str) -> Result<Client> {
         std::thread::sleep(Duration::from_millis(5));
     }
     Err(Error::Start(format!(
-        "the supervisor of {lab} did not answer on {} within {:?} (its pid file {} is locked by {}); its log ({}) ends with:\n{}",
+        "the supervisor of {lab} did not answer on {} within {:?} (lock on its pid file {} held by: {}); its log ({}) ends with:\n{}",
         paths::socket(lab).display(),
         start.elapsed(),
         paths::pid(lab).display(),

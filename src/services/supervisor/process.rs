@@ -251,14 +251,15 @@ pub fn all() -> Vec<(Supervisor, String)> {
     v
 }
 
-/// Who holds the lock on the lab's pid file, for an error message.
+/// Who holds the lock on the lab's pid file (`pid N (COMMAND)`, …), for a
+/// message; "no process" when none does.
 pub fn pid_lock_holders(lab: &str) -> String {
     let v: Vec<String> = proc::flock_holders(&paths::pid(lab))
         .into_iter()
         .map(proc::describe)
         .collect();
     if v.is_empty() {
-        "nobody".into()
+        "no process".into()
     } else {
         v.join(", ")
     }
