@@ -16,6 +16,8 @@ pub mod state;
 pub mod status;
 pub mod teardown;
 
+pub use status::{list, LabSummary};
+
 use crate::kernel::{self, netns};
 use crate::topo::Topology;
 use serde::Serialize;
@@ -365,5 +367,3 @@ impl Lab {
         teardown::down(&self.name)
     }
 }
-
-pub use status::{list, LabSummary};

@@ -239,8 +239,14 @@ pub fn ensure_running(lab: &str) -> Result<Client> {
         Health::Starting(sup) => replace(lab, &sup, "did not start listening in time")?,
         Health::NotRunning => {}
     }
-    // Strays (their pid file lost) would drive the same TAPs as a new one.
-    let strays = process::of_lab(lab);
+    // Strays (their pid file lost) would drive the same TAPs as a new
+    // one. One another caller has just started (named by the pid file by
+    // now) is no stray: ours then loses the pid-file lock and leaves.
+    let current = process::from_pid_file(lab);
+    let strays: Vec<process::Supervisor> = process::of_lab(lab)
+        .into_iter()
+        .filter(|s| Some(*s) != current)
+        .collect();
     if !strays.is_empty() {
         process::terminate(&strays);
     }
