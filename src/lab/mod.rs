@@ -163,6 +163,31 @@ fn random_seed() -> u64 {
     }
 }
 
+/// What `up` must repair besides the plan: drift of the recorded lab in
+/// the kernel, and namespaces of the lab that the journal does not know.
+fn drift_and_orphans(lab: &str, recorded: Option<&State>) -> Result<(plan::Drift, Vec<String>)> {
+    let prefix = netns::ns_name(lab, "");
+    let Some(st) = recorded else {
+        // No journal: whatever carries this lab's names is a leftover and
+        // goes first.
+        return Ok((plan::Drift::default(), netns::list_pinned(&prefix)));
+    };
+    let (_, drift) = inspect::inspect(&st.topology)?;
+    // Namespaces of this lab that neither the journal nor the new
+    // topology knows (a crash during an earlier apply).
+    let known: Vec<String> = st
+        .topology
+        .nodes
+        .keys()
+        .map(|n| netns::ns_name(lab, n))
+        .collect();
+    let orphans = netns::list_pinned(&prefix)
+        .into_iter()
+        .filter(|n| !known.contains(n))
+        .collect();
+    Ok((drift, orphans))
+}
+
 /// A lab that is up (or was found in the journal).
 #[derive(Debug, Clone)]
 pub struct Lab {
@@ -188,33 +213,7 @@ impl Lab {
         };
         let recorded = State::load(&lab)?;
         let fresh = recorded.is_none();
-        let (drift, orphans) = match &recorded {
-            Some(st) => {
-                let (_, d) = inspect::inspect(&st.topology)?;
-                // Namespaces of this lab that neither the journal nor the
-                // new topology knows (a crash during an earlier apply).
-                let prefix = netns::ns_name(&lab, "");
-                let known: Vec<String> = st
-                    .topology
-                    .nodes
-                    .keys()
-                    .map(|n| netns::ns_name(&lab, n))
-                    .collect();
-                let orphans: Vec<String> = netns::list_pinned(&prefix)
-                    .into_iter()
-                    .filter(|n| !known.contains(n))
-                    .collect();
-                (d, orphans)
-            }
-            None => {
-                // No journal: whatever carries this lab's names is a
-                // leftover and goes first.
-                (
-                    plan::Drift::default(),
-                    netns::list_pinned(&netns::ns_name(&lab, "")),
-                )
-            }
-        };
+        let (drift, orphans) = drift_and_orphans(&lab, recorded.as_ref())?;
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
         let mut report = UpReport {
             lab: lab.clone(),
