@@ -436,3 +436,50 @@ fn a_held_pid_file_lock_fails_start_and_names_the_holder() {
     assert!(!o.status.success(), "started despite the held lock");
     assert!(err.contains(&format!("pid {holder_pid} (flock")), "{err}");
 }
+
+#[test]
+fn a_supervisor_silent_on_its_socket_is_not_answering_after_5_s_and_replaced() {
+    let name = lab_name("dw");
+    let _g = LabGuard(name.clone());
+    let o = run(&["up", "--topo", "minimal", "--name", &name]);
+    assert!(o.status.success());
+    // A root process that accepts on the lab's socket and never answers,
+    // recorded in the pid file as the supervisor (as a wedged one would be).
+    let dir = paths::socket_dir(&name);
+    std::fs::create_dir_all(&dir).expect("socket dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let mut silent = Command::new("python3")
+        .args([
+            "-c",
+            "import socket,sys\n\
+             s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); held=[]\n\
+             while True: held.append(s.accept())",
+        ])
+        .arg(paths::socket(&name))
+        .spawn()
+        .expect("python3");
+    struct Reap<'a>(&'a mut Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = silent.id() as i32;
+    let _r = Reap(&mut silent);
+    assert!(wait_until(Duration::from_secs(5), || paths::socket(&name).exists()));
+    let start = nlab::kernel::proc::stat(pid).expect("stat").start_ticks;
+    std::fs::write(paths::pid(&name), format!("{pid} {start}\n")).expect("pid file");
+    let t = Instant::now();
+    let o = run(&["supervisor", "status", &name, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status --json");
+    assert_eq!(v["state"], "not-answering", "{v}");
+    assert_eq!(v["pid"], pid, "{v}");
+    // Bounded (not timed tightly): it gave up on its own, well before the
+    // old 10 s per call.
+    assert!(t.elapsed() < Duration::from_secs(9), "{:?}", t.elapsed());
+    let o = run(&["supervisor", "start", &name]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(wait_until(Duration::from_secs(3), || !process::alive(pid)));
+    assert_ne!(supervisor_pid(&name), pid);
+}

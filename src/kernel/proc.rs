@@ -258,6 +258,36 @@ impl Pidfd {
     }
 }
 
+/// Makes `cmd`, once spawned, a daemon: its own session, and reparented
+/// away from us by a second fork (the spawned child exits at once, the
+/// caller reaps it, the grandchild runs the command), with every
+/// descriptor above stderr closed on exec, whoever opened it without
+/// O_CLOEXEC.
+pub fn detach_on_spawn(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls (setsid, fork, _exit,
+    // close_range) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            match libc::fork() {
+                -1 => return Err(std::io::Error::last_os_error()),
+                0 => {}
+                _ => libc::_exit(0),
+            }
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+}
+
 /// Sets the permission bits of an open file, whatever the umask did to it.
 pub fn fchmod(f: &impl AsRawFd, mode: u32) -> std::io::Result<()> {
     // SAFETY: fchmod on a descriptor the caller owns.

@@ -12,7 +12,6 @@ use crate::kernel::proc::{self, Pidfd};
 use crate::lab::state::{list_lab_dirs, RUN_DIR};
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,31 +69,7 @@ pub fn spawn_detached(lab: &str) -> Result<()> {
         .stdout(log)
         .stderr(log2)
         .current_dir("/");
-    // SAFETY: only async-signal-safe calls (setsid, fork, _exit,
-    // close_range) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            match libc::fork() {
-                -1 => return Err(std::io::Error::last_os_error()),
-                0 => {}
-                // The intermediate child: our caller reaps it at once; the
-                // grandchild belongs to init from here on.
-                _ => libc::_exit(0),
-            }
-            // Every descriptor above stderr closes on exec, whoever opened
-            // it without O_CLOEXEC.
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            Ok(())
-        });
-    }
+    proc::detach_on_spawn(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::io(format!("starting {} {SUBCOMMAND} {lab}", exe.display()), e))?;
