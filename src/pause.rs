@@ -5,10 +5,12 @@
 //! its pid), then waits until `DIR/STEP.go` exists, for at most 60 s. Without
 //! both variables [`at`] costs one environment lookup and does nothing.
 //!
-//! Steps in use: `applied` (journal says applied, before the supervisor
-//! hand-over), `exec-opened` (`exec` holds the node's namespace open, not
-//! yet entered), `exec-entered` (after `exec`'s setns and its check that
-//! the lab is not closing, before the exec),
+//! Steps in use: `applied` (kernel part applied, journal says `handover`,
+//! before the supervisor hand-over), `down-partial` (down removed the
+//! supervisor and one namespace, not the rest), `exec-opened` (`exec` holds
+//! the node's namespace open, not yet entered), `exec-entered` (after
+//! `exec`'s setns and its check that the lab is not closing, before the
+//! exec),
 //! `down-locked` (down holds the lab lock), `up-locked` (up holds the lab
 //! lock), `down-scanned` (down has killed the processes it found).
 

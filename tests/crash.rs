@@ -61,9 +61,12 @@ fn cleanup_ends_a_supervisor_whose_lab_files_are_gone() {
     assert!(run(&["up", "--topo", "minimal", "--name", &name]));
     assert!(run(&["supervisor", "start", &name]));
     let pid_file = format!("/run/nlab/{name}/supervisor.pid");
+    // `PID START_TICKS`: the pid is the first word.
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
-        .trim()
+        .split_whitespace()
+        .next()
+        .unwrap()
         .parse()
         .unwrap();
     assert_eq!(supervisors_of(&name), vec![pid]);

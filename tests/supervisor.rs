@@ -117,9 +117,12 @@ fn started_supervisor_answers_runs_in_the_root_namespace_and_outlives_its_starte
     let pids = pgrep(&name);
     assert_eq!(pids.len(), 1, "supervisors: {pids:?}");
     let pid = pids[0];
+    // `PID START_TICKS`: the pid is the first word.
     let file: i32 = std::fs::read_to_string(paths::pid(&name))
         .expect("pid file")
-        .trim()
+        .split_whitespace()
+        .next()
+        .expect("a pid")
         .parse()
         .expect("a pid");
     assert_eq!(file, pid);

@@ -30,6 +30,17 @@ pub fn list(json: bool) -> anyhow::Result<i32> {
         .iter()
         .filter_map(|l| Some(format!("{} (pid {})", l.name, l.supervisor?)))
         .collect();
+    let reasons: Vec<String> = labs
+        .iter()
+        .filter_map(|l| {
+            Some(format!(
+                "{} is {}: {}",
+                l.name,
+                l.status,
+                l.reason.as_ref()?
+            ))
+        })
+        .collect();
     for l in labs {
         t.add_row(vec![
             l.name,
@@ -46,6 +57,9 @@ pub fn list(json: bool) -> anyhow::Result<i32> {
         ]);
     }
     println!("{t}");
+    for r in &reasons {
+        println!("{r}");
+    }
     if !supervised.is_empty() {
         println!(
             "Supervisor running for: {} (see `nlab supervisor status LAB`)",

@@ -4,12 +4,15 @@
 use super::lifecycle::require_root;
 use super::output::{print_json, table, BadInput};
 use clap::Subcommand;
-use nlab::services::supervisor::{self, schedule::wall_ns, Status};
+use nlab::lab::emulated::Supervised;
+use nlab::services::supervisor::{self, schedule::wall_ns, Health, Status};
 
 #[derive(Subcommand, Debug)]
 pub enum SupervisorCmd {
-    /// Whether the lab's supervisor runs, and per link: driver, state,
-    /// schedule progress and the next step.
+    /// Whether the lab's supervisor runs and answers (within 5 s), and
+    /// per link: driver, state, schedule progress and the next step.
+    /// Exits 1 when the lab needs a supervisor (emulated links, schedules)
+    /// that is not running or not answering.
     Status {
         /// Lab name (see `nlab list`).
         lab: String,
@@ -74,21 +77,63 @@ fn bad_lab(e: supervisor::Error) -> anyhow::Error {
     }
 }
 
+/// Exit 1 when the lab needs a supervisor (emulated links, schedules)
+/// that does not run or does not answer: its links are not working.
 fn status(lab: &str, json: bool) -> anyhow::Result<i32> {
-    let st = supervisor::status(lab)?;
-    if st.is_none() {
-        // Tell a typo from a lab that needs no supervisor.
-        nlab::lab::Lab::open(lab)?;
-    }
+    // Tells a typo from a lab, and what the lab needs a supervisor for.
+    let l = nlab::lab::Lab::open(lab)?;
+    let needs = Supervised::of(l.topology());
+    let health = supervisor::health(lab)?;
+    let effects = needs.effects();
+    let (state, pid, reason, st) = match health {
+        Health::Running(st) => ("running", Some(st.pid as i32), None, Some(*st)),
+        Health::NotRunning => (
+            "not-running",
+            None,
+            (!needs.is_empty()).then(|| format!(
+                "no supervisor runs, but the lab needs one: {effects}; `nlab supervisor start {lab}` (or `nlab up` with its topology) starts it"
+            )),
+            None,
+        ),
+        Health::Starting(s) => (
+            "starting",
+            Some(s.pid),
+            Some(format!("the supervisor (pid {}) is starting", s.pid)),
+            None,
+        ),
+        Health::NotAnswering { sup, why } => (
+            "not-answering",
+            Some(sup.pid),
+            Some(format!(
+                "the supervisor (pid {}) runs but does not answer ({why}){}; `nlab up` with its topology or `nlab supervisor start {lab}` replaces it",
+                sup.pid,
+                if effects.is_empty() { String::new() } else { format!(": {effects}") }
+            )),
+            None,
+        ),
+    };
+    let broken = !needs.is_empty() && state != "running";
     if json {
-        print_json(&serde_json::json!({ "lab": lab, "running": st.is_some(), "status": st }))?;
-        return Ok(0);
+        print_json(&serde_json::json!({
+            "lab": lab,
+            "state": state,
+            "running": pid.is_some(),
+            "answering": st.is_some(),
+            "needed": !needs.is_empty(),
+            "pid": pid,
+            "reason": reason,
+            "status": st,
+        }))?;
+        return Ok(i32::from(broken));
     }
-    match st {
-        None => println!("Lab {lab} has no supervisor running (nothing in it needs one)."),
-        Some(st) => print_status(&st),
+    match (&st, &reason) {
+        (Some(st), _) => print_status(st),
+        (None, Some(r)) => println!("Lab {lab}: {r}."),
+        (None, None) => {
+            println!("Lab {lab} has no supervisor running (nothing in it needs one).")
+        }
     }
-    Ok(0)
+    Ok(i32::from(broken))
 }
 
 fn print_status(st: &Status) {

@@ -10,6 +10,7 @@ pub mod link;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
+pub mod proc;
 pub mod route;
 pub mod signals;
 pub mod tap;

@@ -32,6 +32,75 @@ pub fn needs_emulator(l: &Link) -> bool {
     }
 }
 
+/// What of a topology only a running supervisor carries, by link key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Supervised {
+    /// Links of TAP ends the emulator moves frames between: without it
+    /// they drop every packet.
+    pub emulated: BTreeSet<String>,
+    /// Links with a schedule: without it their steps wait.
+    pub scheduled: BTreeSet<String>,
+}
+
+impl Supervised {
+    pub fn of(t: &Topology) -> Supervised {
+        Supervised {
+            emulated: t
+                .links
+                .iter()
+                .filter(|l| needs_emulator(l))
+                .map(Link::key)
+                .collect(),
+            scheduled: t
+                .links
+                .iter()
+                .filter(|l| !l.schedule.is_empty())
+                .map(Link::key)
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.emulated.is_empty() && self.scheduled.is_empty()
+    }
+
+    /// What stops working without the supervisor, for a message:
+    /// `emulated link(s) a--b drop every packet; …`.
+    pub fn effects(&self) -> String {
+        let mut v = Vec::new();
+        if !self.emulated.is_empty() {
+            v.push(format!(
+                "emulated link(s) {} drop every packet",
+                short_list(&self.emulated)
+            ));
+        }
+        let waiting: BTreeSet<String> =
+            self.scheduled.difference(&self.emulated).cloned().collect();
+        if !waiting.is_empty() {
+            v.push(format!(
+                "scheduled changes of link(s) {} wait",
+                short_list(&waiting)
+            ));
+        }
+        v.join(", ")
+    }
+}
+
+/// At most five names, then how many more.
+pub fn short_list<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
+    let all: Vec<&String> = names.into_iter().collect();
+    let mut s = all
+        .iter()
+        .take(5)
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if all.len() > 5 {
+        s.push_str(&format!(" and {} more", all.len() - 5));
+    }
+    s
+}
+
 fn service_error(lab: &str, e: supervisor::Error) -> Error {
     Error::Service(format!("supervisor of {lab}: {e}"))
 }
@@ -62,14 +131,10 @@ pub fn set_emulated(lab: &str, l: &Link, c: &Directed) -> Result<()> {
 /// something needs it, and stops it when nothing does any more.
 pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
     let lab = t.name.as_str();
-    let emulated: BTreeSet<String> = t
-        .links
-        .iter()
-        .filter(|l| needs_emulator(l))
-        .map(Link::key)
-        .collect();
-    if emulated.is_empty() && t.links.iter().all(|l| l.schedule.is_empty()) {
-        if supervisor::status(lab).ok().flatten().is_some() {
+    let needs = Supervised::of(t);
+    let emulated = needs.emulated;
+    if emulated.is_empty() && needs.scheduled.is_empty() {
+        if !supervisor::process::of_lab(lab).is_empty() {
             supervisor::stop(lab);
         }
         return Ok(());

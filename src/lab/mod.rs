@@ -16,7 +16,10 @@ pub mod live;
 mod owned;
 pub mod plan;
 pub mod state;
+pub mod status;
 pub mod teardown;
+
+pub use status::{list, LabSummary};
 
 use crate::kernel::{self, netns};
 use crate::topo::Topology;
@@ -431,14 +434,21 @@ impl Lab {
                 Ok(t) => report.timings = t,
                 Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
             }
-            st.phase = Phase::Applied;
+            // Not "applied" yet: emulated links pass nothing until the
+            // supervisor carries them (issue 11, item 3).
+            st.phase = Phase::Handover;
             st.save()?;
+            crate::pause::at("applied");
         } else if journal_changed || st.down_by_user != user_down_before {
             st.save()?;
         }
         // The supervisor resolves link keys from the journal: after it.
         if let Err(e) = emulated::sync_supervisor(topo, &p) {
             return Err(undo_fresh(fresh, _lock, &lab, e));
+        }
+        if st.phase != Phase::Applied {
+            st.phase = Phase::Applied;
+            st.save()?;
         }
         if !opts.no_wait {
             let w =
@@ -531,60 +541,4 @@ impl Lab {
     pub fn down(self) -> Result<teardown::TeardownReport> {
         teardown::down(&self.name)
     }
-}
-
-/// A lab's entry in `nlab list`.
-#[derive(Debug, Clone, Serialize)]
-pub struct LabSummary {
-    pub name: String,
-    pub nodes: usize,
-    pub links: usize,
-    /// `up`, `applying` (an apply is running or crashed), or `orphaned`
-    /// (namespaces without a journal).
-    pub status: String,
-    pub namespaces: usize,
-    pub source: Option<String>,
-    pub created: u64,
-    /// Pid of the lab's supervisor, when one runs.
-    pub supervisor: Option<i32>,
-}
-
-/// Every lab with a trace on this host.
-pub fn list() -> Vec<LabSummary> {
-    let supervisors = crate::services::supervisor::running();
-    teardown::all_labs()
-        .into_iter()
-        .map(|name| {
-            let ns = netns::lab_pinned(&name).len();
-            let supervisor = supervisors
-                .iter()
-                .find(|(l, _)| *l == name)
-                .map(|(_, p)| *p);
-            match State::load(&name) {
-                Ok(Some(st)) => LabSummary {
-                    nodes: st.topology.nodes.len(),
-                    links: st.topology.links.len(),
-                    status: match st.phase {
-                        Phase::Applied => "up".into(),
-                        Phase::Applying => "applying".into(),
-                    },
-                    namespaces: ns,
-                    source: st.topology.source.clone(),
-                    created: st.created,
-                    supervisor,
-                    name,
-                },
-                _ => LabSummary {
-                    name,
-                    nodes: 0,
-                    links: 0,
-                    status: "orphaned".into(),
-                    namespaces: ns,
-                    source: None,
-                    created: 0,
-                    supervisor,
-                },
-            }
-        })
-        .collect()
 }

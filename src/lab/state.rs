@@ -62,6 +62,9 @@ pub enum Phase {
     /// Operations are being applied; the kernel may hold any mix of the old
     /// and new topology.
     Applying,
+    /// The kernel matches `topology`; its links are being handed to the
+    /// lab's supervisor (emulated links pass nothing until they are).
+    Handover,
     /// The kernel matches `topology`.
     Applied,
 }
@@ -237,6 +240,11 @@ pub struct LabLock {
 }
 
 impl LabLock {
+    /// The lock file of a lab (outside its directory, which `down` removes).
+    pub fn path(lab: &str) -> PathBuf {
+        lock_path(lab)
+    }
+
     /// Waits for the lock at most [`lock_wait`] (see [`set_lock_wait`]).
     pub fn acquire(lab: &str) -> Result<LabLock> {
         Self::acquire_within(lab, lock_wait())

@@ -126,8 +126,13 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // The record outlives the pins (the lab dir goes last): namespaces a
     // process still holds after an earlier, interrupted down are found by it.
     let recorded = held::recorded(lab);
-    report.processes =
-        supervisors + remove_held(&names, &recorded, &format!("tearing down lab {lab}"), true)?;
+    let what = format!("tearing down lab {lab}");
+    // One namespace first, so a test can stop `down` with the lab half
+    // removed (pause point `down-partial`) and check nothing calls it up.
+    let (first, rest) = names.split_at(names.len().min(1));
+    report.processes = supervisors + remove_held(first, &recorded, &what, true)?;
+    crate::pause::at("down-partial");
+    report.processes += remove_held(rest, &recorded, &what, false)?;
     for etc in netns::lab_etc(lab) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;

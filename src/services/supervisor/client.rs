@@ -2,15 +2,17 @@
 //! `Client` stays usable across a supervisor restart.
 
 use super::protocol::{LinkState, LinkStatus, Request, Response, Status};
-use super::{paths, Error, Result};
+use super::{paths, process, Error, Result};
 use crate::topo::conditions::Step;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// How long a request may take, including a driver applying a change.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may take, including a driver applying a change: a
+/// supervisor silent for longer is not answering (stopped, wedged), and
+/// no command waits on it for longer than this.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -42,7 +44,16 @@ impl Client {
             self.lab,
             self.socket.display()
         );
-        let io = |e| Error::io(what.clone(), e);
+        let io = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                super::not_answering(&self.lab, process::from_pid_file(&self.lab), timeout)
+            }
+            _ => Error::io(what.clone(), e),
+        };
+        // A stopped supervisor would only let us wait out the timeout.
+        if let Some(sup) = process::from_pid_file(&self.lab).filter(|s| s.stopped()) {
+            return Err(super::not_answering(&self.lab, Some(sup), timeout));
+        }
         let mut s = UnixStream::connect(&self.socket).map_err(io)?;
         s.set_read_timeout(Some(timeout)).map_err(io)?;
         s.set_write_timeout(Some(timeout)).map_err(io)?;
@@ -83,10 +94,9 @@ impl Client {
         self.typed(&Request::Status)
     }
 
-    /// True when the supervisor answers at all.
+    /// True when the supervisor answers at all (within [`TIMEOUT`]).
     pub fn answers(&self) -> bool {
-        self.call_with(&Request::Status, Duration::from_secs(2))
-            .is_ok()
+        self.call_with(&Request::Status, TIMEOUT).is_ok()
     }
 
     pub fn set_link(&self, key: &str, state: LinkState) -> Result<LinkStatus> {

@@ -9,12 +9,12 @@ use super::desired::{self, Desired, LinkEntry};
 use super::driver::{Drivers, DEFAULT_DRIVER};
 use super::protocol::{action_name, LinkState, LinkStatus, RemoteError, Request, Response, Status};
 use super::schedule::{self, wall_ns, Clock, Schedule};
-use super::{paths, Error, Result};
+use super::{paths, process, Error, Result};
+use crate::kernel::proc;
 use crate::lab::state::State;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
@@ -46,7 +46,9 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
     }
     let Some(_pid) = PidFile::lock(lab)? else {
         log(format!(
-            "another supervisor of {lab} is running; leaving it be"
+            "another supervisor of {lab} is running (lock on {} held by: {}); leaving it be",
+            paths::pid(lab).display(),
+            process::pid_lock_holders(lab)
         ));
         return Ok(());
     };
@@ -108,35 +110,38 @@ struct PidFile {
 }
 
 impl PidFile {
-    /// `None` when another process holds the lock.
+    /// `None` when another process holds the lock. Never waits: a second
+    /// supervisor leaves, and the caller names the holder.
     fn lock(lab: &str) -> Result<Option<PidFile>> {
         let p = paths::pid(lab);
         loop {
+            // Root only, whatever the umask: anyone who can open it can
+            // flock it, and a held lock keeps every supervisor out.
             let mut f = OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
                 .open(&p)
                 .map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
-            // SAFETY: flock on an fd we own.
-            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-                let e = std::io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                    return Ok(None);
-                }
-                return Err(Error::io(format!("locking {}", p.display()), e));
+            proc::fchmod(&f, 0o600).map_err(|e| Error::io(format!("chmod {}", p.display()), e))?;
+            if !proc::try_lock_exclusive(&f)
+                .map_err(|e| Error::io(format!("locking {}", p.display()), e))?
+            {
+                return Ok(None);
             }
             // A stopping supervisor unlinks the file while holding the
             // lock: a lock on the unlinked inode protects nothing, retry.
-            let same = match (f.metadata(), fs::metadata(&p)) {
-                (Ok(a), Ok(b)) => a.ino() == b.ino(),
+            let same = match (f.metadata(), fs::symlink_metadata(&p)) {
+                (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
                 _ => false,
             };
             if !same {
                 continue;
             }
             f.set_len(0)
-                .and_then(|_| writeln!(f, "{}", std::process::id()))
+                .and_then(|_| f.write_all(process::pid_file_line().as_bytes()))
                 .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
             return Ok(Some(PidFile {
                 lab: lab.to_string(),
@@ -152,9 +157,13 @@ impl Drop for PidFile {
     }
 }
 
-/// Binds the socket. Any file already there is a dead supervisor's: we
-/// hold the pid lock, so no live one can own it.
+/// Binds the socket inside a directory only root can enter, so the
+/// socket is never reachable by others, not even before its chmod. Any
+/// file already there is a dead supervisor's: we hold the pid lock, so no
+/// live one can own it.
 fn bind(lab: &str) -> Result<UnixListener> {
+    let dir = paths::socket_dir(lab);
+    root_only_dir(&dir)?;
     let p = paths::socket(lab);
     let _ = fs::remove_file(&p);
     let l = UnixListener::bind(&p).map_err(|e| Error::io(format!("binding {}", p.display()), e))?;
@@ -162,6 +171,31 @@ fn bind(lab: &str) -> Result<UnixListener> {
     fs::set_permissions(&p, fs::Permissions::from_mode(0o600))
         .map_err(|e| Error::io(format!("chmod {}", p.display()), e))?;
     Ok(l)
+}
+
+/// Makes `dir` a root-owned 0700 directory (mode set explicitly: the
+/// umask only narrows what mkdir gets), refusing a symlink or a
+/// directory someone else owns.
+fn root_only_dir(dir: &std::path::Path) -> Result<()> {
+    let io = |e| Error::io(format!("creating {}", dir.display()), e);
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(e)),
+    }
+    let m = fs::symlink_metadata(dir).map_err(io)?;
+    if !m.file_type().is_dir() || m.uid() != 0 {
+        return Err(Error::State(format!(
+            "{} is not a directory owned by root; remove it (`nlab down {}`)",
+            dir.display(),
+            dir.parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )));
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(format!("chmod {}", dir.display()), e))
 }
 
 enum Job {

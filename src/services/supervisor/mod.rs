@@ -5,15 +5,19 @@
 //! - It is `nlab supervise LAB` (hidden subcommand), started detached by
 //!   [`ensure_running`] in its own session, in the root namespace; it
 //!   enters lab namespaces on threads when it needs to.
-//! - Its files sit beside the lab's journal in `/run/nlab/<lab>/`:
-//!   `supervisor.pid` (flocked: one supervisor per lab), `supervisor.sock`
-//!   (JSON lines, see [`protocol`]), `supervisor.json` (what it must run,
+//! - Its files sit beside the lab's journal in `/run/nlab/<lab>/`, all
+//!   root only: `supervisor.pid` (flocked: one supervisor per lab; `PID
+//!   START_TICKS`, see [`process`]), `supervisor/supervisor.sock` (JSON
+//!   lines, see [`protocol`]), `supervisor.json` (what it must run,
 //!   so a restarted one resumes, see [`desired`]) and `supervisor.log`.
 //! - A lab with nothing to supervise has no process: it starts only when
 //!   something asks for it.
 //! - Killing it leaves the kernel's data plane as it is; `lab::teardown`
-//!   stops it (socket, then pid file, then a `/proc` scan for strays)
-//!   before it removes the lab.
+//!   stops it (socket, then signals by pid file and start time, then
+//!   strays that hold a lost pid file open) before it removes the lab.
+//! - A supervisor that does not answer within [`client::TIMEOUT`]
+//!   (stopped, wedged) is reported as such, and replaced by the next
+//!   [`ensure_running`].
 
 pub mod client;
 pub mod daemon;
@@ -65,6 +69,13 @@ pub enum Error {
     },
     #[error("starting the supervisor: {0}")]
     Start(String),
+    #[error("supervisor {} of lab {lab} does not answer within {} s ({}); `nlab up` or `nlab supervisor start {lab}` replaces it", describe_pid(.pid), .timeout.as_secs(), describe_state(.state))]
+    NotAnswering {
+        lab: String,
+        pid: Option<i32>,
+        state: char,
+        timeout: Duration,
+    },
 }
 
 impl Error {
@@ -97,8 +108,14 @@ pub mod paths {
     pub fn pid(lab: &str) -> PathBuf {
         lab_dir(lab).join("supervisor.pid")
     }
+    /// The socket's directory: root only (0700), so nobody else can
+    /// reach the socket, not even in the moment between its bind() and
+    /// its chmod().
+    pub fn socket_dir(lab: &str) -> PathBuf {
+        lab_dir(lab).join("supervisor")
+    }
     pub fn socket(lab: &str) -> PathBuf {
-        lab_dir(lab).join("supervisor.sock")
+        socket_dir(lab).join("supervisor.sock")
     }
     pub fn desired(lab: &str) -> PathBuf {
         lab_dir(lab).join("supervisor.json")
@@ -111,17 +128,127 @@ pub mod paths {
 /// How long a starting supervisor may take to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How a lab's supervisor is doing, seen from outside.
+#[derive(Debug, Clone)]
+pub enum Health {
+    /// No supervisor of the lab runs.
+    NotRunning,
+    /// Its process runs, started less than [`START_TIMEOUT`] ago, and has
+    /// not opened its socket yet.
+    Starting(process::Supervisor),
+    /// Its process runs but answers nothing: stopped, silent on its
+    /// socket for [`client::TIMEOUT`], or never listening.
+    NotAnswering {
+        sup: process::Supervisor,
+        why: String,
+    },
+    /// It answered with its status.
+    Running(Box<Status>),
+}
+
+/// How the lab's supervisor is doing, found by its pid file and its start
+/// time; waits at most [`client::TIMEOUT`] for an answer.
+pub fn health(lab: &str) -> Result<Health> {
+    crate::lab::check_lab_name(lab)?;
+    let Some(sup) = process::from_pid_file(lab) else {
+        return Ok(Health::NotRunning);
+    };
+    if sup.stopped() {
+        let why = format!("stopped: state {}", sup.state());
+        return Ok(Health::NotAnswering { sup, why });
+    }
+    let err = match Client::new(lab).status() {
+        Ok(st) => return Ok(Health::Running(Box::new(st))),
+        Err(e) => e,
+    };
+    if !sup.alive() {
+        return Ok(Health::NotRunning);
+    }
+    let why = match &err {
+        Error::Io { source, .. }
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            if sup.age().is_some_and(|a| a < START_TIMEOUT) {
+                return Ok(Health::Starting(sup));
+            }
+            format!("not listening on {}", paths::socket(lab).display())
+        }
+        Error::NotAnswering { .. } => format!(
+            "silent on its socket for {} s, state {}",
+            client::TIMEOUT.as_secs(),
+            sup.state()
+        ),
+        e => e.to_string(),
+    };
+    Ok(Health::NotAnswering { sup, why })
+}
+
+/// The error of a supervisor that did not answer within `timeout`.
+pub(crate) fn not_answering(
+    lab: &str,
+    sup: Option<process::Supervisor>,
+    timeout: Duration,
+) -> Error {
+    Error::NotAnswering {
+        lab: lab.to_string(),
+        pid: sup.map(|s| s.pid),
+        state: sup.map_or('?', |s| s.state()),
+        timeout,
+    }
+}
+
+fn describe_pid(pid: &Option<i32>) -> String {
+    pid.map_or("(pid unknown)".into(), |p| format!("pid {p}"))
+}
+
+fn describe_state(state: &char) -> String {
+    match state {
+        'T' | 't' => format!("stopped: state {state}"),
+        '?' => "state unknown".into(),
+        s => format!("state {s}"),
+    }
+}
+
 /// Returns a client of the lab's supervisor, starting one first if none
-/// answers. Safe to call from several processes at once: the pid-file lock
-/// lets one supervisor win, and every caller talks to that one.
+/// answers, and replacing one that runs but does not answer (stopped or
+/// wedged). Safe to call from several processes at once: the pid-file
+/// lock lets one supervisor win, and every caller talks to that one.
 pub fn ensure_running(lab: &str) -> Result<Client> {
     crate::lab::check_lab_name(lab)?;
     if State::load(lab)?.is_none() {
         return Err(Error::NoSuchLab(lab.to_string()));
     }
     let client = Client::new(lab);
-    if client.answers() {
-        return Ok(client);
+    let mut h = health(lab)?;
+    if let Health::Starting(sup) = h {
+        // Someone else just started it: give it the rest of its time.
+        while sup.alive() && sup.age().is_some_and(|a| a < START_TIMEOUT) {
+            if client.answers() {
+                return Ok(client);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        h = health(lab)?;
+    }
+    match h {
+        Health::Running(_) => return Ok(client),
+        Health::NotAnswering { sup, why } => replace(lab, &sup, &why)?,
+        Health::Starting(sup) => replace(lab, &sup, "did not start listening in time")?,
+        Health::NotRunning => {}
+    }
+    // Strays (their pid file lost) would drive the same TAPs as a new
+    // one. One another caller has just started (named by the pid file by
+    // now) is no stray: ours then loses the pid-file lock and leaves.
+    let current = process::from_pid_file(lab);
+    let strays: Vec<process::Supervisor> = process::of_lab(lab)
+        .into_iter()
+        .filter(|s| Some(*s) != current)
+        .collect();
+    if !strays.is_empty() {
+        process::terminate(&strays);
     }
     process::spawn_detached(lab)?;
     let start = Instant::now();
@@ -131,18 +258,55 @@ pub fn ensure_running(lab: &str) -> Result<Client> {
         }
         // A supervisor that died at start (and no other one running)
         // will not answer: say why instead of waiting out the timeout.
-        if start.elapsed() > Duration::from_millis(500) && process::pids_of(lab).is_empty() {
+        if start.elapsed() > Duration::from_millis(500) && process::from_pid_file(lab).is_none() {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     Err(Error::Start(format!(
-        "the supervisor of {lab} did not answer on {} within {:?}; its log ({}) ends with:\n{}",
+        "the supervisor of {lab} did not answer on {} within {:?} (lock on its pid file {} held by: {}); its log ({}) ends with:\n{}",
         paths::socket(lab).display(),
         start.elapsed(),
+        paths::pid(lab).display(),
+        process::pid_lock_holders(lab),
         paths::log(lab).display(),
         log_tail(lab, 10)
     )))
+}
+
+/// Ends a supervisor that does not answer, so a new one can take over.
+/// SIGKILL, since a stopped process acts on no other signal; `sup` was
+/// identified by pid file and start time, and the signal goes through a
+/// pidfd checked against that start time.
+fn replace(lab: &str, sup: &process::Supervisor, why: &str) -> Result<()> {
+    note_in_log(
+        lab,
+        &format!(
+            "supervisor pid {} does not answer ({why}); replacing it",
+            sup.pid
+        ),
+    );
+    if process::kill(sup) {
+        let _ = std::fs::remove_file(paths::socket(lab));
+        return Ok(());
+    }
+    Err(Error::Start(format!(
+        "the supervisor of {lab} (pid {}) does not answer ({why}) and outlived SIGKILL",
+        sup.pid
+    )))
+}
+
+fn note_in_log(lab: &str, msg: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(paths::log(lab))
+    {
+        let _ = writeln!(f, "[nlab {}] {msg}", std::process::id());
+    }
 }
 
 fn log_tail(lab: &str, lines: usize) -> String {
@@ -161,10 +325,11 @@ pub struct StopReport {
 }
 
 /// Ends the lab's supervisor(s): asks over the socket, then SIGTERM and
-/// SIGKILL by pid file and by `/proc` scan. Best effort and idempotent:
-/// teardown must finish even when the supervisor is wedged or gone.
+/// SIGKILL, for the pid file's supervisor and for strays that still hold
+/// a lost pid file of the lab. Best effort and idempotent: teardown must
+/// finish even when the supervisor is wedged or gone.
 pub fn stop(lab: &str) -> StopReport {
-    let before = process::pids_of(lab);
+    let before = process::of_lab(lab);
     let mut report = StopReport {
         found: before.len(),
         signalled: 0,
@@ -173,37 +338,38 @@ pub fn stop(lab: &str) -> StopReport {
         remove_files(lab);
         return report;
     }
-    let asked = Client::new(lab).stop().is_ok();
+    // A stopped one cannot answer: asking would only cost the timeout.
+    let askable = process::from_pid_file(lab).is_some_and(|s| !s.stopped());
+    let asked = askable && Client::new(lab).stop().is_ok();
     let left = if asked {
-        process::wait_gone(&before, Duration::from_secs(2))
+        process::wait_exited(&before, Duration::from_secs(2))
     } else {
         before
     };
-    // Strays too: a supervisor whose pid file was lost still shows its
-    // command line.
-    let mut rest = process::pids_of(lab);
-    for p in left {
-        if !rest.contains(&p) && process::alive(p) {
-            rest.push(p);
-        }
-    }
-    report.signalled = process::terminate(&rest);
+    report.signalled = process::terminate(&left);
     remove_files(lab);
     report
 }
 
 fn remove_files(lab: &str) {
     let _ = std::fs::remove_file(paths::socket(lab));
+    let _ = std::fs::remove_dir(paths::socket_dir(lab));
     let _ = std::fs::remove_file(paths::pid(lab));
 }
 
 /// The supervisor's own report, or `None` when the lab has none running.
+/// A supervisor that does not answer within [`client::TIMEOUT`] is an
+/// error that says so (with its pid and state).
 pub fn status(lab: &str) -> Result<Option<Status>> {
-    crate::lab::check_lab_name(lab)?;
-    if process::pids_of(lab).is_empty() {
-        return Ok(None);
+    match health(lab)? {
+        Health::NotRunning => Ok(None),
+        Health::Running(st) => Ok(Some(*st)),
+        Health::Starting(sup) => Err(Error::Start(format!(
+            "the supervisor of {lab} (pid {}) is starting; ask again in a moment",
+            sup.pid
+        ))),
+        Health::NotAnswering { sup, .. } => Err(not_answering(lab, Some(sup), client::TIMEOUT)),
     }
-    Client::new(lab).status().map(Some)
 }
 
 /// The state the supervisor holds each link it drives in, by link key,
@@ -218,11 +384,12 @@ pub fn driven_links(lab: &str) -> Result<std::collections::BTreeMap<String, Link
         .collect())
 }
 
-/// Labs with a supervisor process running (pid of the first one found).
+/// Labs with a supervisor process running (pid of the first one found),
+/// by pid file, and strays by the pid file they hold open.
 pub fn running() -> Vec<(String, i32)> {
-    let mut v: Vec<(String, i32)> = process::all_supervisors()
+    let mut v: Vec<(String, i32)> = process::all()
         .into_iter()
-        .map(|(p, l)| (l, p))
+        .map(|(s, l)| (l, s.pid))
         .collect();
     v.sort();
     v.dedup_by(|a, b| a.0 == b.0);

@@ -1,10 +1,17 @@
 //! The supervisor as an operating-system process: starting it detached,
-//! finding it (by pid file and by command line), ending it.
+//! finding it, ending it.
+//!
+//! A supervisor is found by what nobody but it can show (issue 11, item
+//! 9): the pid its pid file records together with that process's start
+//! time, a root uid, or an open descriptor on the lab's pid file (what a
+//! supervisor whose files were removed still holds). Never by argv: any
+//! user can run a process whose argv reads `nlab supervise LAB`.
 
 use super::{paths, Error, Result};
+use crate::kernel::proc::{self, Pidfd};
+use crate::lab::state::{list_lab_dirs, RUN_DIR};
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,8 +55,11 @@ pub fn spawn_detached(lab: &str) -> Result<()> {
         .create(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&log_path)
         .map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
+    // An older log may carry the mode a wider umask gave it.
+    proc::fchmod(&log, 0o600).map_err(|e| Error::io(format!("chmod {}", log_path.display()), e))?;
     let log2 = log
         .try_clone()
         .map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
@@ -60,31 +70,7 @@ pub fn spawn_detached(lab: &str) -> Result<()> {
         .stdout(log)
         .stderr(log2)
         .current_dir("/");
-    // SAFETY: only async-signal-safe calls (setsid, fork, _exit,
-    // close_range) between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            match libc::fork() {
-                -1 => return Err(std::io::Error::last_os_error()),
-                0 => {}
-                // The intermediate child: our caller reaps it at once; the
-                // grandchild belongs to init from here on.
-                _ => libc::_exit(0),
-            }
-            // Every descriptor above stderr closes on exec, whoever opened
-            // it without O_CLOEXEC.
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            Ok(())
-        });
-    }
+    proc::detach_on_spawn(&mut cmd);
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::io(format!("starting {} {SUBCOMMAND} {lab}", exe.display()), e))?;
@@ -92,118 +78,225 @@ pub fn spawn_detached(lab: &str) -> Result<()> {
     Ok(())
 }
 
-/// The command line of a process, split at NULs.
-fn cmdline(pid: i32) -> Vec<String> {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|&c| c == 0)
-                .filter(|s| !s.is_empty())
-                .map(|s| String::from_utf8_lossy(s).into_owned())
-                .collect()
+/// One supervisor process: its pid and the start time that, with the pid,
+/// names it for the host's whole uptime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Supervisor {
+    pub pid: i32,
+    pub start_ticks: u64,
+}
+
+impl Supervisor {
+    /// Still the same process, alive.
+    pub fn alive(&self) -> bool {
+        proc::stat(self.pid).is_some_and(|s| {
+            s.start_ticks == self.start_ticks && !matches!(s.state, 'Z' | 'X' | 'x')
         })
-        .unwrap_or_default()
+    }
+
+    /// Stopped (SIGSTOP, a tracer): it answers nothing until continued.
+    pub fn stopped(&self) -> bool {
+        self.alive() && proc::stopped(self.pid)
+    }
+
+    /// Its state letter as `ps` shows it (`T` for stopped).
+    pub fn state(&self) -> char {
+        proc::stat(self.pid).map_or('?', |s| s.state)
+    }
+
+    /// How long ago it started.
+    pub fn age(&self) -> Option<Duration> {
+        proc::since_start(self.start_ticks)
+    }
 }
 
-/// True when `pid` runs `nlab supervise LAB`.
-pub fn is_supervisor_of(pid: i32, lab: &str) -> bool {
-    supervised_lab(pid).is_some_and(|l| l == lab)
+/// What the supervisor writes into its pid file: `PID START_TICKS`.
+pub fn pid_file_line() -> String {
+    format!(
+        "{} {}\n",
+        std::process::id(),
+        proc::self_start_ticks().unwrap_or(0)
+    )
 }
 
-fn supervised_lab(pid: i32) -> Option<String> {
-    let args = cmdline(pid);
-    let is_nlab = args
-        .first()
-        .and_then(|a| a.rsplit('/').next())
-        .is_some_and(|n| n == "nlab");
-    (is_nlab && args.len() == 3 && args[1] == SUBCOMMAND).then(|| args[2].clone())
+/// The supervisor the lab's pid file names, if that process still runs
+/// as root and started when the file says. A pid file that is not a
+/// root-owned regular file is nobody's word.
+pub fn from_pid_file(lab: &str) -> Option<Supervisor> {
+    let p = paths::pid(lab);
+    let m = fs::symlink_metadata(&p).ok()?;
+    if !m.file_type().is_file() || m.uid() != 0 {
+        return None;
+    }
+    let text = fs::read_to_string(&p).ok()?;
+    let mut it = text.split_whitespace();
+    let pid: i32 = it.next()?.parse().ok()?;
+    let stat = proc::stat(pid)?;
+    let recorded: Option<u64> = it.next().and_then(|s| s.parse().ok());
+    let same = match recorded {
+        Some(t) => t == stat.start_ticks,
+        // A pid file of the previous release (pid only): its supervisor
+        // holds the file open, a process that reused the pid does not.
+        None => proc::holds_open(pid, &p),
+    };
+    let s = Supervisor {
+        pid,
+        start_ticks: stat.start_ticks,
+    };
+    (same && proc::is_root(pid) && s.alive()).then_some(s)
 }
 
-/// Every running supervisor on this host, as (pid, lab), found from
-/// `/proc/*/cmdline`: what cleanup uses when pid files are gone.
-pub fn all_supervisors() -> Vec<(i32, String)> {
+/// Supervisors that still hold a pid file of a lab under [`RUN_DIR`]
+/// open (also one that was deleted): found without their pid file, for
+/// cleanup after the lab's files were lost. Only root `nlab` processes
+/// of our mount namespace qualify; the name is a quick first filter,
+/// the open descriptor the proof.
+fn holders_of_pid_files() -> Vec<(Supervisor, String)> {
     let me = std::process::id() as i32;
     let mut out = Vec::new();
     for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        if pid == me {
+        if pid == me || proc::comm(pid).as_deref() != Some("nlab") {
             continue;
         }
-        // The command line first: it rules out almost every process, so
-        // only supervisors pay for the liveness check.
-        if let Some(lab) = supervised_lab(pid) {
-            if alive(pid) {
-                out.push((pid, lab));
-            }
+        if !proc::is_root(pid) || !proc::same_mount_ns(pid) {
+            continue;
+        }
+        if !proc::exe_name(pid).is_some_and(|n| n.starts_with("nlab")) {
+            continue;
+        }
+        let Some(stat) = proc::stat(pid) else {
+            continue;
+        };
+        for lab in labs_held(pid) {
+            out.push((
+                Supervisor {
+                    pid,
+                    start_ticks: stat.start_ticks,
+                },
+                lab,
+            ));
         }
     }
     out
 }
 
-/// The pid in the lab's pid file, if that process is its supervisor.
-pub fn pid_from_file(lab: &str) -> Option<i32> {
-    let pid = fs::read_to_string(paths::pid(lab))
-        .ok()?
-        .trim()
-        .parse::<i32>()
-        .ok()?;
-    (alive(pid) && is_supervisor_of(pid, lab)).then_some(pid)
+/// Labs whose `supervisor.pid` the process holds open.
+fn labs_held(pid: i32) -> Vec<String> {
+    let prefix = format!("{RUN_DIR}/");
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .filter_map(|t| {
+            let t = t.to_string_lossy().into_owned();
+            let t = t.strip_suffix(" (deleted)").unwrap_or(&t);
+            let lab = t.strip_prefix(&prefix)?.strip_suffix("/supervisor.pid")?;
+            (!lab.contains('/') && crate::lab::check_lab_name(lab).is_ok()).then(|| lab.to_string())
+        })
+        .collect()
 }
 
-/// Running supervisors of one lab (normally none or one).
-pub fn pids_of(lab: &str) -> Vec<i32> {
-    let mut v: Vec<i32> = all_supervisors()
-        .into_iter()
-        .filter(|(_, l)| l == lab)
-        .map(|(p, _)| p)
-        .collect();
-    if let Some(p) = pid_from_file(lab) {
-        if !v.contains(&p) {
-            v.push(p);
+/// Every supervisor of `lab`: the pid file's, and any stray that still
+/// holds a (lost) pid file of the lab open.
+pub fn of_lab(lab: &str) -> Vec<Supervisor> {
+    let mut v: Vec<Supervisor> = from_pid_file(lab).into_iter().collect();
+    for (s, l) in holders_of_pid_files() {
+        if l == lab && !v.contains(&s) {
+            v.push(s);
         }
     }
     v
 }
 
+/// Every supervisor on this host as (supervisor, lab): pid files of the
+/// labs with a directory, then strays.
+pub fn all() -> Vec<(Supervisor, String)> {
+    let mut v: Vec<(Supervisor, String)> = list_lab_dirs()
+        .into_iter()
+        .filter_map(|lab| Some((from_pid_file(&lab)?, lab)))
+        .collect();
+    for h in holders_of_pid_files() {
+        if !v.contains(&h) {
+            v.push(h);
+        }
+    }
+    v
+}
+
+/// Who holds the lock on the lab's pid file (`pid N (COMMAND)`, …), for a
+/// message; "no process" when none does.
+pub fn pid_lock_holders(lab: &str) -> String {
+    let v: Vec<String> = proc::flock_holders(&paths::pid(lab))
+        .into_iter()
+        .map(proc::describe)
+        .collect();
+    if v.is_empty() {
+        "no process".into()
+    } else {
+        v.join(", ")
+    }
+}
+
 /// Alive and not a zombie (a zombie holds nothing any more).
 pub fn alive(pid: i32) -> bool {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit(')')
-        .next()
-        .and_then(|s| s.split_whitespace().next());
-    !matches!(state, None | Some("Z") | Some("X"))
+    proc::alive(pid)
 }
 
-/// Waits until none of `pids` is alive; returns those still alive.
-pub fn wait_gone(pids: &[i32], timeout: Duration) -> Vec<i32> {
+/// Waits until every one of `sups` has exited, every thread (then its
+/// locks are free); returns those still running after `timeout`.
+pub fn wait_exited(sups: &[Supervisor], timeout: Duration) -> Vec<Supervisor> {
     let deadline = Instant::now() + timeout;
-    loop {
-        let left: Vec<i32> = pids.iter().copied().filter(|&p| alive(p)).collect();
-        if left.is_empty() || Instant::now() >= deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    sups.iter()
+        .copied()
+        .filter(|s| {
+            Pidfd::open(s.pid, s.start_ticks)
+                .is_some_and(|h| !h.wait_exit(deadline.saturating_duration_since(Instant::now())))
+        })
+        .collect()
 }
 
-/// SIGTERM, then SIGKILL for what is left; waits until they are gone.
-/// Returns how many were signalled.
-pub fn terminate(pids: &[i32]) -> usize {
-    for &p in pids {
-        // SAFETY: kill(2) on a pid we just checked runs our supervisor.
-        unsafe {
-            libc::kill(p, libc::SIGTERM);
+/// SIGTERM (SIGKILL at once for a stopped one, which would keep a
+/// SIGTERM pending), then SIGKILL for what is left; waits until they are
+/// gone, every thread, so their locks are free. Signals go through a
+/// pidfd opened after checking the start time, so a process that reused
+/// a pid is never hit. Returns how many were signalled.
+pub fn terminate(sups: &[Supervisor]) -> usize {
+    let handles: Vec<(Supervisor, Pidfd)> = sups
+        .iter()
+        .filter_map(|s| Some((*s, Pidfd::open(s.pid, s.start_ticks)?)))
+        .collect();
+    for (s, h) in &handles {
+        let sig = if s.stopped() {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        };
+        let _ = h.signal(sig);
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    for (_, h) in &handles {
+        if !h.wait_exit(deadline.saturating_duration_since(Instant::now())) {
+            let _ = h.signal(libc::SIGKILL);
+            h.wait_exit(Duration::from_secs(2));
         }
     }
-    let left = wait_gone(pids, Duration::from_secs(1));
-    for &p in &left {
-        // SAFETY: as above.
-        unsafe {
-            libc::kill(p, libc::SIGKILL);
+    handles.len()
+}
+
+/// SIGKILL now (a supervisor that does not answer gets no chance to
+/// tidy up), then waits until it is gone, every thread. False if it
+/// outlived the wait.
+pub fn kill(s: &Supervisor) -> bool {
+    match Pidfd::open(s.pid, s.start_ticks) {
+        Some(h) => {
+            let _ = h.signal(libc::SIGKILL);
+            h.wait_exit(Duration::from_secs(2))
         }
+        // Gone already, or its pid taken by another process.
+        None => true,
     }
-    wait_gone(&left, Duration::from_secs(2));
-    pids.len()
 }
