@@ -28,16 +28,7 @@ fn lab_up(tag: &str) -> (String, HashSet<u64>) {
     let name = lab_name(tag);
     let o = run(&["up", "--topo", "single,2", "--name", &name]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let inodes = std::fs::read_dir("/run/netns")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(&format!("nlab-{name}-"))
-        })
-        .map(|e| e.metadata().unwrap().ino())
-        .collect::<HashSet<u64>>();
+    let inodes = common::pinned_inodes(&name);
     assert_eq!(inodes.len(), 3);
     (name, inodes)
 }

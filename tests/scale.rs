@@ -15,15 +15,7 @@ fn two_thousand_nodes_up_and_down_cleanly() {
     assert_eq!(t.nodes.len(), 2000);
     let (lab, report) = Lab::up(&t, &UpOptions::default()).expect("up");
     eprintln!("2,000 nodes up in {:?}", report.elapsed);
-    let pinned = std::fs::read_dir("/run/netns")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with(&format!("nlab-{name}-"))
-        })
-        .count();
+    let pinned = common::pinned_inodes(&name).len();
     assert_eq!(pinned, 2000);
     let view = lab.inspect().expect("inspect");
     assert!(

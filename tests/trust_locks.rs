@@ -126,12 +126,12 @@ fn a_held_lock_fails_in_time_and_names_its_holder() {
     let lock = nlab::lab::state::lock_path(&name);
     assert!(lock.exists(), "{} missing", lock.display());
     // flock(1) as an independent holder: it locks, then becomes sleep.
-    let mut holder = Command::new("flock")
-        .arg("--no-fork")
-        .arg(&lock)
-        .args(["sleep", "60"])
-        .spawn()
-        .expect("flock");
+    let holder = Group::spawn(
+        Command::new("flock")
+            .arg("--no-fork")
+            .arg(&lock)
+            .args(["sleep", "60"]),
+    );
     let t = Instant::now();
     while nlab::lab::state::LabLock::acquire_within(&name, Duration::ZERO).is_ok() {
         assert!(t.elapsed() < Duration::from_secs(5), "flock never locked");
@@ -140,12 +140,11 @@ fn a_held_lock_fails_in_time_and_names_its_holder() {
     let start = Instant::now();
     let o = run(&["down", &name, "--wait", "1"]);
     let took = start.elapsed();
-    let _ = holder.kill();
-    let _ = holder.wait();
+    let pid = holder.id().to_string();
+    drop(holder);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(took < Duration::from_secs(5), "down took {took:?}");
-    let pid = holder.id().to_string();
     assert!(err.contains(&format!("pid {pid}")), "{err}");
     assert!(err.contains("--wait SECS"), "{err}");
     assert!(err.contains("sleep 60"), "the holder's command: {err}");

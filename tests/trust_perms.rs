@@ -139,21 +139,20 @@ fn nobody_cannot_hold_a_lab_lock() {
             );
         }
     }
-    let mut blocker = Command::new("runuser")
-        .args(["-u", "nobody", "--", "flock", "-s"])
-        .arg(&lock)
-        .args(["sleep", "600"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runuser");
+    let blocker = Group::spawn(
+        Command::new("runuser")
+            .args(["-u", "nobody", "--", "flock", "-s"])
+            .arg(&lock)
+            .args(["sleep", "600"])
+            .stderr(Stdio::null()),
+    );
     std::thread::sleep(Duration::from_millis(200));
     let start = Instant::now();
     let o = Command::new(nlab())
         .args(["down", &name, "--wait", "5"])
         .output()
         .expect("down");
-    let _ = blocker.kill();
-    let _ = blocker.wait();
+    drop(blocker);
     assert!(o.status.success(), "{}", text(&o));
     assert!(start.elapsed() < Duration::from_secs(4), "down was held up");
 }

@@ -413,21 +413,13 @@ fn a_held_pid_file_lock_fails_start_and_names_the_holder() {
     std::fs::write(&pid_file, "").expect("pid file");
     std::fs::set_permissions(&pid_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     // `-o`: the lock stays with flock itself, so killing it frees it.
-    let mut holder = Command::new("flock")
-        .args(["-s", "-o"])
-        .arg(&pid_file)
-        .args(["sleep", "600"])
-        .spawn()
-        .expect("flock");
-    struct Reap<'a>(&'a mut Child);
-    impl Drop for Reap<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    let holder = Group::spawn(
+        Command::new("flock")
+            .args(["-s", "-o"])
+            .arg(&pid_file)
+            .args(["sleep", "600"]),
+    );
     let holder_pid = holder.id() as i32;
-    let _r = Reap(&mut holder);
     assert!(wait_until(Duration::from_secs(5), || {
         nlab::kernel::proc::flock_holders(&pid_file).contains(&holder_pid)
     }));

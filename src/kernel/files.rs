@@ -143,7 +143,8 @@ pub fn lock_holders(f: &File) -> Vec<LockHolder> {
     let text = fs::read_to_string("/proc/locks").unwrap_or_default();
     let me = std::process::id() as i32;
     let alive = |p: &i32| *p != me && Path::new(&format!("/proc/{p}")).exists();
-    let mut pids = holders_in(&text, m.dev(), m.ino());
+    let mut pids =
+        super::proc::parse_locks(&text, libc::major(m.dev()), libc::minor(m.dev()), m.ino());
     pids.retain(alive);
     if pids.is_empty() {
         pids = opened_by(m.dev(), m.ino());
@@ -157,37 +158,6 @@ pub fn lock_holders(f: &File) -> Vec<LockHolder> {
             command: command_of(pid),
         })
         .collect()
-}
-
-/// Pids of `/proc/locks` lines on the file `dev`/`ino`. A line reads
-/// `1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF`, the device as hex
-/// major:minor.
-fn holders_in(text: &str, dev: u64, ino: u64) -> Vec<i32> {
-    let (major, minor) = (libc::major(dev) as u64, libc::minor(dev) as u64);
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let mut w = line.split_whitespace().skip(1);
-        let Some(kind) = w.next() else { continue };
-        if kind == "->" {
-            continue;
-        }
-        // Kind, advisory/mandatory, read/write, pid, maj:min:ino.
-        let rest: Vec<&str> = w.take(4).collect();
-        let [_, _, pid, id] = rest[..] else { continue };
-        let mut parts = id.split(':');
-        let (Some(ma), Some(mi), Some(i)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let same = u64::from_str_radix(ma, 16).ok() == Some(major)
-            && u64::from_str_radix(mi, 16).ok() == Some(minor)
-            && i.parse::<u64>().ok() == Some(ino);
-        if let (true, Ok(pid)) = (same, pid.parse::<i32>()) {
-            if pid > 0 {
-                out.push(pid);
-            }
-        }
-    }
-    out
 }
 
 /// Processes with a descriptor open on the file `dev`/`ino`.
@@ -237,17 +207,6 @@ fn command_of(pid: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn holders_are_matched_by_device_and_inode_and_waiters_skipped() {
-        let dev = libc::makedev(0, 0x1a);
-        let text = "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF\n\
-                    1: -> FLOCK  ADVISORY  WRITE 999 00:1a:5678 0 EOF\n\
-                    2: POSIX  ADVISORY  READ 42 00:1b:5678 0 EOF\n\
-                    3: FLOCK  ADVISORY  READ 77 00:1a:5679 0 EOF\n\
-                    4: OFDLCK ADVISORY  WRITE -1 00:1a:5678 0 EOF\n";
-        assert_eq!(holders_in(text, dev as u64, 5678), vec![1234]);
-    }
 
     #[test]
     fn files_and_dirs_get_their_mode_whatever_the_umask() {

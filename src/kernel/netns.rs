@@ -287,26 +287,11 @@ pub fn pinned_inode(name: &str) -> Option<u64> {
 /// Processes whose network namespace is one of `inodes`: what keeps a
 /// namespace (and its veths) alive after it is unpinned.
 pub fn pids_in(inodes: &HashSet<u64>) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    let mut out = Vec::new();
-    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        if let Ok(m) = fs::metadata(format!("/proc/{pid}/ns/net")) {
-            if inodes.contains(&m.ino()) {
-                out.push(pid);
-            }
-        }
-    }
-    out
+    pid_inodes()
+        .into_iter()
+        .filter(|(_, ino)| inodes.contains(ino))
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// `SO_NETNS_COOKIE` (Linux 5.14): not in every libc crate yet.

@@ -357,7 +357,8 @@ mod tests {
                     1: -> FLOCK  ADVISORY  WRITE 78 00:1a:5678 0 EOF\n\
                     2: POSIX  ADVISORY  WRITE 79 00:1a:5678 0 EOF\n\
                     3: FLOCK  ADVISORY  READ 80 00:1b:5678 0 EOF\n\
-                    4: FLOCK  ADVISORY  READ 81 00:1a:5678 0 EOF\n";
+                    4: FLOCK  ADVISORY  READ 81 00:1a:5678 0 EOF\n\
+                    5: OFDLCK ADVISORY  WRITE -1 00:1a:5678 0 EOF\n";
         assert_eq!(parse_locks(text, 0, 0x1a, 5678), vec![77, 81]);
     }
 }

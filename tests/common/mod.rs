@@ -184,6 +184,16 @@ pub fn ns(lab: &str, node: &str) -> String {
 }
 
 /// How many pinned namespaces start with `prefix`.
+/// The inodes of `lab`'s pinned namespaces (the key of /proc witnesses).
+pub fn pinned_inodes(lab: &str) -> std::collections::HashSet<u64> {
+    use std::os::unix::fs::MetadataExt;
+    names_of_lab("/run/netns", lab)
+        .iter()
+        .filter_map(|n| std::fs::metadata(format!("/run/netns/{n}")).ok())
+        .map(|m| m.ino())
+        .collect()
+}
+
 pub fn count_ns(prefix: &str) -> usize {
     names_with_prefix("/run/netns", prefix).len()
 }
@@ -264,4 +274,28 @@ pub fn eth0_kind(lab: &str, node: &str) -> String {
         .as_str()
         .unwrap_or("?")
         .to_string()
+}
+
+/// A child in a process group of its own, killed whole (children too:
+/// `flock CMD`, `runuser CMD` fork theirs) when dropped, also on panic.
+pub struct Group(pub std::process::Child);
+
+impl Group {
+    pub fn spawn(cmd: &mut Command) -> Group {
+        use std::os::unix::process::CommandExt;
+        Group(cmd.process_group(0).spawn().expect("spawning a helper"))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
 }
