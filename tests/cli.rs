@@ -70,7 +70,9 @@ fn a_generated_lab_through_every_command() {
         .iter()
         .find(|l| l["name"] == name.as_str())
         .expect("lab listed");
-    assert_eq!(me["nodes"], 6);
+    assert_eq!(me["node_count"], 6);
+    assert_eq!(me["nodes"].as_array().map(Vec::len), Some(6), "{me}");
+    assert_eq!(me["nodes"][0]["name"], "h1", "{me}");
     assert_eq!(me["status"], "up");
     let out = nlab().args(["inspect", &name, "--json"]).assert().success();
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();

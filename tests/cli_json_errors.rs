@@ -69,6 +69,14 @@ fn exec_exits_like_a_shell_and_nodes_is_one_schema() {
     let inspect: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let o = run(&["graph", &name, "--format", "json"]);
     let graph: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = run(&["list", "--json"]);
+    let labs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = labs
+        .as_array()
+        .and_then(|a| a.iter().find(|l| l["name"] == name.as_str()))
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} not in list --json: {labs}"));
+    assert_eq!(listed["node_count"], 3, "{listed}");
     let names_kinds = |v: &serde_json::Value| {
         let mut nk: Vec<(String, String)> = v["nodes"]
             .as_array()
@@ -91,6 +99,7 @@ fn exec_exits_like_a_shell_and_nodes_is_one_schema() {
     assert_eq!(names_kinds(&up), want);
     assert_eq!(names_kinds(&inspect), want);
     assert_eq!(names_kinds(&graph), want);
+    assert_eq!(names_kinds(&listed), want);
 
     let o = run(&["exec", &name, "h1", "--", "nosuchcmd-nlab"]);
     assert_eq!(o.status.code(), Some(127), "{o:?}");

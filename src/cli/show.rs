@@ -45,8 +45,8 @@ pub fn list(json: bool) -> anyhow::Result<i32> {
         t.add_row(vec![
             l.name,
             l.status,
-            l.nodes.to_string(),
-            l.links.to_string(),
+            l.node_count.to_string(),
+            l.link_count.to_string(),
             l.namespaces.to_string(),
             l.source.unwrap_or_else(|| "-".into()),
             if l.created > 0 {

@@ -13,12 +13,22 @@ use crate::services::supervisor::{self, drivers::Emulator, Health};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
+/// A node as the read commands name it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeBrief {
+    pub name: String,
+    pub kind: String,
+}
+
 /// A lab's entry in `nlab list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct LabSummary {
     pub name: String,
-    pub nodes: usize,
-    pub links: usize,
+    /// The lab's nodes, `{name, kind}` in natural order: the same schema as
+    /// `up --json`, `inspect --json` and `graph --format json` give.
+    pub nodes: Vec<NodeBrief>,
+    pub node_count: usize,
+    pub link_count: usize,
     /// `up`; `applying` (an `nlab up` holds the lab's lock and applies
     /// it); `degraded` (recorded but not working as recorded: see
     /// `reason`); or `orphaned` (namespaces or files without a journal).
@@ -46,8 +56,9 @@ pub fn list() -> Vec<LabSummary> {
                 .map(|(_, p)| *p);
             let mut s = LabSummary {
                 name: name.clone(),
-                nodes: 0,
-                links: 0,
+                nodes: Vec::new(),
+                node_count: 0,
+                link_count: 0,
                 status: String::new(),
                 reason: None,
                 namespaces: pinned.len(),
@@ -57,8 +68,17 @@ pub fn list() -> Vec<LabSummary> {
             };
             let (status, reason) = match State::load(&name) {
                 Ok(Some(st)) => {
-                    s.nodes = st.topology.nodes.len();
-                    s.links = st.topology.links.len();
+                    let mut nodes: Vec<&crate::topo::Node> = st.topology.nodes.values().collect();
+                    nodes.sort_by(|a, b| crate::topo::natural_cmp(&a.name, &b.name));
+                    s.nodes = nodes
+                        .iter()
+                        .map(|n| NodeBrief {
+                            name: n.name.clone(),
+                            kind: n.kind.to_string(),
+                        })
+                        .collect();
+                    s.node_count = st.topology.nodes.len();
+                    s.link_count = st.topology.links.len();
                     s.source = st.topology.source.clone();
                     s.created = st.created;
                     judge(&st, &pinned)
