@@ -156,3 +156,40 @@ fn nobody_cannot_hold_a_lab_lock() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(start.elapsed() < Duration::from_secs(4), "down was held up");
 }
+
+/// The directories nlab makes when they are missing (`/run/netns`,
+/// `/run/nlab`) take their modes from nlab, not from the umask. Run in a
+/// private mount namespace with a fresh tmpfs on /run and /etc/netns, so
+/// the host's directories are never touched and the lab dies with it.
+#[test]
+fn missing_run_directories_are_made_with_their_modes_under_umask_000() {
+    if !std::path::Path::new("/etc/netns").is_dir() {
+        eprintln!("skipped: /etc/netns is missing (a mount point is needed)");
+        return;
+    }
+    let name = lab_name("pr");
+    let bin = nlab();
+    let script = format!(
+        "mount -t tmpfs -o mode=0755 r /run && mount -t tmpfs -o mode=0755 e /etc/netns && \
+         umask 000 && {b} up --topo minimal --name {name} >/dev/null && \
+         stat -c '%n %a' /run/netns /run/nlab /run/nlab/{name}; {b} down {name} >/dev/null",
+        b = bin.display()
+    );
+    let o = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .expect("unshare");
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("/run/netns 755"), "{out}");
+    assert!(out.contains("/run/nlab 755"), "{out}");
+    assert!(out.contains(&format!("/run/nlab/{name} 700")), "{out}");
+}

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where pinned namespaces live (shared with iproute2).
@@ -173,7 +174,10 @@ impl Drop for NsGuard {
 /// Makes `/run/netns` a shared mount point, as iproute2 does, so pins made
 /// here propagate into mount namespaces made by `ip netns exec` and back.
 pub fn prepare_run_dir() -> Result<()> {
-    fs::create_dir_all(RUN_NETNS).map_err(|e| Error::io(format!("creating {RUN_NETNS}"), e))?;
+    // Shared with iproute2, which makes it 0755 too; never the umask's say:
+    // anyone who can write here can plant pins `down` would act on.
+    super::files::ensure_shared_dir(std::path::Path::new(RUN_NETNS), 0o755)
+        .map_err(|e| Error::io(format!("creating {RUN_NETNS}"), e))?;
     let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
     match mount(None::<&str>, RUN_NETNS, Some("none"), shared, None::<&str>) {
         Ok(()) => Ok(()),
@@ -200,9 +204,12 @@ pub fn prepare_run_dir() -> Result<()> {
 /// Call [`prepare_run_dir`] once before.
 pub fn create_pinned<R>(name: &str, init: impl FnOnce(&NetNs) -> Result<R>) -> Result<(NetNs, R)> {
     let path = ns_path(name);
+    // Mode 0, as iproute2 makes its pins: the bind mount hides the file,
+    // and once unmounted nobody but root may open it.
     OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0)
         .open(&path)
         .map_err(|e| Error::io(format!("creating pin file {}", path.display()), e))?;
     let prev = NetNs::current()?;
