@@ -209,7 +209,7 @@ pub fn create_pinned<R>(name: &str, init: impl FnOnce(&NetNs) -> Result<R>) -> R
     OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0)
+        .mode(0o000)
         .open(&path)
         .map_err(|e| Error::io(format!("creating pin file {}", path.display()), e))?;
     let prev = NetNs::current()?;
