@@ -4,7 +4,7 @@ use super::output::{print_json, table, BadInput};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use nlab::kernel::features;
-use nlab::lab::conditions::backend_for;
+use nlab::lab::link_conditions::backend_for;
 use nlab::lab::live::LinkStatus;
 use nlab::lab::Lab;
 use nlab::topo::conditions::{presets, spec, units, Backend, Directed, Impairment, StepAction};
@@ -280,7 +280,7 @@ fn emulator_text(d: &serde_json::Value) -> String {
     s
 }
 
-fn observed_text(o: &Option<nlab::lab::conditions::Observed>) -> String {
+fn observed_text(o: &Option<nlab::lab::link_conditions::Observed>) -> String {
     match o {
         None => "?".into(),
         Some(o) => match &o.conditions {

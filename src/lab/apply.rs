@@ -320,7 +320,7 @@ pub fn apply(
         if super::emulated::needs_emulator(l) {
             continue;
         }
-        super::conditions::apply_link(lab, l, &l.conditions, false)?;
+        super::link_conditions::apply_link(lab, l, &l.conditions, false)?;
     }
     t.mark("conditions", &mut since);
 
@@ -410,7 +410,7 @@ fn create_links(
         }
         let mut reqs = Vec::with_capacity(batch.len());
         for l in batch {
-            let kernel = super::conditions::kernel_carries(&l.conditions)?;
+            let kernel = super::link_conditions::kernel_carries(&l.conditions)?;
             reqs.push(veth_request(desired, v6, l, kernel, &fds, handles, work)?);
         }
         let errs = create_links_parallel(&mut root, reqs);
