@@ -168,7 +168,7 @@ fn edit(imp: &mut Impairment, a: &SetArgs) -> anyhow::Result<()> {
 }
 
 fn set(a: SetArgs) -> anyhow::Result<i32> {
-    super::lifecycle::require_root()?;
+    super::root::require_root()?;
     let mut lab = Lab::open(&a.lab)?;
     let (i, end) = lab.find_end(&a.endpoint)?;
     let any_condition = a.preset.is_some()
@@ -306,7 +306,7 @@ fn schedule_text(s: &LinkStatus) -> String {
 }
 
 fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
-    super::lifecycle::require_root()?;
+    super::root::require_root()?;
     let lab = Lab::open(lab)?;
     let status = lab.link_status()?;
     if json {
@@ -365,7 +365,7 @@ fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
 }
 
 fn reset(lab: &str, endpoint: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32> {
-    super::lifecycle::require_root()?;
+    super::root::require_root()?;
     let mut lab = Lab::open(lab)?;
     let targets: Vec<usize> = match (endpoint, all) {
         (Some(e), _) => vec![lab.find_end(e)?.0],
@@ -436,7 +436,7 @@ fn list_presets(json: bool) -> anyhow::Result<i32> {
 
 /// `nlab features`.
 pub fn features(json: bool) -> anyhow::Result<i32> {
-    super::lifecycle::require_root()?;
+    super::root::require_root()?;
     let f = features::probe()?;
     let rate = Directed::symmetric(Impairment {
         rate: Some(nlab::topo::conditions::Rate {

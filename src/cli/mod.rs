@@ -26,9 +26,11 @@ macro_rules! eprintln {
     }};
 }
 mod console;
+mod demo;
 mod lifecycle;
 mod link;
 mod output;
+mod root;
 mod run;
 mod show;
 mod supervise;
@@ -284,7 +286,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Pingall(a) => run::pingall(a),
         Command::Graph { target, format } => show::graph(&target, &format),
         Command::Cli { lab, commands } => lifecycle::cli(&lab, commands),
-        Command::Demo => lifecycle::demo(),
+        Command::Demo => demo::demo(),
         Command::Supervisor(c) => supervise::supervisor(c),
         Command::Supervise { lab } => supervise::supervise(&lab),
         Command::Link(c) => link::dispatch(c),
