@@ -29,6 +29,7 @@ mod console;
 mod demo;
 mod lifecycle;
 mod link;
+pub mod log;
 mod output;
 mod root;
 mod run;
@@ -66,6 +67,11 @@ pub struct Cli {
     /// process that holds the lab's lock.
     #[arg(long, global = true, value_name = "SECS", default_value = "30", value_parser = parse_wait)]
     pub wait: std::time::Duration,
+    /// Say more on stderr: `-v` what nlab decides (info), `-vv` how it
+    /// goes (debug), `-vvv` everything. Warnings always show; `RUST_LOG`
+    /// (`debug`, `nlab::services::ping=trace`) filters per module.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
