@@ -1,3 +1,6 @@
+// Long functions hide their phases; the threshold is in clippy.toml.
+#![warn(clippy::too_many_lines)]
+
 mod cli;
 
 use clap::Parser;
@@ -5,6 +8,7 @@ use clap::Parser;
 fn main() {
     let json = cli::wants_json(&std::env::args_os().collect::<Vec<_>>());
     let args = cli::Cli::parse();
+    cli::log::init(args.verbose);
     let code = match cli::dispatch(args) {
         Ok(code) => code,
         Err(e) => {

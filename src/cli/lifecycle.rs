@@ -1,6 +1,7 @@
-//! `up`, `down`, `cleanup` and `demo`.
+//! `up`, `down`, `cleanup` and `cli`.
 
 use super::output::{print_json, secs, table, BadInput};
+use super::root::require_root;
 use super::UpArgs;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,20 +14,6 @@ use std::sync::Mutex;
 const PROGRESS_MIN_NODES: usize = 200;
 /// Rows of the node table printed before "… and N more".
 const TABLE_ROWS: usize = 20;
-
-/// nlab creates namespaces and mounts: it needs root's capabilities.
-pub fn require_root() -> anyhow::Result<()> {
-    if nix::unistd::geteuid().is_root() {
-        Ok(())
-    } else {
-        Err(BadInput(
-            "nlab needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) to create namespaces and links; \
-             run it with sudo"
-                .into(),
-        )
-        .into())
-    }
-}
 
 /// Loads the topology named by `up`'s arguments (file or generator).
 /// `--name` wins over a file's `name:`; `--link` and `--mac` apply to a
@@ -298,7 +285,7 @@ fn print_plan(t: &Topology, r: &UpReport) {
     }
 }
 
-fn print_up(t: &Topology, r: &UpReport) {
+pub fn print_up(t: &Topology, r: &UpReport) {
     for d in &r.drift {
         println!("repaired: {d}");
     }
@@ -429,24 +416,4 @@ pub fn cleanup(json: bool) -> anyhow::Result<i32> {
         );
     }
     Ok(0)
-}
-
-pub fn demo() -> anyhow::Result<i32> {
-    require_root()?;
-    println!("*** Creating lab `demo`: Mininet's tree,depth=2,fanout=2 (3 switches, 4 hosts)");
-    let t = topo::generate::from_spec("tree,2,2", "demo", true)?;
-    let (lab, report) = Lab::up(&t, &UpOptions::default()).context("bringing up the demo lab")?;
-    print_up(&t, &report);
-    println!();
-    let code = super::run::pingall_lab(&lab, 2.0, false, false)?;
-    println!();
-    println!("*** What the kernel holds (nlab inspect demo):");
-    super::show::print_inspect(&lab.inspect()?);
-    println!();
-    println!("The lab stays up. Try:");
-    println!("  nlab exec demo h1 -- ping -c1 h4     # names resolve inside the lab");
-    println!("  nlab shell demo h1                   # a shell inside h1");
-    println!("  ip netns exec nlab-demo-h1 ip addr   # the classic tools work too");
-    println!("  nlab down demo                       # remove it, nothing left behind");
-    Ok(code)
 }

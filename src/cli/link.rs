@@ -4,7 +4,7 @@ use super::output::{print_json, table, BadInput};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use nlab::kernel::features;
-use nlab::lab::conditions::backend_for;
+use nlab::lab::link_conditions::backend_for;
 use nlab::lab::live::LinkStatus;
 use nlab::lab::Lab;
 use nlab::topo::conditions::{presets, spec, units, Backend, Directed, Impairment, StepAction};
@@ -168,7 +168,7 @@ fn edit(imp: &mut Impairment, a: &SetArgs) -> anyhow::Result<()> {
 }
 
 fn set(a: SetArgs) -> anyhow::Result<i32> {
-    super::lifecycle::require_root()?;
+    super::root::require_root()?;
     let mut lab = Lab::open(&a.lab)?;
     let (i, end) = lab.find_end(&a.endpoint)?;
     let any_condition = a.preset.is_some()
@@ -280,7 +280,7 @@ fn emulator_text(d: &serde_json::Value) -> String {
     s
 }
 
-fn observed_text(o: &Option<nlab::lab::conditions::Observed>) -> String {
+fn observed_text(o: &Option<nlab::lab::link_conditions::Observed>) -> String {
     match o {
         None => "?".into(),
         Some(o) => match &o.conditions {
@@ -306,7 +306,7 @@ fn schedule_text(s: &LinkStatus) -> String {
 }
 
 fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
-    super::lifecycle::require_root()?;
+    super::root::require_root()?;
     let lab = Lab::open(lab)?;
     let status = lab.link_status()?;
     if json {
@@ -365,7 +365,7 @@ fn show(lab: &str, json: bool) -> anyhow::Result<i32> {
 }
 
 fn reset(lab: &str, endpoint: Option<&str>, all: bool, json: bool) -> anyhow::Result<i32> {
-    super::lifecycle::require_root()?;
+    super::root::require_root()?;
     let mut lab = Lab::open(lab)?;
     let targets: Vec<usize> = match (endpoint, all) {
         (Some(e), _) => vec![lab.find_end(e)?.0],
@@ -436,7 +436,7 @@ fn list_presets(json: bool) -> anyhow::Result<i32> {
 
 /// `nlab features`.
 pub fn features(json: bool) -> anyhow::Result<i32> {
-    super::lifecycle::require_root()?;
+    super::root::require_root()?;
     let f = features::probe()?;
     let rate = Directed::symmetric(Impairment {
         rate: Some(nlab::topo::conditions::Rate {

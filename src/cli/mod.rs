@@ -26,9 +26,12 @@ macro_rules! eprintln {
     }};
 }
 mod console;
+mod demo;
 mod lifecycle;
 mod link;
+pub mod log;
 mod output;
+mod root;
 mod run;
 mod show;
 mod supervise;
@@ -64,6 +67,11 @@ pub struct Cli {
     /// process that holds the lab's lock.
     #[arg(long, global = true, value_name = "SECS", default_value = "30", value_parser = parse_wait)]
     pub wait: std::time::Duration,
+    /// Say more on stderr: `-v` what nlab decides (info), `-vv` how it
+    /// goes (debug), `-vvv` everything. Warnings always show; `RUST_LOG`
+    /// (`debug`, `nlab::services::ping=trace`) filters per module.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 fn parse_wait(s: &str) -> Result<std::time::Duration, String> {
@@ -284,7 +292,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Pingall(a) => run::pingall(a),
         Command::Graph { target, format } => show::graph(&target, &format),
         Command::Cli { lab, commands } => lifecycle::cli(&lab, commands),
-        Command::Demo => lifecycle::demo(),
+        Command::Demo => demo::demo(),
         Command::Supervisor(c) => supervise::supervisor(c),
         Command::Supervise { lab } => supervise::supervise(&lab),
         Command::Link(c) => link::dispatch(c),

@@ -1,12 +1,12 @@
 //! Commands that run things in a lab: `exec`, `shell`, `pingall`.
 
-use super::lifecycle::require_root;
 use super::output::{print_json, secs};
+use super::root::require_root;
 use super::PingArgs;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use nlab::lab::Lab;
-use nlab::services::ping::{self, PingHost, PingOpts};
+use nlab::services::ping::{self, PingOpts};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -55,26 +55,10 @@ pub fn pingall(a: PingArgs) -> anyhow::Result<i32> {
     pingall_lab(&lab, a.timeout, a.ipv6, a.json)
 }
 
-/// Every non-switch node with its first IPv4 (or IPv6) address, as
-/// Mininet's pingall takes them.
-pub fn ping_hosts(lab: &Lab, v6: bool) -> Vec<PingHost> {
-    let t = lab.topology();
-    t.hosts()
-        .into_iter()
-        .filter_map(|n| {
-            t.primary_addr(&n.name, v6).map(|addr| PingHost {
-                name: n.name.clone(),
-                ns: nlab::kernel::netns::ns_name(&t.name, &n.name),
-                addr,
-            })
-        })
-        .collect()
-}
-
 /// Pings every ordered pair of hosts; prints Mininet's report (or JSON).
 /// Returns 1 when any pair failed.
 pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Result<i32> {
-    let hosts = ping_hosts(lab, v6);
+    let hosts = ping::hosts_of(lab.topology(), v6);
     let pairs = hosts.len() * hosts.len().saturating_sub(1);
     let bar =
         (!json && pairs >= PROGRESS_MIN_PAIRS && std::io::stderr().is_terminal()).then(|| {

@@ -1,7 +1,7 @@
 //! Read commands: `list`, `inspect`, `graph`.
 
-use super::lifecycle::require_root;
 use super::output::{print_json, table, BadInput};
+use super::root::require_root;
 use anyhow::Context;
 use nlab::lab::{self, inspect::LabView, Lab};
 use nlab::topo;

@@ -1,8 +1,8 @@
 //! `nlab supervisor status|start|stop LAB` and the hidden `nlab supervise
 //! LAB`, which is the supervisor process itself.
 
-use super::lifecycle::require_root;
 use super::output::{print_json, table, BadInput};
+use super::root::require_root;
 use clap::Subcommand;
 use nlab::lab::emulated::Supervised;
 use nlab::services::supervisor::{self, schedule::wall_ns, Health, Status};

@@ -84,3 +84,58 @@ pub fn dump(sock: &mut Socket, what: &str) -> Result<Vec<AddrState>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::wire::roundtrip;
+    use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
+
+    fn net(s: &str) -> IpNet {
+        let (a, p) = s.split_once('/').unwrap();
+        IpNet {
+            addr: a.parse().unwrap(),
+            prefix: p.parse().unwrap(),
+        }
+    }
+
+    fn addr_msg(req: Request) -> AddressMessage {
+        let w = roundtrip(&req);
+        assert_eq!(w.kind, libc::RTM_NEWADDR);
+        assert_eq!(
+            w.flags,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+        );
+        match w.msg {
+            RouteNetlinkMessage::NewAddress(m) => m,
+            other => panic!("not an address message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_ipv4_address_is_local_and_peer_on_its_link() {
+        let n = net("10.0.0.1/24");
+        let m = addr_msg(add(4, &n, "v4".into()));
+        assert_eq!(m.header.family, AddressFamily::Inet);
+        assert_eq!((m.header.index, m.header.prefix_len), (4, 24));
+        assert_eq!(m.header.scope, AddressScope::Universe);
+        assert_eq!(m.header.flags, AddressHeaderFlags::empty());
+        assert_eq!(
+            m.attributes,
+            vec![
+                AddressAttribute::Local(n.addr),
+                AddressAttribute::Address(n.addr)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_ipv6_address_skips_duplicate_address_detection() {
+        let n = net("fd00::1:2/64");
+        let m = addr_msg(add(7, &n, "v6".into()));
+        assert_eq!(m.header.family, AddressFamily::Inet6);
+        assert_eq!((m.header.index, m.header.prefix_len), (7, 64));
+        assert_eq!(m.header.flags, AddressHeaderFlags::Nodad);
+        assert_eq!(m.attributes, vec![AddressAttribute::Address(n.addr)]);
+    }
+}

@@ -330,3 +330,201 @@ pub fn unsettled_ports(sock: &mut Socket, what: &str) -> Result<(usize, Vec<Stri
         .collect();
     Ok((ports.len(), unsettled))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::wire::roundtrip;
+    use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
+
+    const CREATE: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    const SET: u16 = NLM_F_REQUEST | NLM_F_ACK;
+
+    fn link_msg(w: crate::kernel::wire::Wire) -> LinkMessage {
+        match w.msg {
+            RouteNetlinkMessage::NewLink(m)
+            | RouteNetlinkMessage::SetLink(m)
+            | RouteNetlinkMessage::DelLink(m) => m,
+            other => panic!("not a link message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_veth_is_created_with_both_ends_in_their_namespaces() {
+        let mac = MacAddr([0x02, 0, 0, 0, 0, 0x11]);
+        let a = VethEnd {
+            name: "s1-eth1",
+            ns_fd: 7,
+            index: 12,
+            mac: Some(mac),
+            mtu: Some(9000),
+            up: true,
+            master: Some(2),
+        };
+        let b = VethEnd {
+            name: "h1-eth0",
+            ns_fd: 8,
+            index: 13,
+            mac: None,
+            mtu: None,
+            up: true,
+            master: Some(99),
+        };
+        let w = roundtrip(&new_veth(&a, &b, "veth".into()));
+        assert_eq!(w.kind, libc::RTM_NEWLINK);
+        assert_eq!(w.flags, CREATE);
+        let m = link_msg(w);
+        assert_eq!(m.header.index, 12);
+        assert_eq!(m.header.flags, LinkFlags::Up);
+        assert_eq!(m.header.change_mask, LinkFlags::Up);
+        let mut peer = LinkMessage::default();
+        peer.header.index = 13;
+        peer.attributes = vec![
+            LinkAttribute::IfName("h1-eth0".into()),
+            LinkAttribute::NetNsFd(8),
+        ];
+        assert_eq!(
+            m.attributes,
+            vec![
+                LinkAttribute::IfName("s1-eth1".into()),
+                LinkAttribute::Address(mac.0.to_vec()),
+                LinkAttribute::Mtu(9000),
+                LinkAttribute::NetNsFd(7),
+                LinkAttribute::Controller(2),
+                LinkAttribute::LinkInfo(vec![
+                    LinkInfo::Kind(InfoKind::Veth),
+                    LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+                ]),
+            ],
+            "the peer's master and up are not sent: the kernel ignores them there"
+        );
+    }
+
+    #[test]
+    fn a_veth_without_chosen_indexes_lets_the_kernel_choose_both() {
+        let end = |name| VethEnd {
+            name,
+            ns_fd: 3,
+            index: 0,
+            mac: None,
+            mtu: None,
+            up: false,
+            master: None,
+        };
+        let mut b = end("b");
+        b.index = 40;
+        let m = link_msg(roundtrip(&new_veth(&end("a"), &b, "veth".into())));
+        assert_eq!(m.header.index, 0);
+        assert_eq!(m.header.flags, LinkFlags::empty());
+        assert_eq!(m.header.change_mask, LinkFlags::Up);
+        let Some(LinkAttribute::LinkInfo(info)) = m.attributes.last() else {
+            panic!("no link info: {:?}", m.attributes);
+        };
+        let LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))) = &info[1] else {
+            panic!("no peer: {info:?}");
+        };
+        assert_eq!(p.header.index, 0);
+    }
+
+    #[test]
+    fn a_bridge_is_created_up_with_or_without_spanning_tree() {
+        let w = roundtrip(&new_bridge(
+            "s1",
+            Some(5),
+            2,
+            BridgeOpts { stp: true },
+            "br".into(),
+        ));
+        assert_eq!((w.kind, w.flags), (libc::RTM_NEWLINK, CREATE));
+        let m = link_msg(w);
+        assert_eq!((m.header.index, m.header.flags), (2, LinkFlags::Up));
+        assert_eq!(m.attributes[0], LinkAttribute::IfName("s1".into()));
+        assert_eq!(m.attributes[1], LinkAttribute::NetNsFd(5));
+        assert_eq!(
+            m.attributes[2],
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::Bridge),
+                LinkInfo::Data(InfoData::Bridge(vec![
+                    InfoBridge::StpState(BridgeStpState::KernelStp),
+                    InfoBridge::ForwardDelay(200),
+                    InfoBridge::HelloTime(100),
+                    InfoBridge::MaxAge(600),
+                ])),
+            ])
+        );
+        let m = link_msg(roundtrip(&new_bridge(
+            "s2",
+            None,
+            2,
+            BridgeOpts { stp: false },
+            "br".into(),
+        )));
+        assert_eq!(m.attributes.len(), 2, "no namespace fd: {:?}", m.attributes);
+        assert_eq!(
+            m.attributes[1],
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::Bridge),
+                LinkInfo::Data(InfoData::Bridge(vec![
+                    InfoBridge::StpState(BridgeStpState::Disabled),
+                    InfoBridge::ForwardDelay(0),
+                ])),
+            ])
+        );
+    }
+
+    #[test]
+    fn link_settings_change_only_what_they_name() {
+        for (up, flags) in [(true, LinkFlags::Up), (false, LinkFlags::empty())] {
+            let w = roundtrip(&set_up(5, up, "up".into()));
+            assert_eq!((w.kind, w.flags), (libc::RTM_SETLINK, SET));
+            let m = link_msg(w);
+            assert_eq!((m.header.index, m.header.flags), (5, flags));
+            assert_eq!(m.header.change_mask, LinkFlags::Up);
+            assert!(m.attributes.is_empty());
+        }
+        let mac = MacAddr([0x02, 1, 2, 3, 4, 5]);
+        let cases = [
+            (set_mtu(6, 1400, "mtu".into()), LinkAttribute::Mtu(1400)),
+            (
+                set_mac(6, mac, "mac".into()),
+                LinkAttribute::Address(mac.0.to_vec()),
+            ),
+            (
+                set_master(6, 2, "master".into()),
+                LinkAttribute::Controller(2),
+            ),
+        ];
+        for (req, attr) in cases {
+            let w = roundtrip(&req);
+            assert_eq!((w.kind, w.flags), (libc::RTM_SETLINK, SET), "{}", req.what);
+            let m = link_msg(w);
+            assert_eq!(m.header.index, 6);
+            assert_eq!(m.header.change_mask, LinkFlags::empty(), "{}", req.what);
+            assert_eq!(m.attributes, vec![attr]);
+        }
+    }
+
+    #[test]
+    fn no_link_local_sets_the_address_generation_mode_to_none() {
+        use netlink_packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode};
+        let w = roundtrip(&no_link_local(9, "no ll".into()));
+        assert_eq!((w.kind, w.flags), (libc::RTM_SETLINK, SET));
+        let m = link_msg(w);
+        assert_eq!(m.header.index, 9);
+        assert_eq!(
+            m.attributes,
+            vec![LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]
+            )])]
+        );
+    }
+
+    #[test]
+    fn a_link_is_deleted_by_name() {
+        let w = roundtrip(&delete_by_name("h1-eth0", "del".into()));
+        assert_eq!((w.kind, w.flags), (libc::RTM_DELLINK, SET));
+        let m = link_msg(w);
+        assert_eq!(m.header.index, 0);
+        assert_eq!(m.attributes, vec![LinkAttribute::IfName("h1-eth0".into())]);
+    }
+}

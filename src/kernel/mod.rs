@@ -15,6 +15,8 @@ pub mod route;
 pub mod signals;
 pub mod tap;
 pub mod tc;
+#[cfg(test)]
+mod wire;
 
 use std::fmt;
 

@@ -203,3 +203,75 @@ pub fn restore(
         Ok(done)
     })?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::wire::roundtrip;
+    use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
+
+    fn net(s: &str) -> IpNet {
+        let (a, p) = s.split_once('/').unwrap();
+        IpNet {
+            addr: a.parse().unwrap(),
+            prefix: p.parse().unwrap(),
+        }
+    }
+
+    fn route_msg(req: Request) -> RouteMessage {
+        let w = roundtrip(&req);
+        assert_eq!(w.kind, libc::RTM_NEWROUTE);
+        assert_eq!(
+            w.flags,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE
+        );
+        match w.msg {
+            RouteNetlinkMessage::NewRoute(m) => m,
+            other => panic!("not a route message: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_default_route_has_a_gateway_and_no_destination() {
+        let gw: IpAddr = "10.0.0.254".parse().unwrap();
+        let m = route_msg(replace(&net("0.0.0.0/0"), Some(gw), None, "default".into()));
+        assert_eq!(m.header.address_family, AddressFamily::Inet);
+        assert_eq!(m.header.destination_prefix_length, 0);
+        assert_eq!(m.header.table, RouteHeader::RT_TABLE_MAIN);
+        assert_eq!(m.header.protocol, RouteProtocol::Static);
+        assert_eq!(m.header.scope, RouteScope::Universe);
+        assert_eq!(m.header.kind, RouteType::Unicast);
+        assert_eq!(
+            m.attributes,
+            vec![RouteAttribute::Gateway(RouteAddress::from(gw))]
+        );
+        // What `dump` makes of the same message, had the kernel sent it.
+        let back = parse_route(&m).unwrap();
+        assert_eq!((back.dst.prefix, back.via, back.oif), (0, Some(gw), None));
+        assert_eq!(back.protocol, "static");
+    }
+
+    #[test]
+    fn a_route_without_a_gateway_is_on_link_out_of_its_interface() {
+        // The host bits of the destination are not sent: the network is.
+        let m = route_msg(replace(
+            &net("fd00:1::5/64"),
+            None,
+            Some(3),
+            "onlink".into(),
+        ));
+        assert_eq!(m.header.address_family, AddressFamily::Inet6);
+        assert_eq!(m.header.destination_prefix_length, 64);
+        assert_eq!(m.header.scope, RouteScope::Link);
+        let dst: IpAddr = "fd00:1::".parse().unwrap();
+        assert_eq!(
+            m.attributes,
+            vec![
+                RouteAttribute::Destination(RouteAddress::from(dst)),
+                RouteAttribute::Oif(3)
+            ]
+        );
+        let back = parse_route(&m).unwrap();
+        assert!(holds(&[back], &net("fd00:1::/64"), None, Some(3)));
+    }
+}

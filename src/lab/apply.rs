@@ -18,6 +18,7 @@ use crate::kernel::netns::{self, NetNs};
 use crate::kernel::{addr, route, Error as KError};
 use crate::topo::{Link, NodeKind, Topology};
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::RawFd;
 use std::time::Instant;
 
 /// First free interface index in a fresh namespace: a switch's bridge gets
@@ -100,6 +101,33 @@ const BRIDGE_NF_SYSCTLS: [&str; 3] = [
     "net.bridge.bridge-nf-call-arptables",
 ];
 
+/// The requests that set up a fresh namespace `ns_name` whose first free
+/// interface index is `base`: `lo` up and, for a switch, its bridge. Also
+/// the indexes they take and the next free one.
+fn fresh_node_requests(
+    name: &str,
+    ns_name: &str,
+    kind: NodeKind,
+    stp: bool,
+    base: u32,
+) -> (Vec<Request>, BTreeMap<String, u32>, u32) {
+    let mut reqs = vec![link::set_up(1, true, format!("setting lo up in {ns_name}"))];
+    let mut index_of = BTreeMap::new();
+    let mut next = base;
+    if kind == NodeKind::Switch {
+        reqs.push(link::new_bridge(
+            name,
+            None,
+            next,
+            BridgeOpts { stp },
+            format!("creating bridge {name} in {ns_name}"),
+        ));
+        index_of.insert(name.to_string(), next);
+        next += 1;
+    }
+    (reqs, index_of, next)
+}
+
 /// Creates one node's namespace and what lives in it from the start.
 fn create_node(
     lab: &str,
@@ -128,20 +156,8 @@ fn create_node(
             }
         }
         let mut sock = Socket::new()?;
-        let mut reqs = vec![link::set_up(1, true, format!("setting lo up in {ns_name}"))];
-        let mut index_of = BTreeMap::new();
-        let mut next = fresh_base(&mut sock, &ns_name)?;
-        if kind == NodeKind::Switch {
-            reqs.push(link::new_bridge(
-                name,
-                None,
-                next,
-                BridgeOpts { stp },
-                format!("creating bridge {name} in {ns_name}"),
-            ));
-            index_of.insert(name.to_string(), next);
-            next += 1;
-        }
+        let base = fresh_base(&mut sock, &ns_name)?;
+        let (reqs, index_of, next) = fresh_node_requests(name, &ns_name, kind, stp, base);
         if let Some(e) = sock.execute(reqs).into_iter().next() {
             return Err(e);
         }
@@ -241,22 +257,9 @@ pub fn apply(
     let mut since = Instant::now();
     netns::prepare_run_dir()?;
 
-    // 1. Remove what goes. Explicit link deletes first (their surviving
-    //    ends would otherwise linger until the kernel frees the old
-    //    namespace, and clash with the names we create next).
+    // 1. Remove what goes.
     let mut handles: BTreeMap<String, NodeIndex> = BTreeMap::new();
-    delete_links(lab, recorded, plan, &mut handles)?;
-    if !plan.delete_nodes.is_empty() {
-        let names: Vec<String> = plan
-            .delete_nodes
-            .iter()
-            .map(|n| netns::ns_name(lab, n))
-            .collect();
-        for n in &plan.delete_nodes {
-            handles.remove(n);
-        }
-        teardown::remove_namespaces(&names)?;
-    }
+    remove(lab, recorded, plan, &mut handles)?;
     t.mark("remove", &mut since);
 
     // Name resolution files touch the root filesystem (~1 ms per entry on
@@ -271,17 +274,7 @@ pub fn apply(
     let stp = effective_stp(desired);
     let v6 = desired.ipv6_nodes();
     let (created, errs) = create_nodes(lab, desired, &plan.create_nodes, &stp, &v6, progress);
-    // Recorded before anything can enter them, so `down` and `cleanup`
-    // find processes in them even once they are unpinned.
-    let made: Vec<(String, held::NsRecord)> = created
-        .iter()
-        .filter_map(|(n, h)| Some((netns::ns_name(lab, n), h.made?)))
-        .collect();
-    handles.extend(created);
-    held::record(lab, &made)?;
-    if !errs.is_empty() {
-        return Err(Error::Apply(errs));
-    }
+    record_created(lab, created, errs, &mut handles)?;
     t.mark("namespaces", &mut since);
 
     // 3. Veth pairs, both ends in place, from pipelined sockets.
@@ -302,26 +295,15 @@ pub fn apply(
     queue_routes(desired, plan, &mut handles, &mut work)?;
 
     // 5. Per-namespace work, spread over both cores.
-    let jobs: Vec<(String, Vec<Request>)> = work
-        .into_iter()
-        .map(|(name, w)| (netns::ns_name(lab, &name), w.reqs))
-        .collect();
-    let errs = run_node_jobs(jobs, progress);
+    let errs = run_node_jobs(node_jobs(lab, work), progress);
     if !errs.is_empty() {
         return Err(Error::Apply(errs));
     }
     t.mark("addresses", &mut since);
 
-    // 6. Links whose conditions alone changed: their qdiscs are replaced
-    //    in place (new links got theirs with the node work above). The
-    //    supervisor's emulator carries emulated ones.
-    for key in &plan.condition_links {
-        let Some(l) = links.get(key) else { continue };
-        if super::emulated::needs_emulator(l) {
-            continue;
-        }
-        super::conditions::apply_link(lab, l, &l.conditions, false)?;
-    }
+    // 6. Links whose conditions alone changed (new links got theirs with
+    //    the node work above).
+    replace_conditions(lab, plan, &links)?;
     t.mark("conditions", &mut since);
 
     // 7. Name resolution inside the lab.
@@ -331,6 +313,52 @@ pub fn apply(
     }
     t.mark("hosts", &mut since);
     Ok(t)
+}
+
+/// Phase 1: explicit link deletes, then node deletes. Links go first:
+/// their surviving ends would otherwise linger until the kernel frees the
+/// old namespace, and clash with the names we create next.
+fn remove(
+    lab: &str,
+    recorded: Option<&Topology>,
+    plan: &Plan,
+    handles: &mut BTreeMap<String, NodeIndex>,
+) -> Result<()> {
+    delete_links(lab, recorded, plan, handles)?;
+    if !plan.delete_nodes.is_empty() {
+        let names: Vec<String> = plan
+            .delete_nodes
+            .iter()
+            .map(|n| netns::ns_name(lab, n))
+            .collect();
+        for n in &plan.delete_nodes {
+            handles.remove(n);
+        }
+        teardown::remove_namespaces(&names)?;
+    }
+    Ok(())
+}
+
+/// Records the namespaces phase 2 made before anything can enter them, so
+/// `down` and `cleanup` find processes in them even once they are
+/// unpinned; then fails if any could not be made.
+fn record_created(
+    lab: &str,
+    created: BTreeMap<String, NodeIndex>,
+    errs: Vec<KError>,
+    handles: &mut BTreeMap<String, NodeIndex>,
+) -> Result<()> {
+    let made: Vec<(String, held::NsRecord)> = created
+        .iter()
+        .filter_map(|(n, h)| Some((netns::ns_name(lab, n), h.made?)))
+        .collect();
+    handles.extend(created);
+    held::record(lab, &made)?;
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Apply(errs))
+    }
 }
 
 /// What this apply knows of `node`'s interfaces, read from the kernel the
@@ -382,19 +410,13 @@ fn create_links(
     progress: &Progress<'_>,
 ) -> Result<()> {
     let lab = desired.name.as_str();
-    let mut veths: Vec<&Link> = Vec::new();
-    let mut tap_links: Vec<&Link> = Vec::new();
     for key in &plan.create_links {
         let Some(l) = links.get(key) else { continue };
         for e in &l.endpoints {
             index_of(lab, &e.node, handles)?;
         }
-        if super::emulated::needs_emulator(l) {
-            tap_links.push(l);
-        } else {
-            veths.push(l);
-        }
     }
+    let (veths, tap_links) = partition_links(plan, links);
     let total = veths.len();
     progress("links", 0, total);
     let mut root = Socket::new_in_scratch_ns()?;
@@ -408,10 +430,11 @@ fn create_links(
                 }
             }
         }
+        let raw: BTreeMap<&str, RawFd> = fds.iter().map(|(n, ns)| (*n, ns.raw_fd())).collect();
         let mut reqs = Vec::with_capacity(batch.len());
         for l in batch {
-            let kernel = super::conditions::kernel_carries(&l.conditions)?;
-            reqs.push(veth_request(desired, v6, l, kernel, &fds, handles, work)?);
+            let kernel = super::link_conditions::kernel_carries(&l.conditions)?;
+            reqs.push(veth_request(desired, v6, l, kernel, &raw, handles, work)?);
         }
         let errs = create_links_parallel(&mut root, reqs);
         drop(fds);
@@ -427,6 +450,18 @@ fn create_links(
     Ok(())
 }
 
+/// The plan's new links by how they are made: veth pairs, and TAP pairs
+/// for the links the userspace emulator carries.
+fn partition_links<'a>(
+    plan: &Plan,
+    links: &BTreeMap<String, &'a Link>,
+) -> (Vec<&'a Link>, Vec<&'a Link>) {
+    plan.create_links
+        .iter()
+        .filter_map(|key| links.get(key).copied())
+        .partition(|l| !super::emulated::needs_emulator(l))
+}
+
 /// The request creating veth `l` with both ends in place (their namespace
 /// fds from `fds`), and the node work each end needs after it exists:
 /// bridge port, up, egress qdisc (`kernel`: the kernel carries the link's
@@ -436,7 +471,7 @@ fn veth_request(
     v6: &BTreeSet<&str>,
     l: &Link,
     kernel: bool,
-    fds: &BTreeMap<&str, NetNs>,
+    fds: &BTreeMap<&str, RawFd>,
     handles: &mut BTreeMap<String, NodeIndex>,
     work: &mut BTreeMap<String, NodeWork>,
 ) -> Result<Request> {
@@ -458,10 +493,9 @@ fn veth_request(
         let h = handles
             .get_mut(node)
             .ok_or_else(|| Error::Internal(format!("no handle for {node}")))?;
-        let fd = fds
+        let fd = *fds
             .get(node)
-            .ok_or_else(|| Error::Internal(format!("no namespace fd for {node}")))?
-            .raw_fd();
+            .ok_or_else(|| Error::Internal(format!("no namespace fd for {node}")))?;
         let master = if kind(node) == Some(NodeKind::Switch) {
             h.index_of.get(node).copied()
         } else {
@@ -507,30 +541,59 @@ fn veth_request(
     let p_no_ll = without_link_local(desired, v6, &pe.node);
     port_and_up(p_work, p_idx, p_master, l.up, p_no_ll, pe, &p_ns);
     for (e, idx, end) in [(me, m_idx, m), (pe, p_idx, p)] {
-        let ns_name = netns::ns_name(lab, &e.node);
-        // The egress qdisc of this end carries what it sends; queued
-        // with the node's other work, after the veth exists.
         let sends = if end == 0 {
             &l.conditions.a_to_b
         } else {
             &l.conditions.b_to_a
         };
-        if let Some(q) = crate::kernel::tc::for_impairment(sends).filter(|_| kernel) {
-            let what = format!("setting {} on {} in {ns_name}", q.kind, e.iface);
-            work.entry(e.node.clone())
-                .or_default()
-                .reqs
-                .push(crate::kernel::tc::set_root(idx, &q, false, what));
-        }
-        for a in &e.addrs {
-            work.entry(e.node.clone()).or_default().reqs.push(addr::add(
-                idx,
-                a,
-                format!("adding {a} to {} in {ns_name}", e.iface),
-            ));
-        }
+        let reqs = &mut work.entry(e.node.clone()).or_default().reqs;
+        queue_qdisc_and_addrs(lab, e, idx, kernel.then_some(sends), reqs);
     }
     Ok(req)
+}
+
+/// Queues, after the veth exists, the egress qdisc of end `e` (which
+/// carries what it `sends`, when the kernel carries the link) and its
+/// addresses.
+fn queue_qdisc_and_addrs(
+    lab: &str,
+    e: &crate::topo::Endpoint,
+    idx: u32,
+    sends: Option<&crate::topo::conditions::Impairment>,
+    reqs: &mut Vec<Request>,
+) {
+    let ns_name = netns::ns_name(lab, &e.node);
+    if let Some(q) = sends.and_then(crate::kernel::tc::for_impairment) {
+        let what = format!("setting {} on {} in {ns_name}", q.kind, e.iface);
+        reqs.push(crate::kernel::tc::set_root(idx, &q, false, what));
+    }
+    for a in &e.addrs {
+        reqs.push(addr::add(
+            idx,
+            a,
+            format!("adding {a} to {} in {ns_name}", e.iface),
+        ));
+    }
+}
+
+/// Each node's queued work as a job for its namespace.
+fn node_jobs(lab: &str, work: BTreeMap<String, NodeWork>) -> Vec<(String, Vec<Request>)> {
+    work.into_iter()
+        .map(|(name, w)| (netns::ns_name(lab, &name), w.reqs))
+        .collect()
+}
+
+/// Phase 6: the qdiscs of links whose conditions alone changed, replaced
+/// in place. The supervisor's emulator carries emulated ones.
+fn replace_conditions(lab: &str, plan: &Plan, links: &BTreeMap<String, &Link>) -> Result<()> {
+    for key in &plan.condition_links {
+        let Some(l) = links.get(key) else { continue };
+        if super::emulated::needs_emulator(l) {
+            continue;
+        }
+        super::link_conditions::apply_link(lab, l, &l.conditions, false)?;
+    }
+    Ok(())
 }
 
 /// Queues the default gateways and static routes of the plan's route nodes.
@@ -651,13 +714,7 @@ fn create_tap_link(
         }
         let no_ll = without_link_local(desired, v6, &e.node);
         port_and_up(reqs, idx, master, l.up, no_ll, e, &ns_name);
-        for a in &e.addrs {
-            reqs.push(addr::add(
-                idx,
-                a,
-                format!("adding {a} to {} in {ns_name}", e.iface),
-            ));
-        }
+        queue_qdisc_and_addrs(lab, e, idx, None, reqs);
     }
     Ok(())
 }
@@ -726,3 +783,6 @@ fn run_node_jobs(jobs: Vec<(String, Vec<Request>)>, progress: &Progress<'_>) -> 
             .collect()
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@
 //! supervisor too (driver `emulator` or `tc`). A lab with neither has no
 //! supervisor process.
 
-use super::conditions::{all_conditions, link_backend};
+use super::link_conditions::{all_conditions, link_backend};
 use super::plan::Plan;
 use super::{Error, Result};
 use crate::kernel::features;

@@ -6,6 +6,7 @@
 use super::handles::{read_view, NodeView};
 use super::plan::Drift;
 use super::Result;
+use crate::kernel::link::LinkState;
 use crate::kernel::netns;
 use crate::topo::{IpNet, NodeKind, Topology};
 use serde::Serialize;
@@ -52,13 +53,37 @@ pub struct LabView {
     pub drift: Vec<String>,
 }
 
+/// What the supervisor holds links in (set down by the user or by a
+/// schedule), by link key.
+type Driven = BTreeMap<String, crate::services::supervisor::LinkState>;
+
+/// `node:iface` of the other end of each interface the topology links.
+type PeerOf = BTreeMap<(String, String), String>;
+
 /// Reads every node of `t` from the kernel and compares.
 pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
-    let lab = &t.name;
-    let mut views: BTreeMap<String, NodeView> = BTreeMap::new();
+    let (views, mut drift) = read_views(t)?;
+    // A link the supervisor drives (set down, or down by its schedule) is
+    // meant to differ from the file: not drift, and `up` must not "repair"
+    // it by recreating the link.
+    let driven = crate::services::supervisor::driven_links(&t.name).unwrap_or_default();
+    let peer_of = compare(t, &views, &driven, &mut drift);
+    emulator_notes(t, &driven, &mut drift.notes);
+    let view = LabView {
+        lab: t.name.clone(),
+        nodes: node_infos(t, &views, &peer_of),
+        drift: drift.notes.clone(),
+    };
+    Ok((view, drift))
+}
+
+/// Phase 1: each node's namespace as the kernel holds it; a missing one
+/// is drift.
+fn read_views(t: &Topology) -> Result<(BTreeMap<String, NodeView>, Drift)> {
+    let mut views = BTreeMap::new();
     let mut drift = Drift::default();
     for name in t.nodes.keys() {
-        let ns = netns::ns_name(lab, name);
+        let ns = netns::ns_name(&t.name, name);
         match read_view(&ns)? {
             Some(v) => {
                 views.insert(name.clone(), v);
@@ -71,8 +96,25 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
             }
         }
     }
+    Ok((views, drift))
+}
 
-    // Switches: the bridge must be there.
+/// Phase 2, no syscalls: the kernel's `views` against the topology.
+/// Records what differs in `drift` and returns the peers it resolved.
+fn compare(
+    t: &Topology,
+    views: &BTreeMap<String, NodeView>,
+    driven: &Driven,
+    drift: &mut Drift,
+) -> PeerOf {
+    switch_drift(t, views, drift);
+    let peer_of = link_drift(t, views, driven, drift);
+    route_drift(t, views, driven, drift);
+    peer_of
+}
+
+/// Switches: the bridge must be there.
+fn switch_drift(t: &Topology, views: &BTreeMap<String, NodeView>, drift: &mut Drift) {
     for n in t.nodes.values().filter(|n| n.kind == NodeKind::Switch) {
         if let Some(v) = views.get(&n.name) {
             let ok = v
@@ -87,19 +129,23 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
             }
         }
     }
+}
 
-    // Resolve veth peers from the kernel's own indexes: A's peer index is
-    // B's index and B's peer index is A's.
+/// Each link of the topology against its two ends in the kernel. Veth
+/// peers are resolved from the kernel's own indexes: A's peer index is B's
+/// index and B's peer index is A's.
+fn link_drift(
+    t: &Topology,
+    views: &BTreeMap<String, NodeView>,
+    driven: &Driven,
+    drift: &mut Drift,
+) -> PeerOf {
     let find = |node: &str, iface: &str| {
         views
             .get(node)
             .and_then(|v| v.links.iter().find(|l| l.name == iface))
     };
-    let mut peer_of: BTreeMap<(String, String), String> = BTreeMap::new();
-    // A link the supervisor drives (set down, or down by its schedule) is
-    // meant to differ from the file: not drift, and `up` must not "repair"
-    // it by recreating the link.
-    let driven = crate::services::supervisor::driven_links(lab).unwrap_or_default();
+    let mut peer_of = PeerOf::new();
     for l in &t.links {
         let [a, b] = &l.endpoints;
         let key = l.key();
@@ -107,68 +153,18 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
             drift.links.insert(key);
             continue;
         }
-        let (la, lb) = (find(&a.node, &a.iface), find(&b.node, &b.iface));
         let mut problems = Vec::new();
-        match (la, lb) {
+        match (find(&a.node, &a.iface), find(&b.node, &b.iface)) {
             (Some(x), Some(y)) => {
-                let emulated = super::emulated::needs_emulator(l);
-                let is_tap = |s: &crate::kernel::link::LinkState| s.kind.as_deref() == Some("tun");
-                if emulated {
-                    // Two TAPs the supervisor's emulator joins: peers by
-                    // the topology, not by a kernel index.
-                    if is_tap(x) && is_tap(y) {
-                        peer_of.insert((a.node.clone(), a.iface.clone()), b.id());
-                        peer_of.insert((b.node.clone(), b.iface.clone()), a.id());
-                    } else {
-                        problems.push(format!(
-                            "{} and {} should be TAP ends of an emulated link",
-                            a.id(),
-                            b.id()
-                        ));
-                    }
-                } else if x.peer_index == Some(y.index) && y.peer_index == Some(x.index) {
+                if let Some(p) = peer_problem(l, x, y) {
+                    problems.push(p);
+                } else {
                     peer_of.insert((a.node.clone(), a.iface.clone()), b.id());
                     peer_of.insert((b.node.clone(), b.iface.clone()), a.id());
-                } else {
-                    problems.push(format!(
-                        "{} and {} are not peers of one veth",
-                        a.id(),
-                        b.id()
-                    ));
                 }
                 let want_up = driven.get(&key).map_or(l.up, |d| d.up);
                 for (e, s) in [(a, x), (b, y)] {
-                    if s.up != want_up {
-                        problems.push(format!(
-                            "{} is administratively {} (want {})",
-                            e.id(),
-                            if s.up { "up" } else { "down" },
-                            if want_up { "up" } else { "down" }
-                        ));
-                    }
-                    if let Some(v) = views.get(&e.node) {
-                        for want in &e.addrs {
-                            // The kernel drops an interface's IPv6
-                            // addresses when it goes down; bringing the
-                            // link up puts them back.
-                            if !want_up && want.addr.is_ipv6() {
-                                continue;
-                            }
-                            if !v.addrs.iter().any(|a| a.index == s.index && a.net == *want) {
-                                problems.push(format!("{} lacks address {want}", e.id()));
-                            }
-                        }
-                        if t.nodes.get(&e.node).map(|n| n.kind) == Some(NodeKind::Switch) {
-                            let br = v.links.iter().find(|l| l.name == e.node).map(|l| l.index);
-                            if br.is_none() || s.master != br {
-                                problems.push(format!(
-                                    "{} is not a port of bridge {}",
-                                    e.id(),
-                                    e.node
-                                ));
-                            }
-                        }
-                    }
+                    end_problems(t, views, e, s, want_up, &mut problems);
                 }
             }
             (x, y) => {
@@ -186,15 +182,94 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
             }
         }
     }
+    peer_of
+}
 
-    route_drift(t, &views, &driven, &mut drift);
-    emulator_notes(t, &driven, &mut drift.notes);
+/// Why the kernel's ends `x` and `y` of `l` are not one link, if they are
+/// not.
+fn peer_problem(l: &crate::topo::Link, x: &LinkState, y: &LinkState) -> Option<String> {
+    let [a, b] = &l.endpoints;
+    if super::emulated::needs_emulator(l) {
+        // Two TAPs the supervisor's emulator joins: peers by the
+        // topology, not by a kernel index.
+        let is_tap = |s: &LinkState| s.kind.as_deref() == Some("tun");
+        (!(is_tap(x) && is_tap(y))).then(|| {
+            format!(
+                "{} and {} should be TAP ends of an emulated link",
+                a.id(),
+                b.id()
+            )
+        })
+    } else {
+        let peers = x.peer_index == Some(y.index) && y.peer_index == Some(x.index);
+        (!peers).then(|| format!("{} and {} are not peers of one veth", a.id(), b.id()))
+    }
+}
 
-    // Veths the topology does not know of (added by hand, left over):
-    // pair them up from the kernel's indexes alone. An ambiguous match
-    // (same index pair in two namespaces) is left unnamed.
+/// What is wrong with end `e` (kernel state `s`) of a link meant to be
+/// `want_up`: its admin state, addresses, bridge.
+fn end_problems(
+    t: &Topology,
+    views: &BTreeMap<String, NodeView>,
+    e: &crate::topo::Endpoint,
+    s: &LinkState,
+    want_up: bool,
+    problems: &mut Vec<String>,
+) {
+    if s.up != want_up {
+        problems.push(format!(
+            "{} is administratively {} (want {})",
+            e.id(),
+            if s.up { "up" } else { "down" },
+            if want_up { "up" } else { "down" }
+        ));
+    }
+    let Some(v) = views.get(&e.node) else { return };
+    for want in &e.addrs {
+        // The kernel drops an interface's IPv6 addresses when it goes
+        // down; bringing the link up puts them back.
+        if !want_up && want.addr.is_ipv6() {
+            continue;
+        }
+        if !v.addrs.iter().any(|a| a.index == s.index && a.net == *want) {
+            problems.push(format!("{} lacks address {want}", e.id()));
+        }
+    }
+    if t.nodes.get(&e.node).map(|n| n.kind) == Some(NodeKind::Switch) {
+        let br = v.links.iter().find(|l| l.name == e.node).map(|l| l.index);
+        if br.is_none() || s.master != br {
+            problems.push(format!("{} is not a port of bridge {}", e.id(), e.node));
+        }
+    }
+}
+
+/// Phase 3, no syscalls: the nodes as `inspect` shows them, in natural
+/// name order.
+fn node_infos(t: &Topology, views: &BTreeMap<String, NodeView>, peer_of: &PeerOf) -> Vec<NodeInfo> {
+    let by_pair = unknown_pairs(views);
+    let mut ordered: Vec<_> = t.nodes.values().collect();
+    ordered.sort_by(|a, b| crate::topo::natural_cmp(&a.name, &b.name));
+    ordered
+        .into_iter()
+        .map(|n| NodeInfo {
+            name: n.name.clone(),
+            kind: n.kind,
+            namespace: netns::ns_name(&t.name, &n.name),
+            present: views.contains_key(&n.name),
+            interfaces: views
+                .get(&n.name)
+                .map(|v| ifaces(&n.name, v, peer_of, &by_pair))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Veths the topology does not know of (added by hand, left over) are
+/// paired up from the kernel's indexes alone: `node:iface` by (index,
+/// peer index).
+fn unknown_pairs(views: &BTreeMap<String, NodeView>) -> BTreeMap<(u32, u32), Vec<String>> {
     let mut by_pair: BTreeMap<(u32, u32), Vec<String>> = BTreeMap::new();
-    for (node, v) in &views {
+    for (node, v) in views {
         for l in &v.links {
             if let Some(p) = l.peer_index {
                 by_pair
@@ -204,64 +279,51 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
             }
         }
     }
+    by_pair
+}
 
-    let mut nodes = Vec::new();
-    let mut ordered: Vec<_> = t.nodes.values().collect();
-    ordered.sort_by(|a, b| crate::topo::natural_cmp(&a.name, &b.name));
-    for n in ordered {
-        let ns = netns::ns_name(lab, &n.name);
-        let mut info = NodeInfo {
-            name: n.name.clone(),
-            kind: n.kind,
-            namespace: ns,
-            present: views.contains_key(&n.name),
-            interfaces: Vec::new(),
-        };
-        if let Some(v) = views.get(&n.name) {
-            let names: BTreeMap<u32, &str> =
-                v.links.iter().map(|l| (l.index, l.name.as_str())).collect();
-            for l in &v.links {
-                if l.name == "lo" {
-                    continue;
-                }
-                let mut addrs: Vec<IpNet> = v
-                    .addrs
-                    .iter()
-                    .filter(|a| a.index == l.index && a.scope_global)
-                    .map(|a| a.net)
-                    .collect();
-                addrs.sort();
-                info.interfaces.push(IfaceView {
-                    name: l.name.clone(),
-                    index: l.index,
-                    kind: l.kind.clone(),
-                    mac: l.mac.map(|m| m.to_string()),
-                    mtu: l.mtu,
-                    up: l.up,
-                    oper: l.oper.clone(),
-                    addrs,
-                    master: l.master.and_then(|m| names.get(&m).map(|s| s.to_string())),
-                    peer: peer_of
-                        .get(&(n.name.clone(), l.name.clone()))
-                        .cloned()
-                        .or_else(|| {
-                            let p = l.peer_index?;
-                            let c = by_pair.get(&(p, l.index))?;
-                            let me = format!("{}:{}", n.name, l.name);
-                            let others: Vec<&String> = c.iter().filter(|x| **x != me).collect();
-                            (others.len() == 1).then(|| others[0].clone())
-                        }),
-                });
-            }
-        }
-        nodes.push(info);
-    }
-    let view = LabView {
-        lab: lab.clone(),
-        nodes,
-        drift: drift.notes.clone(),
+/// The interfaces of `node` but `lo`. An ambiguous kernel-only match
+/// (same index pair in two namespaces) is left unnamed.
+fn ifaces(
+    node: &str,
+    v: &NodeView,
+    peer_of: &PeerOf,
+    by_pair: &BTreeMap<(u32, u32), Vec<String>>,
+) -> Vec<IfaceView> {
+    let names: BTreeMap<u32, &str> = v.links.iter().map(|l| (l.index, l.name.as_str())).collect();
+    let kernel_peer = |l: &LinkState| {
+        let p = l.peer_index?;
+        let c = by_pair.get(&(p, l.index))?;
+        let me = format!("{node}:{}", l.name);
+        let others: Vec<&String> = c.iter().filter(|x| **x != me).collect();
+        (others.len() == 1).then(|| others[0].clone())
     };
-    Ok((view, drift))
+    let mut out = Vec::new();
+    for l in v.links.iter().filter(|l| l.name != "lo") {
+        let mut addrs: Vec<IpNet> = v
+            .addrs
+            .iter()
+            .filter(|a| a.index == l.index && a.scope_global)
+            .map(|a| a.net)
+            .collect();
+        addrs.sort();
+        out.push(IfaceView {
+            name: l.name.clone(),
+            index: l.index,
+            kind: l.kind.clone(),
+            mac: l.mac.map(|m| m.to_string()),
+            mtu: l.mtu,
+            up: l.up,
+            oper: l.oper.clone(),
+            addrs,
+            master: l.master.and_then(|m| names.get(&m).map(|s| s.to_string())),
+            peer: peer_of
+                .get(&(node.to_string(), l.name.clone()))
+                .cloned()
+                .or_else(|| kernel_peer(l)),
+        });
+    }
+    out
 }
 
 /// Routes and default gateways the topology gives a node that the kernel
@@ -271,7 +333,7 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
 fn route_drift(
     t: &Topology,
     views: &BTreeMap<String, NodeView>,
-    driven: &BTreeMap<String, crate::services::supervisor::LinkState>,
+    driven: &Driven,
     drift: &mut Drift,
 ) {
     let want_up = |l: &crate::topo::Link| driven.get(&l.key()).map_or(l.up, |d| d.up);
@@ -304,11 +366,7 @@ fn route_drift(
 /// another state than the one it was asked to hold. Notes only: the
 /// kernel objects are right, and `up` restarts and re-syncs the supervisor
 /// without recreating the links.
-fn emulator_notes(
-    t: &Topology,
-    driven: &BTreeMap<String, crate::services::supervisor::LinkState>,
-    notes: &mut Vec<String>,
-) {
+fn emulator_notes(t: &Topology, driven: &Driven, notes: &mut Vec<String>) {
     use crate::services::supervisor::{self, drivers::Emulator};
     let emulated: Vec<_> = t
         .links
@@ -362,5 +420,192 @@ fn emulator_notes(
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::addr::AddrState;
+    use crate::kernel::route::RouteState;
+    use crate::topo::generate;
+
+    fn iface(index: u32, name: &str, kind: &str) -> LinkState {
+        LinkState {
+            index,
+            name: name.to_string(),
+            kind: Some(kind.to_string()),
+            mac: None,
+            mtu: 1500,
+            up: true,
+            oper: "up".into(),
+            master: None,
+            peer_index: None,
+            peer_netnsid: None,
+            port_state: None,
+            carrier: true,
+        }
+    }
+
+    /// What a kernel holding `t` exactly as built would report.
+    fn healthy(t: &Topology) -> BTreeMap<String, NodeView> {
+        let mut views: BTreeMap<String, NodeView> = BTreeMap::new();
+        for n in t.nodes.values() {
+            let mut v = NodeView {
+                links: vec![iface(1, "lo", "lo")],
+                addrs: Vec::new(),
+                routes: Vec::new(),
+            };
+            if n.kind == NodeKind::Switch {
+                v.links.push(iface(2, &n.name, "bridge"));
+            }
+            views.insert(n.name.clone(), v);
+        }
+        for l in &t.links {
+            let idx: Vec<u32> = l
+                .endpoints
+                .iter()
+                .map(|e| 10 + views[&e.node].links.len() as u32)
+                .collect();
+            for (i, e) in l.endpoints.iter().enumerate() {
+                let v = views.get_mut(&e.node).unwrap();
+                let mut s = iface(idx[i], &e.iface, "veth");
+                s.peer_index = Some(idx[1 - i]);
+                if t.nodes[&e.node].kind == NodeKind::Switch {
+                    s.master = Some(2);
+                }
+                v.links.push(s);
+                for a in &e.addrs {
+                    v.addrs.push(AddrState {
+                        index: idx[i],
+                        net: *a,
+                        scope_global: true,
+                    });
+                }
+            }
+        }
+        for (name, v) in views.iter_mut() {
+            for r in t.live_routes_of(name, |l| l.up) {
+                let oif = r
+                    .dev
+                    .as_deref()
+                    .and_then(|d| v.links.iter().find(|l| l.name == d).map(|l| l.index));
+                v.routes.push(RouteState {
+                    dst: r.dst,
+                    via: r.via,
+                    oif,
+                    protocol: "static".into(),
+                });
+            }
+        }
+        views
+    }
+
+    fn topo() -> Topology {
+        generate::from_spec("linear,2", "t", false).unwrap()
+    }
+
+    #[test]
+    fn a_kernel_matching_the_topology_is_no_drift_and_peers_come_from_indexes() {
+        let t = topo();
+        let views = healthy(&t);
+        let mut drift = Drift::default();
+        let peers = compare(&t, &views, &Driven::new(), &mut drift);
+        assert!(drift.is_empty(), "{:?}", drift.notes);
+        assert!(drift.notes.is_empty());
+        let infos = node_infos(&t, &views, &peers);
+        let names: Vec<&str> = infos.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["h1", "h2", "s1", "s2"]);
+        let l = &t.links[0];
+        let [a, b] = &l.endpoints;
+        let node = infos.iter().find(|n| n.name == a.node).unwrap();
+        let i = node.interfaces.iter().find(|i| i.name == a.iface).unwrap();
+        assert_eq!(i.peer.as_deref(), Some(b.id().as_str()));
+        assert!(node.interfaces.iter().all(|i| i.name != "lo"));
+    }
+
+    #[test]
+    fn missing_ends_wrong_peers_and_missing_bridges_are_named() {
+        let t = topo();
+        let [a, b] = &t.links[0].endpoints;
+        let mut views = healthy(&t);
+        views
+            .get_mut(&a.node)
+            .unwrap()
+            .links
+            .retain(|l| l.name != a.iface);
+        let mut drift = Drift::default();
+        compare(&t, &views, &Driven::new(), &mut drift);
+        assert!(drift.links.contains(&t.links[0].key()));
+        assert!(drift
+            .notes
+            .iter()
+            .any(|n| n.ends_with(&format!("{} is missing", a.id()))));
+
+        let mut views = healthy(&t);
+        for l in &mut views.get_mut(&b.node).unwrap().links {
+            if l.name == b.iface {
+                l.peer_index = Some(999);
+            }
+        }
+        let mut drift = Drift::default();
+        compare(&t, &views, &Driven::new(), &mut drift);
+        assert!(
+            drift
+                .notes
+                .iter()
+                .any(|n| n.contains("are not peers of one veth")),
+            "{:?}",
+            drift.notes
+        );
+
+        let mut views = healthy(&t);
+        views
+            .get_mut("s1")
+            .unwrap()
+            .links
+            .retain(|l| l.name != "s1");
+        let mut drift = Drift::default();
+        compare(&t, &views, &Driven::new(), &mut drift);
+        assert!(drift.nodes.contains("s1"));
+        assert!(drift
+            .notes
+            .iter()
+            .any(|n| n == "switch s1: bridge s1 is missing"));
+    }
+
+    #[test]
+    fn a_link_the_supervisor_holds_down_is_compared_with_its_driven_state() {
+        let t = topo();
+        let l = &t.links[0];
+        let mut driven = Driven::new();
+        driven.insert(
+            l.key(),
+            crate::services::supervisor::LinkState {
+                conditions: Default::default(),
+                up: false,
+            },
+        );
+        let mut views = healthy(&t);
+        let mut drift = Drift::default();
+        compare(&t, &views, &driven, &mut drift);
+        assert!(
+            drift
+                .notes
+                .iter()
+                .any(|n| n.contains("is administratively up (want down)")),
+            "{:?}",
+            drift.notes
+        );
+        for e in &l.endpoints {
+            for s in &mut views.get_mut(&e.node).unwrap().links {
+                if s.name == e.iface {
+                    s.up = false;
+                }
+            }
+        }
+        let mut drift = Drift::default();
+        compare(&t, &views, &driven, &mut drift);
+        assert!(!drift.links.contains(&l.key()), "{:?}", drift.notes);
     }
 }

@@ -4,8 +4,8 @@
 //! kernel, and a later `nlab up FILE` puts the file's conditions back (the
 //! file is the declaration; live changes are until the next `up`).
 
-use super::conditions::{self, Observed};
 use super::emulated::needs_emulator;
+use super::link_conditions::{self, Observed};
 use super::state::{LabLock, State};
 use super::{Error, Lab, Result};
 use crate::kernel::netlink::Socket;
@@ -131,7 +131,7 @@ impl Lab {
         } else {
             crate::kernel::features::probe()?
         };
-        let backend = conditions::backend_for(&c, &f);
+        let backend = link_conditions::backend_for(&c, &f);
         let mut changed = l.clone();
         changed.conditions = c.clone();
         let (was_emulated, emulated) = (needs_emulator(&l), needs_emulator(&changed));
@@ -152,7 +152,7 @@ impl Lab {
         if emulated {
             super::emulated::set_emulated(&self.name, &l, &c)?;
         } else {
-            conditions::apply_link(&self.name, &l, &c, false)?;
+            link_conditions::apply_link(&self.name, &l, &c, false)?;
         }
         self.record(i, |l| l.conditions = c.clone())?;
         Ok(backend)
@@ -191,7 +191,7 @@ impl Lab {
             .topology
             .links
             .iter()
-            .all(|l| conditions::all_conditions(l).all(Directed::is_none))
+            .all(|l| link_conditions::all_conditions(l).all(Directed::is_none))
         {
             crate::kernel::features::Features::all()
         } else {
@@ -217,7 +217,7 @@ impl Lab {
             .to_string()
         };
         for l in &self.topology.links {
-            let backend = conditions::link_backend(l, &f);
+            let backend = link_conditions::link_backend(l, &f);
             if backend == Backend::Userspace {
                 let stats = emu_stats.get_or_insert_with(|| {
                     crate::services::supervisor::Client::new(&self.name)
@@ -240,7 +240,7 @@ impl Lab {
                 continue;
             }
             let observed = if netns::exists(&netns::ns_name(&self.name, &l.endpoints[0].node)) {
-                conditions::observe(&self.name, l)?
+                link_conditions::observe(&self.name, l)?
             } else {
                 [None, None]
             };

@@ -4,13 +4,13 @@
 //! in its nodes, read it back, tear it down.
 
 pub mod apply;
-pub mod conditions;
 pub mod converge;
 pub mod emulated;
 pub mod handles;
 pub mod held;
 pub mod hosts;
 pub mod inspect;
+pub mod link_conditions;
 pub mod links;
 pub mod live;
 mod owned;
@@ -372,7 +372,7 @@ impl Lab {
         let lab = topo.name.clone();
         // Before anything is touched (not even the lab's directory): every
         // link's conditions need a backend this build can run.
-        conditions::check_topology(topo)?;
+        link_conditions::check_topology(topo)?;
         let _lock = if opts.dry_run {
             None
         } else {

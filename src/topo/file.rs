@@ -41,9 +41,9 @@
 //! `interfaces`, not both; an `interfaces` entry no link uses is an error.
 
 mod build;
-mod conditions;
 mod emit;
 mod flags;
+mod parse_conditions;
 mod reader;
 #[cfg(test)]
 mod tests;

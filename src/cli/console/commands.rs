@@ -234,7 +234,7 @@ impl Console {
     }
 
     fn hosts(&self, v6: bool) -> Vec<PingHost> {
-        super::super::run::ping_hosts(&self.lab, v6)
+        ping::hosts_of(self.lab.topology(), v6)
     }
 
     fn pingall(&self, rest: &str, v6: bool, full: bool) -> anyhow::Result<bool> {
@@ -251,15 +251,7 @@ impl Console {
                 if v6 { "IPv6" } else { "IPv4" }
             );
         }
-        let mut pairs = Vec::new();
-        for s in 0..hosts.len() {
-            for d in 0..hosts.len() {
-                if s != d {
-                    pairs.push((s, d));
-                }
-            }
-        }
-        self.ping_report(&hosts, &pairs, timeout, full)
+        self.ping_report(&hosts, &ping::all_pairs(hosts.len()), timeout, full)
     }
 
     fn pingpair(&self, full: bool) -> anyhow::Result<bool> {

@@ -184,7 +184,25 @@ pub fn ping_all_capped(
     engine::run(hosts, all_pairs(hosts.len()), opts, cap, progress)
 }
 
-fn all_pairs(n: usize) -> Vec<(usize, usize)> {
+/// The hosts `pingall` probes in the lab of topology `t`: every node but
+/// the switches, with its first IPv4 (`v6`: IPv6) address, in natural name
+/// order, as Mininet's pingall takes them. Nodes without such an address
+/// are left out.
+pub fn hosts_of(t: &crate::topo::Topology, v6: bool) -> Vec<PingHost> {
+    t.hosts()
+        .into_iter()
+        .filter_map(|n| {
+            t.primary_addr(&n.name, v6).map(|addr| PingHost {
+                name: n.name.clone(),
+                ns: crate::kernel::netns::ns_name(&t.name, &n.name),
+                addr,
+            })
+        })
+        .collect()
+}
+
+/// Every ordered pair `(src, dst)`, `src != dst`, of `n` hosts, sorted.
+pub fn all_pairs(n: usize) -> Vec<(usize, usize)> {
     let mut pairs = Vec::with_capacity(n.saturating_mul(n.saturating_sub(1)));
     for s in 0..n {
         for d in 0..n {
@@ -271,6 +289,21 @@ pub fn mininet_report(hosts: &[PingHost], results: &[PairResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_labs_hosts_are_its_non_switch_nodes_with_their_namespaces() {
+        let t = crate::topo::generate::from_spec("linear,3", "demo", false).unwrap();
+        let hosts = hosts_of(&t, false);
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["h1", "h2", "h3"]);
+        assert_eq!(hosts[1].ns, "nlab-demo-h2");
+        assert_eq!(Some(hosts[2].addr), t.primary_addr("h3", false));
+        assert!(hosts_of(&t, true).is_empty(), "linear,3 has no IPv6");
+        assert_eq!(
+            all_pairs(3),
+            [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+        );
+    }
 
     fn host(name: &str) -> PingHost {
         PingHost {

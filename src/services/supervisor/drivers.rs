@@ -114,7 +114,7 @@ impl LinkDriver for Tc {
             end(&link.a.node, &link.a.iface),
             end(&link.b.node, &link.b.iface),
         );
-        crate::lab::conditions::apply_link(&self.lab, &l, &state.conditions, false)
+        crate::lab::link_conditions::apply_link(&self.lab, &l, &state.conditions, false)
             .map_err(|e| Error::Driver(format!("link {}: {e}", link.key)))?;
         self.ends.set_ends(link, state.up)
     }

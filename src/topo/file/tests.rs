@@ -5,8 +5,8 @@ use proptest::prelude::*;
 
 /// Bad input: each case checks the message and where it points.
 mod bad_input;
-mod conditions;
 mod flags;
+mod parse_conditions;
 mod reading;
 
 const DEMO: &str = r#"name: demo                      # lab name
