@@ -7,6 +7,7 @@ use super::handles::{read_view, NodeView};
 use super::plan::Drift;
 use super::Result;
 use crate::kernel::netns;
+use crate::services::supervisor::api as supervisor;
 use crate::topo::{IpNet, NodeKind, Topology};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -99,7 +100,7 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
     // A link the supervisor drives (set down, or down by its schedule) is
     // meant to differ from the file: not drift, and `up` must not "repair"
     // it by recreating the link.
-    let driven = crate::services::supervisor::driven_links(lab).unwrap_or_default();
+    let driven = supervisor::driven_links(lab).unwrap_or_default();
     for l in &t.links {
         let [a, b] = &l.endpoints;
         let key = l.key();
@@ -271,7 +272,7 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
 fn route_drift(
     t: &Topology,
     views: &BTreeMap<String, NodeView>,
-    driven: &BTreeMap<String, crate::services::supervisor::LinkState>,
+    driven: &BTreeMap<String, supervisor::LinkState>,
     drift: &mut Drift,
 ) {
     let want_up = |l: &crate::topo::Link| driven.get(&l.key()).map_or(l.up, |d| d.up);
@@ -306,10 +307,9 @@ fn route_drift(
 /// without recreating the links.
 fn emulator_notes(
     t: &Topology,
-    driven: &BTreeMap<String, crate::services::supervisor::LinkState>,
+    driven: &BTreeMap<String, supervisor::LinkState>,
     notes: &mut Vec<String>,
 ) {
-    use crate::services::supervisor::{self, drivers::Emulator};
     let emulated: Vec<_> = t
         .links
         .iter()
@@ -338,7 +338,7 @@ fn emulator_notes(
         let Some(ls) = st
             .links
             .iter()
-            .find(|x| x.key == key && x.driver == Emulator::NAME)
+            .find(|x| x.key == key && x.driver == supervisor::EMULATOR)
         else {
             notes.push(format!(
                 "link {key}: emulated, but the supervisor's emulator does not carry it"

@@ -1,60 +1,21 @@
-//! The journal (`/run/nlab/<lab>/state.json`) and the per-lab lock.
+//! The journal (`/run/nlab/<lab>/state.json`).
 //!
 //! The journal records intent before a batch of kernel operations and
 //! confirms it after, rather than one write per object: a thousand fsyncs
 //! would cost more than the lab. If `nlab` dies in between, the journal
 //! says "applying" and cleanup falls back to names, which are enough.
 
+use super::paths::{ensure_lab_dir, lab_dir, PRIVATE_FILE_MODE};
 use super::{Error, Result};
 use crate::kernel::files;
 use crate::topo::Topology;
 use serde::{Deserialize, Serialize};
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Root of every lab's runtime files.
-pub const RUN_DIR: &str = "/run/nlab";
-/// The lab locks: beside the labs' directories, not in them, so `down`
-/// removing a lab's directory does not remove the lock others wait on.
-pub const LOCK_DIR: &str = "/run/nlab/.locks";
 pub const STATE_VERSION: u32 = 1;
-
-/// A lab's directory and everything in it is root's alone: the journals,
-/// the supervisor's socket and pid file, and `etc/`, whose files `exec`
-/// binds over a node's `/etc`. Bind mounts do not check the source's path,
-/// so nodes still read their `hosts` file through the mount.
-const LAB_DIR_MODE: u32 = 0o700;
-const PRIVATE_FILE_MODE: u32 = 0o600;
-
-pub fn lab_dir(lab: &str) -> PathBuf {
-    Path::new(RUN_DIR).join(lab)
-}
-
-/// Creates (or corrects the modes of) `/run/nlab` (0755) and the lab's
-/// directory (0700, root's), whatever the umask.
-pub fn ensure_lab_dir(lab: &str) -> Result<PathBuf> {
-    let dir = lab_dir(lab);
-    for (d, mode) in [(Path::new(RUN_DIR), 0o755), (dir.as_path(), LAB_DIR_MODE)] {
-        files::ensure_dir(d, mode)
-            .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
-    }
-    Ok(dir)
-}
-
-/// Creates `dir` (0700) inside an existing lab directory.
-pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    files::ensure_dir(dir, LAB_DIR_MODE)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))
-}
-
-/// Creates (or empties) a file only root may read or write.
-pub fn create_private_file(path: &Path) -> Result<File> {
-    files::open_file(path, PRIVATE_FILE_MODE, true)
-        .map_err(|e| Error::io(format!("creating {}", path.display()), e))
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -185,135 +146,4 @@ fn check_names(t: &Topology) -> std::result::Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Labs that have a runtime directory (not `.locks`).
-pub fn list_lab_dirs() -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(RUN_DIR)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    v.sort();
-    v
-}
-
-/// How long [`LabLock::acquire`] waits, in milliseconds.
-static LOCK_WAIT_MS: AtomicU64 = AtomicU64::new(DEFAULT_LOCK_WAIT.as_millis() as u64);
-/// How long a command waits for another one working on the same lab.
-pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
-/// How often a waiting command tries the lock again.
-const LOCK_POLL: Duration = Duration::from_millis(20);
-
-/// Sets how long every later [`LabLock::acquire`] of this process waits
-/// (the command line's `--wait SECS`).
-pub fn set_lock_wait(d: Duration) {
-    LOCK_WAIT_MS.store(
-        d.as_millis().min(u64::MAX as u128) as u64,
-        Ordering::Relaxed,
-    );
-}
-
-pub fn lock_wait() -> Duration {
-    Duration::from_millis(LOCK_WAIT_MS.load(Ordering::Relaxed))
-}
-
-/// The lock file of `lab`.
-pub fn lock_path(lab: &str) -> PathBuf {
-    Path::new(LOCK_DIR).join(format!("{lab}.lock"))
-}
-
-/// An exclusive lock on one lab, held until dropped. Two `nlab` processes
-/// working on the same lab take turns instead of interleaving.
-///
-/// The lock file lives in [`LOCK_DIR`] (root's only: `flock` works on a
-/// file opened read-only, so a file others can read lets them block nlab).
-/// Whoever removes a lock file does so while holding it, as its last act;
-/// a waiter that then gets the lock finds the path no longer names its
-/// file and tries again on the new one.
-pub struct LabLock {
-    file: File,
-    path: PathBuf,
-}
-
-impl LabLock {
-    /// The lock file of a lab (outside its directory, which `down` removes).
-    pub fn path(lab: &str) -> PathBuf {
-        lock_path(lab)
-    }
-
-    /// Waits for the lock at most [`lock_wait`] (see [`set_lock_wait`]).
-    pub fn acquire(lab: &str) -> Result<LabLock> {
-        Self::acquire_within(lab, lock_wait())
-    }
-
-    /// Waits for the lock at most `wait`; on timeout the error names the
-    /// processes holding it.
-    pub fn acquire_within(lab: &str, wait: Duration) -> Result<LabLock> {
-        super::check_lab_name(lab)?;
-        for (d, mode) in [(RUN_DIR, 0o755), (LOCK_DIR, LAB_DIR_MODE)] {
-            files::ensure_dir(Path::new(d), mode)
-                .map_err(|e| Error::io(format!("creating {d}"), e))?;
-        }
-        let path = lock_path(lab);
-        let start = Instant::now();
-        loop {
-            let file = files::open_file(&path, PRIVATE_FILE_MODE, false)
-                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-            loop {
-                let locked = files::try_lock_exclusive(&file)
-                    .map_err(|e| Error::io(format!("locking lab {lab}"), e))?;
-                if locked {
-                    break;
-                }
-                if start.elapsed() >= wait {
-                    return Err(Error::LockTimeout {
-                        lab: lab.to_string(),
-                        waited: start.elapsed(),
-                        holders: files::lock_holders(&file),
-                    });
-                }
-                std::thread::sleep(LOCK_POLL);
-            }
-            if files::still_at(&file, &path) {
-                return Ok(LabLock { file, path });
-            }
-            // Removed (or replaced) while we waited: lock the one there now.
-        }
-    }
-
-    /// Removes the lock file and releases the lock: the last act of a
-    /// command that removed the lab, so no lock file outlives its lab.
-    /// Nothing may happen under this lock after it.
-    pub fn remove(self) {
-        if files::still_at(&self.file, &self.path) {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Lock files of labs that are gone and that nobody holds, removed (for
-/// `cleanup`: a `down` that was killed leaves its lock file behind).
-pub fn remove_stale_locks() -> usize {
-    let mut removed = 0;
-    for e in fs::read_dir(LOCK_DIR).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Some(lab) = name.strip_suffix(".lock") else {
-            continue;
-        };
-        if lab_dir(lab).exists() {
-            continue;
-        }
-        if let Ok(lock) = LabLock::acquire_within(lab, Duration::ZERO) {
-            // Checked again under the lock: an `up` may have made it since.
-            if !lab_dir(lab).exists() {
-                lock.remove();
-                removed += 1;
-            }
-        }
-    }
-    removed
 }
