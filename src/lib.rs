@@ -1,13 +1,22 @@
 //! nlab: a kernel-native network lab for one Linux host.
 //!
-//! Three layers, each only knowing the one below:
-//! - [`topo`]: the model (parse, generate, validate); plain data, no syscalls.
-//! - [`lab`]: plan the difference between the desired model and the recorded
-//!   state, apply it, journal it, tear it down.
-//! - [`kernel`]: the only code that makes syscalls (netlink, setns, sysctl).
+//! The layers, top to bottom; a module uses only those below it:
+//! - `cli` (the binary, `src/cli`): parse, call this library, print.
+//! - [`lab`]: plan the difference between the desired model and the
+//!   recorded state, apply it, journal it, inspect it, tear it down.
+//!   It reaches the lab's supervisor through one facade,
+//!   [`services::supervisor::api`], and nothing else of [`services`].
+//! - [`services`]: what needs a running loop: the per-lab supervisor and
+//!   its link drivers, the userspace link emulator, the ICMP prober behind
+//!   `pingall`. It never uses [`lab`].
+//! - [`store`]: what `lab` and `services` both keep on disk about a lab:
+//!   the journal, lab names and paths, the per-lab lock.
+//! - [`kernel`]: the only code that makes syscalls (netlink, setns,
+//!   sysctl, qdiscs, TAPs, locks, signals).
+//! - [`topo`]: the model (parse, generate, validate); plain data, no
+//!   syscalls.
 //!
-//! [`services`] holds what needs a running loop (the ICMP prober behind
-//! `pingall`). The CLI in `src/cli` is a thin layer over this library.
+//! `tests/layers.rs` checks these arrows on the source.
 //!
 //! ```no_run
 //! use nlab::{lab::Lab, topo::generate};
@@ -26,4 +35,5 @@ pub mod kernel;
 pub mod lab;
 pub mod pause;
 pub mod services;
+pub mod store;
 pub mod topo;

@@ -123,7 +123,7 @@ fn a_held_lock_fails_in_time_and_names_its_holder() {
     let _g = LabGuard(name.clone());
     let o = run(&["up", "--topo", "minimal", "--name", &name]);
     assert!(o.status.success(), "{}", text(&o));
-    let lock = nlab::lab::state::lock_path(&name);
+    let lock = nlab::store::lock_path(&name);
     assert!(lock.exists(), "{} missing", lock.display());
     // flock(1) as an independent holder: it locks, then becomes sleep.
     let holder = Group::spawn(
@@ -133,7 +133,7 @@ fn a_held_lock_fails_in_time_and_names_its_holder() {
             .args(["sleep", "60"]),
     );
     let t = Instant::now();
-    while nlab::lab::state::LabLock::acquire_within(&name, Duration::ZERO).is_ok() {
+    while nlab::store::LabLock::acquire_within(&name, Duration::ZERO).is_ok() {
         assert!(t.elapsed() < Duration::from_secs(5), "flock never locked");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -309,7 +309,7 @@ fn up_never_deletes_a_veth_nlab_did_not_make() {
 /// path after locking and locks the new one).
 #[test]
 fn stale_locks_go_held_ones_stay() {
-    use nlab::lab::state::{lock_path, remove_stale_locks, LabLock};
+    use nlab::store::{lock_path, remove_stale_locks, LabLock};
     let (stale, held) = (lab_name("ls"), lab_name("lh"));
     let lock = LabLock::acquire(&stale).expect("lock");
     drop(lock);

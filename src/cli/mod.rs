@@ -280,7 +280,7 @@ pub fn wants_json(args: &[std::ffi::OsString]) -> bool {
 /// Runs the parsed command; the `Err` carries what to print and the exit
 /// code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    nlab::lab::state::set_lock_wait(cli.wait);
+    nlab::store::set_lock_wait(cli.wait);
     match cli.command {
         Command::Up(a) => lifecycle::up(a),
         Command::Down { lab, json } => lifecycle::down(&lab, json),

@@ -62,7 +62,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
                     | nlab::lab::Error::NoSuchNode { .. }
                     | nlab::lab::Error::NoSuchLink { .. }
                     | nlab::lab::Error::NoSuchEndpoint { .. }
-                    | nlab::lab::Error::BadLabName(..)
+                    | nlab::lab::Error::Store(nlab::store::Error::BadLabName(..))
                     | nlab::lab::Error::OtherSource { .. }
             ) {
                 return EXIT_INPUT;
@@ -112,7 +112,9 @@ fn error_kind(e: &anyhow::Error) -> (&'static str, Vec<String>) {
                 L::NoSuchLink { .. } | L::NoSuchEndpoint { .. } => {
                     Some(("no_such_link", "see `nlab link show LAB` for its links"))
                 }
-                L::BadLabName(..) => Some(("bad_lab_name", "pick a name as the message says")),
+                L::Store(nlab::store::Error::BadLabName(..)) => {
+                    Some(("bad_lab_name", "pick a name as the message says"))
+                }
                 _ => None,
             };
             if let Some((k, h)) = hit {

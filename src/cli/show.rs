@@ -25,7 +25,7 @@ pub fn list(json: bool) -> anyhow::Result<i32> {
         "source",
         "age",
     ]);
-    let now = lab::state::now();
+    let now = nlab::store::now();
     let supervised: Vec<String> = labs
         .iter()
         .filter_map(|l| Some(format!("{} (pid {})", l.name, l.supervisor?)))

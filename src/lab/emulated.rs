@@ -12,8 +12,7 @@ use super::link_conditions::{all_conditions, link_backend};
 use super::plan::Plan;
 use super::{Error, Result};
 use crate::kernel::features;
-use crate::services::supervisor::drivers::{Emulator, Tc};
-use crate::services::supervisor::{self, Client, LinkState};
+use crate::services::supervisor::api::{self as supervisor, Client, LinkState, EMULATOR, TC};
 use crate::topo::conditions::{Backend, Directed};
 use crate::topo::{Link, Topology};
 use std::collections::BTreeSet;
@@ -102,7 +101,7 @@ pub fn short_list<'a>(names: impl IntoIterator<Item = &'a String>) -> String {
 }
 
 fn service_error(lab: &str, e: supervisor::Error) -> Error {
-    Error::Service(format!("supervisor of {lab}: {e}"))
+    Error::service(lab, e)
 }
 
 /// Puts link `l` into conditions `c` (and its own up/down state) through
@@ -122,7 +121,7 @@ fn drive(client: &Client, l: &Link, c: &Directed, driver: &str) -> Result<()> {
 /// emulator takes them without a restart.
 pub fn set_emulated(lab: &str, l: &Link, c: &Directed) -> Result<()> {
     let client = supervisor::ensure_running(lab).map_err(|e| service_error(lab, e))?;
-    drive(&client, l, c, Emulator::NAME)
+    drive(&client, l, c, EMULATOR)
 }
 
 /// Hands the supervisor what `t` needs after `plan` was applied: every
@@ -134,7 +133,7 @@ pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
     let needs = Supervised::of(t);
     let emulated = needs.emulated;
     if emulated.is_empty() && needs.scheduled.is_empty() {
-        if !supervisor::process::of_lab(lab).is_empty() {
+        if supervisor::has_process(lab) {
             supervisor::stop(lab);
         }
         return Ok(());
@@ -152,11 +151,11 @@ pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
                 // New TAPs: the old emulator (if any) holds the old ones.
                 let _ = client.remove_link(&key);
             }
-            drive(&client, l, &l.conditions, Emulator::NAME)?;
-            Emulator::NAME
+            drive(&client, l, &l.conditions, EMULATOR)?;
+            EMULATOR
         } else if !l.schedule.is_empty() && changed {
-            drive(&client, l, &l.conditions, Tc::NAME)?;
-            Tc::NAME
+            drive(&client, l, &l.conditions, TC)?;
+            TC
         } else {
             if !created && changed && l.schedule.is_empty() {
                 // It lost its schedule and is not emulated: nothing to run.

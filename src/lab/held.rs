@@ -9,10 +9,10 @@
 //! And `down` first marks the lab closing, which `exec` checks after it
 //! entered (see `kernel::exec`).
 
-use super::state::lab_dir;
 use super::{Error, Result};
 use crate::kernel::exec::CLOSING_MARKER;
 use crate::kernel::netns;
+use crate::store::lab_dir;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, OpenOptions};
 use std::io::Write;

@@ -7,9 +7,9 @@
 //! root filesystem each directory operation costs ~1 ms, and removing a
 //! directory waits for an RCU grace period.
 
-use super::state::{lab_dir, write_atomic_as};
 use super::{Error, Result};
 use crate::kernel::{files, netns};
+use crate::store::{lab_dir, write_atomic_as};
 use crate::topo::{NodeKind, Topology};
 use std::fmt::Write as _;
 use std::fs;
@@ -63,7 +63,7 @@ pub fn render(t: &Topology) -> String {
 /// through the bind mount); `/etc/netns` loses any group or world write bit,
 /// since whoever can replace a link there chooses a node's `/etc`.
 pub fn write(t: &Topology, new_nodes: &[String]) -> Result<()> {
-    super::state::ensure_lab_dir(&t.name)?;
+    crate::store::ensure_lab_dir(&t.name)?;
     let dir = etc_dir(&t.name);
     files::ensure_dir(&dir, 0o755)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;

@@ -8,6 +8,7 @@ use super::plan::Drift;
 use super::Result;
 use crate::kernel::link::LinkState;
 use crate::kernel::netns;
+use crate::services::supervisor::api as supervisor;
 use crate::topo::{IpNet, NodeKind, Topology};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -55,7 +56,7 @@ pub struct LabView {
 
 /// What the supervisor holds links in (set down by the user or by a
 /// schedule), by link key.
-type Driven = BTreeMap<String, crate::services::supervisor::LinkState>;
+type Driven = BTreeMap<String, supervisor::LinkState>;
 
 /// `node:iface` of the other end of each interface the topology links.
 type PeerOf = BTreeMap<(String, String), String>;
@@ -66,7 +67,7 @@ pub fn inspect(t: &Topology) -> Result<(LabView, Drift)> {
     // A link the supervisor drives (set down, or down by its schedule) is
     // meant to differ from the file: not drift, and `up` must not "repair"
     // it by recreating the link.
-    let driven = crate::services::supervisor::driven_links(&t.name).unwrap_or_default();
+    let driven = supervisor::driven_links(&t.name).unwrap_or_default();
     let peer_of = compare(t, &views, &driven, &mut drift);
     emulator_notes(t, &driven, &mut drift.notes);
     let view = LabView {
@@ -367,7 +368,6 @@ fn route_drift(
 /// kernel objects are right, and `up` restarts and re-syncs the supervisor
 /// without recreating the links.
 fn emulator_notes(t: &Topology, driven: &Driven, notes: &mut Vec<String>) {
-    use crate::services::supervisor::{self, drivers::Emulator};
     let emulated: Vec<_> = t
         .links
         .iter()
@@ -396,7 +396,7 @@ fn emulator_notes(t: &Topology, driven: &Driven, notes: &mut Vec<String>) {
         let Some(ls) = st
             .links
             .iter()
-            .find(|x| x.key == key && x.driver == Emulator::NAME)
+            .find(|x| x.key == key && x.driver == supervisor::EMULATOR)
         else {
             notes.push(format!(
                 "link {key}: emulated, but the supervisor's emulator does not carry it"

@@ -13,28 +13,9 @@ use crate::kernel::{link, tc, Error as KError};
 use crate::topo::conditions::{Backend, Directed, Impairment, StepAction};
 use crate::topo::{Link, Topology};
 
-/// Which machinery a link's conditions need on a kernel with `f`.
-pub fn backend_for(c: &Directed, f: &Features) -> Backend {
-    if c.is_none() {
-        return Backend::None;
-    }
-    let kernel_can = if c.needs_netem() { f.netem } else { f.tbf };
-    if kernel_can {
-        Backend::Kernel
-    } else {
-        Backend::Userspace
-    }
-}
-
-/// Whether the kernel's qdiscs carry `c` (rather than nothing, or the
-/// userspace emulator). Probes the kernel only for a link with conditions.
-pub fn kernel_carries(c: &Directed) -> Result<bool> {
-    if c.is_none() {
-        return Ok(false);
-    }
-    let f = crate::kernel::features::probe()?;
-    Ok(backend_for(c, &f) == Backend::Kernel)
-}
+/// Putting conditions on a link's qdiscs is kernel work the supervisor's
+/// tc driver shares with `up`: it lives in [`crate::kernel::tc::links`].
+pub use crate::kernel::tc::links::{apply_link, backend_for, kernel_carries, set_root};
 
 /// Every condition set a link will ever have: its own and its schedule's.
 pub fn all_conditions(l: &Link) -> impl Iterator<Item = &Directed> {
@@ -68,56 +49,6 @@ pub fn check_topology(t: &Topology) -> Result<()> {
     }
     crate::kernel::features::probe()?;
     Ok(())
-}
-
-/// Puts `c` on the link's two interfaces (lab `lab`), replacing what is
-/// there. `fresh`: the link was just created, so there is nothing to
-/// remove where a direction has no conditions.
-pub fn apply_link(lab: &str, l: &Link, c: &Directed, fresh: bool) -> Result<()> {
-    // Conditions the kernel does not carry get no qdisc (the userspace
-    // emulator, once wired in, carries them instead).
-    let kernel = kernel_carries(c)?;
-    for (i, imp) in [(0usize, &c.a_to_b), (1, &c.b_to_a)] {
-        let e = &l.endpoints[i];
-        let q = tc::for_impairment(imp).filter(|_| kernel);
-        if q.is_none() && fresh {
-            continue;
-        }
-        let ns_name = netns::ns_name(lab, &e.node);
-        let ns = NetNs::open(&ns_name)?;
-        let iface = e.iface.clone();
-        ns.run(move || -> Result<(), KError> {
-            let mut sock = Socket::new()?;
-            let index = link::index_of(&mut sock, &iface, &ns_name)?;
-            set_root(&mut sock, index, q.as_ref(), &iface, &ns_name)
-        })??;
-    }
-    Ok(())
-}
-
-/// Replaces the root qdisc of `index` with `q`, or removes ours (`None`).
-pub fn set_root(
-    sock: &mut Socket,
-    index: u32,
-    q: Option<&tc::Qdisc>,
-    iface: &str,
-    ns_name: &str,
-) -> Result<(), KError> {
-    match q {
-        Some(q) => sock.request(tc::set_root(
-            index,
-            q,
-            false,
-            format!("setting {} on {iface} in {ns_name}", q.kind),
-        )),
-        None => match sock.request(tc::delete_root(
-            index,
-            format!("removing the qdisc of {iface} in {ns_name}"),
-        )) {
-            Err(e) if matches!(e.raw_errno(), Some(libc::ENOENT) | Some(libc::EINVAL)) => Ok(()),
-            other => other,
-        },
-    }
 }
 
 /// What the kernel has on one end of a link.
@@ -172,38 +103,6 @@ mod tests {
             netem,
             ..Features::all()
         }
-    }
-
-    #[test]
-    fn backend_choice() {
-        let none = Directed::default();
-        let rate = Directed::symmetric(Impairment {
-            rate: Some(Rate {
-                bits_per_sec: 1_000_000,
-                burst_bytes: None,
-            }),
-            limit: Some(10),
-            ..Impairment::default()
-        });
-        let delay = Directed {
-            a_to_b: Impairment::default(),
-            b_to_a: Impairment {
-                delay: Duration::from_millis(5),
-                ..Impairment::default()
-            },
-        };
-        for netem in [true, false] {
-            let f = features(netem);
-            assert_eq!(backend_for(&none, &f), Backend::None);
-            assert_eq!(backend_for(&rate, &f), Backend::Kernel);
-        }
-        assert_eq!(backend_for(&delay, &features(true)), Backend::Kernel);
-        assert_eq!(backend_for(&delay, &features(false)), Backend::Userspace);
-        let no_tbf = Features {
-            tbf: false,
-            ..features(false)
-        };
-        assert_eq!(backend_for(&rate, &no_tbf), Backend::Userspace);
     }
 
     #[test]

@@ -11,14 +11,14 @@
 //! it). Setting an interface down makes the kernel delete every route
 //! through it and its IPv6 addresses; bringing it up restores them.
 
-use super::state::{LabLock, State};
 use super::{Error, Lab, Result};
 use crate::kernel::link;
 use crate::kernel::netlink::Socket;
 use crate::kernel::netns::NetNs;
 use crate::kernel::route::{self, Restored};
 use crate::kernel::Error as KError;
-use crate::services::supervisor;
+use crate::services::supervisor::api as supervisor;
+use crate::store::{LabLock, State};
 use crate::topo::{Link, Topology};
 
 impl Lab {
@@ -66,7 +66,7 @@ impl Lab {
                 };
                 supervisor::ensure_running(self.name())
                     .and_then(|c| c.set_link(&l.key(), state))
-                    .map_err(|e| Error::Service(format!("supervisor of {}: {e}", self.name())))?;
+                    .map_err(|e| Error::service(self.name(), e))?;
                 changed.extend(l.endpoints.iter().map(|e| e.id()));
                 continue;
             }
@@ -94,7 +94,7 @@ impl Lab {
                 st.down_by_user.insert(k.clone());
             }
         }
-        st.updated = super::state::now();
+        st.updated = crate::store::now();
         st.save()?;
         if up {
             for k in &keys {

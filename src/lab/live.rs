@@ -6,11 +6,12 @@
 
 use super::emulated::needs_emulator;
 use super::link_conditions::{self, Observed};
-use super::state::{LabLock, State};
 use super::{Error, Lab, Result};
 use crate::kernel::netlink::Socket;
 use crate::kernel::netns::{self, NetNs};
 use crate::kernel::{link, Error as KError};
+use crate::services::supervisor::api as supervisor;
+use crate::store::{LabLock, State};
 use crate::topo::conditions::{units, Backend, Directed, Impairment, Step};
 use crate::topo::Link;
 use serde::Serialize;
@@ -109,7 +110,7 @@ impl Lab {
         if let Some(l) = st.topology.links.iter_mut().find(|l| l.key() == key) {
             change(l);
         }
-        st.updated = super::state::now();
+        st.updated = crate::store::now();
         st.save()?;
         change(&mut self.topology.links[i]);
         Ok(())
@@ -202,7 +203,7 @@ impl Lab {
         let by_user = State::load(&self.name)?
             .map(|s| s.down_by_user)
             .unwrap_or_default();
-        let driven = crate::services::supervisor::driven_links(&self.name).unwrap_or_default();
+        let driven = supervisor::driven_links(&self.name).unwrap_or_default();
         let state_of = |l: &Link| {
             let key = l.key();
             if driven.get(&key).map_or(l.up, |d| d.up) {
@@ -220,7 +221,7 @@ impl Lab {
             let backend = link_conditions::link_backend(l, &f);
             if backend == Backend::Userspace {
                 let stats = emu_stats.get_or_insert_with(|| {
-                    crate::services::supervisor::Client::new(&self.name)
+                    supervisor::Client::new(&self.name)
                         .stats()
                         .unwrap_or(serde_json::Value::Null)
                 });

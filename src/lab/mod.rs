@@ -15,16 +15,19 @@ pub mod links;
 pub mod live;
 mod owned;
 pub mod plan;
-pub mod state;
 pub mod status;
 pub mod teardown;
 
+/// The journal, lab paths and locks moved to [`crate::store`] (issue 12);
+/// this keeps `lab::state::…` paths of code written before working.
+pub use crate::store as state;
 pub use status::{list, LabSummary};
 
 use crate::kernel::{self, netns};
+use crate::services::supervisor::api as supervisor;
+use crate::store::{self, LabLock, Phase, State};
 use crate::topo::Topology;
 use serde::Serialize;
-use state::{LabLock, Phase, State};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -39,12 +42,11 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Journal(String),
+    /// The lab's files: journal, name, lock (see [`crate::store`]).
+    #[error(transparent)]
+    Store(#[from] store::Error),
     #[error("no lab named `{0}` is up (see `nlab list`)")]
     NoSuchLab(String),
-    #[error("`{0}` is not a lab name: {1}")]
-    BadLabName(String, String),
     #[error("lab `{lab}` has no node `{node}` (nodes: {known})")]
     NoSuchNode {
         lab: String,
@@ -66,17 +68,14 @@ pub enum Error {
         hint: String,
     },
     /// The lab's supervisor (emulated links, schedules) failed.
-    #[error("{0}")]
-    Service(String),
+    #[error("supervisor of {lab}: {source}")]
+    Service {
+        lab: String,
+        #[source]
+        source: supervisor::Error,
+    },
     #[error("internal error: {0}")]
     Internal(String),
-    /// Another process held the lab's lock for longer than this one waits.
-    #[error("{}", lock_timeout(.lab, .waited, .holders))]
-    LockTimeout {
-        lab: String,
-        waited: Duration,
-        holders: Vec<kernel::files::LockHolder>,
-    },
     /// `up` from another source than the one the lab was made from.
     #[error(
         "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \
@@ -87,31 +86,6 @@ pub enum Error {
         old: String,
         new: String,
     },
-}
-
-fn lock_timeout(lab: &str, waited: &Duration, holders: &[kernel::files::LockHolder]) -> String {
-    let waited = format!("{:.1} s", waited.as_secs_f64());
-    if holders.is_empty() {
-        return format!(
-            "another process holds the lock of lab `{lab}` ({}), which /proc/locks does not \
-             name; gave up after {waited}: wait longer with --wait SECS",
-            state::lock_path(lab).display()
-        );
-    }
-    let who: Vec<String> = holders
-        .iter()
-        .map(|h| match h.command.as_str() {
-            "" => format!("pid {}", h.pid),
-            c => format!("pid {} ({c})", h.pid),
-        })
-        .collect();
-    let pids: Vec<String> = holders.iter().map(|h| h.pid.to_string()).collect();
-    format!(
-        "lab `{lab}` is locked by {}; gave up after {waited}: wait longer with --wait SECS, \
-         or stop pid {}",
-        who.join(", "),
-        pids.join(", ")
-    )
 }
 
 fn join_errors(e: &[kernel::Error]) -> String {
@@ -129,21 +103,21 @@ impl Error {
             source,
         }
     }
+
+    /// A failure of the lab's supervisor, with its type kept as the source.
+    pub fn service(lab: &str, source: supervisor::Error) -> Self {
+        Error::Service {
+            lab: lab.to_string(),
+            source,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Refuses names that are not lab names. Matters beyond tidiness: a lab's
-/// namespaces are found by parsing their names (`netns::parse_ns_name`),
-/// which is exact only for valid lab and node names.
+/// Refuses names that are not lab names (see [`store::check_lab_name`]).
 pub fn check_lab_name(name: &str) -> Result<()> {
-    crate::topo::validate::check_lab_name(name).map_err(|(msg, hint)| {
-        let msg = match hint {
-            Some(h) => format!("{msg} ({h})"),
-            None => msg,
-        };
-        Error::BadLabName(name.to_string(), msg)
-    })
+    Ok(store::check_lab_name(name)?)
 }
 
 /// Progress callback: phase name, items done, items in the phase.
@@ -311,12 +285,12 @@ fn recorded_for_up(
 /// says whether it differs from what is on disk.
 fn journal_for_up(recorded: Option<State>, topo: &Topology, opts: &UpOptions) -> (State, bool) {
     let mut st = recorded.unwrap_or_else(|| State {
-        version: state::STATE_VERSION,
+        version: store::STATE_VERSION,
         lab: topo.name.clone(),
         phase: Phase::Applying,
         topology: topo.clone(),
-        created: state::now(),
-        updated: state::now(),
+        created: store::now(),
+        updated: store::now(),
         pid: std::process::id(),
         seed: random_seed(),
         origin: opts.origin.map(str::to_string),
@@ -351,7 +325,7 @@ fn random_seed() -> u64 {
         f.read_exact(&mut b)
     }) {
         Ok(()) => u64::from_le_bytes(b) % 1_000_000_000,
-        Err(_) => state::now() % 1_000_000_000,
+        Err(_) => store::now() % 1_000_000_000,
     }
 }
 
@@ -426,7 +400,7 @@ impl Lab {
             let previous = st.topology.clone();
             st.phase = Phase::Applying;
             st.topology = topo.clone();
-            st.updated = state::now();
+            st.updated = store::now();
             st.pid = std::process::id();
             st.save()?;
             let result = apply::apply(topo, (!fresh).then_some(&previous), &p, progress);
@@ -515,7 +489,7 @@ impl Lab {
     /// lab's `/etc/hosts` in place).
     pub fn command(&self, node: &str, program: &str, args: &[String]) -> Result<Command> {
         let ns = self.namespace(node)?;
-        let dir = state::lab_dir(&self.name);
+        let dir = store::lab_dir(&self.name);
         let mut c = kernel::exec::command_in_lab(&ns, Some(&dir), program, args)?;
         c.env("NLAB_LAB", &self.name).env("NLAB_NODE", node);
         Ok(c)
@@ -540,5 +514,37 @@ impl Lab {
     /// Tears the lab down (processes, namespaces, files).
     pub fn down(self) -> Result<teardown::TeardownReport> {
         teardown::down(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// The layers below keep their error types inside `lab::Error`, so
+    /// callers (the CLI's exit codes) match on them, not on their text.
+    #[test]
+    fn errors_of_the_store_and_the_supervisor_keep_their_types() {
+        let e = check_lab_name("a/b").unwrap_err();
+        assert!(
+            matches!(&e, Error::Store(store::Error::BadLabName(n, _)) if n == "a/b"),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().starts_with("`a/b` is not a lab name: "),
+            "{e}"
+        );
+
+        let e = Error::service("demo", supervisor::Error::NoSuchLab("demo".into()));
+        assert_eq!(
+            e.to_string(),
+            "supervisor of demo: no lab named `demo` is up (see `nlab list`)"
+        );
+        let source = e.source().expect("a source");
+        assert!(matches!(
+            source.downcast_ref::<supervisor::Error>(),
+            Some(supervisor::Error::NoSuchLab(_))
+        ));
     }
 }

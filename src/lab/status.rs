@@ -6,10 +6,10 @@
 //! carries. Anything else says why, and what to run.
 
 use super::emulated::{short_list, Supervised};
-use super::state::{LabLock, Phase, State};
 use super::teardown;
 use crate::kernel::{netns, proc};
-use crate::services::supervisor::{self, drivers::Emulator, Health};
+use crate::services::supervisor::api::{self as supervisor, Health};
+use crate::store::{LabLock, Phase, State};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -212,7 +212,7 @@ fn supervisor_problem(st: &State) -> Option<String> {
             let carried: BTreeSet<&str> = status
                 .links
                 .iter()
-                .filter(|l| l.driver == Emulator::NAME && l.last_error.is_none())
+                .filter(|l| l.driver == supervisor::EMULATOR && l.last_error.is_none())
                 .map(|l| l.key.as_str())
                 .collect();
             let dropped: BTreeSet<String> = needs

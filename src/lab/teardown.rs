@@ -7,9 +7,10 @@
 //! gone, so `down` and `cleanup` can be repeated.
 
 use super::held::{self, NsRecord};
-use super::state::{self, lab_dir, LabLock};
 use super::{hosts, Error, Result};
 use crate::kernel::netns;
+use crate::services::supervisor::api as supervisor;
+use crate::store::{self, lab_dir, LabLock};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::fs;
@@ -104,13 +105,13 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // The supervisor first: it runs in the root namespace (so killing the
     // processes in the lab's namespaces misses it), and it could otherwise
     // still be changing links while they are removed.
-    let supervisors = crate::services::supervisor::stop(lab).found;
+    let supervisors = supervisor::stop(lab).found;
     // Selected by parsing each name, never by prefix: `nlab-a-` is also a
     // prefix of lab `a-b`'s namespaces (`nlab-a-b:h1`).
     let mut names = netns::lab_pinned(lab);
     // A journal may know of a node whose pin vanished but whose /etc files
     // remain; names cover the rest.
-    if let Ok(Some(st)) = state::State::load(lab) {
+    if let Ok(Some(st)) = store::State::load(lab) {
         for n in st.topology.nodes.keys() {
             let ns = netns::ns_name(lab, n);
             if !names.contains(&ns) && netns::exists(&ns) {
@@ -149,8 +150,8 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
 /// Every lab that has any trace: a journal, a pinned namespace, files or
 /// a supervisor process.
 pub fn all_labs() -> Vec<String> {
-    let mut labs: Vec<String> = state::list_lab_dirs();
-    for (lab, _) in crate::services::supervisor::running() {
+    let mut labs: Vec<String> = store::list_lab_dirs();
+    for (lab, _) in supervisor::running() {
         if !labs.contains(&lab) {
             labs.push(lab);
         }
@@ -192,6 +193,6 @@ pub fn cleanup_all() -> Result<TeardownReport> {
     if !errors.is_empty() {
         return Err(Error::Cleanup(errors));
     }
-    total.files += state::remove_stale_locks();
+    total.files += store::remove_stale_locks();
     Ok(total)
 }

@@ -169,11 +169,11 @@ impl Jobs {
         // In the lab's runtime directory: the logs outlive the console (for
         // a CI step to read) and go with the lab at `nlab down`.
         // Root's only, like the rest of the lab's directory.
-        let dir = nlab::lab::state::ensure_lab_dir(lab.name())?.join("jobs");
-        nlab::lab::state::ensure_private_dir(&dir)?;
+        let dir = nlab::store::ensure_lab_dir(lab.name())?.join("jobs");
+        nlab::store::ensure_private_dir(&dir)?;
         let id = self.next;
         let log = dir.join(format!("{}-job{id}-{node}.log", std::process::id()));
-        let out = nlab::lab::state::create_private_file(&log)?;
+        let out = nlab::store::create_private_file(&log)?;
         let err = out.try_clone().context("duplicating the log file")?;
         let mut cmd = shell_command(lab, Some(node), line)?;
         // Its own process group: Ctrl-C at the terminal does not reach it,

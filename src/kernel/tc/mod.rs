@@ -11,6 +11,7 @@
 //! grafts the new qdisc in the old one's place. Either way one request.
 
 pub mod dist;
+pub mod links;
 pub mod netem;
 pub mod tbf;
 

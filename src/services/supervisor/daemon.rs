@@ -6,12 +6,12 @@
 //! so a slow client never delays a step.
 
 use super::desired::{self, Desired, LinkEntry};
-use super::driver::{Drivers, DEFAULT_DRIVER};
+use super::drivers::{Drivers, DEFAULT_DRIVER};
 use super::protocol::{action_name, LinkState, LinkStatus, RemoteError, Request, Response, Status};
 use super::schedule::{self, wall_ns, Clock, Schedule};
 use super::{paths, process, Error, Result};
 use crate::kernel::proc;
-use crate::lab::state::State;
+use crate::store::State;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -40,7 +40,7 @@ pub fn run(lab: &str) -> Result<()> {
 
 /// [`run`] with a chosen set of drivers.
 pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
-    crate::lab::check_lab_name(lab)?;
+    crate::store::check_lab_name(lab)?;
     if State::load(lab)?.is_none() {
         return Err(Error::NoSuchLab(lab.to_string()));
     }

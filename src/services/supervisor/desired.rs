@@ -5,7 +5,7 @@
 use super::protocol::{End, LinkState, LinkTarget};
 use super::schedule::Schedule;
 use super::{paths, Error, Result};
-use crate::lab::state::State;
+use crate::store::State;
 use crate::topo::Topology;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,7 +64,7 @@ impl Desired {
         let p = paths::desired(&self.lab);
         let text = serde_json::to_vec_pretty(self)
             .map_err(|e| Error::State(format!("encoding {}: {e}", p.display())))?;
-        crate::lab::state::write_atomic(&p, &text)
+        crate::store::write_atomic(&p, &text)
             .map_err(|e| Error::io(format!("writing {}", p.display()), e))
     }
 }

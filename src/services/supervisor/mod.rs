@@ -18,21 +18,24 @@
 //! - A supervisor that does not answer within [`client::TIMEOUT`]
 //!   (stopped, wedged) is reported as such, and replaced by the next
 //!   [`ensure_running`].
+//! - What carries each link is a driver in [`drivers`] (`kernel-state`,
+//!   `tc`, `emulator`). The lab layer reaches all of this only through
+//!   [`api`]; the supervisor reads the lab's journal from [`crate::store`].
 
+pub mod api;
 pub mod client;
 pub mod daemon;
 pub mod desired;
-pub mod driver;
 pub mod drivers;
 pub mod process;
 pub mod protocol;
 pub mod schedule;
 
 pub use client::Client;
-pub use driver::{Drivers, LinkDriver};
+pub use drivers::{Drivers, LinkDriver};
 pub use protocol::{ErrorKind, LinkState, LinkTarget, Status};
 
-use crate::lab::state::State;
+use crate::store::{self, State};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -47,8 +50,9 @@ pub enum Error {
     },
     #[error(transparent)]
     Kernel(#[from] crate::kernel::Error),
+    /// The lab's files: journal, name, pid-file directory.
     #[error(transparent)]
-    Lab(#[from] crate::lab::Error),
+    Store(#[from] store::Error),
     #[error("no lab named `{0}` is up (see `nlab list`)")]
     NoSuchLab(String),
     #[error("lab {lab} has no link `{key}` (give its key `a:ifa--b:ifb` or one end `node:iface`)")]
@@ -102,7 +106,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where a lab's supervisor keeps its files.
 pub mod paths {
-    use crate::lab::state::lab_dir;
+    use crate::store::lab_dir;
     use std::path::PathBuf;
 
     pub fn pid(lab: &str) -> PathBuf {
@@ -149,7 +153,7 @@ pub enum Health {
 /// How the lab's supervisor is doing, found by its pid file and its start
 /// time; waits at most [`client::TIMEOUT`] for an answer.
 pub fn health(lab: &str) -> Result<Health> {
-    crate::lab::check_lab_name(lab)?;
+    store::check_lab_name(lab)?;
     let Some(sup) = process::from_pid_file(lab) else {
         return Ok(Health::NotRunning);
     };
@@ -217,7 +221,7 @@ fn describe_state(state: &char) -> String {
 /// wedged). Safe to call from several processes at once: the pid-file
 /// lock lets one supervisor win, and every caller talks to that one.
 pub fn ensure_running(lab: &str) -> Result<Client> {
-    crate::lab::check_lab_name(lab)?;
+    store::check_lab_name(lab)?;
     if State::load(lab)?.is_none() {
         return Err(Error::NoSuchLab(lab.to_string()));
     }

@@ -9,7 +9,7 @@
 
 use super::{paths, Error, Result};
 use crate::kernel::proc::{self, Pidfd};
-use crate::lab::state::{list_lab_dirs, RUN_DIR};
+use crate::store::{list_lab_dirs, RUN_DIR};
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
@@ -195,7 +195,8 @@ fn labs_held(pid: i32) -> Vec<String> {
             let t = t.to_string_lossy().into_owned();
             let t = t.strip_suffix(" (deleted)").unwrap_or(&t);
             let lab = t.strip_prefix(&prefix)?.strip_suffix("/supervisor.pid")?;
-            (!lab.contains('/') && crate::lab::check_lab_name(lab).is_ok()).then(|| lab.to_string())
+            (!lab.contains('/') && crate::store::check_lab_name(lab).is_ok())
+                .then(|| lab.to_string())
         })
         .collect()
 }

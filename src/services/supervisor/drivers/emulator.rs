@@ -1,16 +1,15 @@
-//! The drivers that carry conditions: `emulator` (links made of TAP ends,
-//! moved by the userspace emulator inside this process) and `tc` (veth
-//! links whose conditions are kernel qdiscs). Both also set the two ends
-//! administratively up or down, as `kernel-state` does, so `inspect` and
-//! `link show` see what the schedule asked for.
+//! The `emulator` driver: links made of two TAP ends, whose frames the
+//! userspace emulator ([`crate::services::emulator`]) moves inside the
+//! supervisor's process. It also sets the two ends administratively up or
+//! down, as `kernel-state` does, so `inspect` and `link show` see what the
+//! schedule asked for.
 
-use super::driver::{KernelState, LinkDriver};
-use super::protocol::{LinkState, LinkTarget};
-use super::{Error, Result};
+use super::{KernelState, LinkDriver};
 use crate::kernel::netns;
-use crate::lab::state::State;
 use crate::services::emulator::{EmulatedLink, Running, TapEnd};
-use crate::topo::{Endpoint, Link};
+use crate::services::supervisor::protocol::{LinkState, LinkTarget};
+use crate::services::supervisor::{Error, Result};
+use crate::store::State;
 use std::collections::BTreeMap;
 
 /// Runs one emulator per link, attached to the link's persistent TAPs.
@@ -80,48 +79,5 @@ impl LinkDriver for Emulator {
     fn stats(&self, link_key: &str) -> Option<serde_json::Value> {
         let r = self.running.get(link_key)?;
         serde_json::to_value(r.stats()).ok()
-    }
-}
-
-/// Kernel qdiscs (tbf/netem) on the two veth ends, replaced in place.
-pub struct Tc {
-    lab: String,
-    ends: KernelState,
-}
-
-impl Tc {
-    pub const NAME: &'static str = "tc";
-
-    pub fn new(lab: &str) -> Tc {
-        Tc {
-            lab: lab.to_string(),
-            ends: KernelState::new(lab),
-        }
-    }
-}
-
-impl LinkDriver for Tc {
-    fn apply(&mut self, link: &LinkTarget, state: &LinkState) -> Result<()> {
-        let end = |node: &str, iface: &str| Endpoint {
-            node: node.to_string(),
-            iface: iface.to_string(),
-            mac: None,
-            addrs: Vec::new(),
-            mtu: None,
-            loc: Default::default(),
-        };
-        let l = Link::new(
-            end(&link.a.node, &link.a.iface),
-            end(&link.b.node, &link.b.iface),
-        );
-        crate::lab::link_conditions::apply_link(&self.lab, &l, &state.conditions, false)
-            .map_err(|e| Error::Driver(format!("link {}: {e}", link.key)))?;
-        self.ends.set_ends(link, state.up)
-    }
-
-    fn remove(&mut self, _link_key: &str) {}
-
-    fn stats(&self, _link_key: &str) -> Option<serde_json::Value> {
-        None
     }
 }

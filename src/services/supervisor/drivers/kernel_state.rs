@@ -1,80 +1,12 @@
-//! Link drivers: what turns a link's desired [`LinkState`] into the kernel
-//! (or a userspace data path). The supervisor's loop only talks to this
-//! trait, so a new backend (the userspace emulator, tc qdiscs) is one more
-//! entry in [`Drivers::standard`], not a change to the loop.
+//! The `kernel-state` driver: administrative up/down of a veth link's two
+//! ends, and the routes the kernel dropped when a link went down put back
+//! when it comes up. The other drivers use it for their ends too.
 
-use super::protocol::{LinkState, LinkTarget};
-use super::{Error, Result};
+use super::LinkDriver;
 use crate::kernel::{link, netlink::Socket, netns};
-use std::collections::BTreeMap;
-
-/// Carries links of one lab. `apply` is called with the complete state
-/// each time (on a change, a schedule step, and when a restarted
-/// supervisor re-attaches), so it must be idempotent.
-pub trait LinkDriver: Send {
-    /// Puts `link` into `state`.
-    fn apply(&mut self, link: &LinkTarget, state: &LinkState) -> Result<()>;
-    /// Stops driving the link; the kernel keeps whatever state it is in.
-    fn remove(&mut self, link_key: &str);
-    /// Counters of the link, for drivers that keep any.
-    fn stats(&self, link_key: &str) -> Option<serde_json::Value>;
-}
-
-/// The name new links get when a request names none.
-pub const DEFAULT_DRIVER: &str = KernelState::NAME;
-
-/// The drivers of one supervisor, by name.
-pub struct Drivers {
-    by_name: BTreeMap<&'static str, Box<dyn LinkDriver>>,
-}
-
-impl Drivers {
-    pub fn empty() -> Drivers {
-        Drivers {
-            by_name: BTreeMap::new(),
-        }
-    }
-
-    /// Every driver this build has.
-    pub fn standard(lab: &str) -> Drivers {
-        let mut d = Drivers::empty();
-        d.register(KernelState::NAME, Box::new(KernelState::new(lab)));
-        d.register(
-            super::drivers::Emulator::NAME,
-            Box::new(super::drivers::Emulator::new(lab)),
-        );
-        d.register(
-            super::drivers::Tc::NAME,
-            Box::new(super::drivers::Tc::new(lab)),
-        );
-        d
-    }
-
-    pub fn register(&mut self, name: &'static str, driver: Box<dyn LinkDriver>) {
-        self.by_name.insert(name, driver);
-    }
-
-    pub fn get(&mut self, name: &str) -> Result<&mut Box<dyn LinkDriver>> {
-        let known = self.names();
-        self.by_name.get_mut(name).ok_or_else(|| {
-            Error::Driver(format!(
-                "no link driver `{name}` (this supervisor has: {known})"
-            ))
-        })
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
-    }
-
-    pub fn names(&self) -> String {
-        self.by_name.keys().copied().collect::<Vec<_>>().join(", ")
-    }
-
-    pub fn stats(&self, name: &str, link_key: &str) -> Option<serde_json::Value> {
-        self.by_name.get(name)?.stats(link_key)
-    }
-}
+use crate::services::supervisor::protocol::{LinkState, LinkTarget};
+use crate::services::supervisor::{Error, Result};
+use crate::store::State;
 
 /// Administrative up/down of both veth ends, over netlink from a thread
 /// inside each end's namespace. Carries no conditions: a link that needs
@@ -131,7 +63,7 @@ impl KernelState {
     }
 
     fn restore(&self, key: &str) -> Result<()> {
-        let Some(st) = crate::lab::state::State::load(&self.lab)? else {
+        let Some(st) = State::load(&self.lab)? else {
             return Ok(());
         };
         for r in st.topology.after_link_up(key) {

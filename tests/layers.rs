@@ -1,0 +1,102 @@
+//! The layering of `src/` (see `src/lib.rs`), checked on the source so it
+//! cannot rot: arrows only point down, and `lab` reaches `services` only
+//! through the supervisor's facade (`services::supervisor::api`).
+//! No root needed.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read src dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// Lines of `src/<layer>` (comments aside) that name one of `forbidden`,
+/// as `crate::<module>` paths or in a `use crate::{...}` group.
+fn uses(layer: &str, forbidden: &[&str]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(layer);
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut hits = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read source");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            for m in forbidden {
+                let path = format!("crate::{m}");
+                let named = code.match_indices(&path).any(|(at, _)| {
+                    !code[at + path.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                let grouped = code.contains("use crate::{")
+                    && code
+                        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .any(|w| w == *m);
+                if named || grouped {
+                    hits.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn services_do_not_use_lab() {
+    let hits = uses("services", &["lab"]);
+    assert!(
+        hits.is_empty(),
+        "services/ imports lab/:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn store_kernel_and_topo_use_neither_lab_nor_services() {
+    for layer in ["store", "kernel", "topo"] {
+        let hits = uses(layer, &["lab", "services", "cli"]);
+        assert!(
+            hits.is_empty(),
+            "{layer}/ imports a higher layer:\n{}",
+            hits.join("\n")
+        );
+    }
+    let hits = uses("topo", &["store", "kernel"]);
+    assert!(hits.is_empty(), "topo/ is plain data:\n{}", hits.join("\n"));
+}
+
+#[test]
+fn lab_reaches_services_only_through_the_supervisor_api() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lab");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut hits = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).expect("read source");
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            for (at, _) in code.match_indices("crate::services") {
+                if !code[at..].starts_with("crate::services::supervisor::api") {
+                    hits.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "lab/ uses services beyond services::supervisor::api:\n{}",
+        hits.join("\n")
+    );
+}
