@@ -169,7 +169,17 @@ trap cleanup EXIT
 for d in "${lab_dirs[@]}"; do mkdir -p "$d"; done
 "$nlab" up --topo linear,3 --name "$keep" >/dev/null || { echo "FAIL: nlab up $keep on the host" >&2; exit 1; }
 keep_up=1
-keep_before=$("$nlab" inspect "$keep" --json | sha256sum)
+"$nlab" pingall "$keep" >/dev/null || { echo "FAIL: nlab pingall $keep on the host, before the suite" >&2; exit 1; }
+# `up` returns before the kernel reports its bridges' operational state
+# (`unknown`, then `up`): the reference is what inspect says once two
+# looks a second apart agree.
+keep_before=$("$nlab" inspect "$keep" --json)
+for _ in $(seq 10); do
+  sleep 1
+  again=$("$nlab" inspect "$keep" --json)
+  [ "$again" = "$keep_before" ] && break
+  keep_before=$again
+done
 
 host_before=$(snapshot)
 entries_before=$(lab_entries)
@@ -211,11 +221,12 @@ if [ -n "$leaked" ] && echo "$leaked" | grep -vq ' host'; then
   echo "$leaked" | grep -v ' host' | sed 's/^/    /'
 fi
 
-if ! keep_after=$("$nlab" inspect "$keep" --json | sha256sum); then
+if ! keep_after=$("$nlab" inspect "$keep" --json); then
   echo "FAIL: the host's lab $keep is gone after the suite" >&2
   status=1
 elif [ "$keep_before" != "$keep_after" ]; then
-  echo "FAIL: the host's lab $keep changed during the suite" >&2
+  diff -u <(echo "$keep_before") <(echo "$keep_after") || true
+  echo "FAIL: the host's lab $keep changed during the suite (nlab inspect --json, diff above)" >&2
   status=1
 elif ! "$nlab" pingall "$keep" >/dev/null; then
   echo "FAIL: the host's lab $keep no longer pings after the suite" >&2
