@@ -1,13 +1,8 @@
 //! The real binary, command by command, checked with independent
 //! witnesses (`ip`, `ping`).
 mod common;
-use assert_cmd::Command;
 use common::*;
 use predicates::prelude::*;
-
-fn nlab() -> Command {
-    Command::cargo_bin("nlab").unwrap()
-}
 
 #[test]
 fn help_teaches_the_commands() {
@@ -27,6 +22,7 @@ fn help_teaches_the_commands() {
 
 #[test]
 fn a_generated_lab_through_every_command() {
+    require_root!();
     let name = lab_name("cli");
     let _g = LabGuard(name.clone());
     nlab()
@@ -127,6 +123,7 @@ fn a_generated_lab_through_every_command() {
 
 #[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
+    require_root!();
     let name = lab_name("dry");
     let _g = LabGuard(name.clone());
     nlab()
@@ -162,6 +159,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 
 #[test]
 fn a_topology_file_comes_up_with_routes_and_names() {
+    require_root!();
     let name = lab_name("file");
     let _g = LabGuard(name.clone());
     let dir = tempfile::tempdir().unwrap();
@@ -212,6 +210,7 @@ fn shipped_example_topologies_parse() {
 
 #[test]
 fn exec_passes_stdin_and_shell_runs_inside_the_node() {
+    require_root!();
     let name = lab_name("sh");
     let _g = LabGuard(name.clone());
     nlab()

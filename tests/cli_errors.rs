@@ -168,6 +168,7 @@ fn bad_generator_spec() {
 
 #[test]
 fn a_lab_argument_that_is_not_a_lab_name_is_refused() {
+    require_root!();
     // `a:b` would not parse back from a namespace name (`:` is the
     // separator after a lab name with `-`).
     let out = Command::cargo_bin("nlab")

@@ -28,6 +28,7 @@ fn json_error(args: &[&str], code: i32, kind: &str) {
 
 #[test]
 fn errors_are_json_on_stdout_with_json() {
+    require_root!();
     let lab = lab_name("nj");
     for cmd in [
         vec!["inspect", &lab, "--json"],
@@ -59,6 +60,7 @@ fn the_supervisor_refuses_bad_lab_names_as_bad_input() {
 
 #[test]
 fn exec_exits_like_a_shell_and_nodes_is_one_schema() {
+    require_root!();
     let name = lab_name("nx");
     let _g = LabGuard(name.clone());
     let o = run(&["up", "--topo", "single,2", "--name", &name, "--json"]);

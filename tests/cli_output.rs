@@ -33,6 +33,7 @@ fn with_closed_stdout(args: &[&str], stderr_too: bool) -> (Option<i32>, String) 
 
 #[test]
 fn a_closed_output_pipe_neither_panics_nor_stops_the_work() {
+    require_root!();
     let name = lab_name("pipe");
     let _g = LabGuard(name.clone());
     let (code, err) = with_closed_stdout(&["up", "--topo", "linear,3", "--name", &name], true);

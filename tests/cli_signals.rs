@@ -45,10 +45,12 @@ fn removed_on(sig: i32) {
 
 #[test]
 fn sigterm_removes_the_lab_of_up_cli_rm() {
+    require_root!();
     removed_on(libc::SIGTERM);
 }
 
 #[test]
 fn sighup_removes_the_lab_of_up_cli_rm() {
+    require_root!();
     removed_on(libc::SIGHUP);
 }

@@ -93,20 +93,9 @@ fn near(measured: f64, want: f64, tolerance: f64) -> bool {
     (measured - want).abs() <= want * tolerance
 }
 
-/// The root qdisc of `dev` in `ns` per `tc -j qdisc show`.
-fn root_qdisc(ns: &str, dev: &str) -> serde_json::Value {
-    let o = Command::new("tc")
-        .args(["-n", ns, "-j", "qdisc", "show", "dev", dev, "root"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-    v.as_array()
-        .and_then(|a| a.iter().find(|q| q["root"] == true).cloned())
-        .unwrap_or_default()
-}
-
 #[test]
 fn tbf_rate_holds_in_each_direction_independently() {
+    require_root!();
     let name = lab_name("cr");
     let _g = LabGuard(name.clone());
     let mut c = Directed {
@@ -144,6 +133,7 @@ fn tbf_rate_holds_in_each_direction_independently() {
 
 #[test]
 fn live_rate_change_keeps_the_tcp_stream_and_goodput_follows() {
+    require_root!();
     let name = lab_name("cl");
     let _g = LabGuard(name.clone());
     Lab::up(
@@ -202,6 +192,7 @@ fn live_rate_change_keeps_the_tcp_stream_and_goodput_follows() {
 
 #[test]
 fn reset_removes_the_qdisc_and_up_reapplies_the_file() {
+    require_root!();
     let name = lab_name("cz");
     let _g = LabGuard(name.clone());
     let t = pair(&name, Directed::symmetric(rate(10)));
@@ -259,6 +250,7 @@ fn reset_removes_the_qdisc_and_up_reapplies_the_file() {
 
 #[test]
 fn mtu_changes_live_on_both_ends() {
+    require_root!();
     let name = lab_name("cm");
     let _g = LabGuard(name.clone());
     Lab::up(&pair(&name, Directed::default()), &UpOptions::default()).expect("up");
@@ -281,6 +273,7 @@ fn mtu_changes_live_on_both_ends() {
 
 #[test]
 fn mininet_link_tc_shapes_every_generated_link() {
+    require_root!();
     let name = lab_name("cx");
     let _g = LabGuard(name.clone());
     let o = nlab()
@@ -344,6 +337,7 @@ fn tc_accepts(ns: &str, args: &[&str]) -> bool {
 
 #[test]
 fn feature_probe_agrees_with_tc() {
+    require_root!();
     let ns = format!("tcprobe{}", std::process::id());
     let st = Command::new("ip")
         .args(["netns", "add", &ns])
@@ -378,6 +372,7 @@ fn feature_probe_agrees_with_tc() {
 
 #[test]
 fn a_bare_queue_limit_is_a_pfifo_and_limit_with_rate_sizes_the_tbf_queue() {
+    require_root!();
     let name = lab_name("cq");
     let _g = LabGuard(name.clone());
     let mut c = Directed::default();
@@ -438,37 +433,9 @@ fn bad_conditions_in_a_file_are_reported_with_place_and_hint() {
     assert_no_trace(&name);
 }
 
-/// Average RTT in ms of `count` pings, from ping's summary line.
-fn rtt_ms(ns: &str, addr: &str, count: u32) -> f64 {
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            ns,
-            "ping",
-            "-c",
-            &count.to_string(),
-            "-i",
-            "0.05",
-            "-q",
-            addr,
-        ])
-        .output()
-        .unwrap();
-    let s = String::from_utf8_lossy(&o.stdout);
-    let line = s
-        .lines()
-        .find(|l| l.contains("min/avg/max"))
-        .unwrap_or_default();
-    line.split('=')
-        .nth(1)
-        .and_then(|v| v.trim().split('/').nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no RTT in {s}"))
-}
-
 #[test]
 fn netem_delay_and_live_change_on_a_lab_link() {
+    require_root!();
     let f = features::probe().expect("probe");
     if !f.netem {
         eprintln!("SKIP: netem not in this kernel");

@@ -19,30 +19,9 @@ fn delay(ms: u64) -> Directed {
     })
 }
 
-/// Average RTT of `n` pings from h1 to h2, in ms (after one warm-up that
-/// resolves ARP through the emulator too).
-fn rtt_ms(lab: &str, n: u32) -> f64 {
-    let _ = ping_output(&ns(lab, "h1"), "10.0.0.2");
-    let o = Command::new("ip")
-        .args(["netns", "exec", &ns(lab, "h1"), "ping", "-q", "-i", "0.05"])
-        .args(["-c", &n.to_string(), "-W", "3", "10.0.0.2"])
-        .output()
-        .expect("ping");
-    let s = String::from_utf8_lossy(&o.stdout);
-    let line = s
-        .lines()
-        .find(|l| l.contains("min/avg/max"))
-        .unwrap_or_else(|| panic!("no RTT in {s}"));
-    let nums = line.split('=').nth(1).expect("rtt values");
-    nums.trim()
-        .split('/')
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .expect("avg rtt")
-}
-
 #[test]
 fn a_delayed_link_is_two_taps_the_emulator_joins() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -52,7 +31,7 @@ fn a_delayed_link_is_two_taps_the_emulator_joins() {
     assert_eq!(eth0_kind(&name, "h1"), "tun");
     assert_eq!(eth0_kind(&name, "h2"), "tun");
     assert_eq!(supervisors_of(&name).len(), 1, "one supervisor runs it");
-    let rtt = rtt_ms(&name, 5);
+    let rtt = h1_rtt_ms(&name, 5);
     assert!(
         (50.0..60.0).contains(&rtt),
         "RTT {rtt} ms, want 25 ms each way"
@@ -62,7 +41,7 @@ fn a_delayed_link_is_two_taps_the_emulator_joins() {
     // Re-applying the same topology changes nothing and keeps the emulator.
     let (_, rep) = Lab::up(&pair(&name, delay(25)), &UpOptions::default()).expect("re-up");
     assert_eq!(rep.changes, 0, "{:?}", rep.plan);
-    assert!(rtt_ms(&name, 3) > 45.0);
+    assert!(h1_rtt_ms(&name, 3) > 45.0);
     lab.down().expect("down");
     assert!(supervisors_of(&name).is_empty());
     assert_no_trace(&name);
@@ -70,6 +49,7 @@ fn a_delayed_link_is_two_taps_the_emulator_joins() {
 
 #[test]
 fn live_changes_move_between_veth_and_emulator_and_keep_tcp() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -85,7 +65,7 @@ fn live_changes_move_between_veth_and_emulator_and_keep_tcp() {
     lab.set_link_conditions(0, delay(10))
         .expect("to the emulator");
     assert_eq!(eth0_kind(&name, "h1"), "tun");
-    let rtt = rtt_ms(&name, 5);
+    let rtt = h1_rtt_ms(&name, 5);
     assert!(
         (20.0..28.0).contains(&rtt),
         "RTT {rtt} ms, want 10 ms each way"
@@ -131,7 +111,7 @@ fn live_changes_move_between_veth_and_emulator_and_keep_tcp() {
     lab.set_link_conditions(0, Directed::default())
         .expect("reset");
     assert_eq!(eth0_kind(&name, "h1"), "veth");
-    assert!(rtt_ms(&name, 3) < 5.0);
+    assert!(h1_rtt_ms(&name, 3) < 5.0);
     assert!(supervisors_of(&name).is_empty());
 }
 
@@ -162,6 +142,7 @@ fn lost_pings(lab: &str, n: u32) -> Vec<u32> {
 
 #[test]
 fn the_same_seed_loses_the_same_pings() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -199,6 +180,7 @@ fn the_same_seed_loses_the_same_pings() {
 
 #[test]
 fn a_schedule_from_the_file_runs_in_the_supervisor() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -225,9 +207,9 @@ fn a_schedule_from_the_file_runs_in_the_supervisor() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("userspace emulator"), "{stdout}");
-    assert!(rtt_ms(&name, 3) < 10.0, "before the first step");
+    assert!(h1_rtt_ms(&name, 3) < 10.0, "before the first step");
     std::thread::sleep(Duration::from_millis(1700));
-    let rtt = rtt_ms(&name, 3);
+    let rtt = h1_rtt_ms(&name, 3);
     assert!(rtt > 75.0, "RTT {rtt} ms after the step to 40 ms each way");
     std::thread::sleep(Duration::from_millis(1500));
     assert!(!ping(&ns(&name, "h1"), "10.0.0.2"), "down after 3 s");
@@ -245,6 +227,7 @@ fn a_schedule_from_the_file_runs_in_the_supervisor() {
 
 #[test]
 fn a_killed_supervisor_is_restarted_by_up_and_the_emulated_link_resumes() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -283,4 +266,11 @@ fn a_killed_supervisor_is_restarted_by_up_and_the_emulated_link_resumes() {
     assert!(ping(&ns(&name, "h1"), "10.0.0.2"), "resumed");
     let view = lab.inspect().expect("inspect after the restart");
     assert!(view.drift.is_empty(), "{:?}", view.drift);
+}
+
+/// Average RTT h1 -> h2 (10.0.0.2) over `n` pings, after one that
+/// resolves the neighbour.
+fn h1_rtt_ms(lab: &str, n: u32) -> f64 {
+    let _ = ping_output(&ns(lab, "h1"), "10.0.0.2");
+    rtt_ms(&ns(lab, "h1"), "10.0.0.2", n)
 }

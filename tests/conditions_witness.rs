@@ -82,12 +82,6 @@ fn summary(out: &str) -> (f64, f64) {
     (v[1], v[3])
 }
 
-/// Sequence numbers 1..=n that got no reply.
-fn lost_seqs(out: &str, n: u32) -> Vec<u32> {
-    let got: std::collections::BTreeSet<u32> = replies(out).iter().map(|r| r.0).collect();
-    (1..=n).filter(|i| !got.contains(i)).collect()
-}
-
 /// (number of runs of consecutive lost sequence numbers, mean run length).
 fn runs(lost: &[u32]) -> (usize, f64) {
     if lost.is_empty() {
@@ -104,28 +98,6 @@ fn link_show(lab: &str) -> serde_json::Value {
         .expect("nlab link show");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).expect("link show json")
-}
-
-/// The root qdisc of eth0 in `node`, with statistics.
-fn root_qdisc(lab: &str, node: &str) -> serde_json::Value {
-    let o = Command::new("tc")
-        .args([
-            "-s",
-            "-j",
-            "-n",
-            &ns(lab, node),
-            "qdisc",
-            "show",
-            "dev",
-            "eth0",
-        ])
-        .output()
-        .expect("tc");
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("tc json");
-    v.as_array()
-        .and_then(|a| a.iter().find(|q| q["root"] == true))
-        .cloned()
-        .unwrap_or(serde_json::Value::Null)
 }
 
 /// An iperf3 server in h2 for one test, killed on drop.
@@ -184,17 +156,11 @@ fn udp_flood(
     v["end"]["sum"].clone()
 }
 
-fn one_way(i: Impairment) -> Directed {
-    Directed {
-        a_to_b: i,
-        b_to_a: Impairment::default(),
-    }
-}
-
 // (a) Jitter: the RTT spreads, its mean stays at twice the delay, and the
 // distribution shows in the tails.
 #[test]
 fn jitter_spreads_the_rtt_around_twice_the_delay() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -280,6 +246,7 @@ fn inversions(r: &[(u32, f64)]) -> usize {
 // sent before them, so ping prints replies out of sequence.
 #[test]
 fn reorder_makes_ping_replies_arrive_out_of_sequence() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -344,6 +311,7 @@ fn reorder_makes_ping_replies_arrive_out_of_sequence() {
 // random loss at the same rate gives runs near 1.
 #[test]
 fn gilbert_elliott_loses_pings_in_bursts() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -433,6 +401,7 @@ fn gilbert_elliott_loses_pings_in_bursts() {
 // (1,000 frames) takes the same flood whole and drains it.
 #[test]
 fn a_small_queue_drops_a_udp_flood_in_the_emulator() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -493,6 +462,7 @@ fn a_small_queue_drops_a_udp_flood_in_the_emulator() {
 // tbf and a bare limit a pfifo; the tbf's small queue drops a flood.
 #[test]
 fn a_rate_only_limit_is_a_kernel_tbf_that_drops_at_its_queue() {
+    require_root!();
     let _s = serial();
     let name = lab_name("qk");
     let _g = LabGuard(name.clone());
@@ -515,19 +485,21 @@ fn a_rate_only_limit_is_a_kernel_tbf_that_drops_at_its_queue() {
     assert!(supervisors_of(&name).is_empty(), "no emulator, no process");
     let v = link_show(&name);
     assert_eq!(v[0]["backend"], "kernel", "{v}");
-    assert_eq!(root_qdisc(&name, "h1")["kind"], "tbf");
-    let q2 = root_qdisc(&name, "h2");
+    assert_eq!(root_qdisc(&ns(&name, "h1"), "eth0")["kind"], "tbf");
+    let q2 = root_qdisc(&ns(&name, "h2"), "eth0");
     assert_eq!(q2["kind"], "pfifo", "{q2}");
     assert_eq!(q2["options"]["limit"], 5, "{q2}");
 
-    let before = root_qdisc(&name, "h1")["drops"].as_u64().unwrap_or(0);
+    let before = root_qdisc(&ns(&name, "h1"), "eth0")["drops"]
+        .as_u64()
+        .unwrap_or(0);
     let (mut max_qlen, mut max_backlog) = (0u64, 0u64);
     let sum = udp_flood(&name, 5423, 15, 1, || {
-        let q = root_qdisc(&name, "h1");
+        let q = root_qdisc(&ns(&name, "h1"), "eth0");
         max_qlen = max_qlen.max(q["qlen"].as_u64().unwrap_or(0));
         max_backlog = max_backlog.max(q["backlog"].as_u64().unwrap_or(0));
     });
-    let q1 = root_qdisc(&name, "h1");
+    let q1 = root_qdisc(&ns(&name, "h1"), "eth0");
     let drops = q1["drops"].as_u64().unwrap_or(0) - before;
     eprintln!(
         "tbf limit 5: {drops} qdisc drops, queue at most {max_qlen} packets / {max_backlog} B, \
@@ -621,6 +593,7 @@ fn csum_errors(lab: &str) -> u64 {
 // application gets only intact ones.
 #[test]
 fn duplicate_shows_dup_and_corrupt_frames_never_reach_the_application() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -681,6 +654,7 @@ fn duplicate_shows_dup_and_corrupt_frames_never_reach_the_application() {
 // (f) The feature probe picks the backend of a delay-only link.
 #[test]
 fn the_feature_probe_picks_the_backend_of_a_delayed_link() {
+    require_root!();
     let _s = serial();
     let f = features::probe().expect("probe");
     let name = lab_name("fp");
@@ -702,7 +676,7 @@ fn the_feature_probe_picks_the_backend_of_a_delayed_link() {
     assert_eq!(eth0_kind(&name, "h1"), dev);
     assert_eq!(eth0_kind(&name, "h2"), dev);
     if f.netem {
-        assert_eq!(root_qdisc(&name, "h1")["kind"], "netem");
+        assert_eq!(root_qdisc(&ns(&name, "h1"), "eth0")["kind"], "netem");
         assert!(supervisors_of(&name).is_empty());
     } else {
         assert!(v[0]["emulator"].is_object(), "{v}");

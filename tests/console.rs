@@ -24,14 +24,6 @@ fn topo(lab: &str) -> Topology {
     t
 }
 
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("SKIP: needs root");
-    false
-}
-
 struct Session {
     p: PtySession,
     prompt: String,
@@ -75,9 +67,7 @@ fn up(tag: &str) -> (String, LabGuard) {
 
 #[test]
 fn typed_commands_and_name_substitution() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let (name, _g) = up("cs");
     let mut s = Session::open(&name);
     let out = s.run("nodes");
@@ -110,9 +100,7 @@ fn typed_commands_and_name_substitution() {
 
 #[test]
 fn ctrl_c_stops_the_command_and_the_console_answers() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let (name, _g) = up("cc");
     let mut s = Session::open(&name);
     s.p.send_line("h1 ping srv").unwrap();
@@ -144,9 +132,7 @@ fn ctrl_c_stops_the_command_and_the_console_answers() {
 
 #[test]
 fn background_web_server_is_reached_from_another_host_and_stopped_on_exit() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let (name, _g) = up("cw");
     let mut s = Session::open(&name);
     // --bind: http.server otherwise asks DNS for the machine's own name,
@@ -185,9 +171,7 @@ fn background_web_server_is_reached_from_another_host_and_stopped_on_exit() {
 
 #[test]
 fn tab_completes_commands_nodes_and_interfaces() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let (name, _g) = up("ct");
     let mut s = Session::open(&name);
     // A command.
@@ -216,9 +200,7 @@ fn tab_completes_commands_nodes_and_interfaces() {
 
 #[test]
 fn link_down_shows_in_pingall_and_up_restores_it() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let (name, _g) = up("cl");
     let mut s = Session::open(&name);
     let out = s.run("pingall");
@@ -260,9 +242,7 @@ fn link_down_shows_in_pingall_and_up_restores_it() {
 
 #[test]
 fn up_with_cli_opens_the_console_and_rm_removes_the_lab() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("cu");
     let _g = LabGuard(name.clone());
     let state = tempfile::tempdir().unwrap();

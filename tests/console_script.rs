@@ -1,20 +1,7 @@
 //! The console without a terminal: `nlab cli LAB -c "…"`, a script on
 //! stdin, `up --cli --rm`, and the exit codes CI relies on.
 mod common;
-use assert_cmd::Command;
 use common::*;
-
-fn nlab() -> Command {
-    Command::cargo_bin("nlab").unwrap()
-}
-
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("SKIP: needs root");
-    false
-}
 
 fn up(name: &str) {
     nlab()
@@ -25,9 +12,7 @@ fn up(name: &str) {
 
 #[test]
 fn commands_from_dash_c_echo_and_succeed() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("sc");
     let _g = LabGuard(name.clone());
     up(&name);
@@ -50,9 +35,7 @@ fn commands_from_dash_c_echo_and_succeed() {
 
 #[test]
 fn any_failed_command_makes_the_exit_code_1() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("sf");
     let _g = LabGuard(name.clone());
     up(&name);
@@ -87,9 +70,7 @@ fn any_failed_command_makes_the_exit_code_1() {
 
 #[test]
 fn a_script_on_stdin_runs_with_source_and_background_jobs() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("ss");
     let _g = LabGuard(name.clone());
     up(&name);
@@ -122,9 +103,7 @@ fn a_script_on_stdin_runs_with_source_and_background_jobs() {
 
 #[test]
 fn bad_usage_exits_2() {
-    if !root() {
-        return;
-    }
+    require_root!();
     nlab().args(["cli", "tnosuchlab"]).assert().code(2);
     nlab()
         .args(["up", "--topo", "single,2", "--rm"])
@@ -134,9 +113,7 @@ fn bad_usage_exits_2() {
 
 #[test]
 fn up_with_cli_and_rm_removes_the_lab_on_exit() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("sr");
     let _g = LabGuard(name.clone());
     let out = nlab()
@@ -152,9 +129,7 @@ fn up_with_cli_and_rm_removes_the_lab_on_exit() {
 
 #[test]
 fn a_console_killed_by_sigterm_stops_its_background_jobs() {
-    if !root() {
-        return;
-    }
+    require_root!();
     use std::io::{BufRead, BufReader, Write};
     let name = lab_name("sk");
     let _g = LabGuard(name.clone());
@@ -203,9 +178,7 @@ fn a_console_killed_by_sigterm_stops_its_background_jobs() {
 
 #[test]
 fn iperf_reports_mininets_shape_and_the_tool() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("si");
     let _g = LabGuard(name.clone());
     up(&name);
@@ -246,9 +219,7 @@ fn iperf_reports_mininets_shape_and_the_tool() {
 
 #[test]
 fn pingall6_pings_over_ipv6() {
-    if !root() {
-        return;
-    }
+    require_root!();
     use nlab::lab::{Lab, UpOptions};
     use nlab::topo::IpNet;
     let name = lab_name("s6");
@@ -275,9 +246,7 @@ fn pingall6_pings_over_ipv6() {
 /// 10 Mbit/s limit.
 #[test]
 fn the_walkthrough_with_tc_links_delays_and_shapes() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("sw");
     let _g = LabGuard(name.clone());
     let out = nlab()

@@ -1,6 +1,8 @@
 //! Crash safety: `kill -9` in the middle of `nlab up`, then `nlab cleanup`
 //! leaves nothing. Kept in its own test binary because `cleanup` removes
-//! every lab on the host, and cargo runs test binaries one at a time.
+//! every lab on the host, and cargo runs test binaries one at a time; and
+//! run only in scripts/test.sh's sandbox, whose "host" is a throwaway
+//! one, so a user's own labs are never in reach.
 mod common;
 use common::*;
 use std::process::Command;
@@ -10,8 +12,27 @@ use std::time::{Duration, Instant};
 /// `cleanup` removes every lab: the tests of this binary take turns.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// True in scripts/test.sh's sandbox; else says why the calling test
+/// skips: `nlab cleanup` would remove the labs of the real host.
+fn sandboxed() -> bool {
+    let Some(why) = outside_sandbox() else {
+        return true;
+    };
+    let t = std::thread::current();
+    eprintln!(
+        "SKIP: {}: runs `nlab cleanup`, which removes every lab on the host, so only in \
+         scripts/test.sh's sandbox: {why}",
+        t.name().unwrap_or("a crash test")
+    );
+    false
+}
+
 #[test]
 fn kill_9_halfway_through_up_then_cleanup_leaves_nothing() {
+    require_root!();
+    if !sandboxed() {
+        return;
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let name = lab_name("k");
     let prefix = format!("nlab-{name}-");
@@ -47,6 +68,10 @@ fn kill_9_halfway_through_up_then_cleanup_leaves_nothing() {
 /// command line) and end it.
 #[test]
 fn cleanup_ends_a_supervisor_whose_lab_files_are_gone() {
+    require_root!();
+    if !sandboxed() {
+        return;
+    }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let name = lab_name("v");
     let bin = assert_cmd::cargo::cargo_bin("nlab");

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::LabGuard;
+use common::{lost_seqs, one_way, LabGuard};
 use nlab::kernel::netlink::Socket;
 use nlab::kernel::netns::{self, NetNs};
 use nlab::kernel::{addr, link, tap};
@@ -121,28 +121,6 @@ fn avg_rtt_ms(out: &str) -> f64 {
         .unwrap_or_else(|| panic!("no rtt summary in ping output:\n{out}"))
 }
 
-/// Sequence numbers (1..=count) that got no reply.
-fn lost_seqs(out: &str, count: u32) -> Vec<u32> {
-    let mut seen = vec![false; count as usize + 1];
-    for l in out.lines() {
-        if let Some(s) = l.split("icmp_seq=").nth(1) {
-            if let Ok(n) = s.split_whitespace().next().unwrap_or("").parse::<usize>() {
-                if n <= count as usize {
-                    seen[n] = true;
-                }
-            }
-        }
-    }
-    (1..=count).filter(|&i| !seen[i as usize]).collect()
-}
-
-fn one_way(i: Impairment) -> Directed {
-    Directed {
-        a_to_b: i,
-        b_to_a: Impairment::default(),
-    }
-}
-
 fn delay(ms: u64) -> Directed {
     one_way(Impairment {
         delay: Duration::from_millis(ms),
@@ -152,6 +130,7 @@ fn delay(ms: u64) -> Directed {
 
 #[test]
 fn ping_crosses_delay_adds_rtt_down_drops_and_stop_leaves_no_carrier() {
+    require_root!();
     let p = Pair::new("em");
     let run = p.start(Directed::default(), 1);
     let warm = ping(&p.a, &["-c", "1", "-W", "2"]);
@@ -228,6 +207,7 @@ fn lossy_run(p: &Pair, seed: u64) -> Vec<u32> {
 
 #[test]
 fn loss_rate_is_binomial_and_the_same_seed_loses_the_same_pings() {
+    require_root!();
     let p = Pair::new("el");
     let first = lossy_run(&p, 7);
     let n = PINGS as f64;
@@ -246,6 +226,7 @@ fn loss_rate_is_binomial_and_the_same_seed_loses_the_same_pings() {
 
 #[test]
 fn duplicate_shows_dup_replies() {
+    require_root!();
     let p = Pair::new("ed");
     let run = p.start(
         one_way(Impairment {
@@ -306,6 +287,7 @@ fn iperf_tcp(ns: &str, secs: u32) -> (f64, Option<String>) {
 
 #[test]
 fn rate_limits_tcp_goodput() {
+    require_root!();
     if Command::new("iperf3").arg("-v").output().is_err() {
         eprintln!("SKIP: iperf3 is not installed");
         return;
@@ -333,6 +315,7 @@ fn rate_limits_tcp_goodput() {
 
 #[test]
 fn live_update_keeps_a_tcp_stream_alive() {
+    require_root!();
     if Command::new("iperf3").arg("-v").output().is_err() {
         eprintln!("SKIP: iperf3 is not installed");
         return;
@@ -369,6 +352,7 @@ fn live_update_keeps_a_tcp_stream_alive() {
 
 #[test]
 fn corrupt_frames_fail_their_checksums() {
+    require_root!();
     let p = Pair::new("ec");
     let run = p.start(Directed::default(), 5);
     let warm = ping(&p.a, &["-c", "1", "-W", "2"]);
@@ -396,6 +380,7 @@ fn corrupt_frames_fail_their_checksums() {
 /// end enslaved to a bridge carries traffic like a veth end.
 #[test]
 fn a_tap_end_works_as_a_bridge_port() {
+    require_root!();
     let p = Pair::build("eb", None);
     let h = NetNs::open(&p.b).expect("opening namespace");
     let net = "10.9.0.3/24".parse().expect("address");
@@ -434,6 +419,7 @@ fn a_tap_end_works_as_a_bridge_port() {
 
 #[test]
 fn starting_on_a_missing_tap_fails_and_creates_nothing() {
+    require_root!();
     let p = Pair::new("em");
     let mut l = p.link(Directed::default(), 1);
     l.b.iface = "b-eth9".into();
@@ -451,6 +437,7 @@ fn starting_on_a_missing_tap_fails_and_creates_nothing() {
 
 #[test]
 fn a_tap_deleted_under_a_running_link_is_reported() {
+    require_root!();
     let p = Pair::new("ex");
     let run = p.start(Directed::default(), 1);
     assert!(ping(&p.a, &["-c", "1", "-W", "2"]).contains("1 received"));
@@ -490,6 +477,7 @@ fn wait_for_nice(p: &Pair, run: &Running, want: [i32; 2]) {
 
 #[test]
 fn forwarders_run_ahead_of_processes_only_while_they_time_frames() {
+    require_root!();
     let p = Pair::new("emnice");
     // a→b delays, b→a only passes frames on.
     let run = p.start(delay(5), 1);

@@ -78,6 +78,7 @@ fn assert_gone(lab: &str, inodes: &HashSet<u64>) {
 
 #[test]
 fn exec_that_opened_the_namespace_before_down_refuses_to_start() {
+    require_root!();
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (name, inodes) = lab_up("xo");
     let _g = LabGuard(name.clone());
@@ -100,6 +101,7 @@ fn exec_that_opened_the_namespace_before_down_refuses_to_start() {
 
 #[test]
 fn exec_inside_the_node_when_down_scans_is_ended_by_down() {
+    require_root!();
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (name, inodes) = lab_up("xe");
     let _g = LabGuard(name.clone());
@@ -123,6 +125,7 @@ fn exec_inside_the_node_when_down_scans_is_ended_by_down() {
 
 #[test]
 fn exec_while_down_is_between_its_scan_and_the_unpin_refuses() {
+    require_root!();
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (name, inodes) = lab_up("xd");
     let _g = LabGuard(name.clone());
@@ -145,6 +148,7 @@ fn exec_while_down_is_between_its_scan_and_the_unpin_refuses() {
 
 #[test]
 fn cleanup_ends_processes_in_namespaces_that_lost_their_pin() {
+    require_root!();
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (name, inodes) = lab_up("xc");
     let _g = LabGuard(name.clone());

@@ -49,25 +49,30 @@ fn all_pairs_answer(spec: &str, settle: Duration) {
 
 #[test]
 fn minimal() {
+    require_root!();
     all_pairs_answer("minimal", Duration::ZERO);
 }
 
 #[test]
 fn single() {
+    require_root!();
     all_pairs_answer("single,6", Duration::ZERO);
 }
 
 #[test]
 fn linear() {
+    require_root!();
     all_pairs_answer("linear,5", Duration::ZERO);
 }
 
 #[test]
 fn tree() {
+    require_root!();
     all_pairs_answer("tree,depth=2,fanout=3", Duration::ZERO);
 }
 
 #[test]
 fn torus_with_spanning_tree() {
+    require_root!();
     all_pairs_answer("torus,3,3", Duration::from_secs(20));
 }

@@ -10,6 +10,7 @@ fn ifindex(ns: &str, dev: &str) -> Option<u64> {
 
 #[test]
 fn edit_and_reapply_changes_only_what_changed() {
+    require_root!();
     let name = lab_name("ed");
     let _g = LabGuard(name.clone());
     let t = star(&name, 3);
@@ -41,6 +42,7 @@ fn edit_and_reapply_changes_only_what_changed() {
 
 #[test]
 fn a_veth_deleted_by_hand_is_reported_and_repaired() {
+    require_root!();
     let name = lab_name("dr");
     let _g = LabGuard(name.clone());
     let t = star(&name, 2);
@@ -67,6 +69,7 @@ fn a_veth_deleted_by_hand_is_reported_and_repaired() {
 
 #[test]
 fn a_namespace_deleted_by_hand_is_recreated() {
+    require_root!();
     let name = lab_name("dn");
     let _g = LabGuard(name.clone());
     let t = star(&name, 2);
@@ -83,6 +86,7 @@ fn a_namespace_deleted_by_hand_is_recreated() {
 
 #[test]
 fn down_ends_processes_and_is_idempotent() {
+    require_root!();
     let name = lab_name("pr");
     let _g = LabGuard(name.clone());
     let (lab, _) = Lab::up(&star(&name, 2), &UpOptions::default()).expect("up");

@@ -5,6 +5,7 @@ use nlab::lab::{Lab, UpOptions};
 
 #[test]
 fn star_comes_up_pings_and_goes_away() {
+    require_root!();
     let name = lab_name("star");
     let _g = LabGuard(name.clone());
     let t = star(&name, 3);
@@ -56,6 +57,7 @@ fn star_comes_up_pings_and_goes_away() {
 /// another IPv6 host.
 #[test]
 fn ipv4_only_hosts_stay_quiet_on_ipv6() {
+    require_root!();
     let name = lab_name("v6q");
     let _g = LabGuard(name.clone());
     let mut t = star(&name, 3);

@@ -13,10 +13,7 @@ fn is_up(ns: &str, iface: &str) -> bool {
 
 #[test]
 fn set_link_up_and_down_changes_both_ends() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP: needs root");
-        return;
-    }
+    require_root!();
     let name = lab_name("ln");
     let _g = LabGuard(name.clone());
     let (mut lab, _) = Lab::up(&star(&name, 2), &UpOptions::default()).unwrap();

@@ -5,6 +5,7 @@ use std::process::Command;
 
 #[test]
 fn two_ups_of_one_lab_are_serialized() {
+    require_root!();
     let name = lab_name("lk");
     let _g = LabGuard(name.clone());
     let bin = assert_cmd::cargo::cargo_bin("nlab");

@@ -2,12 +2,7 @@
 //! with a file (item 14), through the real binary, with `ip`, `tc` and
 //! `ping` as witnesses.
 mod common;
-use assert_cmd::Command;
 use common::*;
-
-fn nlab() -> Command {
-    Command::cargo_bin("nlab").unwrap()
-}
 
 /// Two hosts `a` and `b` on one link, 10.<net>.0.1/24 and .2/24.
 fn two_hosts(name: Option<&str>, a: &str, b: &str, net: u8) -> String {
@@ -38,6 +33,7 @@ fn up(file: &std::path::Path) {
 /// `nlab-X-b-h1`. Both run at once, and each `down` leaves the other be.
 #[test]
 fn a_dashed_lab_and_a_dashed_node_never_share_a_namespace() {
+    require_root!();
     let plain = lab_name("n");
     let dashed = format!("{plain}-b");
     let _g1 = LabGuard(plain.clone());
@@ -92,6 +88,7 @@ fn a_dashed_lab_and_a_dashed_node_never_share_a_namespace() {
 /// with `--name`, and with neither the error says what to do.
 #[test]
 fn the_name_on_the_command_line_wins() {
+    require_root!();
     let name = lab_name("nm");
     let file_name = lab_name("nf");
     let _g = LabGuard(name.clone());
@@ -137,6 +134,7 @@ fn the_name_on_the_command_line_wins() {
 /// the file's own MAC stays.
 #[test]
 fn link_and_mac_apply_to_a_file_under_what_it_says() {
+    require_root!();
     let name = lab_name("lm");
     let _g = LabGuard(name.clone());
     let dir = tempfile::tempdir().unwrap();

@@ -60,6 +60,7 @@ fn routed(lab: &str) -> Topology {
 
 #[test]
 fn two_routers_forward_only_along_their_routes() {
+    require_root!();
     let name = lab_name("rt");
     let _g = LabGuard(name.clone());
     let t = routed(&name);
@@ -98,6 +99,7 @@ fn two_routers_forward_only_along_their_routes() {
 
 #[test]
 fn labs_with_the_same_names_and_addresses_do_not_see_each_other() {
+    require_root!();
     let a = lab_name("ova");
     let b = lab_name("ovb");
     let _ga = LabGuard(a.clone());

@@ -21,10 +21,7 @@ fn stderr_of(args: &[&str], rust_log: Option<&str>) -> String {
 
 #[test]
 fn debug_events_show_with_vv_or_rust_log_and_not_by_default() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root!();
     let name = lab_name("log");
     let _g = LabGuard(name.clone());
     nlab()

@@ -1,6 +1,7 @@
 //! Root integration tests of `kernel::exec`: running programs inside a
 //! node the way `ip netns exec` does. Witnesses: `cat`, `ip -j link`, `ls`.
 
+mod common;
 use nlab::kernel::exec::{command_in, exec_replace};
 use nlab::kernel::netns::{self, create_pinned, delete_pinned, prepare_run_dir};
 use std::fs;
@@ -75,6 +76,7 @@ fn mounts_on(path: &str) -> usize {
 
 #[test]
 fn per_node_hosts_file_is_seen_and_host_file_untouched() {
+    require_root!();
     let ns = TestNs::new();
     let host_before = fs::read("/etc/hosts").expect("reading host /etc/hosts");
     let mounts_before = mounts_on("/etc/hosts");
@@ -101,6 +103,7 @@ fn per_node_hosts_file_is_seen_and_host_file_untouched() {
 
 #[test]
 fn only_lo_is_visible_inside() {
+    require_root!();
     let ns = TestNs::new();
     let out = run(&ns.name, "ip", &["-j", "link"]);
     assert!(out.status.success(), "{out:?}");
@@ -120,6 +123,7 @@ fn only_lo_is_visible_inside() {
 
 #[test]
 fn exit_codes_and_env_pass_through() {
+    require_root!();
     let ns = TestNs::new();
     let out = run(&ns.name, "sh", &["-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7));
@@ -142,6 +146,7 @@ fn missing_namespace_is_a_clear_error() {
 
 #[test]
 fn exec_replace_refuses_a_multithreaded_process() {
+    require_root!();
     let ns = TestNs::new();
     // The test harness runs this on a worker thread: more than one thread.
     let _t = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(200)));
@@ -156,6 +161,7 @@ fn exec_replace_refuses_a_multithreaded_process() {
 
 #[test]
 fn exec_replace_runs_inside_in_a_forked_child() {
+    require_root!();
     use nix::sys::wait::{waitpid, WaitStatus};
     use nix::unistd::{dup2_stdout, fork, pipe, ForkResult};
 

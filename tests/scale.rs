@@ -8,6 +8,7 @@ use nlab::topo::generate;
 
 #[test]
 fn two_thousand_nodes_up_and_down_cleanly() {
+    require_root!();
     let name = lab_name("sc");
     let _g = LabGuard(name.clone());
     // 1,000 switches in a chain, one host on each: 2,000 namespaces.
@@ -50,6 +51,7 @@ fn two_thousand_nodes_up_and_down_cleanly() {
 /// descriptors each if held for the whole `up`) come up and go down.
 #[test]
 fn four_hundred_nodes_fit_in_512_descriptors() {
+    require_root!();
     let name = lab_name("fd");
     let _g = LabGuard(name.clone());
     let nlab = env!("CARGO_BIN_EXE_nlab");

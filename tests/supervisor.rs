@@ -7,7 +7,7 @@ use nlab::lab::{teardown, Lab, UpOptions};
 use nlab::services::supervisor::{self, paths, process, protocol::Applied, Client};
 use nlab::topo::conditions::{Step, StepAction};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// h1, h2 on s1, up, with a guard.
 fn two_hosts(tag: &str) -> (String, LabGuard) {
@@ -29,17 +29,6 @@ fn pgrep(lab: &str) -> Vec<i32> {
         // pgrep lists zombies too; they hold nothing.
         .filter(|&p| process::alive(p))
         .collect()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
 }
 
 /// Whether `ip` shows the interface administratively up.
@@ -96,6 +85,7 @@ fn sleep_until(start_ns: u64, offset_ms: u64) {
 
 #[test]
 fn a_lab_without_services_has_no_supervisor() {
+    require_root!();
     let (name, _g) = two_hosts("sn");
     assert!(pgrep(&name).is_empty(), "a supervisor runs for a plain lab");
     assert!(!paths::socket(&name).exists());
@@ -105,6 +95,7 @@ fn a_lab_without_services_has_no_supervisor() {
 
 #[test]
 fn started_supervisor_answers_runs_in_the_root_namespace_and_outlives_its_starter() {
+    require_root!();
     let (name, _g) = two_hosts("ss");
     // Started by another process that exits at once.
     let st = Command::new(assert_cmd::cargo::cargo_bin("nlab"))
@@ -168,6 +159,7 @@ fn started_supervisor_answers_runs_in_the_root_namespace_and_outlives_its_starte
 
 #[test]
 fn concurrent_ensure_running_gives_one_supervisor() {
+    require_root!();
     let (name, _g) = two_hosts("sc");
     let pids: Vec<u32> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
@@ -204,6 +196,7 @@ fn concurrent_ensure_running_gives_one_supervisor() {
 
 #[test]
 fn schedule_takes_a_link_down_and_up_again() {
+    require_root!();
     let (name, _g) = two_hosts("sd");
     let h1 = ns(&name, "h1");
     let s1 = ns(&name, "s1");
@@ -254,6 +247,7 @@ fn schedule_takes_a_link_down_and_up_again() {
 
 #[test]
 fn kill_9_mid_schedule_then_restart_resumes_without_replaying() {
+    require_root!();
     let (name, _g) = two_hosts("sk");
     let h1 = ns(&name, "h1");
     let c = supervisor::ensure_running(&name).expect("supervisor");
@@ -320,6 +314,7 @@ fn kill_9_mid_schedule_then_restart_resumes_without_replaying() {
 
 #[test]
 fn down_stops_the_supervisor_and_leaves_nothing() {
+    require_root!();
     let (name, g) = two_hosts("sx");
     let c = supervisor::ensure_running(&name).expect("supervisor");
     let pid = c.status().expect("status").pid as i32;
@@ -348,6 +343,7 @@ fn down_stops_the_supervisor_and_leaves_nothing() {
 
 #[test]
 fn a_stray_supervisor_without_its_files_is_found_and_ended() {
+    require_root!();
     let (name, _g) = two_hosts("sy");
     let c = supervisor::ensure_running(&name).expect("supervisor");
     let pid = c.status().expect("status").pid as i32;
@@ -383,6 +379,7 @@ impl StdinBytes for Command {
 
 #[test]
 fn refusals_come_back_as_structured_errors_and_change_nothing() {
+    require_root!();
     let (name, _g) = two_hosts("se");
     let h1 = ns(&name, "h1");
     let c = supervisor::ensure_running(&name).expect("supervisor");
@@ -460,6 +457,7 @@ fn refusals_come_back_as_structured_errors_and_change_nothing() {
 
 #[test]
 fn a_restarted_supervisor_reattaches_the_links_it_drives() {
+    require_root!();
     let (name, _g) = two_hosts("sr");
     let h2 = ns(&name, "h2");
     let c = supervisor::ensure_running(&name).expect("supervisor");
@@ -500,6 +498,7 @@ fn a_restarted_supervisor_reattaches_the_links_it_drives() {
 
 #[test]
 fn a_link_the_supervisor_holds_down_is_not_drift() {
+    require_root!();
     let (name, _g) = two_hosts("sf");
     let h1 = ns(&name, "h1");
     let c = supervisor::ensure_running(&name).expect("supervisor");

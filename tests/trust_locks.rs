@@ -19,14 +19,6 @@ fn run(args: &[&str]) -> Output {
     nlab_cmd(args).output().expect("running nlab")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn finish(c: Child) -> Output {
     c.wait_with_output().expect("waiting for nlab")
 }
@@ -45,6 +37,7 @@ fn node_count(lab: &str) -> usize {
 /// held a lock on the deleted inode and B locked a new file and ran at once.
 #[test]
 fn the_lock_keeps_locking_across_down() {
+    require_root!();
     let name = lab_name("lr");
     let _g = LabGuard(name.clone());
     let o = run(&["up", "--topo", "single,3", "--name", &name]);
@@ -119,6 +112,7 @@ fn the_lock_keeps_locking_across_down() {
 /// fail within seconds, naming the holder's pid and the way out.
 #[test]
 fn a_held_lock_fails_in_time_and_names_its_holder() {
+    require_root!();
     let name = lab_name("lw");
     let _g = LabGuard(name.clone());
     let o = run(&["up", "--topo", "minimal", "--name", &name]);
@@ -160,6 +154,7 @@ fn a_held_lock_fails_in_time_and_names_its_holder() {
 /// The lab's own source, edited, still applies only the difference.
 #[test]
 fn up_from_another_source_needs_replace() {
+    require_root!();
     let name = lab_name("rp");
     let _g = LabGuard(name.clone());
     let o = run(&["up", "--topo", "linear,2", "--name", &name]);
@@ -214,6 +209,7 @@ fn up_from_another_source_needs_replace() {
 /// decide which lab `up` reads, writes or inspects: the path does.
 #[test]
 fn a_journal_naming_another_lab_changes_only_its_own() {
+    require_root!();
     let (l1, l2) = (lab_name("ja"), lab_name("jb"));
     let (_g1, _g2) = (LabGuard(l1.clone()), LabGuard(l2.clone()));
     for l in [&l1, &l2] {
@@ -255,6 +251,7 @@ fn a_journal_naming_another_lab_changes_only_its_own() {
 /// veth whose peer is in a foreign namespace) is not deleted by `up`.
 #[test]
 fn up_never_deletes_a_veth_nlab_did_not_make() {
+    require_root!();
     let name = lab_name("jf");
     let _g = LabGuard(name.clone());
     let foreign = format!("{name}-foreign");
@@ -309,6 +306,7 @@ fn up_never_deletes_a_veth_nlab_did_not_make() {
 /// path after locking and locks the new one).
 #[test]
 fn stale_locks_go_held_ones_stay() {
+    require_root!();
     use nlab::store::{lock_path, remove_stale_locks, LabLock};
     let (stale, held) = (lab_name("ls"), lab_name("lh"));
     let lock = LabLock::acquire(&stale).expect("lock");

@@ -6,19 +6,11 @@ mod common;
 use common::*;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn nlab() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("nlab")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `sh -c CMD` as the user nobody; true when it succeeded.
@@ -54,6 +46,7 @@ fn mode(p: &str) -> u32 {
 
 #[test]
 fn with_umask_000_nothing_of_a_lab_is_writable_by_others() {
+    require_root!();
     let name = lab_name("pm");
     let _g = LabGuard(name.clone());
     let up = format!(
@@ -118,6 +111,7 @@ fn with_umask_000_nothing_of_a_lab_is_writable_by_others() {
 /// of the lab's files, and `down` is not held up.
 #[test]
 fn nobody_cannot_hold_a_lab_lock() {
+    require_root!();
     let name = lab_name("pn");
     let _g = LabGuard(name.clone());
     let o = Command::new(nlab())
@@ -163,6 +157,7 @@ fn nobody_cannot_hold_a_lab_lock() {
 /// the host's directories are never touched and the lab dies with it.
 #[test]
 fn missing_run_directories_are_made_with_their_modes_under_umask_000() {
+    require_root!();
     if !std::path::Path::new("/etc/netns").is_dir() {
         eprintln!("skipped: /etc/netns is missing (a mount point is needed)");
         return;

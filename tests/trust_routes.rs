@@ -5,17 +5,12 @@
 //! state every command shows. Witnesses: `ip -j route`, `ping`, and the
 //! namespace inodes (a recreated node would get a new one).
 mod common;
-use assert_cmd::Command;
 use common::*;
 use nlab::lab::{Lab, UpOptions};
 use nlab::services::supervisor;
 use nlab::topo::conditions::{Step, StepAction};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
-
-fn nlab() -> Command {
-    Command::cargo_bin("nlab").unwrap()
-}
 
 /// h1 – r1 – r2 – h3, static routes on the routers, gateways on the
 /// hosts; h1–r1 also carries IPv6 (the kernel drops IPv6 addresses too
@@ -35,14 +30,6 @@ topology:
     - endpoints: [{{node: r2, iface: lan, ip: 10.3.0.1/24}}, {{node: h3, iface: eth0, ip: 10.3.0.10/24}}]
 "
     )
-}
-
-fn root() -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("SKIP: needs root");
-    false
 }
 
 /// The lab from `routed`, brought up by `nlab up FILE`; returns the file.
@@ -104,9 +91,7 @@ fn inspect_code(lab: &str) -> (i32, String) {
 
 #[test]
 fn link_set_bounce_keeps_routes_and_gateways_in_place() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("rb");
     let _g = LabGuard(name.clone());
     let _f = up_routed(&name);
@@ -130,9 +115,7 @@ fn link_set_bounce_keeps_routes_and_gateways_in_place() {
 
 #[test]
 fn console_link_bounce_keeps_the_gateway() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("rc");
     let _g = LabGuard(name.clone());
     let _f = up_routed(&name);
@@ -147,9 +130,7 @@ fn console_link_bounce_keeps_the_gateway() {
 
 #[test]
 fn scheduled_bounce_keeps_routes() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("rs");
     let _g = LabGuard(name.clone());
     let t = nlab::topo::file::parse(&routed(&name), None).expect("topology");
@@ -188,9 +169,7 @@ fn scheduled_bounce_keeps_routes() {
 
 #[test]
 fn route_deleted_by_hand_is_drift_that_up_repairs_in_place() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("rd");
     let _g = LabGuard(name.clone());
     let (_d, f) = up_routed(&name);
@@ -258,9 +237,7 @@ fn graphed_up(lab: &str, key: &str) -> bool {
 
 #[test]
 fn link_set_down_is_the_recorded_state_every_command_shows() {
-    if !root() {
-        return;
-    }
+    require_root!();
     let name = lab_name("ru");
     let _g = LabGuard(name.clone());
     let (_d, f) = up_routed(&name);
@@ -318,7 +295,8 @@ fn link_set_down_is_the_recorded_state_every_command_shows() {
 /// the kernel's agree and `inspect` finds nothing to repair.
 #[test]
 fn link_set_down_of_a_supervised_link_is_no_drift() {
-    if !root() || !emulator_backend() {
+    require_root!();
+    if !emulator_backend() {
         return;
     }
     use nlab::topo::conditions::{Directed, Impairment};

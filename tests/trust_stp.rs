@@ -2,19 +2,11 @@
 //! has converged, so the `pingall` it suggests next succeeds at once;
 //! `--no-wait` skips the wait.
 mod common;
-use assert_cmd::Command;
 use common::*;
-
-fn nlab() -> Command {
-    Command::cargo_bin("nlab").unwrap()
-}
 
 #[test]
 fn pingall_right_after_up_of_a_torus_loses_nothing() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP: needs root");
-        return;
-    }
+    require_root!();
     let name = lab_name("st");
     let _g = LabGuard(name.clone());
     let o = nlab()
@@ -49,10 +41,7 @@ fn pingall_right_after_up_of_a_torus_loses_nothing() {
 
 #[test]
 fn no_wait_is_accepted_and_documented() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIP: needs root");
-        return;
-    }
+    require_root!();
     let help = nlab().args(["up", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(

@@ -69,17 +69,6 @@ fn signal(pid: i32, sig: i32) {
     }
 }
 
-fn wait_until(max: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + max;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    f()
-}
-
 /// Kills `child` (a paused nlab) with SIGKILL and reaps it.
 fn kill9(mut child: Child) {
     let _ = child.kill();
@@ -94,6 +83,7 @@ fn journal_phase(name: &str) -> String {
 
 #[test]
 fn up_killed_before_the_handover_is_degraded_not_up() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -126,6 +116,7 @@ fn up_killed_before_the_handover_is_degraded_not_up() {
 
 #[test]
 fn a_killed_supervisor_makes_list_and_supervisor_status_say_so() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -155,6 +146,7 @@ fn a_killed_supervisor_makes_list_and_supervisor_status_say_so() {
 
 #[test]
 fn a_stopped_supervisor_is_reported_and_replaced_by_up() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -200,6 +192,7 @@ fn a_stopped_supervisor_is_reported_and_replaced_by_up() {
 
 #[test]
 fn down_killed_midway_leaves_a_lab_that_is_not_up() {
+    require_root!();
     let name = lab_name("dd");
     let _g = LabGuard(name.clone());
     let o = run(&["up", "--topo", "minimal", "--name", &name]);
@@ -266,6 +259,7 @@ impl Drop for Fakes {
 
 #[test]
 fn a_process_that_only_looks_like_a_supervisor_survives_down() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -359,6 +353,7 @@ fn nobody_can(op: &str, path: &std::path::Path) -> bool {
 
 #[test]
 fn supervisor_files_are_root_only_under_umask_000() {
+    require_root!();
     if !emulator_backend() {
         return;
     }
@@ -400,6 +395,7 @@ fn supervisor_files_are_root_only_under_umask_000() {
 
 #[test]
 fn a_held_pid_file_lock_fails_start_and_names_the_holder() {
+    require_root!();
     let name = lab_name("dl");
     let _g = LabGuard(name.clone());
     let o = run(&["up", "--topo", "minimal", "--name", &name]);
@@ -431,6 +427,7 @@ fn a_held_pid_file_lock_fails_start_and_names_the_holder() {
 
 #[test]
 fn a_supervisor_silent_on_its_socket_is_not_answering_after_5_s_and_replaced() {
+    require_root!();
     let name = lab_name("dw");
     let _g = LabGuard(name.clone());
     let o = run(&["up", "--topo", "minimal", "--name", &name]);

@@ -12,13 +12,23 @@
 //! [`neigh_stats`] and probes in waves that fit, deleting what each wave
 //! created (see `services::ping`).
 //!
+//! The sysctl (`neigh.default.gc_thresh3`) and `/proc/net/stat/*_cache`
+//! exist only in the initial network namespace: the table's default
+//! parameters belong to `init_net`. The limit still holds for a process
+//! in any other namespace (the table, its count and its cap are global),
+//! so there both are read from the table itself with `RTM_GETNEIGHTBL`,
+//! which every namespace may dump (what `ip ntable` shows).
+//!
 //! The backlog (`net.core.netdev_max_backlog`, 1,000 packets per CPU) is
 //! the other one: a broadcast on a bridge is copied to every port, and the
 //! copies queue on the CPU's backlog before the namespaces behind the ports
 //! take them. The prober paces its ARP broadcasts by [`netdev_backlog`].
 
+use super::netlink::Socket;
 use super::netns::read_sysctl;
 use super::{Error, Result};
+use netlink_packet_route::neighbour_table::{NeighbourTableAttribute, NeighbourTableMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::fmt;
 
 /// An address family with its own neighbour table.
@@ -42,6 +52,13 @@ impl Family {
         match self {
             Family::V4 => "arp_cache",
             Family::V6 => "ndisc_cache",
+        }
+    }
+
+    fn address_family(self) -> AddressFamily {
+        match self {
+            Family::V4 => AddressFamily::Inet,
+            Family::V6 => AddressFamily::Inet6,
         }
     }
 
@@ -71,12 +88,18 @@ fn read_u64(key: &str) -> Result<u64> {
 
 /// Entries the host's neighbour table of `family` holds at most, over all
 /// namespaces (`net.ipv4.neigh.default.gc_thresh3`). The value is the same
-/// in every namespace that shows it (it belongs to the table).
+/// in every namespace that shows it (it belongs to the table); outside the
+/// initial namespace, which has no such sysctl, it comes from the table.
 pub fn neigh_gc_thresh3(family: Family) -> Result<u64> {
-    read_u64(&family.key("gc_thresh3"))
+    read_u64(&family.key("gc_thresh3")).or_else(|sysctl| {
+        let t = neigh_table(family).map_err(|_| sysctl)?;
+        Ok(t.thresh3)
+    })
 }
 
-/// The current `net.core.netdev_max_backlog` (packets per CPU).
+/// The current `net.core.netdev_max_backlog` (packets per CPU). A global
+/// whose sysctl only the initial namespace has, and no netlink message
+/// carries: elsewhere an error, and callers assume the kernel's default.
 pub fn netdev_backlog() -> Result<u64> {
     read_u64("net.core.netdev_max_backlog")
 }
@@ -97,13 +120,78 @@ pub struct NeighStats {
 /// The file exists only in the initial network namespace, so it is read
 /// through `/proc/self/net`: the namespace of the process's main thread,
 /// whatever namespace the calling thread is in. A process that lives in
-/// another namespace gets an error.
+/// another namespace reads the table itself over netlink instead.
 pub fn neigh_stats(family: Family) -> Result<NeighStats> {
     let path = format!("/proc/self/net/stat/{}", family.stat_file());
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| Error::io(format!("reading {path}"), e))?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            let proc_err = Error::io(format!("reading {path}"), e);
+            return neigh_table(family).map(|t| t.stats).map_err(|_| proc_err);
+        }
+    };
     parse_neigh_stats(&text)
         .ok_or_else(|| Error::protocol(format!("reading {path}"), "unexpected format"))
+}
+
+/// The limit and statistics of one neighbour table as `RTM_GETNEIGHTBL`
+/// reports them: the same global table from any namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighTable {
+    pub thresh3: u64,
+    pub stats: NeighStats,
+}
+
+/// Dumps the neighbour tables of `family` in the calling thread's
+/// namespace and picks the table itself (`arp_cache` / `ndisc_cache`).
+pub fn neigh_table(family: Family) -> Result<NeighTable> {
+    let what = format!(
+        "reading the {family} neighbour table ({})",
+        family.stat_file()
+    );
+    let mut sock = Socket::new()?;
+    let msgs = sock.dump(
+        RouteNetlinkMessage::GetNeighbourTable(neigh_table_request(family)),
+        &what,
+    )?;
+    msgs.iter()
+        .find_map(|m| match m {
+            RouteNetlinkMessage::NewNeighbourTable(t) => table_of(t, family),
+            _ => None,
+        })
+        .ok_or_else(|| Error::protocol(what, "the kernel reported no such table"))
+}
+
+fn neigh_table_request(family: Family) -> NeighbourTableMessage {
+    let mut msg = NeighbourTableMessage::default();
+    msg.header.family = family.address_family();
+    msg
+}
+
+/// The table's figures from one message of the dump: the message naming
+/// the table with its threshold and counters (the dump also has one per
+/// device's parameters, which carry neither).
+fn table_of(msg: &NeighbourTableMessage, family: Family) -> Option<NeighTable> {
+    let (mut name, mut thresh3, mut entries, mut fulls) = (None, None, None, 0);
+    for a in &msg.attributes {
+        match a {
+            NeighbourTableAttribute::Name(n) => name = Some(n.as_str()),
+            NeighbourTableAttribute::Threshold3(t) => thresh3 = Some(u64::from(*t)),
+            NeighbourTableAttribute::Config(c) => entries = Some(u64::from(c.entries)),
+            NeighbourTableAttribute::Stats(s) => fulls = s.table_fulls,
+            _ => {}
+        }
+    }
+    if name != Some(family.stat_file()) {
+        return None;
+    }
+    Some(NeighTable {
+        thresh3: thresh3?,
+        stats: NeighStats {
+            entries: entries?,
+            table_fulls: fulls,
+        },
+    })
 }
 
 /// Parses a `/proc/net/stat/*_cache` file: a header line, then one line of
@@ -176,6 +264,41 @@ mod tests {
         );
         assert_eq!(parse_neigh_stats("entries allocs\n"), None);
         assert_eq!(parse_neigh_stats("garbage\n1 2\n"), None);
+    }
+
+    #[test]
+    fn picks_the_table_not_a_devices_parameters() {
+        use netlink_packet_route::neighbour_table::NeighbourTableConfig;
+        let mut table = neigh_table_request(Family::V4);
+        assert_eq!(table.header.family, AddressFamily::Inet);
+        // struct ndt_config as the kernel sends it: key_len 4, entry_size
+        // 336, entries 49, then six u32 the prober does not use.
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&4u16.to_ne_bytes());
+        raw.extend_from_slice(&336u16.to_ne_bytes());
+        raw.extend_from_slice(&49u32.to_ne_bytes());
+        raw.extend_from_slice(&[0; 24]);
+        let config = NeighbourTableConfig::parse(&raw).expect("an ndt_config");
+        table.attributes = vec![
+            NeighbourTableAttribute::Name("arp_cache".into()),
+            NeighbourTableAttribute::Threshold3(1024),
+            NeighbourTableAttribute::Config(config),
+        ];
+        assert_eq!(
+            table_of(&table, Family::V4),
+            Some(NeighTable {
+                thresh3: 1024,
+                stats: NeighStats {
+                    entries: 49,
+                    table_fulls: 0
+                }
+            })
+        );
+        // The other family's table, and a device's parameters (a name only).
+        assert_eq!(table_of(&table, Family::V6), None);
+        let mut parms = neigh_table_request(Family::V4);
+        parms.attributes = vec![NeighbourTableAttribute::Name("arp_cache".into())];
+        assert_eq!(table_of(&parms, Family::V4), None);
     }
 
     #[test]

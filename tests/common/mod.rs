@@ -299,3 +299,136 @@ impl Drop for Group {
         let _ = self.0.wait();
     }
 }
+
+/// Returns from the calling test, with a visible `SKIP:` line naming it,
+/// unless the test runs as root: root tests make namespaces and labs.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if !$crate::common::is_root_or_skip() {
+            return;
+        }
+    };
+}
+
+/// True as root; else prints why the calling test (named by its thread,
+/// as the test harness names it) skips.
+pub fn is_root_or_skip() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let t = std::thread::current();
+    eprintln!("SKIP: {}: needs root", t.name().unwrap_or("a test"));
+    false
+}
+
+/// Why a test that may only run in scripts/test.sh's sandbox cannot run
+/// here, or None inside it: the script sets `NLAB_TEST_SANDBOX=1`, and the
+/// lab directories are mounts of their own (its private tmpfs), so a user
+/// who sets the variable by hand on the host is still refused.
+pub fn outside_sandbox() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    if std::env::var_os("NLAB_TEST_SANDBOX").is_none_or(|v| v != "1") {
+        return Some(
+            "NLAB_TEST_SANDBOX=1 is not set (scripts/test.sh sets it in its sandbox)".into(),
+        );
+    }
+    for dir in ["/run/netns", "/run/nlab", "/etc/netns"] {
+        let parent = std::path::Path::new(dir)
+            .parent()
+            .unwrap_or(std::path::Path::new("/"));
+        let (Ok(d), Ok(p)) = (std::fs::metadata(dir), std::fs::metadata(parent)) else {
+            return Some(format!("{dir} cannot be read"));
+        };
+        if d.dev() == p.dev() {
+            return Some(format!(
+                "{dir} is not a mount of its own (the sandbox's tmpfs)"
+            ));
+        }
+    }
+    None
+}
+
+/// The `nlab` binary under test, as an assert_cmd command.
+pub fn nlab() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("nlab").expect("the nlab binary")
+}
+
+/// stdout then stderr of `o`, for assertion messages and searches.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Polls `f` every 10 ms until it holds or `max` has passed; its last
+/// answer.
+pub fn wait_until(max: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + max;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    f()
+}
+
+/// Conditions `i` from a to b only.
+pub fn one_way(i: nlab::topo::conditions::Impairment) -> nlab::topo::conditions::Directed {
+    nlab::topo::conditions::Directed {
+        a_to_b: i,
+        b_to_a: Default::default(),
+    }
+}
+
+/// The root qdisc of `dev` in namespace `ns` as `tc -s -j` reports it
+/// (with its counters), or Null when it has none.
+pub fn root_qdisc(ns: &str, dev: &str) -> serde_json::Value {
+    let o = Command::new("tc")
+        .args(["-s", "-j", "-n", ns, "qdisc", "show", "dev", dev])
+        .output()
+        .expect("tc");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("tc json");
+    v.as_array()
+        .and_then(|a| a.iter().find(|q| q["root"] == true))
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Average RTT (ms) of `count` pings from `ns` to `addr`, 50 ms apart,
+/// from ping's summary line; panics when none came back.
+pub fn rtt_ms(ns: &str, addr: &str, count: u32) -> f64 {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "ping", "-q", "-i", "0.05"])
+        .args(["-c", &count.to_string(), "-W", "3", addr])
+        .output()
+        .expect("ping");
+    let s = String::from_utf8_lossy(&o.stdout);
+    s.lines()
+        .find(|l| l.contains("min/avg/max"))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().split('/').nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no RTT in {s}"))
+}
+
+/// The sequence numbers in 1..=n that got no echo reply in ping's output
+/// (a reply line has `icmp_seq=` and `time=`; `DUP!` lines do not count).
+pub fn lost_seqs(out: &str, n: u32) -> Vec<u32> {
+    let got: std::collections::BTreeSet<u32> = out
+        .lines()
+        .filter(|l| l.contains("time=") && !l.contains("DUP!"))
+        .filter_map(|l| {
+            l.split("icmp_seq=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    (1..=n).filter(|i| !got.contains(i)).collect()
+}

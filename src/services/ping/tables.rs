@@ -28,7 +28,10 @@ impl Tables {
         };
         for (i, f) in FAMILIES.into_iter().enumerate() {
             if t.used[i] {
-                t.thresh3[i] = limits::neigh_gc_thresh3(f).unwrap_or(1024);
+                t.thresh3[i] = limits::neigh_gc_thresh3(f).unwrap_or_else(|e| {
+                    tracing::debug!("{e}: assuming the kernel's default of 1,024 entries");
+                    1024
+                });
                 t.start_budget[i] = t.budget_now(i).min(cap.unwrap_or(u64::MAX));
             }
         }
