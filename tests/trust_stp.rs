@@ -66,3 +66,29 @@ fn no_wait_is_accepted_and_documented() {
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(r.get("spanning_tree").is_none(), "{r}");
 }
+
+/// `up` returns with the lab's link states settled: a bridge's carrier
+/// change is not urgent to the kernel, which used to leave it `unknown`
+/// for up to a second, so an `inspect` right after `up` and one a moment
+/// later disagreed about a lab nobody touched.
+#[test]
+fn inspect_right_after_up_reads_what_it_reads_a_moment_later() {
+    require_root!();
+    let name = lab_name("se");
+    let _g = LabGuard(name.clone());
+    let o = nlab()
+        .args(["up", "--topo", "linear,3", "--name", &name])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let inspect = || {
+        let o = nlab().args(["inspect", &name, "--json"]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let first = inspect();
+    // The kernel's linkwatch handles non-urgent events within a second.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let later = inspect();
+    assert_eq!(first, later, "the lab's state changed after up returned");
+}

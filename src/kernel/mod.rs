@@ -2,6 +2,7 @@
 //! `/proc/sys`. One module per kind of kernel object.
 
 pub mod addr;
+pub mod ethtool;
 pub mod exec;
 pub mod features;
 pub mod files;

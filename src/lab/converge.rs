@@ -48,6 +48,33 @@ impl StpWait {
     }
 }
 
+/// Makes every switch's ports and bridge report their settled link state
+/// now (see [`crate::kernel::ethtool`]), so what `up` leaves is what
+/// `inspect` keeps reading. One namespace at a time: no descriptor outlives
+/// its switch.
+pub fn settle_bridges(t: &Topology) -> Result<()> {
+    for (name, node) in &t.nodes {
+        if node.kind != crate::topo::NodeKind::Switch {
+            continue;
+        }
+        // Ports first: their carrier is what turns the bridge's on.
+        let mut ifaces: Vec<String> = t
+            .links
+            .iter()
+            .flat_map(|l| l.endpoints.iter())
+            .filter(|e| &e.node == name)
+            .map(|e| e.iface.clone())
+            .collect();
+        ifaces.push(name.clone());
+        let ns = NetNs::open(&netns::ns_name(&t.name, name))?;
+        ns.run(|| crate::kernel::ethtool::sync_link_states(&ifaces))?
+            .map_err(|e| {
+                crate::kernel::Error::io(format!("reading the link state of switch {name}"), e)
+            })?;
+    }
+    Ok(())
+}
+
 /// Switches of `t` that run spanning tree.
 pub fn stp_switches(t: &Topology) -> Vec<String> {
     effective_stp(t)

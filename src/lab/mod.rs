@@ -432,6 +432,9 @@ impl Lab {
                 .extend(w.as_ref().and_then(converge::StpWait::warning));
             report.spanning_tree = w;
         }
+        if !p.is_empty() {
+            converge::settle_bridges(topo)?;
+        }
         report.elapsed = start.elapsed();
         Ok((
             Lab {
