@@ -4,7 +4,9 @@
 //! - [`topo`]: the model (parse, generate, validate); plain data, no syscalls.
 //! - [`lab`]: plan the difference between the desired model and the recorded
 //!   state, apply it, journal it, tear it down.
-//! - [`kernel`]: the only code that makes syscalls (netlink, setns, sysctl).
+//! - [`kernel`]: the only code that makes syscalls (netlink, setns, sysctl,
+//!   and safe wrappers for the rest: fds, signals, locks, limits); the
+//!   only module allowed `unsafe` (`#![deny(unsafe_code)]` elsewhere).
 //!
 //! [`services`] holds what needs a running loop (the ICMP prober behind
 //! `pingall`). The CLI in `src/cli` is a thin layer over this library.
@@ -19,6 +21,11 @@
 //! lab.down().unwrap();
 //! ```
 
+#![deny(unsafe_code)]
+
+// The one layer that may: every syscall wrapper, each `unsafe` with its
+// SAFETY note, behind a safe API.
+#[allow(unsafe_code)]
 pub mod kernel;
 pub mod lab;
 pub mod pause;

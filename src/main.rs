@@ -1,3 +1,6 @@
+// The CLI makes no syscalls of its own: it goes through `nlab::kernel`.
+#![deny(unsafe_code)]
+
 mod cli;
 
 use clap::Parser;
