@@ -335,6 +335,37 @@ fn parse_error(payload: &[u8]) -> Option<(i32, Option<String>)> {
 mod tests {
     use super::*;
 
+    /// A real round trip through the socket: a dump and a failing request,
+    /// in a scratch namespace when root (in this one otherwise, where the
+    /// delete is refused for want of privilege).
+    #[test]
+    fn dumps_and_collects_errors_over_the_socket() {
+        let root = crate::kernel::proc::is_root(std::process::id() as i32);
+        let mut sock = if root {
+            Socket::new_in_scratch_ns().unwrap()
+        } else {
+            Socket::new().unwrap()
+        };
+        let links = crate::kernel::link::dump(&mut sock, "listing links").unwrap();
+        assert!(links.iter().any(|l| l.name == "lo"), "no lo in the dump");
+        let reqs = (0..3)
+            .map(|i| {
+                crate::kernel::link::delete_by_name(&format!("nlab-none{i}"), format!("del {i}"))
+            })
+            .collect();
+        let errs = sock.execute(reqs);
+        assert_eq!(errs.len(), 3, "every failed request is reported: {errs:?}");
+        let want = if root { libc::ENODEV } else { libc::EPERM };
+        for (i, e) in errs.iter().enumerate() {
+            assert!(e.to_string().starts_with(&format!("del {i}")), "{e}");
+            assert_eq!(e.raw_errno(), Some(want), "{e}");
+        }
+        // The socket is still usable after failures.
+        assert!(!crate::kernel::link::dump(&mut sock, "again")
+            .unwrap()
+            .is_empty());
+    }
+
     #[test]
     fn decodes_plain_ack_and_error() {
         let mut ack = 0i32.to_ne_bytes().to_vec();
