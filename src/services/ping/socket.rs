@@ -12,7 +12,6 @@ use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::RouteNetlinkMessage;
-use nix::sched::{setns, CloneFlags};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::IpAddr;
 
@@ -94,9 +93,7 @@ pub(super) fn open_all(wants: &[NsWant]) -> Result<Vec<NsOpen>> {
 /// Enters the namespace on the calling thread (for good) and opens there.
 fn open_in(want: &NsWant) -> Result<NsOpen> {
     let ns = &want.name;
-    let netns = NetNs::open(ns)?;
-    setns(netns.fd(), CloneFlags::CLONE_NEWNET)
-        .map_err(|e| Error::sys(format!("entering namespace {ns} to open ICMP sockets"), e))?;
+    NetNs::open(ns)?.enter_for_good("to open ICMP sockets")?;
     let v4 = want.v4.then(|| raw_socket(ns, false)).transpose()?;
     let v6 = want.v6.then(|| raw_socket(ns, true)).transpose()?;
     let mut sock = netlink::Socket::new()?;
