@@ -10,6 +10,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -99,10 +100,19 @@ pub fn open_file(path: &Path, mode: u32, truncate: bool) -> io::Result<File> {
 
 /// Tries to take an exclusive `flock` on `f` without waiting: `Ok(false)`
 /// when another open file description holds a lock on it.
-pub fn try_lock_exclusive(f: &File) -> io::Result<bool> {
-    use std::os::fd::AsRawFd;
+pub fn try_lock_exclusive(f: &impl AsRawFd) -> io::Result<bool> {
+    try_flock(f, libc::LOCK_EX)
+}
+
+/// Tries to take a shared `flock` on `f` without waiting: `Ok(false)` when
+/// another open file description holds an exclusive one.
+pub fn try_lock_shared(f: &impl AsRawFd) -> io::Result<bool> {
+    try_flock(f, libc::LOCK_SH)
+}
+
+fn try_flock(f: &impl AsRawFd, op: libc::c_int) -> io::Result<bool> {
     // SAFETY: flock on a descriptor `f` owns; LOCK_NB never blocks.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    let r = unsafe { libc::flock(f.as_raw_fd(), op | libc::LOCK_NB) };
     if r == 0 {
         return Ok(true);
     }

@@ -227,6 +227,11 @@ pub fn parse_neigh_stats(text: &str) -> Option<NeighStats> {
 /// which bounds how many namespaces an apply may hold open at once.
 /// `None` when it cannot be read; `u64::MAX` when unlimited.
 pub fn open_files_soft() -> Option<u64> {
+    open_files().map(|(soft, _)| soft)
+}
+
+/// This process's soft and hard `RLIMIT_NOFILE` (`u64::MAX`: unlimited).
+pub fn open_files() -> Option<(u64, u64)> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -235,11 +240,41 @@ pub fn open_files_soft() -> Option<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return None;
     }
-    Some(if rl.rlim_cur == libc::RLIM_INFINITY {
-        u64::MAX
-    } else {
-        rl.rlim_cur
-    })
+    let unlimited = |v: libc::rlim_t| {
+        if v == libc::RLIM_INFINITY {
+            u64::MAX
+        } else {
+            v
+        }
+    };
+    Some((unlimited(rl.rlim_cur), unlimited(rl.rlim_max)))
+}
+
+/// Raises (or lowers) this process's own soft `RLIMIT_NOFILE` to `soft`,
+/// keeping the hard limit: a per-process limit, nothing host-wide.
+pub fn set_open_files_soft(soft: u64) -> Result<()> {
+    let (_, hard) = open_files().ok_or_else(|| {
+        Error::io(
+            "reading this process's open files limit",
+            std::io::Error::last_os_error(),
+        )
+    })?;
+    let raised = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: if hard == u64::MAX {
+            libc::RLIM_INFINITY
+        } else {
+            hard
+        },
+    };
+    // SAFETY: plain setrlimit with a valid struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return Err(Error::io(
+            "raising this process's open files limit",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -299,6 +334,15 @@ mod tests {
         let mut parms = neigh_table_request(Family::V4);
         parms.attributes = vec![NeighbourTableAttribute::Name("arp_cache".into())];
         assert_eq!(table_of(&parms, Family::V4), None);
+    }
+
+    #[test]
+    fn open_files_round_trip() {
+        let (soft, hard) = open_files().unwrap();
+        assert!(soft <= hard);
+        // Setting the soft limit to what it is changes nothing.
+        set_open_files_soft(soft).unwrap();
+        assert_eq!(open_files(), Some((soft, hard)));
     }
 
     #[test]

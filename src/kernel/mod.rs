@@ -1,9 +1,14 @@
 //! The only layer that makes syscalls: netlink (rtnetlink), `setns`,
-//! `/proc/sys`. One module per kind of kernel object.
+//! `/proc/sys`, and one small safe wrapper per other kind of syscall
+//! (`fd`: eventfd, epoll, poll, read/write, socket options; `thread`;
+//! `signals`; `proc`: kill, pidfd; `files`: flock; `limits`: rlimit).
+//! The only module allowed `unsafe` (lib.rs denies it everywhere else).
+//! One module per kind of kernel object.
 
 pub mod addr;
 pub mod ethtool;
 pub mod exec;
+pub mod fd;
 pub mod features;
 pub mod files;
 pub mod limits;
@@ -16,6 +21,7 @@ pub mod route;
 pub mod signals;
 pub mod tap;
 pub mod tc;
+pub mod thread;
 #[cfg(test)]
 mod wire;
 
@@ -99,6 +105,21 @@ impl Error {
         }
     }
 
+    /// Whether the kernel said the object does not exist (ENOENT).
+    pub fn is_not_found(&self) -> bool {
+        self.raw_errno() == Some(libc::ENOENT)
+    }
+
+    /// Whether the kernel said there is no such device (ENODEV).
+    pub fn is_no_device(&self) -> bool {
+        self.raw_errno() == Some(libc::ENODEV)
+    }
+
+    /// Whether the kernel rejected an argument (EINVAL).
+    pub fn is_invalid(&self) -> bool {
+        self.raw_errno() == Some(libc::EINVAL)
+    }
+
     /// The errno behind this error, if it came from the kernel.
     pub fn raw_errno(&self) -> Option<i32> {
         match self {
@@ -111,3 +132,18 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_predicates() {
+        assert!(Error::errno("x", libc::ENOENT).is_not_found());
+        assert!(Error::errno("x", libc::ENODEV).is_no_device());
+        assert!(Error::errno("x", libc::EINVAL).is_invalid());
+        let io = Error::io("x", std::io::Error::from_raw_os_error(libc::ENOENT));
+        assert!(io.is_not_found() && !io.is_no_device());
+        assert!(!Error::protocol("x", "y").is_not_found());
+    }
+}

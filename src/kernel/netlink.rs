@@ -14,15 +14,12 @@ use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP,
     NLM_F_REQUEST,
 };
+use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR};
 use netlink_packet_route::RouteNetlinkMessage;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use netlink_sys::{protocols::NETLINK_ROUTE, SocketAddr};
 
-const NETLINK_ROUTE: i32 = 0;
-const SOL_NETLINK: i32 = 270;
-const NETLINK_EXT_ACK: i32 = 11;
-const NETLINK_CAP_ACK: i32 = 10;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+/// `NLMSGERR_ATTR_MSG` (linux/netlink.h): the kernel's error text in an
+/// extended ack. Neither `libc` nor the netlink crates export it.
 const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Bytes of requests per `sendmsg`. Bounded so the acks of one batch always
 /// fit the receive buffer (each ack costs ~1 KiB of socket memory).
@@ -52,7 +49,7 @@ impl Request {
 }
 
 pub struct Socket {
-    fd: OwnedFd,
+    sock: netlink_sys::Socket,
     seq: u32,
     rbuf: Vec<u8>,
 }
@@ -60,41 +57,26 @@ pub struct Socket {
 impl Socket {
     /// Opens a NETLINK_ROUTE socket in the calling thread's namespace.
     pub fn new() -> Result<Socket> {
-        // SAFETY: plain socket(2); the fd is owned right away.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                NETLINK_ROUTE,
-            )
-        };
-        if raw < 0 {
-            return Err(Error::io(
-                "opening a netlink socket",
-                std::io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: `raw` is a fresh, valid fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let s = Socket {
-            fd,
-            seq: 0,
-            rbuf: Vec::new(),
-        };
+        let sock = netlink_sys::Socket::new(NETLINK_ROUTE)
+            .map_err(|e| Error::io("opening a netlink socket", e))?;
         // Forced sizes need CAP_NET_ADMIN; fall back to the capped ones.
         for (force, plain) in [
             (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
             (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
         ] {
-            if s.setsockopt(libc::SOL_SOCKET, force, SOCK_BUF).is_err() {
-                let _ = s.setsockopt(libc::SOL_SOCKET, plain, SOCK_BUF);
+            if super::fd::set_int_option(&sock, libc::SOL_SOCKET, force, SOCK_BUF).is_err() {
+                let _ = super::fd::set_int_option(&sock, libc::SOL_SOCKET, plain, SOCK_BUF);
             }
         }
         // Extended acks carry the kernel's own error text; capped acks do not
         // echo our whole request back, which keeps the receive queue small.
-        let _ = s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1);
-        let _ = s.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1);
-        Ok(s)
+        let _ = sock.set_ext_ack(true);
+        let _ = sock.set_cap_ack(true);
+        Ok(Socket {
+            sock,
+            seq: 0,
+            rbuf: Vec::new(),
+        })
     }
 
     /// Opens a socket inside a new, empty namespace that lives as long as
@@ -112,24 +94,6 @@ impl Socket {
             .join()
             .unwrap_or_else(|_| Err(Error::protocol("scratch namespace", "thread panicked")))
         })
-    }
-
-    fn setsockopt(&self, level: i32, name: i32, val: i32) -> std::io::Result<()> {
-        // SAFETY: passes a pointer to a live i32 with its exact size.
-        let r = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                level,
-                name,
-                &val as *const i32 as *const libc::c_void,
-                std::mem::size_of::<i32>() as u32,
-            )
-        };
-        if r < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -185,29 +149,13 @@ impl Socket {
     }
 
     fn send_all(&self, buf: &[u8]) -> std::io::Result<()> {
-        // SAFETY: a sockaddr_nl zeroed then given the kernel's address family.
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as u16;
+        // To the kernel (port 0); the socket binds itself on first send.
+        let kernel = SocketAddr::new(0, 0);
         loop {
-            // SAFETY: buf and addr are valid for the lengths passed.
-            let n = unsafe {
-                libc::sendto(
-                    self.fd.as_raw_fd(),
-                    buf.as_ptr() as *const libc::c_void,
-                    buf.len(),
-                    0,
-                    &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_nl>() as u32,
-                )
-            };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+            match self.sock.send_to(buf, &kernel, 0) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => return r.map(|_| ()),
             }
-            return Ok(());
         }
     }
 
@@ -218,23 +166,12 @@ impl Socket {
             self.rbuf = vec![0u8; RECV_BUF];
         }
         loop {
-            // SAFETY: rbuf is valid for its whole length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.rbuf.as_mut_ptr() as *mut libc::c_void,
-                    self.rbuf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
+            // A `&mut [u8]` fills from its start and never grows.
+            let mut buf: &mut [u8] = &mut self.rbuf[..];
+            match self.sock.recv(&mut buf, 0) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => return r.map(|n| n.min(RECV_BUF)),
             }
-            return Ok(n as usize);
         }
     }
 
@@ -397,6 +334,37 @@ fn parse_error(payload: &[u8]) -> Option<(i32, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A real round trip through the socket: a dump and a failing request,
+    /// in a scratch namespace when root (in this one otherwise, where the
+    /// delete is refused for want of privilege).
+    #[test]
+    fn dumps_and_collects_errors_over_the_socket() {
+        let root = crate::kernel::proc::is_root(std::process::id() as i32);
+        let mut sock = if root {
+            Socket::new_in_scratch_ns().unwrap()
+        } else {
+            Socket::new().unwrap()
+        };
+        let links = crate::kernel::link::dump(&mut sock, "listing links").unwrap();
+        assert!(links.iter().any(|l| l.name == "lo"), "no lo in the dump");
+        let reqs = (0..3)
+            .map(|i| {
+                crate::kernel::link::delete_by_name(&format!("nlab-none{i}"), format!("del {i}"))
+            })
+            .collect();
+        let errs = sock.execute(reqs);
+        assert_eq!(errs.len(), 3, "every failed request is reported: {errs:?}");
+        let want = if root { libc::ENODEV } else { libc::EPERM };
+        for (i, e) in errs.iter().enumerate() {
+            assert!(e.to_string().starts_with(&format!("del {i}")), "{e}");
+            assert_eq!(e.raw_errno(), Some(want), "{e}");
+        }
+        // The socket is still usable after failures.
+        assert!(!crate::kernel::link::dump(&mut sock, "again")
+            .unwrap()
+            .is_empty());
+    }
 
     #[test]
     fn decodes_plain_ack_and_error() {

@@ -149,6 +149,13 @@ impl NetNs {
         Ok(NsGuard { prev })
     }
 
+    /// Moves the calling thread into this namespace for the rest of its
+    /// life (a thread that only works there); `why` ends the error message.
+    pub fn enter_for_good(&self, why: &str) -> Result<()> {
+        setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::sys(format!("entering namespace {} {why}", self.name), e))
+    }
+
     /// Runs `f` with the calling thread inside this namespace.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
         let _g = self.enter()?;

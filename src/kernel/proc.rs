@@ -288,6 +288,28 @@ pub fn detach_on_spawn(cmd: &mut std::process::Command) {
     }
 }
 
+/// Sends `sig` to process `pid`. Only for a pid this process is sure of
+/// (its own child, or one just read and checked); [`Pidfd`] otherwise.
+/// A process that has exited meanwhile gives ESRCH.
+pub fn kill(pid: i32, sig: i32) -> std::io::Result<()> {
+    // SAFETY: kill(2) with scalar arguments.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Sends `sig` to every process of group `pgid`.
+pub fn kill_group(pgid: i32, sig: i32) -> std::io::Result<()> {
+    // SAFETY: killpg(3) with scalar arguments.
+    if unsafe { libc::killpg(pgid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Sets the permission bits of an open file, whatever the umask did to it.
 pub fn fchmod(f: &impl AsRawFd, mode: u32) -> std::io::Result<()> {
     // SAFETY: fchmod on a descriptor the caller owns.
@@ -298,31 +320,12 @@ pub fn fchmod(f: &impl AsRawFd, mode: u32) -> std::io::Result<()> {
     }
 }
 
-/// Takes an exclusive `flock` without waiting: Ok(false) when another
-/// holds one.
-pub fn try_lock_exclusive(f: &impl AsRawFd) -> std::io::Result<bool> {
-    // SAFETY: flock on a descriptor the caller owns.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(e)
-    }
-}
-
 /// Whether another process holds an exclusive `flock` on `path`: a shared
 /// probe that is let go at once. `None` when the file cannot be opened.
 pub fn exclusively_locked(path: &Path) -> Option<bool> {
     let f = fs::File::open(path).ok()?;
-    // SAFETY: flock on the descriptor just opened; closing it releases.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    if r == 0 {
-        return Some(false);
-    }
-    (std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)).then_some(true)
+    // Closing `f` lets the shared probe go.
+    super::files::try_lock_shared(&f).ok().map(|got| !got)
 }
 
 #[cfg(test)]

@@ -124,11 +124,8 @@ pub fn pids_in(pinned: &HashSet<u64>, recorded: &[NsRecord]) -> Vec<i32> {
 /// namespaces can be freed.
 pub fn kill(pids: &[i32]) {
     for &pid in pids {
-        // SAFETY: kill(2) on a pid we just read; a pid that exited meanwhile
-        // gives ESRCH, which is fine.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
+        // A pid that exited meanwhile gives ESRCH, which is fine.
+        let _ = crate::kernel::proc::kill(pid, libc::SIGKILL);
     }
     let deadline = Instant::now() + Duration::from_secs(2);
     for &pid in pids {

@@ -4,96 +4,41 @@
 //! the console exits).
 
 use anyhow::Context;
-use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
+use nlab::kernel::{proc, signals};
 use nlab::lab::Lab;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
 
 /// Makes SIGINT set a flag instead of ending the console. A foreground
 /// command shares the terminal's process group and gets the signal itself;
 /// a handler (unlike SIG_IGN) is reset by `exec`, so the command dies of
 /// Ctrl-C as it would in a shell.
 pub fn catch_sigint() -> anyhow::Result<()> {
-    let act = SigAction::new(
-        SigHandler::Handler(on_sigint),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    // SAFETY: the handler only stores to an atomic.
-    unsafe { signal::sigaction(Signal::SIGINT, &act) }.context("installing a SIGINT handler")?;
-    Ok(())
-}
-
-/// Process groups of running background jobs, for the SIGTERM/SIGHUP
-/// handler (which may not lock or allocate). 0 is a free slot; jobs past
-/// the last slot are still stopped on a normal exit.
-static JOB_GROUPS: [AtomicI32; 64] = [const { AtomicI32::new(0) }; 64];
-
-extern "C" fn on_terminate(sig: libc::c_int) {
-    for g in &JOB_GROUPS {
-        let pgid = g.load(Ordering::SeqCst);
-        if pgid > 0 {
-            // SAFETY: killpg is async-signal-safe.
-            unsafe { libc::killpg(pgid, libc::SIGTERM) };
-        }
-    }
-    // `up --cli --rm` waits for the signal to remove the lab, then exits.
-    if nlab::kernel::signals::forward(sig) {
-        return;
-    }
-    // Otherwise die of the signal as if there were no handler.
-    // SAFETY: signal and raise are async-signal-safe.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::raise(sig);
-    }
+    signals::catch_sigint().context("installing a SIGINT handler")
 }
 
 /// Background jobs live in their own process groups, so a console killed
 /// by SIGTERM or by its terminal closing (SIGHUP) takes them down first.
+/// Jobs past the 64th are still stopped on a normal exit.
 pub fn stop_jobs_on_termination() -> anyhow::Result<()> {
-    let act = SigAction::new(
-        SigHandler::Handler(on_terminate),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for sig in [Signal::SIGTERM, Signal::SIGHUP] {
-        // SAFETY: the handler only makes async-signal-safe calls.
-        unsafe { signal::sigaction(sig, &act) }
-            .with_context(|| format!("installing a {sig} handler"))?;
-    }
-    Ok(())
+    signals::stop_groups_on_termination().context("installing termination handlers")
 }
 
 fn remember_group(pgid: i32, on: bool) {
-    let (from, to) = if on { (0, pgid) } else { (pgid, 0) };
-    for g in &JOB_GROUPS {
-        if g.compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            return;
-        }
-    }
+    signals::remember_group(pgid, on)
 }
 
 /// Whether Ctrl-C came since the last call (and clears it).
 pub fn take_interrupt() -> bool {
-    INTERRUPTED.swap(false, Ordering::SeqCst)
+    signals::take_sigint()
 }
 
 /// Whether Ctrl-C came, leaving the flag for the script loop to see.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    signals::sigint_seen()
 }
 
 /// The shell node commands run in; Mininet's nodes run bash.
@@ -227,7 +172,7 @@ impl Jobs {
         self.reap();
         let mut stopped = Vec::new();
         for j in self.list.iter().filter(|j| j.status.is_none()) {
-            let _ = signal::killpg(Pid::from_raw(j.child.id() as i32), Signal::SIGTERM);
+            let _ = proc::kill_group(j.child.id() as i32, libc::SIGTERM);
             stopped.push(format!("[{}] {}: {}", j.id, j.node, j.line));
         }
         let deadline = Instant::now() + Duration::from_secs(1);
@@ -236,7 +181,7 @@ impl Jobs {
             self.reap();
         }
         for j in self.list.iter_mut().filter(|j| j.status.is_none()) {
-            let _ = signal::killpg(Pid::from_raw(j.child.id() as i32), Signal::SIGKILL);
+            let _ = proc::kill_group(j.child.id() as i32, libc::SIGKILL);
             j.status = j.child.wait().ok();
             remember_group(j.child.id() as i32, false);
         }

@@ -9,7 +9,7 @@
 //! deadline to wake for, so it sleeps in a blocking `read` instead: one
 //! system call per arriving frame instead of three (`ppoll`, the `read`,
 //! and the `read` that finds the TAP empty); stopping interrupts it with
-//! [`wake_signal`]. With no impairment and nothing queued, a frame goes
+//! [`thread::wake_signal`]. With no impairment and nothing queued, a frame goes
 //! straight from the read buffer to the write: no parsing, no allocation.
 
 use super::delay_queue::DelayQueue;
@@ -19,6 +19,7 @@ use super::stats::DirStats;
 use super::vnet;
 use super::Shared;
 use crate::kernel::tap::{MAX_FRAME, VNET_HDR_LEN};
+use crate::kernel::{fd, thread};
 use crate::topo::conditions::Impairment;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::{Acquire, Relaxed};
@@ -26,14 +27,9 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed};
 /// Frames read per wakeup before due frames are sent.
 pub const BATCH: usize = 64;
 
+#[inline]
 pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    thread::monotonic_ns()
 }
 
 enum Read {
@@ -43,92 +39,31 @@ enum Read {
     Gone,
 }
 
+#[inline]
 fn read(fd: RawFd, buf: &mut [u8]) -> Read {
-    // SAFETY: reading into a buffer we own, within its length.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
-    if n > 0 {
-        return Read::Frame(n as usize);
+    match fd::read(fd, buf) {
+        Ok(0) => Read::Empty,
+        Ok(n) => Read::Frame(n),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EINTR)) => Read::Empty,
+        Err(_) => Read::Gone,
     }
-    match std::io::Error::last_os_error().raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EINTR) => Read::Empty,
-        _ if n == 0 => Read::Empty,
-        _ => Read::Gone,
-    }
-}
-
-/// The signal that interrupts a forwarding thread's blocking `read` when
-/// its link stops (a real-time one nothing else in nlab uses).
-pub fn wake_signal() -> libc::c_int {
-    libc::SIGRTMIN() + 1
-}
-
-/// Installs a no-op handler for [`wake_signal`] without `SA_RESTART`, so
-/// the signal makes a blocking `read` return `EINTR` instead of killing
-/// the process (the default action) or being restarted. Once per process.
-pub fn install_wake_handler() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    extern "C" fn noop(_: libc::c_int) {}
-    ONCE.call_once(|| {
-        // SAFETY: a zeroed sigaction with a valid handler and an empty
-        // mask; sigaction only reads it.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = noop as *const () as libc::sighandler_t;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(wake_signal(), &sa, std::ptr::null_mut());
-        }
-    });
 }
 
 /// Switches `fd` between blocking and non-blocking reads.
 fn set_nonblocking(fd: RawFd, on: bool) {
-    // SAFETY: fcntl on a descriptor the caller keeps open.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        if fl >= 0 {
-            let fl = if on {
-                fl | libc::O_NONBLOCK
-            } else {
-                fl & !libc::O_NONBLOCK
-            };
-            libc::fcntl(fd, libc::F_SETFL, fl);
-        }
-    }
+    fd::set_nonblocking(fd, on)
 }
 
+#[inline]
 fn write(fd: RawFd, frame: &[u8]) -> bool {
-    // SAFETY: writing from a live slice.
-    let n = unsafe { libc::write(fd, frame.as_ptr() as *const libc::c_void, frame.len()) };
-    n == frame.len() as isize
+    fd::write(fd, frame).is_ok_and(|n| n == frame.len())
 }
 
 /// Waits until `rx` is readable, `wake` fires, or `until` (monotonic ns).
 /// `rx` < 0 waits for `wake` only.
+#[inline]
 fn wait(rx: RawFd, wake: RawFd, until: Option<u64>) {
-    let mut fds = [
-        libc::pollfd {
-            fd: rx,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: wake,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    let ts = until.map(|t| {
-        let d = t.saturating_sub(now_ns());
-        libc::timespec {
-            tv_sec: (d / 1_000_000_000) as libc::time_t,
-            tv_nsec: (d % 1_000_000_000) as libc::c_long,
-        }
-    });
-    let tsp = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: two valid pollfds and an optional timespec, both live.
-    unsafe { libc::ppoll(fds.as_mut_ptr(), 2, tsp, std::ptr::null()) };
+    fd::wait_readable2(rx, wake, until.map(|t| t.saturating_sub(now_ns())))
 }
 
 /// Where frames of one direction come from and go to.
@@ -146,8 +81,8 @@ struct Dir<'a> {
     queue: DelayQueue,
     st: DirStats,
     generation: u64,
-    tid: libc::id_t,
-    nice: Option<libc::c_int>,
+    tid: u32,
+    nice: Option<i32>,
 }
 
 impl Dir<'_> {
@@ -189,8 +124,7 @@ impl Dir<'_> {
         if self.nice != Some(want) {
             // Best effort: raising the priority needs CAP_SYS_NICE, which
             // the supervisor (root) has.
-            // SAFETY: setpriority on this thread's own id, scalar arguments.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, self.tid, want) };
+            thread::set_nice(self.tid, want);
             self.nice = Some(want);
         }
     }
@@ -273,7 +207,7 @@ impl Dir<'_> {
 /// (a delay, jitter or rate is set). A netem qdisc releases frames from a
 /// timer, ahead of every process; this thread must wake on time too when
 /// the machine is busy, so it runs ahead of ordinary processes.
-const TIMING_NICE: libc::c_int = -10;
+const TIMING_NICE: i32 = -10;
 
 /// Nice value of a forwarding thread that passes each frame on as it
 /// comes (no condition, or only loss, duplication, corruption or
@@ -283,7 +217,7 @@ const TIMING_NICE: libc::c_int = -10;
 /// the loss-free rate was 84 kpps against 66 kpps at nice -10 (medians
 /// of 7 alternating rounds, BENCHMARKS.md), and TCP 15.5 Gbit/s against
 /// 13.7 Gbit/s.
-const PASSING_NICE: libc::c_int = 0;
+const PASSING_NICE: i32 = 0;
 
 /// Whether conditions give frames a release time.
 fn times_frames(imp: &Impairment) -> bool {
@@ -292,11 +226,10 @@ fn times_frames(imp: &Impairment) -> bool {
 
 /// Runs one direction until the link is stopped.
 pub fn run(ends: Ends, shared: &Shared, idx: usize, key: FateKey) {
-    // SAFETY: prctl with a scalar argument; 1 µs of timer slack instead of
-    // the default 50 µs keeps release times sharp.
-    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong) };
-    // SAFETY: gettid has no arguments and cannot fail.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
+    // 1 µs of timer slack instead of the default 50 µs keeps release
+    // times sharp.
+    thread::set_timer_slack_ns(1000);
+    let tid = thread::gettid();
     shared.tids[idx].store(tid, Relaxed);
     let imp = shared.impairment(idx);
     let mut dir = Dir {

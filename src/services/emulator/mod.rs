@@ -23,11 +23,12 @@ pub mod vnet;
 pub use engine::LossRecord;
 pub use stats::{DirStats, LinkStats};
 
+use crate::kernel::fd::EventFd;
 use crate::kernel::tap::{self, Tap};
+use crate::kernel::thread;
 use crate::topo::conditions::{Directed, Impairment};
 use fate::FateKey;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::thread::JoinHandleExt;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering::{Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -102,7 +103,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Running {
     key: String,
     shared: Arc<Shared>,
-    wake: OwnedFd,
+    wake: EventFd,
     threads: Vec<JoinHandle<()>>,
     // Held so the fds stay open as long as the threads use them.
     _taps: [Arc<Tap>; 2],
@@ -112,20 +113,10 @@ impl Running {
     /// Attaches to the link's two existing persistent TAPs and starts
     /// forwarding both ways.
     pub fn start(link: &EmulatedLink) -> Result<Running> {
-        forward::install_wake_handler();
+        thread::install_wake_handler();
         let a = Arc::new(tap::attach(&link.a.ns, &link.a.iface)?);
         let b = Arc::new(tap::attach(&link.b.ns, &link.b.iface)?);
-        // SAFETY: eventfd(2) with flags only; the fd is owned right away.
-        let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if raw < 0 {
-            return Err(Error::Io {
-                link: link.key.clone(),
-                what: "creating the stop eventfd".into(),
-                source: std::io::Error::last_os_error(),
-            });
-        }
-        // SAFETY: `raw` is a fresh fd nothing else owns.
-        let wake = unsafe { OwnedFd::from_raw_fd(raw) };
+        let wake = EventFd::new(&format!("stopping emulated link {}", link.key))?;
         let shared = Arc::new(Shared {
             cond: Mutex::new(link.cond.clone()),
             generation: AtomicU64::new(0),
@@ -145,7 +136,7 @@ impl Running {
         };
         for (idx, (rx, tx)) in [(a.clone(), b.clone()), (b, a)].into_iter().enumerate() {
             let shared = r.shared.clone();
-            let wake = r.wake.as_raw_fd();
+            let wake = r.wake.raw();
             let key = FateKey::new(link.seed, &link.key, idx as u8);
             let name = format!("nlab-emu-{}", if idx == 0 { "ab" } else { "ba" });
             let h = std::thread::Builder::new()
@@ -222,24 +213,14 @@ impl Running {
 
     fn halt(&mut self) {
         self.shared.stop.store(true, Relaxed);
-        let one: u64 = 1;
-        // SAFETY: an 8-byte write to our eventfd; it stays readable, so
-        // both threads see it.
-        unsafe {
-            libc::write(
-                self.wake.as_raw_fd(),
-                &one as *const u64 as *const libc::c_void,
-                8,
-            )
-        };
+        // The eventfd stays readable, so both threads see it.
+        self.wake.wake();
         for t in self.threads.drain(..) {
             // A thread asleep in a blocking read sees neither the flag nor
             // the eventfd: interrupt it until it has gone (a signal sent
             // just before it enters the read would be lost).
             while !t.is_finished() {
-                // SAFETY: the thread is joinable (not yet joined), so its
-                // pthread_t is valid.
-                unsafe { libc::pthread_kill(t.as_pthread_t(), forward::wake_signal()) };
+                thread::interrupt(&t);
                 std::thread::sleep(std::time::Duration::from_micros(200));
             }
             let _ = t.join();

@@ -8,14 +8,14 @@
 //! through the other thread's `Inbox` (`sync.rs`).
 
 use super::plan::{Del, Pair, Plan, State, NONE};
-use super::socket::{self, Epoll, Probe, PKT_LEN};
+use super::socket::{self, Probe, PKT_LEN};
 use super::sync::{Inbox, Shared};
+use crate::kernel::fd::{self, Epoll};
 use crate::kernel::{neigh, netlink, Result};
 use socket2::{SockAddr, Socket};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::io;
-use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 
@@ -60,7 +60,7 @@ impl Cleanup {
 
 impl Shard {
     pub fn new(me: u32, inbox: &Inbox, pairs: usize) -> Result<Shard> {
-        let epoll = Epoll::new()?;
+        let epoll = Epoll::new("the ICMP prober")?;
         epoll.add(inbox.fd(), WAKE)?;
         Ok(Shard {
             me,
@@ -155,7 +155,7 @@ impl Shard {
                 .collect();
             out.requests += reqs.len();
             for e in sock.execute(reqs) {
-                if e.raw_errno() == Some(libc::ENOENT) {
+                if e.is_not_found() {
                     continue;
                 }
                 out.failed += 1;
@@ -193,8 +193,8 @@ impl Run<'_, '_> {
         let mut next = 0usize;
         let mut inbox = Vec::new();
         let nevents = (self.shard.socks.len() + 1).clamp(2, 256);
-        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; nevents];
-        let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+        let mut events = vec![fd::Event::default(); nevents];
+        let mut buf = [0u8; 2048];
         let my_inbox = &self.sh.inboxes[self.shard.me as usize];
         loop {
             if self.sh.is_aborted() {
@@ -252,25 +252,22 @@ impl Run<'_, '_> {
             let ready = self.shard.epoll.wait(&mut events, wait)?;
             let before = self.done;
             for ev in &events[..ready] {
-                if ev.u64 == WAKE {
+                if ev.data() == WAKE {
                     my_inbox.clear();
                     continue;
                 }
-                let sock = ev.u64 as usize;
+                let sock = ev.data() as usize;
                 // Read what is there, bounded so one busy socket cannot
                 // starve the timers.
                 for _ in 0..256 {
-                    let (len, from) = match self.shard.socks[sock].recv_from(&mut buf) {
+                    let (len, from) = match fd::recv_from(&self.shard.socks[sock], &mut buf) {
                         Ok(r) => r,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         // WouldBlock: drained. Anything else (an ICMP error
                         // queued on the socket) says nothing about our pairs.
                         Err(_) => break,
                     };
-                    // SAFETY: recv_from initialised the first `len` bytes.
-                    let data =
-                        unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) };
-                    self.reply(sock, data, &from);
+                    self.reply(sock, &buf[..len], &from);
                 }
             }
             if self.done != before {

@@ -3,6 +3,8 @@
 //! namespace (for neighbour cleanup), the packet format, epoll and eventfd.
 
 use crate::kernel::addr::{self, AddrState};
+use crate::kernel::fd;
+use crate::kernel::limits;
 use crate::kernel::netlink;
 use crate::kernel::netns::NetNs;
 use crate::kernel::{Error, Result};
@@ -10,11 +12,8 @@ use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::RouteNetlinkMessage;
-use nix::sched::{setns, CloneFlags};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const MAGIC: [u8; 4] = *b"nlab";
 /// ICMP header (8) + magic (4) + nonce (4) + src (4) + dst (4) + sent (8) +
@@ -94,9 +93,7 @@ pub(super) fn open_all(wants: &[NsWant]) -> Result<Vec<NsOpen>> {
 /// Enters the namespace on the calling thread (for good) and opens there.
 fn open_in(want: &NsWant) -> Result<NsOpen> {
     let ns = &want.name;
-    let netns = NetNs::open(ns)?;
-    setns(netns.fd(), CloneFlags::CLONE_NEWNET)
-        .map_err(|e| Error::sys(format!("entering namespace {ns} to open ICMP sockets"), e))?;
+    NetNs::open(ns)?.enter_for_good("to open ICMP sockets")?;
     let v4 = want.v4.then(|| raw_socket(ns, false)).transpose()?;
     let v6 = want.v6.then(|| raw_socket(ns, true)).transpose()?;
     let mut sock = netlink::Socket::new()?;
@@ -150,8 +147,7 @@ fn raw_socket(ns: &str, v6: bool) -> Result<Socket> {
     sock.set_nonblocking(true)
         .map_err(|e| Error::io(what("making non-blocking the"), e))?;
     // Root may exceed rmem_max; fall back to the ordinary option.
-    let force = RCVBUF as libc::c_int;
-    if setsockopt(&sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &force).is_err() {
+    if fd::set_int_option(&sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF as i32).is_err() {
         let _ = sock.set_recv_buffer_size(RCVBUF);
     }
     if v6 {
@@ -159,32 +155,14 @@ fn raw_socket(ns: &str, v6: bool) -> Result<Socket> {
         let mut filter = [u32::MAX; 8];
         let t = usize::from(ICMP6_ECHO_REPLY);
         filter[t >> 5] &= !(1u32 << (t & 31));
-        setsockopt(&sock, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &filter)
+        fd::set_words_option(&sock, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &filter)
             .map_err(|e| Error::io(what("filtering echo replies on the"), e))?;
     } else {
         let filter: u32 = !(1u32 << ICMP_ECHOREPLY);
-        setsockopt(&sock, libc::SOL_RAW, ICMP_FILTER, &filter)
+        fd::set_words_option(&sock, libc::SOL_RAW, ICMP_FILTER, &[filter])
             .map_err(|e| Error::io(what("filtering echo replies on the"), e))?;
     }
     Ok(sock)
-}
-
-fn setsockopt<T>(sock: &Socket, level: libc::c_int, name: libc::c_int, val: &T) -> io::Result<()> {
-    // SAFETY: `val` points to a live `T` of the given size.
-    let r = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (val as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
 }
 
 /// Makes sure this process may hold `need` more descriptors: raises its own
@@ -192,39 +170,20 @@ fn setsockopt<T>(sock: &Socket, level: libc::c_int, name: libc::c_int, val: &T) 
 /// limit, like Go's runtime does at start; nothing host-wide). A run over
 /// 1,000 namespaces holds two or three sockets in each.
 pub(super) fn reserve_fds(need: usize) -> Result<()> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+    let Some((cur, max)) = limits::open_files() else {
         return Ok(()); // let the open calls report it
-    }
-    let want = (need as libc::rlim_t).saturating_add(256);
-    if lim.rlim_cur >= want {
+    };
+    let want = (need as u64).saturating_add(256);
+    if cur >= want {
         return Ok(());
     }
-    if lim.rlim_max < want {
+    if max < want {
         return Err(Error::protocol(
             format!("probing with {need} sockets"),
-            format!(
-                "the open files limit is {} (ulimit -Hn); raise it for labs this big",
-                lim.rlim_max
-            ),
+            format!("the open files limit is {max} (ulimit -Hn); raise it for labs this big"),
         ));
     }
-    let raised = libc::rlimit {
-        rlim_cur: want,
-        rlim_max: lim.rlim_max,
-    };
-    // SAFETY: plain setrlimit with a valid struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        return Err(Error::io(
-            "raising this process's open files limit",
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    limits::set_open_files_soft(want)
 }
 
 /// The identity of a probe, carried in its payload and echoed back.
@@ -320,123 +279,6 @@ pub(super) fn checksum(data: &[u8]) -> u16 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
     !(sum as u16)
-}
-
-/// A minimal level-triggered epoll instance.
-pub(super) struct Epoll {
-    fd: OwnedFd,
-    /// Whether the kernel has `epoll_pwait2` (nanosecond timeouts).
-    pwait2: bool,
-}
-
-impl Epoll {
-    pub fn new() -> Result<Epoll> {
-        // SAFETY: plain syscall; the fd is owned below.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::io(
-                "creating the epoll instance of the ICMP prober",
-                io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        Ok(Epoll {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            pwait2: true,
-        })
-    }
-
-    pub fn add(&self, fd: RawFd, data: u64) -> Result<()> {
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: data,
-        };
-        // SAFETY: `ev` is a valid epoll_event; both fds are open.
-        let r = unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
-        if r != 0 {
-            return Err(Error::io(
-                "adding a descriptor to the prober's epoll",
-                io::Error::last_os_error(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Waits at most `timeout_ns` (`epoll_pwait2`, Linux 5.11; rounded up
-    /// to milliseconds on older kernels).
-    pub fn wait(&mut self, events: &mut [libc::epoll_event], timeout_ns: u64) -> Result<usize> {
-        let max = events.len().min(libc::c_int::MAX as usize) as libc::c_int;
-        let ts = libc::timespec {
-            tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
-            tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
-        };
-        let mut r = -1;
-        if self.pwait2 {
-            // SAFETY: `events` has room for `max` entries; `ts` is valid.
-            r = unsafe {
-                libc::epoll_pwait2(
-                    self.fd.as_raw_fd(),
-                    events.as_mut_ptr(),
-                    max,
-                    &ts,
-                    std::ptr::null(),
-                )
-            };
-            if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
-                self.pwait2 = false;
-            }
-        }
-        if !self.pwait2 {
-            let ms = timeout_ns.div_ceil(1_000_000).min(i32::MAX as u64) as libc::c_int;
-            // SAFETY: `events` has room for `max` entries.
-            r = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, ms) };
-        }
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(0);
-            }
-            return Err(Error::io("waiting for ICMP replies", e));
-        }
-        Ok(r as usize)
-    }
-}
-
-/// A non-blocking eventfd: one thread wakes another's epoll with it.
-pub(super) struct EventFd(OwnedFd);
-
-impl EventFd {
-    pub fn new() -> Result<EventFd> {
-        // SAFETY: plain syscall; the fd is owned below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::io(
-                "creating an eventfd for the ICMP prober",
-                io::Error::last_os_error(),
-            ));
-        }
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
-    }
-
-    pub fn raw(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
-
-    /// Makes the eventfd readable. Cannot fail in a way that matters: a
-    /// full counter is readable already.
-    pub fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64.
-        let _ = unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
-    }
-
-    /// Resets it to not readable.
-    pub fn clear(&self) {
-        let mut v: u64 = 0;
-        // SAFETY: reads 8 bytes into a live u64.
-        let _ = unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };
-    }
 }
 
 #[cfg(test)]

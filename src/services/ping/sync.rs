@@ -3,8 +3,8 @@
 //! ends a wave when all of them are done.
 
 use super::plan::Pace;
-use super::socket::EventFd;
 use super::PingHost;
+use crate::kernel::fd::EventFd;
 use crate::kernel::{Error, Result};
 use socket2::SockAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,7 +23,7 @@ impl Inbox {
         Ok(Inbox {
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
-            wake: EventFd::new()?,
+            wake: EventFd::new("the ICMP prober")?,
         })
     }
 

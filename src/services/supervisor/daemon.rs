@@ -10,7 +10,7 @@ use super::drivers::{Drivers, DEFAULT_DRIVER};
 use super::protocol::{action_name, LinkState, LinkStatus, RemoteError, Request, Response, Status};
 use super::schedule::{self, wall_ns, Clock, Schedule};
 use super::{paths, process, Error, Result};
-use crate::kernel::proc;
+use crate::kernel::{files, proc};
 use crate::store::State;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -126,7 +126,7 @@ impl PidFile {
                 .open(&p)
                 .map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
             proc::fchmod(&f, 0o600).map_err(|e| Error::io(format!("chmod {}", p.display()), e))?;
-            if !proc::try_lock_exclusive(&f)
+            if !files::try_lock_exclusive(&f)
                 .map_err(|e| Error::io(format!("locking {}", p.display()), e))?
             {
                 return Ok(None);
