@@ -581,7 +581,7 @@ mod tests {
         let mut driven = Driven::new();
         driven.insert(
             l.key(),
-            crate::services::supervisor::LinkState {
+            supervisor::LinkState {
                 conditions: Default::default(),
                 up: false,
             },
