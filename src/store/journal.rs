@@ -15,6 +15,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The journal format this nlab writes, and the newest it reads.
+///
+/// Bump it only when a journal of the previous release can no longer be
+/// read as it is (a field renamed, removed or given a new meaning), and
+/// teach [`State::load`] to convert the old one. A field added with a
+/// serde default (`seed`, `down_by_user`, `origin`) or a new phase keeps
+/// it: every version-1 journal still loads, which `tests/upgrade.rs` and
+/// the unit tests here check with a journal written by the release before
+/// `store/` (c9dae2b).
 pub const STATE_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,17 +113,35 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(format!("reading {}", p.display()), e)),
         };
-        let bad = |why: String| {
+        let st = Self::parse(&text, lab).map_err(|why| {
             Error::Journal(format!(
                 "{} is not a journal this nlab understands ({why}); `nlab cleanup` removes the lab by name",
                 p.display()
             ))
-        };
-        let mut st: State = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        check_names(&st.topology).map_err(bad)?;
+        })?;
+        Ok(Some(st))
+    }
+
+    /// The journal `text` of lab `lab` (see [`State::load`]), or why not.
+    fn parse(text: &str, lab: &str) -> std::result::Result<State, String> {
+        // The version first: a newer format may not even parse, and if it
+        // did, fields this nlab does not know would be dropped on save.
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u32,
+        }
+        let v: Versioned = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if v.version > STATE_VERSION {
+            return Err(format!(
+                "journal version {} is from a newer nlab, this one reads up to version {STATE_VERSION}",
+                v.version
+            ));
+        }
+        let mut st: State = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        check_names(&st.topology)?;
         st.lab = lab.to_string();
         st.topology.name = lab.to_string();
-        Ok(Some(st))
+        Ok(st)
     }
 
     /// Writes the journal atomically (temp file + rename).
@@ -146,4 +173,48 @@ fn check_names(t: &Topology) -> std::result::Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `state.json` of `nlab up --topo linear,2 --name old` as the release
+    /// before `store/` (c9dae2b) wrote it, byte for byte.
+    const OLD_RELEASE_JOURNAL: &str = include_str!("testdata/journal-v1-c9dae2b.json");
+
+    #[test]
+    fn a_journal_of_the_previous_release_loads() {
+        let st = State::parse(OLD_RELEASE_JOURNAL, "old").expect("old journal loads");
+        assert_eq!(st.version, 1);
+        assert_eq!(st.phase, Phase::Applied);
+        assert_eq!(st.topology.nodes.len(), 4);
+        assert_eq!(st.topology.links.len(), 3);
+        // What the old release did not write takes its default.
+        assert!(st.down_by_user.is_empty());
+        assert_eq!(st.origin, None);
+        // And it saves as the current format, which loads again.
+        let text = serde_json::to_string(&st).expect("encodes");
+        let again = State::parse(&text, "old").expect("loads again");
+        assert_eq!(again.created, st.created);
+        assert_eq!(again.seed, st.seed);
+    }
+
+    #[test]
+    fn the_journal_keeps_the_previous_release_version() {
+        // Reading version 1 is what makes the previous release's labs
+        // ours: a bump needs a conversion in `parse` (and this test moved).
+        assert_eq!(STATE_VERSION, 1);
+        let v: serde_json::Value = serde_json::from_str(OLD_RELEASE_JOURNAL).expect("json");
+        assert_eq!(v["version"], 1);
+    }
+
+    #[test]
+    fn a_journal_of_a_newer_nlab_is_refused_by_its_version() {
+        let mut v: serde_json::Value = serde_json::from_str(OLD_RELEASE_JOURNAL).expect("json");
+        v["version"] = (STATE_VERSION + 1).into();
+        let e = State::parse(&v.to_string(), "old").expect_err("newer refused");
+        assert!(e.contains("from a newer nlab"), "{e}");
+        assert!(e.contains(&format!("up to version {STATE_VERSION}")), "{e}");
+    }
 }
