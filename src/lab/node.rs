@@ -39,17 +39,17 @@ impl Lab {
     /// // The socket is made inside h1's namespace and works from any thread.
     /// let listener = lab.node("h1")?.run(|| TcpListener::bind("10.0.0.1:0"))??;
     /// let addr = listener.local_addr()?;
+    /// let server = std::thread::spawn(move || -> std::io::Result<()> {
+    ///     let (mut c, _) = listener.accept()?;
+    ///     c.write_all(b"pong")
+    /// });
     /// let reply = lab.node("h2")?.run(move || -> std::io::Result<String> {
-    ///     let mut c = TcpStream::connect(addr)?;
-    ///     c.write_all(b"ping")?;
     ///     let mut s = String::new();
-    ///     c.read_to_string(&mut s)?;
+    ///     TcpStream::connect(addr)?.read_to_string(&mut s)?;
     ///     Ok(s)
-    /// })?;
-    /// let (mut server, _) = listener.accept()?;
-    /// server.write_all(b"pong")?;
-    /// drop(server);
-    /// assert_eq!(reply?, "pong");
+    /// })??;
+    /// server.join().expect("server thread")?;
+    /// assert_eq!(reply, "pong");
     /// lab.down()?;
     /// # Ok(())
     /// # }
