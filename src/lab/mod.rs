@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod link_conditions;
 pub mod links;
 pub mod live;
+mod node;
 mod owned;
 pub mod plan;
 pub mod status;
@@ -21,6 +22,7 @@ pub mod teardown;
 /// The journal, lab paths and locks moved to [`crate::store`] (issue 12);
 /// this keeps `lab::state::…` paths of code written before working.
 pub use crate::store as state;
+pub use node::{LinkHandle, Node};
 pub use status::{list, LabSummary};
 
 use crate::kernel::{self, netns};
