@@ -64,6 +64,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
                     | nlab::lab::Error::NoSuchEndpoint { .. }
                     | nlab::lab::Error::Store(nlab::store::Error::BadLabName(..))
                     | nlab::lab::Error::OtherSource { .. }
+                    | nlab::lab::Error::Invalid(_)
             ) {
                 return EXIT_INPUT;
             }

@@ -4,6 +4,7 @@
 //! in its nodes, read it back, tear it down.
 
 pub mod apply;
+pub mod builder;
 pub mod converge;
 pub mod emulated;
 pub mod handles;
@@ -22,13 +23,15 @@ pub mod teardown;
 /// The journal, lab paths and locks moved to [`crate::store`] (issue 12);
 /// this keeps `lab::state::…` paths of code written before working.
 pub use crate::store as state;
+pub use builder::LabBuilder;
 pub use node::{LinkHandle, Node};
 pub use status::{list, LabSummary};
 
 use crate::kernel::{self, netns};
 use crate::services::supervisor::api as supervisor;
 use crate::store::{self, LabLock, Phase, State};
-use crate::topo::Topology;
+use crate::topo::validate::TopoErrors;
+use crate::topo::{Topology, ValidTopology};
 use serde::Serialize;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -76,6 +79,9 @@ pub enum Error {
         #[source]
         source: supervisor::Error,
     },
+    /// The topology given to [`Lab::up`] failed [`crate::topo::validate`].
+    #[error(transparent)]
+    Invalid(#[from] TopoErrors),
     #[error("internal error: {0}")]
     Internal(String),
     /// `up` from another source than the one the lab was made from.
@@ -339,10 +345,17 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Brings `topo` up, or changes a running lab of the same name to match
-    /// it, touching only what differs. Validated input is assumed (the
-    /// `topo` loaders validate).
+    /// [`up_valid`](Self::up_valid) for a topology not checked yet: it is
+    /// validated first, and a problem is [`Error::Invalid`] with nothing
+    /// touched.
     pub fn up(topo: &Topology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
+        Self::up_valid(&ValidTopology::new(topo.clone())?, opts)
+    }
+
+    /// Brings `topo` up, or changes a running lab of the same name to match
+    /// it, touching only what differs.
+    pub fn up_valid(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
+        let topo: &Topology = topo;
         let start = Instant::now();
         let progress: &Progress<'_> = opts.progress.unwrap_or(&quiet);
         let lab = topo.name.clone();

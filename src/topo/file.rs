@@ -53,6 +53,7 @@ pub use emit::to_yaml;
 pub use flags::{default_conditions, sequential_macs};
 
 use super::model::Topology;
+use super::valid::ValidTopology;
 use super::validate::{validate_with, TopoError, TopoErrors};
 use std::path::Path;
 
@@ -64,6 +65,20 @@ pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Read, parse and validate a topology file.
 pub fn load(path: &Path) -> Result<Topology, TopoErrors> {
     load_as(path, None)
+}
+
+/// [`load_as`], as a [`ValidTopology`] (the checks ran once, in the loader).
+pub fn load_valid(path: &Path, name: Option<&str>) -> Result<ValidTopology, TopoErrors> {
+    load_as(path, name).map(ValidTopology::checked)
+}
+
+/// [`parse_as`], as a [`ValidTopology`].
+pub fn parse_valid(
+    text: &str,
+    source: Option<&str>,
+    name: Option<&str>,
+) -> Result<ValidTopology, TopoErrors> {
+    parse_as(text, source, name).map(ValidTopology::checked)
 }
 
 /// [`load`], with the lab named `name` when given (`up FILE --name X`):

@@ -16,6 +16,7 @@ mod tests;
 
 use super::addr::{mininet_host_ip, mininet_host_mac};
 use super::model::{natural_cmp, Endpoint, Link, Node, NodeKind, Topology};
+use super::valid::ValidTopology;
 use super::validate::{validate, TopoError, TopoErrors};
 use spec::{Gen, Spec};
 use std::collections::HashMap;
@@ -39,6 +40,11 @@ pub fn from_spec(spec: &str, lab: &str, mac: bool) -> Result<Topology, TopoError
     let t = b.finish().map_err(TopoErrors::from)?;
     validate(&t)?;
     Ok(t)
+}
+
+/// [`from_spec`], as a [`ValidTopology`] (the checks ran once, in `from_spec`).
+pub fn valid_from_spec(spec: &str, lab: &str, mac: bool) -> Result<ValidTopology, TopoErrors> {
+    from_spec(spec, lab, mac).map(ValidTopology::checked)
 }
 
 /// The lab name to use when the user gives none: the generator's name

@@ -8,6 +8,8 @@ pub mod graph;
 pub mod model;
 pub mod routes;
 pub mod suggest;
+mod valid;
 pub mod validate;
 
 pub use model::*;
+pub use valid::ValidTopology;
