@@ -88,16 +88,8 @@ pub fn dump(sock: &mut Socket, what: &str) -> Result<Vec<AddrState>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::wire::roundtrip;
+    use crate::kernel::wire::{net, roundtrip};
     use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
-
-    fn net(s: &str) -> IpNet {
-        let (a, p) = s.split_once('/').unwrap();
-        IpNet {
-            addr: a.parse().unwrap(),
-            prefix: p.parse().unwrap(),
-        }
-    }
 
     fn addr_msg(req: Request) -> AddressMessage {
         let w = roundtrip(&req);

@@ -207,16 +207,8 @@ pub fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::wire::roundtrip;
+    use crate::kernel::wire::{net, roundtrip};
     use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
-
-    fn net(s: &str) -> IpNet {
-        let (a, p) = s.split_once('/').unwrap();
-        IpNet {
-            addr: a.parse().unwrap(),
-            prefix: p.parse().unwrap(),
-        }
-    }
 
     fn route_msg(req: Request) -> RouteMessage {
         let w = roundtrip(&req);

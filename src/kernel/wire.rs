@@ -42,3 +42,12 @@ pub fn roundtrip(req: &Request) -> Wire {
     };
     Wire { kind, flags, msg }
 }
+
+/// `"10.0.0.1/24"` as an [`IpNet`](crate::topo::IpNet), for test requests.
+pub fn net(s: &str) -> crate::topo::IpNet {
+    let (a, p) = s.split_once('/').expect("addr/prefix");
+    crate::topo::IpNet {
+        addr: a.parse().expect("an address"),
+        prefix: p.parse().expect("a prefix"),
+    }
+}
