@@ -33,6 +33,7 @@ fi
 
 log=target/nlab-test.log
 doclog=target/nlab-doctest.log
+exlog=target/nlab-examples.log
 lab_dirs=(/run/netns /etc/netns /run/nlab)
 
 # The state of the root namespace the script runs in (the host's, or the
@@ -72,6 +73,16 @@ if [ "${1:-}" = --in-sandbox ]; then
   # it in the log so every `SKIP: reason` a test prints is reported.
   cargo test --offline --all-targets --no-fail-fast -- --show-output >"$log" 2>&1 || status=$?
   cargo test --offline --doc >"$doclog" 2>&1 || status=$?
+  # The library examples are tests written the way users write them.
+  : >"$exlog"
+  for ex in builder ping_across; do
+    if cargo run --offline --quiet --example "$ex" >>"$exlog" 2>&1; then
+      echo "example $ex: ok" >>"$exlog"
+    else
+      echo "example $ex: FAILED" >>"$exlog"
+      status=1
+    fi
+  done
   if ! diff -u <(echo "$before") <(snapshot); then
     echo "FAIL: the tests changed their root namespace (the sandbox's; diff above)" >&2
     status=1
@@ -170,9 +181,9 @@ for d in "${lab_dirs[@]}"; do mkdir -p "$d"; done
 "$nlab" up --topo linear,3 --name "$keep" >/dev/null || { echo "FAIL: nlab up $keep on the host" >&2; exit 1; }
 keep_up=1
 "$nlab" pingall "$keep" >/dev/null || { echo "FAIL: nlab pingall $keep on the host, before the suite" >&2; exit 1; }
-# `up` returns before the kernel reports its bridges' operational state
-# (`unknown`, then `up`): the reference is what inspect says once two
-# looks a second apart agree.
+# `up` settles its bridges' link state before it returns; should anything
+# still move, the reference is what inspect says once two looks a second
+# apart agree.
 keep_before=$("$nlab" inspect "$keep" --json)
 for _ in $(seq 10); do
   sleep 1
@@ -199,6 +210,8 @@ echo "*** sandboxed run: $(( $(date +%s) - t0 )) s"
 grep -E '^(test |SKIP|     Running|test result)' "$log" | grep -v '^test result: ok. 0 passed' || true
 awk '/^failures:$/ {on=1} on {print} /^test result/ {on=0}' "$log"
 tail -3 "$doclog"
+grep -E '^example ' "$exlog" || true
+if grep -q '^example .*FAILED' "$exlog"; then echo "*** a failing example's output: $exlog"; tail -20 "$exlog"; fi
 
 if ! diff -u <(echo "$host_before") <(snapshot); then
   echo "FAIL: the host's root namespace changed during the test suite (diff above)" >&2
