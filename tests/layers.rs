@@ -16,34 +16,44 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Lines of `src/<layer>` (comments aside) that name one of `forbidden`,
-/// as `crate::<module>` paths or in a `use crate::{...}` group.
-fn uses(layer: &str, forbidden: &[&str]) -> Vec<String> {
+/// The code lines of `src/<layer>` (comment lines left out), each with
+/// the `file:line: text` that names it in a failure.
+fn code_lines(layer: &str) -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("src")
         .join(layer);
     let mut files = Vec::new();
     rust_files(&root, &mut files);
-    let mut hits = Vec::new();
+    let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).expect("read source");
         for (i, line) in text.lines().enumerate() {
             let code = line.trim_start();
-            if code.starts_with("//") {
-                continue;
+            if !code.starts_with("//") {
+                let at = format!("{}:{}: {}", f.display(), i + 1, line.trim());
+                out.push((code.to_string(), at));
             }
-            for m in forbidden {
-                let path = format!("crate::{m}");
-                let named = code.match_indices(&path).any(|(at, _)| {
-                    !code[at + path.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
-                });
-                let grouped = code.contains("use crate::{")
-                    && code
-                        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                        .any(|w| w == *m);
-                if named || grouped {
-                    hits.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
-                }
+        }
+    }
+    out
+}
+
+/// Lines of `src/<layer>` (comments aside) that name one of `forbidden`,
+/// as `crate::<module>` paths or in a `use crate::{...}` group.
+fn uses(layer: &str, forbidden: &[&str]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for (code, at) in code_lines(layer) {
+        for m in forbidden {
+            let path = format!("crate::{m}");
+            let named = code.match_indices(&path).any(|(i, _)| {
+                !code[i + path.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            let grouped = code.contains("use crate::{")
+                && code
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|w| w == *m);
+            if named || grouped {
+                hits.push(at.clone());
             }
         }
     }
@@ -76,21 +86,11 @@ fn store_kernel_and_topo_use_neither_lab_nor_services() {
 
 #[test]
 fn lab_reaches_services_only_through_the_supervisor_api() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lab");
-    let mut files = Vec::new();
-    rust_files(&root, &mut files);
     let mut hits = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).expect("read source");
-        for (i, line) in text.lines().enumerate() {
-            let code = line.trim_start();
-            if code.starts_with("//") {
-                continue;
-            }
-            for (at, _) in code.match_indices("crate::services") {
-                if !code[at..].starts_with("crate::services::supervisor::api") {
-                    hits.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
-                }
+    for (code, at) in code_lines("lab") {
+        for (i, _) in code.match_indices("crate::services") {
+            if !code[i..].starts_with("crate::services::supervisor::api") {
+                hits.push(at.clone());
             }
         }
     }
