@@ -10,7 +10,6 @@
 use super::{Error, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
-use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
@@ -296,16 +295,6 @@ pub fn list_etc(prefix: &str) -> Vec<String> {
 /// Inode of a pinned namespace, if it is (still) a namespace.
 pub fn pinned_inode(name: &str) -> Option<u64> {
     fs::metadata(ns_path(name)).ok().map(|m| m.ino())
-}
-
-/// Processes whose network namespace is one of `inodes`: what keeps a
-/// namespace (and its veths) alive after it is unpinned.
-pub fn pids_in(inodes: &HashSet<u64>) -> Vec<i32> {
-    pid_inodes()
-        .into_iter()
-        .filter(|(_, ino)| inodes.contains(ino))
-        .map(|(pid, _)| pid)
-        .collect()
 }
 
 /// `SO_NETNS_COOKIE` (Linux 5.14): not in every libc crate yet.
