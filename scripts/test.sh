@@ -75,7 +75,7 @@ if [ "${1:-}" = --in-sandbox ]; then
   cargo test --offline --doc >"$doclog" 2>&1 || status=$?
   # The library examples are tests written the way users write them.
   : >"$exlog"
-  for ex in builder ping_across; do
+  for ex in builder ping_across ephemeral; do
     if cargo run --offline --quiet --example "$ex" >>"$exlog" 2>&1; then
       echo "example $ex: ok" >>"$exlog"
     else

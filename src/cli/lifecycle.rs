@@ -195,6 +195,7 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
         no_wait: a.no_wait,
         origin: origin.as_deref(),
         replace: a.replace,
+        ephemeral: false,
     };
     let result = Lab::up(&t, &opts);
     bar.finish();

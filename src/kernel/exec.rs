@@ -25,7 +25,7 @@ use super::{Error, Result};
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
@@ -44,6 +44,7 @@ const SYS: &CStr = c"/sys";
 const SYSFS: &CStr = c"sysfs";
 const NONE: &CStr = c"none";
 const EMPTY: &CStr = c"";
+const HOSTS: &CStr = c"/etc/hosts";
 
 /// The file `nlab down` creates in the lab's directory before it removes
 /// anything: while it exists, nothing may enter the lab's namespaces.
@@ -57,15 +58,56 @@ struct Entry {
     name: CString,
     /// `(/etc/netns/<ns>/<file>, /etc/<file>)` pairs to bind-mount.
     binds: Vec<(CString, CString)>,
-    /// `/run/netns/<ns>`, which must still name the namespace entered.
-    pin: CString,
+    /// `/run/netns/<ns>`, which must still name the namespace entered
+    /// (`None` for a namespace held by this process's descriptors).
+    pin: Option<CString>,
     /// Inode of the namespace opened.
     inode: u64,
     /// The lab's closing marker, if the namespace belongs to a lab.
     closing: Option<CString>,
+    /// For a process that must die with ours (ephemeral labs): our pid,
+    /// checked after `PR_SET_PDEATHSIG` in case we died before it was set.
+    parent: Option<libc::pid_t>,
+    /// A detached mount of the lab's hosts file (`open_tree`), attached
+    /// over `/etc/hosts` in the child's mount namespace (`move_mount`):
+    /// a file opened before the child's `unshare` lives on a mount of the
+    /// old namespace, which a plain bind refuses (`EINVAL`).
+    hosts_tree: Option<OwnedFd>,
 }
 
 impl Entry {
+    /// For a namespace of an ephemeral lab (held by this process, see
+    /// [`super::fd_held`]): no pin to check, `hosts` (a descriptor of the
+    /// lab's hosts file) bound over `/etc/hosts`, and the child dies with
+    /// the thread that spawns it.
+    fn prepare_held(ns: &str, hosts: Option<&super::files::DetachedFile>) -> Result<Entry> {
+        let netns = super::fd_held::open(ns).ok_or_else(|| {
+            Error::protocol(
+                format!("namespace {ns}"),
+                "is not held by this process (its ephemeral lab is down)",
+            )
+        })??;
+        let inode = File::from(
+            netns
+                .try_clone()
+                .map_err(|e| Error::io(format!("duplicating the fd of namespace {ns}"), e))?,
+        )
+        .metadata()
+        .map_err(|e| Error::io(format!("stat of namespace {ns}"), e))?
+        .ino();
+        let hosts_tree = hosts.map(|h| detached_mount_of(&h.file)).transpose()?;
+        Ok(Entry {
+            netns,
+            name: cstring(ns.as_bytes(), || format!("namespace name {ns:?}"))?,
+            binds: Vec::new(),
+            pin: None,
+            inode,
+            closing: None,
+            parent: Some(std::process::id() as libc::pid_t),
+            hosts_tree,
+        })
+    }
+
     fn prepare(ns: &str, lab_dir: Option<&Path>) -> Result<Entry> {
         let path = ns_path(ns);
         let file = File::open(&path)
@@ -89,9 +131,11 @@ impl Entry {
             netns: file.into(),
             name,
             binds,
-            pin,
+            pin: Some(pin),
             inode,
             closing,
+            parent: None,
+            hosts_tree: None,
         })
     }
 
@@ -106,9 +150,11 @@ impl Entry {
                     return Err(refuse(b"nlab exec: the lab is being removed (nlab down); not starting the program\n"));
                 }
             }
-            let mut st: libc::stat = std::mem::zeroed();
-            if libc::stat(self.pin.as_ptr(), &mut st) != 0 || st.st_ino != self.inode {
-                return Err(refuse(b"nlab exec: the node's namespace was removed (nlab down); not starting the program\n"));
+            if let Some(pin) = &self.pin {
+                let mut st: libc::stat = std::mem::zeroed();
+                if libc::stat(pin.as_ptr(), &mut st) != 0 || st.st_ino != self.inode {
+                    return Err(refuse(b"nlab exec: the node's namespace was removed (nlab down); not starting the program\n"));
+                }
             }
         }
         Ok(())
@@ -124,6 +170,16 @@ impl Entry {
         // SAFETY: plain syscalls on valid NUL-terminated strings and an open
         // fd that `self` owns; no memory is allocated or freed.
         unsafe {
+            if let Some(parent) = self.parent {
+                // Dies with the spawning thread, so with the test process
+                // even on `kill -9`; if that happened before the prctl,
+                // we were reparented already.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
+                    || libc::getppid() != parent
+                {
+                    return Err(fail(b"nlab exec: the parent process is gone\n"));
+                }
+            }
             if libc::setns(self.netns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
                 return Err(fail(b"nlab exec: entering the network namespace failed\n"));
             }
@@ -179,8 +235,48 @@ impl Entry {
                     ));
                 }
             }
+            if let Some(tree) = &self.hosts_tree {
+                if libc::syscall(
+                    libc::SYS_move_mount,
+                    tree.as_raw_fd(),
+                    EMPTY.as_ptr(),
+                    libc::AT_FDCWD,
+                    HOSTS.as_ptr(),
+                    libc::MOVE_MOUNT_F_EMPTY_PATH,
+                ) != 0
+                {
+                    return Err(fail(
+                        b"nlab exec: mounting the lab's hosts file over /etc/hosts failed\n",
+                    ));
+                }
+            }
         }
         Ok(())
+    }
+}
+
+/// A detached mount of the file `f` (`open_tree(OPEN_TREE_CLONE)`), to
+/// attach in another mount namespace; unmounted when its last descriptor
+/// closes unattached.
+fn detached_mount_of(f: &OwnedFd) -> Result<OwnedFd> {
+    // SAFETY: open_tree on a valid fd with an empty NUL-terminated path;
+    // the returned fd is owned right away.
+    unsafe {
+        let fd = libc::syscall(
+            libc::SYS_open_tree,
+            f.as_raw_fd(),
+            EMPTY.as_ptr(),
+            libc::OPEN_TREE_CLONE
+                | libc::OPEN_TREE_CLOEXEC as libc::c_uint
+                | libc::AT_EMPTY_PATH as libc::c_uint,
+        );
+        if fd < 0 {
+            return Err(Error::io(
+                "making a detached mount of the lab's hosts file",
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(OwnedFd::from_raw_fd(fd as RawFd))
     }
 }
 
@@ -284,6 +380,26 @@ pub fn command_in_lab<S: AsRef<OsStr>>(
     cmd.args(args).env(ENV_NS, ns_name);
     // SAFETY: `Entry::enter` only makes async-signal-safe syscalls and does
     // not allocate; everything it touches was prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || entry.enter());
+    }
+    Ok(cmd)
+}
+
+/// [`command_in`] for a namespace of an ephemeral lab (held by this
+/// process's descriptors): `hosts` is bound over `/etc/hosts`, and the
+/// program gets `SIGKILL` when the thread that spawns it ends (so when
+/// this process dies, even by `kill -9`).
+pub fn command_in_held<S: AsRef<OsStr>>(
+    ns_name: &str,
+    hosts: Option<&super::files::DetachedFile>,
+    program: &str,
+    args: &[S],
+) -> Result<Command> {
+    let entry = Entry::prepare_held(ns_name, hosts)?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).env(ENV_NS, ns_name);
+    // SAFETY: as in `command_in_lab`.
     unsafe {
         cmd.pre_exec(move || entry.enter());
     }

@@ -10,7 +10,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -246,5 +246,75 @@ mod tests {
         std::os::unix::fs::symlink(dir.join("f"), base.join("lf")).expect("symlink");
         assert!(open_file(&base.join("lf"), 0o600, false).is_err());
         let _ = fs::remove_dir_all(&base);
+    }
+}
+
+/// A file in a tmpfs that is mounted nowhere (`fsopen`/`fsmount`): no
+/// path reaches it, nothing of it is on disk, and it goes away with the
+/// last descriptor, even when the process is killed. A child can attach
+/// it over a file of its own mount namespace (see
+/// [`super::exec::command_in_held`]): neither a `memfd` nor an
+/// `O_TMPFILE` file can be, the first living on no mount of ours, the
+/// second being unlinked.
+#[derive(Debug)]
+pub struct DetachedFile {
+    /// The detached tmpfs, kept so the file's mount stays alive.
+    _mount: OwnedFd,
+    pub(super) file: OwnedFd,
+}
+
+impl DetachedFile {
+    /// A new detached tmpfs holding one file `name` with `content`
+    /// (mode 0644: programs in nodes read it).
+    pub fn new(name: &str, content: &[u8]) -> io::Result<DetachedFile> {
+        use std::io::Write;
+        let cname = std::ffi::CString::new(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a file name"))?;
+        // SAFETY: the new-mount-API syscalls on valid NUL-terminated
+        // strings; every returned fd is owned right away.
+        let mount = unsafe {
+            let fs = libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), libc::FSOPEN_CLOEXEC);
+            if fs < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let fs = OwnedFd::from_raw_fd(fs as RawFd);
+            let none = std::ptr::null::<libc::c_char>();
+            if libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                libc::FSCONFIG_CMD_CREATE,
+                none,
+                none,
+                0,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            let m = libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), libc::FSMOUNT_CLOEXEC, 0);
+            if m < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            OwnedFd::from_raw_fd(m as RawFd)
+        };
+        // SAFETY: openat relative to the mount fd we own, on a valid
+        // NUL-terminated name; the fd is owned right away.
+        let file = unsafe {
+            let fd = libc::openat(
+                mount.as_raw_fd(),
+                cname.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_CLOEXEC,
+                0o644 as libc::c_uint,
+            );
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            OwnedFd::from_raw_fd(fd)
+        };
+        let mut f = File::from(file);
+        f.write_all(content)?;
+        Ok(DetachedFile {
+            _mount: mount,
+            file: f.into(),
+        })
     }
 }

@@ -9,6 +9,7 @@ pub mod addr;
 pub mod ethtool;
 pub mod exec;
 pub mod fd;
+pub mod fd_held;
 pub mod features;
 pub mod files;
 pub mod limits;

@@ -7,7 +7,7 @@
 //! `setns(CLONE_NEWNET)` only changes the calling thread, so every function
 //! that enters a namespace restores the previous one before returning.
 
-use super::{Error, Result};
+use super::{fd_held, Error, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::fs::{self, File, OpenOptions};
@@ -64,6 +64,9 @@ pub fn parse_ns_name(name: &str) -> Option<(&str, &str)> {
 /// Pinned namespaces of `lab`, sorted: every name under `/run/netns` that
 /// [`parse_ns_name`] gives back to this lab.
 pub fn lab_pinned(lab: &str) -> Vec<String> {
+    if fd_held::is_held_lab(lab) {
+        return fd_held::names_of(lab);
+    }
     of_lab(list_pinned(PREFIX), lab)
 }
 
@@ -93,8 +96,15 @@ pub struct NetNs {
 }
 
 impl NetNs {
-    /// Opens a pinned namespace by name.
+    /// Opens a namespace by name: one this process holds (an ephemeral
+    /// lab's), else a pinned one.
     pub fn open(name: &str) -> Result<NetNs> {
+        if let Some(fd) = fd_held::open(name) {
+            return Ok(NetNs {
+                name: name.to_string(),
+                fd: fd?,
+            });
+        }
         let path = ns_path(name);
         let f = File::open(&path).map_err(|e| Error::io(format!("opening namespace {name}"), e))?;
         Ok(NetNs {
@@ -206,9 +216,14 @@ pub fn prepare_run_dir() -> Result<()> {
 /// Creates a new namespace, pins it as `/run/netns/<name>` and runs `init`
 /// on the calling thread while inside it (sysctls, `lo`, a netlink socket
 /// bound to it). The thread is back in its previous namespace on return.
+/// A namespace of a lab this process holds ([`fd_held`]) is held by a
+/// descriptor instead of a pin.
 ///
-/// Call [`prepare_run_dir`] once before.
+/// Call [`prepare_run_dir`] once before (not needed for held labs).
 pub fn create_pinned<R>(name: &str, init: impl FnOnce(&NetNs) -> Result<R>) -> Result<(NetNs, R)> {
+    if fd_held::holds_namespaces_of(name) {
+        return create_held(name, init);
+    }
     let path = ns_path(name);
     // Mode 0, as iproute2 makes its pins: the bind mount hides the file,
     // and once unmounted nobody but root may open it.
@@ -247,10 +262,39 @@ pub fn create_pinned<R>(name: &str, init: impl FnOnce(&NetNs) -> Result<R>) -> R
     made
 }
 
+/// A new namespace kept only by a descriptor in [`fd_held`].
+fn create_held<R>(name: &str, init: impl FnOnce(&NetNs) -> Result<R>) -> Result<(NetNs, R)> {
+    if fd_held::contains(name) {
+        return Err(Error::io(
+            format!("creating namespace {name}"),
+            std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+        ));
+    }
+    let prev = NetNs::current()?;
+    unshare(CloneFlags::CLONE_NEWNET)
+        .map_err(|e| Error::sys(format!("creating namespace {name}"), e))?;
+    let guard = NsGuard { prev };
+    let ns = NetNs {
+        name: name.to_string(),
+        fd: NetNs::current()?.fd,
+    };
+    let r = init(&ns)?;
+    drop(guard);
+    let keep = ns
+        .fd
+        .try_clone()
+        .map_err(|e| Error::io(format!("duplicating the fd of namespace {name}"), e))?;
+    fd_held::insert(name, keep);
+    Ok((ns, r))
+}
+
 /// Unpins a namespace. The kernel frees it once nothing else holds it.
 /// A namespace that is already gone is not an error, so this is safe to
 /// repeat. (Its `/etc/netns` entry belongs to the lab layer.)
 pub fn delete_pinned(name: &str) -> Result<()> {
+    if fd_held::remove(name) {
+        return Ok(());
+    }
     let path = ns_path(name);
     match umount2(&path, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
@@ -265,7 +309,7 @@ pub fn delete_pinned(name: &str) -> Result<()> {
 
 /// Whether a pinned namespace with this name exists.
 pub fn exists(name: &str) -> bool {
-    ns_path(name).exists()
+    fd_held::contains(name) || ns_path(name).exists()
 }
 
 /// Names in `dir` starting with `prefix`, sorted.
@@ -294,6 +338,9 @@ pub fn list_etc(prefix: &str) -> Vec<String> {
 
 /// Inode of a pinned namespace, if it is (still) a namespace.
 pub fn pinned_inode(name: &str) -> Option<u64> {
+    if let Some(fd) = fd_held::open(name) {
+        return File::from(fd.ok()?).metadata().ok().map(|m| m.ino());
+    }
     fs::metadata(ns_path(name)).ok().map(|m| m.ino())
 }
 

@@ -255,7 +255,11 @@ pub fn apply(
     let lab = desired.name.as_str();
     let mut t = Timings::default();
     let mut since = Instant::now();
-    netns::prepare_run_dir()?;
+    // An ephemeral lab keeps nothing on disk: no pins, no files.
+    let ephemeral = crate::kernel::fd_held::is_held_lab(lab);
+    if !ephemeral {
+        netns::prepare_run_dir()?;
+    }
 
     // 1. Remove what goes.
     let mut handles: BTreeMap<String, NodeIndex> = BTreeMap::new();
@@ -264,7 +268,7 @@ pub fn apply(
 
     // Name resolution files touch the root filesystem (~1 ms per entry on
     // a journaled one): write them beside the kernel work, not after it.
-    let hosts_job = plan.rewrite_hosts.then(|| {
+    let hosts_job = (plan.rewrite_hosts && !ephemeral).then(|| {
         let t = desired.clone();
         let nodes = plan.create_nodes.clone();
         std::thread::spawn(move || hosts::write(&t, &nodes))
@@ -353,7 +357,9 @@ fn record_created(
         .filter_map(|(n, h)| Some((netns::ns_name(lab, n), h.made?)))
         .collect();
     handles.extend(created);
-    held::record(lab, &made)?;
+    if !crate::kernel::fd_held::is_held_lab(lab) {
+        held::record(lab, &made)?;
+    }
     if errs.is_empty() {
         Ok(())
     } else {

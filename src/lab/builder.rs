@@ -44,7 +44,29 @@ impl Lab {
             ports: HashMap::new(),
             newest_end: HashMap::new(),
             errs: Vec::new(),
+            ephemeral: false,
         }
+    }
+
+    /// Brings `topo` (from a file or a `--topo` generator) up as an
+    /// ephemeral lab: see [`LabBuilder::ephemeral`].
+    ///
+    /// ```no_run
+    /// use nlab::lab::Lab;
+    /// use nlab::topo::generate;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let lab = Lab::ephemeral(&generate::from_spec("linear,3", "eph", false)?)?;
+    /// assert!(lab.exec_output("h1", &["ping", "-c1", "h3"])?.status.success());
+    /// drop(lab); // everything is gone now
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ephemeral(topo: &Topology) -> Result<Lab> {
+        let opts = UpOptions {
+            ephemeral: true,
+            ..UpOptions::default()
+        };
+        Ok(Lab::up(topo, &opts)?.0)
     }
 }
 
@@ -57,9 +79,40 @@ pub struct LabBuilder {
     /// Per node, the (link, end) of its newest interface: where `addr` goes.
     newest_end: HashMap<String, (usize, usize)>,
     errs: Vec<TopoError>,
+    ephemeral: bool,
 }
 
 impl LabBuilder {
+    /// Makes the lab ephemeral: its namespaces are held by descriptors of
+    /// this process, never pinned, and nothing is written to disk (no
+    /// journal, no lock, no `/etc/netns` entry). Emulated links run on
+    /// threads of this process, and programs started with
+    /// [`Lab::command`] die with the thread that started them. So the
+    /// kernel reclaims all of it when the process exits, even by
+    /// `kill -9`, and dropping the [`Lab`] frees it at once. Other
+    /// processes (`nlab list`, `ip netns`) do not see it; links with a
+    /// schedule are refused (they need the lab's supervisor).
+    ///
+    /// ```no_run
+    /// use nlab::lab::Lab;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let lab = Lab::builder("eph")
+    ///     .host("h1")
+    ///     .host("h2")
+    ///     .link("h1", "h2")
+    ///     .addr("h1", "10.0.0.1/24")
+    ///     .addr("h2", "10.0.0.2/24")
+    ///     .ephemeral()
+    ///     .up()?; // needs root
+    /// assert!(lab.exec_output("h1", &["ping", "-c1", "h2"])?.status.success());
+    /// # Ok(())
+    /// # } // the lab is freed here, when `lab` is dropped
+    /// ```
+    pub fn ephemeral(mut self) -> Self {
+        self.ephemeral = true;
+        self
+    }
+
     /// An end host.
     pub fn host(self, name: &str) -> Self {
         self.node(name, NodeKind::Host)
@@ -218,7 +271,11 @@ impl LabBuilder {
 
     /// Builds and brings the lab up with `opts`, returning the report too.
     pub fn up_with(self, opts: &UpOptions) -> Result<(Lab, UpReport)> {
-        Lab::up_valid(&self.build()?, opts)
+        let opts = UpOptions {
+            ephemeral: opts.ephemeral || self.ephemeral,
+            ..*opts
+        };
+        Lab::up_valid(&self.build()?, &opts)
     }
 }
 

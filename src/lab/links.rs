@@ -47,6 +47,9 @@ impl Lab {
                 b: b.to_string(),
             });
         }
+        if self.is_ephemeral() {
+            return self.set_held_link_up(&keys, up);
+        }
         let _lock = LabLock::acquire(self.name())?;
         // A link the supervisor drives (emulated, or with a schedule) is
         // set through it: its state and the kernel's must agree, and it
@@ -98,6 +101,62 @@ impl Lab {
         st.save()?;
         if up {
             for k in &keys {
+                restore_link(&self.topology, k)?;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+impl Lab {
+    /// The lock a change to the lab takes: the lab's lock file for a
+    /// pinned lab, none for an ephemeral one (only its process sees it).
+    pub(crate) fn change_lock(&self) -> Result<Option<LabLock>> {
+        if self.is_ephemeral() {
+            Ok(None)
+        } else {
+            Ok(Some(LabLock::acquire(self.name())?))
+        }
+    }
+
+    /// [`Lab::set_link_up`] of an ephemeral lab: emulated links through
+    /// its in-process emulator, the rest over netlink; no journal.
+    fn set_held_link_up(&mut self, keys: &[String], up: bool) -> Result<Vec<String>> {
+        let mut changed = Vec::new();
+        let links: Vec<Link> = self
+            .topology
+            .links
+            .iter()
+            .filter(|l| keys.contains(&l.key()))
+            .cloned()
+            .collect();
+        for l in &links {
+            let emulated = self
+                .held
+                .as_ref()
+                .is_some_and(|h| h.local().drives(&l.key()));
+            if let (true, Some(h)) = (emulated, &self.held) {
+                let state = supervisor::LinkState {
+                    conditions: l.conditions.clone(),
+                    up,
+                };
+                h.local()
+                    .set_link(&self.topology, &l.key(), &state, supervisor::EMULATOR)
+                    .map_err(|e| Error::service(self.name(), e))?;
+            } else {
+                for e in &l.endpoints {
+                    set_end(&self.namespace(&e.node)?, &e.iface, up)?;
+                }
+            }
+            changed.extend(l.endpoints.iter().map(|e| e.id()));
+        }
+        for l in self.topology.links.iter_mut() {
+            if keys.contains(&l.key()) {
+                l.up = up;
+            }
+        }
+        if up {
+            for k in keys {
                 restore_link(&self.topology, k)?;
             }
         }

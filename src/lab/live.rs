@@ -11,7 +11,7 @@ use crate::kernel::netlink::Socket;
 use crate::kernel::netns::{self, NetNs};
 use crate::kernel::{link, Error as KError};
 use crate::services::supervisor::api as supervisor;
-use crate::store::{LabLock, State};
+use crate::store::State;
 use crate::topo::conditions::{units, Backend, Directed, Impairment, Step};
 use crate::topo::Link;
 use serde::Serialize;
@@ -105,6 +105,11 @@ impl Lab {
 
     /// Records a change to link `i` in the journal (under the lab's lock).
     fn record(&mut self, i: usize, change: impl Fn(&mut Link)) -> Result<()> {
+        if self.is_ephemeral() {
+            // No journal: the handle is the only record.
+            change(&mut self.topology.links[i]);
+            return Ok(());
+        }
         let mut st = State::load(&self.name)?.ok_or_else(|| Error::NoSuchLab(self.name.clone()))?;
         let key = self.topology.links[i].key();
         if let Some(l) = st.topology.links.iter_mut().find(|l| l.key() == key) {
@@ -120,7 +125,7 @@ impl Lab {
     /// are replaced in place, so established connections carry on. Fails
     /// before touching anything when no usable backend can carry `c`.
     pub fn set_link_conditions(&mut self, i: usize, c: Directed) -> Result<Backend> {
-        let _lock = LabLock::acquire(&self.name)?;
+        let _lock = self.change_lock()?;
         let l = self
             .topology
             .links
@@ -136,6 +141,15 @@ impl Lab {
         let mut changed = l.clone();
         changed.conditions = c.clone();
         let (was_emulated, emulated) = (needs_emulator(&l), needs_emulator(&changed));
+        if was_emulated != emulated && self.is_ephemeral() {
+            return Err(Error::Conditions(format!(
+                "link {}: these conditions need the link {} the userspace emulator, which \
+                 recreates it; an ephemeral lab cannot do that live: give the link conditions \
+                 of the same kind from the start",
+                l.key(),
+                if emulated { "moved to" } else { "taken off" }
+            )));
+        }
         if was_emulated != emulated {
             // A veth becomes two TAPs or back: the link is recreated, which
             // `up` of the recorded topology with the new conditions does.
@@ -150,7 +164,15 @@ impl Lab {
             self.topology = t;
             return Ok(backend);
         }
-        if emulated {
+        if let (true, Some(h)) = (emulated, &self.held) {
+            let state = supervisor::LinkState {
+                conditions: c.clone(),
+                up: l.up,
+            };
+            h.local()
+                .set_link(&self.topology, &l.key(), &state, supervisor::EMULATOR)
+                .map_err(|e| Error::service(&self.name, e))?;
+        } else if emulated {
             super::emulated::set_emulated(&self.name, &l, &c)?;
         } else {
             link_conditions::apply_link(&self.name, &l, &c, false)?;
@@ -161,7 +183,7 @@ impl Lab {
 
     /// Sets the MTU of both ends of link `i`, live.
     pub fn set_link_mtu(&mut self, i: usize, mtu: u32) -> Result<()> {
-        let _lock = LabLock::acquire(&self.name)?;
+        let _lock = self.change_lock()?;
         let l = self.topology.links[i].clone();
         for e in &l.endpoints {
             let ns_name = netns::ns_name(&self.name, &e.node);
@@ -200,10 +222,16 @@ impl Lab {
         };
         let mut out = Vec::new();
         let mut emu_stats: Option<serde_json::Value> = None;
-        let by_user = State::load(&self.name)?
-            .map(|s| s.down_by_user)
-            .unwrap_or_default();
-        let driven = supervisor::driven_links(&self.name).unwrap_or_default();
+        let (by_user, driven) = if self.is_ephemeral() {
+            Default::default()
+        } else {
+            (
+                State::load(&self.name)?
+                    .map(|s| s.down_by_user)
+                    .unwrap_or_default(),
+                supervisor::driven_links(&self.name).unwrap_or_default(),
+            )
+        };
         let state_of = |l: &Link| {
             let key = l.key();
             if driven.get(&key).map_or(l.up, |d| d.up) {
@@ -220,10 +248,20 @@ impl Lab {
         for l in &self.topology.links {
             let backend = link_conditions::link_backend(l, &f);
             if backend == Backend::Userspace {
-                let stats = emu_stats.get_or_insert_with(|| {
-                    supervisor::Client::new(&self.name)
+                let stats = emu_stats.get_or_insert_with(|| match &self.held {
+                    Some(h) => {
+                        let local = h.local();
+                        let per_link: serde_json::Map<String, serde_json::Value> = self
+                            .topology
+                            .links
+                            .iter()
+                            .filter_map(|l| Some((l.key(), local.stats(&l.key())?)))
+                            .collect();
+                        serde_json::Value::Object(per_link)
+                    }
+                    None => supervisor::Client::new(&self.name)
                         .stats()
-                        .unwrap_or(serde_json::Value::Null)
+                        .unwrap_or(serde_json::Value::Null),
                 });
                 out.push(LinkStatus {
                     key: l.key(),

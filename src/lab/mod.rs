@@ -7,6 +7,7 @@ pub mod apply;
 pub mod builder;
 pub mod converge;
 pub mod emulated;
+mod ephemeral;
 pub mod handles;
 pub mod held;
 pub mod hosts;
@@ -153,6 +154,10 @@ pub struct UpOptions<'a> {
     /// Tear down an existing lab of this name first (under the same lock)
     /// and build `topo` fresh.
     pub replace: bool,
+    /// An ephemeral lab: held by this process only, gone when it exits
+    /// (even by `kill -9`) or when the [`Lab`] is dropped. See
+    /// [`LabBuilder::ephemeral`].
+    pub ephemeral: bool,
 }
 
 /// What `up` did.
@@ -342,6 +347,8 @@ fn random_seed() -> u64 {
 pub struct Lab {
     name: String,
     topology: Topology,
+    /// What an ephemeral lab holds (`None` for a pinned lab).
+    held: Option<std::sync::Arc<ephemeral::Hold>>,
 }
 
 impl Lab {
@@ -355,6 +362,9 @@ impl Lab {
     /// Brings `topo` up, or changes a running lab of the same name to match
     /// it, touching only what differs.
     pub fn up_valid(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
+        if opts.ephemeral {
+            return ephemeral::up(topo, opts);
+        }
         let topo: &Topology = topo;
         let start = Instant::now();
         let progress: &Progress<'_> = opts.progress.unwrap_or(&quiet);
@@ -397,6 +407,7 @@ impl Lab {
                 Lab {
                     name: lab,
                     topology: topo.clone(),
+                    held: None,
                 },
                 report,
             ));
@@ -455,6 +466,7 @@ impl Lab {
             Lab {
                 name: lab,
                 topology: topo.clone(),
+                held: None,
             },
             report,
         ))
@@ -467,6 +479,7 @@ impl Lab {
             Some(st) => Ok(Lab {
                 name: name.to_string(),
                 topology: st.topology,
+                held: None,
             }),
             None => Err(Error::NoSuchLab(name.to_string())),
         }
@@ -507,8 +520,13 @@ impl Lab {
     /// lab's `/etc/hosts` in place).
     pub fn command(&self, node: &str, program: &str, args: &[String]) -> Result<Command> {
         let ns = self.namespace(node)?;
-        let dir = store::lab_dir(&self.name);
-        let mut c = kernel::exec::command_in_lab(&ns, Some(&dir), program, args)?;
+        let mut c = match &self.held {
+            Some(h) => kernel::exec::command_in_held(&ns, Some(&h.hosts), program, args)?,
+            None => {
+                let dir = store::lab_dir(&self.name);
+                kernel::exec::command_in_lab(&ns, Some(&dir), program, args)?
+            }
+        };
         c.env("NLAB_LAB", &self.name).env("NLAB_NODE", node);
         Ok(c)
     }
@@ -529,8 +547,16 @@ impl Lab {
         Ok(inspect::inspect(&self.topology)?.0)
     }
 
+    /// Whether this lab is ephemeral (held by this process only).
+    pub fn is_ephemeral(&self) -> bool {
+        self.held.is_some()
+    }
+
     /// Tears the lab down (processes, namespaces, files).
     pub fn down(self) -> Result<teardown::TeardownReport> {
+        if let Some(h) = &self.held {
+            return ephemeral::down(h);
+        }
         teardown::down(&self.name)
     }
 }

@@ -8,6 +8,7 @@
 //! so the surface between the two layers stays one file to read.
 
 pub use super::client::Client;
+pub use super::local::Local;
 pub use super::protocol::{LinkState, Status};
 pub use super::{
     driven_links, ensure_running, health, running, status, stop, Error, Health, Result, StopReport,

@@ -27,6 +27,7 @@ pub mod client;
 pub mod daemon;
 pub mod desired;
 pub mod drivers;
+pub mod local;
 pub mod process;
 pub mod protocol;
 pub mod schedule;

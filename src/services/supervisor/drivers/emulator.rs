@@ -17,6 +17,9 @@ pub struct Emulator {
     lab: String,
     ends: KernelState,
     running: BTreeMap<String, Running>,
+    /// The seed, for a lab without a journal (an ephemeral lab's
+    /// emulator runs in the test process, see [`super::super::local`]).
+    seed: Option<u64>,
 }
 
 impl Emulator {
@@ -27,16 +30,28 @@ impl Emulator {
             lab: lab.to_string(),
             ends: KernelState::new(lab),
             running: BTreeMap::new(),
+            seed: None,
+        }
+    }
+
+    /// An emulator whose links decide with `seed` (no journal to read it from).
+    pub fn with_seed(lab: &str, seed: u64) -> Emulator {
+        Emulator {
+            seed: Some(seed),
+            ..Emulator::new(lab)
         }
     }
 
     fn start(&self, link: &LinkTarget, state: &LinkState) -> Result<Running> {
         // The seed is the lab's (journal), so a restarted supervisor makes
         // the same decisions for the same packets.
-        let seed = State::load(&self.lab)
-            .map_err(|e| Error::Driver(format!("link {}: {e}", link.key)))?
-            .map(|s| s.seed)
-            .unwrap_or(0);
+        let seed = match self.seed {
+            Some(s) => s,
+            None => State::load(&self.lab)
+                .map_err(|e| Error::Driver(format!("link {}: {e}", link.key)))?
+                .map(|s| s.seed)
+                .unwrap_or(0),
+        };
         let end = |node: &str, iface: &str| TapEnd {
             ns: netns::ns_name(&self.lab, node),
             iface: iface.to_string(),
