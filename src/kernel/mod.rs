@@ -11,6 +11,7 @@ pub mod exec;
 pub mod fd;
 pub mod features;
 pub mod files;
+pub mod icmp6;
 pub mod limits;
 pub mod link;
 pub mod neigh;

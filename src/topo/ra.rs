@@ -169,6 +169,76 @@ pub fn adverts(t: &Topology) -> Vec<Advert> {
     out
 }
 
+/// An `ip6: auto` host's interface and the prefixes it should take an
+/// address from: those advertised on its segment (across switches, over
+/// links that are up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub node: String,
+    pub iface: String,
+    pub prefixes: Vec<IpNet>,
+}
+
+/// What every `ip6: auto` host should get from the lab's routers.
+pub fn expected_slaac(t: &Topology) -> Vec<Expected> {
+    use super::model::NodeKind;
+    let adverts = adverts(t);
+    if adverts.is_empty() {
+        return Vec::new();
+    }
+    // The far end of each up link, by near end.
+    let mut peers: std::collections::BTreeMap<(&str, &str), Vec<(&str, &str)>> =
+        std::collections::BTreeMap::new();
+    for l in t.links.iter().filter(|l| l.up) {
+        let [a, b] = &l.endpoints;
+        peers
+            .entry((&a.node, &a.iface))
+            .or_default()
+            .push((&b.node, &b.iface));
+        peers
+            .entry((&b.node, &b.iface))
+            .or_default()
+            .push((&a.node, &a.iface));
+    }
+    let is_switch = |n: &str| t.nodes.get(n).is_some_and(|n| n.kind == NodeKind::Switch);
+    let mut out = Vec::new();
+    for host in t.nodes.values().filter(|n| n.ip6_auto) {
+        for e in t.endpoints_of(&host.name) {
+            // Walk the segment: switches pass it on to all their ports.
+            let mut seen = std::collections::BTreeSet::new();
+            let mut todo: Vec<(&str, &str)> = peers
+                .get(&(&*e.node, &*e.iface))
+                .cloned()
+                .unwrap_or_default();
+            let mut prefixes = Vec::new();
+            while let Some((n, i)) = todo.pop() {
+                if !seen.insert((n, i)) {
+                    continue;
+                }
+                if is_switch(n) {
+                    for p in t.endpoints_of(n) {
+                        todo.extend(peers.get(&(&*p.node, &*p.iface)).into_iter().flatten());
+                    }
+                    continue;
+                }
+                for a in adverts.iter().filter(|a| a.node == n && a.iface == i) {
+                    prefixes.extend(a.prefixes.iter().copied());
+                }
+            }
+            prefixes.sort();
+            prefixes.dedup();
+            if !prefixes.is_empty() {
+                out.push(Expected {
+                    node: host.name.clone(),
+                    iface: e.iface.clone(),
+                    prefixes,
+                });
+            }
+        }
+    }
+    out
+}
+
 fn network(a: &IpNet) -> IpNet {
     IpNet {
         addr: a.network(),
@@ -318,6 +388,52 @@ topology:
         assert!(
             errs.contains("no interface with a global IPv6 address"),
             "{errs}"
+        );
+    }
+
+    #[test]
+    fn hosts_expect_the_prefixes_of_their_segment_across_switches() {
+        let text = r#"
+name: ra
+topology:
+  nodes:
+    r1: {kind: router, ipv6_ra: true}
+    s1: {kind: switch}
+    h1: {ip6: auto}
+    h2: {ip6: auto}
+    h3: {ip6: auto}
+  links:
+    - endpoints: [{node: r1, iface: eth1, ip: "fd00:1::1/64"}, "s1:p1"]
+    - endpoints: ["s1:p2", "h1:eth0"]
+    - endpoints: [{node: r1, iface: eth2, ip: "fd00:2::1/64"}, "h2:eth0"]
+    - endpoints: [{node: r1, iface: eth3, ip: "10.0.3.1/24"}, "h3:eth0"]
+    - endpoints: ["s1:p3", "h2:eth1"]
+      up: false
+"#;
+        let t = parse(text, None).expect("valid");
+        let e = expected_slaac(&t);
+        let got: Vec<(&str, &str, String)> = e
+            .iter()
+            .map(|x| {
+                let p: Vec<String> = x
+                    .prefixes
+                    .iter()
+                    .map(|p| format!("{}/{}", p.addr, p.prefix))
+                    .collect();
+                (
+                    x.node.as_str(),
+                    x.iface.as_str(),
+                    format!("[{}]", p.join(", ")),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("h1", "eth0", "[fd00:1::/64]".to_string()),
+                ("h2", "eth0", "[fd00:2::/64]".to_string()),
+            ],
+            "h3's segment has no IPv6, h2:eth1's link is down"
         );
     }
 
