@@ -146,6 +146,9 @@ pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
     let needs = Supervised::of(t);
     if needs.is_empty() {
         if supervisor::has_process(lab) {
+            // Routers that stop advertising say so first (router lifetime
+            // 0), so hosts drop them as default routers now.
+            let _ = supervisor::Client::new(lab).set_ra(Vec::new());
             supervisor::stop(lab);
         }
         return Ok(());
