@@ -445,5 +445,11 @@ topology:
         assert_eq!(back, t);
         assert!(back.nodes["r1"].ipv6_ra.is_some());
         assert!(back.nodes["h2"].ip6_auto);
+        // And written out as a file: it reads back the same.
+        for text in [TWO_NETS.to_string(), TWO_NETS.replace("ipv6_ra: true", "ipv6_ra: {interfaces: [eth2], prefixes: [\"fd00:2::/64\"], rdnss: [\"fd00:2::53\"], valid_lifetime: 600, preferred_lifetime: 300, router_lifetime: 0, mtu: 1400, interval: 10}")] {
+            let t = parse(&text, None).expect("valid");
+            let yaml = crate::topo::file::to_yaml(&t);
+            assert_eq!(parse(&yaml, None).expect(&yaml), t, "{yaml}");
+        }
     }
 }

@@ -148,3 +148,40 @@ impl Reader<'_> {
         v
     }
 }
+
+/// `ipv6_ra` as the flow mapping `parse` reads back (`true` when every
+/// setting is the default), for writing a topology out as a file.
+pub(super) fn ra_yaml(ra: &Ra) -> String {
+    let quoted = |v: Vec<String>| {
+        let items: Vec<String> = v.into_iter().map(|s| format!("\"{s}\"")).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let mut parts = Vec::new();
+    if !ra.interfaces.is_empty() {
+        parts.push(format!("interfaces: {}", quoted(ra.interfaces.clone())));
+    }
+    if !ra.prefixes.is_empty() {
+        let p = ra.prefixes.iter().map(|p| p.to_string()).collect();
+        parts.push(format!("prefixes: {}", quoted(p)));
+    }
+    if !ra.rdnss.is_empty() {
+        let r = ra.rdnss.iter().map(|a| a.to_string()).collect();
+        parts.push(format!("rdnss: {}", quoted(r)));
+    }
+    for (k, v) in [
+        ("valid_lifetime", ra.valid_lifetime),
+        ("preferred_lifetime", ra.preferred_lifetime),
+        ("router_lifetime", ra.router_lifetime),
+        ("mtu", ra.mtu),
+        ("interval", ra.interval),
+    ] {
+        if let Some(v) = v {
+            parts.push(format!("{k}: {v}"));
+        }
+    }
+    if parts.is_empty() {
+        "true".into()
+    } else {
+        format!("{{{}}}", parts.join(", "))
+    }
+}
