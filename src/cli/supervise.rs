@@ -142,6 +142,7 @@ fn print_status(st: &Status) {
         "Supervisor of {}: pid {}, up {up_for:.1} s, socket {}",
         st.lab, st.pid, st.socket
     );
+    print_ra(st);
     if st.links.is_empty() {
         println!("It drives no links.");
         return;
@@ -174,6 +175,29 @@ fn print_status(st: &Status) {
             sched,
             next,
             l.last_error.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{t}");
+}
+
+/// The router advertisements it sends, when it sends any.
+fn print_ra(st: &Status) {
+    if st.ra.is_empty() {
+        return;
+    }
+    println!("It sends IPv6 router advertisements:");
+    let mut t = table(&["interface", "prefixes", "sent", "solicitations", "error"]);
+    for r in &st.ra {
+        t.add_row(vec![
+            r.end.clone(),
+            r.prefixes.join(" "),
+            if r.running {
+                r.counters.sent.to_string()
+            } else {
+                "not running".into()
+            },
+            r.counters.solicitations.to_string(),
+            r.counters.last_error.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
     println!("{t}");

@@ -85,6 +85,48 @@ pub fn dump(sock: &mut Socket, what: &str) -> Result<Vec<AddrState>> {
     Ok(out)
 }
 
+/// The IPv6 addresses of link `index` whose duplicate address detection
+/// is over (not tentative, not failed): the ones a host can use.
+pub fn usable_v6(sock: &mut Socket, index: u32, what: &str) -> Result<Vec<IpNet>> {
+    use netlink_packet_route::address::AddressFlags;
+    let msgs = sock.dump(
+        RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+        what,
+    )?;
+    let mut out = Vec::new();
+    for m in msgs {
+        let RouteNetlinkMessage::NewAddress(a) = m else {
+            continue;
+        };
+        if a.header.index != index || a.header.family != AddressFamily::Inet6 {
+            continue;
+        }
+        // IFA_FLAGS carries all 32 bits; the header's byte only the low 8.
+        let flags = a
+            .attributes
+            .iter()
+            .find_map(|x| match x {
+                AddressAttribute::Flags(f) => Some(*f),
+                _ => None,
+            })
+            .unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(a.header.flags.bits())));
+        if flags.intersects(AddressFlags::Tentative | AddressFlags::Dadfailed) {
+            continue;
+        }
+        let ip = a.attributes.iter().find_map(|x| match x {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        });
+        if let Some(ip) = ip {
+            out.push(IpNet {
+                addr: ip,
+                prefix: a.header.prefix_len,
+            });
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub mod fd;
 pub mod fd_held;
 pub mod features;
 pub mod files;
+pub mod icmp6;
 pub mod limits;
 pub mod link;
 pub mod neigh;

@@ -62,8 +62,9 @@ fn link_batch() -> usize {
 }
 
 /// Sysctls each new namespace gets before any interface exists (so that
-/// `default` applies to them). `v6`: the topology gives the node IPv6.
-fn node_sysctls(kind: NodeKind, v6: bool) -> &'static [(&'static str, &'static str)] {
+/// `default` applies to them). `v6`: the topology gives the node IPv6;
+/// `slaac`: it takes addresses from router advertisements (`ip6: auto`).
+fn node_sysctls(kind: NodeKind, v6: bool, slaac: bool) -> &'static [(&'static str, &'static str)] {
     match kind {
         // A host without IPv6 in the topology gets no link-local address
         // either (`link::no_link_local` on each interface, see
@@ -80,11 +81,22 @@ fn node_sysctls(kind: NodeKind, v6: bool) -> &'static [(&'static str, &'static s
             ("net.ipv6.conf.all.disable_ipv6", "1"),
             ("net.ipv6.conf.default.disable_ipv6", "1"),
         ],
+        // SLAAC: solicit routers and take their prefixes (the kernel's
+        // defaults, set so a changed host default cannot break it). The
+        // addresses derive from MACs, which the topology keeps unique:
+        // skip DAD, so they are usable the moment the advert arrives.
+        NodeKind::Host if slaac => &[
+            ("net.ipv6.conf.default.accept_dad", "0"),
+            ("net.ipv6.conf.default.accept_ra", "1"),
+            ("net.ipv6.conf.default.autoconf", "1"),
+        ],
         // Addresses come from the topology, which guarantees they are
         // unique: skip duplicate address detection and solicitations.
+        // Nor adverts: only `ip6: auto` hosts take them.
         NodeKind::Host => &[
             ("net.ipv6.conf.default.accept_dad", "0"),
             ("net.ipv6.conf.default.router_solicitations", "0"),
+            ("net.ipv6.conf.default.accept_ra", "0"),
         ],
         NodeKind::Router => &[
             ("net.ipv6.conf.default.accept_dad", "0"),
@@ -134,13 +146,13 @@ fn create_node(
     name: &str,
     kind: NodeKind,
     stp: bool,
-    v6: bool,
+    (v6, slaac): (bool, bool),
 ) -> Result<NodeIndex, KError> {
     let ns_name = netns::ns_name(lab, name);
     // The namespace fd and the socket close on return: the pin keeps the
     // namespace, and later phases open what they need per batch.
     let (ns, (index_of, next, cookie)) = netns::create_pinned(&ns_name, |_| {
-        for (k, v) in node_sysctls(kind, v6) {
+        for (k, v) in node_sysctls(kind, v6, slaac) {
             netns::write_sysctl(k, v, &ns_name)?;
         }
         if kind == NodeKind::Switch {
@@ -206,7 +218,7 @@ fn create_nodes(
                         };
                         let stp = stp.get(name).copied().unwrap_or(false);
                         let v6 = v6.contains(name.as_str());
-                        match create_node(lab, name, node.kind, stp, v6) {
+                        match create_node(lab, name, node.kind, stp, (v6, node.ip6_auto)) {
                             Ok(h) => ok.push((name.clone(), h)),
                             Err(e) => errs.push(e),
                         }

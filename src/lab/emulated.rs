@@ -39,6 +39,9 @@ pub struct Supervised {
     pub emulated: BTreeSet<String>,
     /// Links with a schedule: without it their steps wait.
     pub scheduled: BTreeSet<String>,
+    /// Router interfaces (`node:iface`) that send IPv6 router
+    /// advertisements: without it hosts get no SLAAC address.
+    pub advertising: BTreeSet<String>,
 }
 
 impl Supervised {
@@ -56,11 +59,15 @@ impl Supervised {
                 .filter(|l| !l.schedule.is_empty())
                 .map(Link::key)
                 .collect(),
+            advertising: crate::topo::ra::adverts(t)
+                .into_iter()
+                .map(|a| format!("{}:{}", a.node, a.iface))
+                .collect(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.emulated.is_empty() && self.scheduled.is_empty()
+        self.emulated.is_empty() && self.scheduled.is_empty() && self.advertising.is_empty()
     }
 
     /// What stops working without the supervisor, for a message:
@@ -79,6 +86,12 @@ impl Supervised {
             v.push(format!(
                 "scheduled changes of link(s) {} wait",
                 short_list(&waiting)
+            ));
+        }
+        if !self.advertising.is_empty() {
+            v.push(format!(
+                "router advertisements on {} stop",
+                short_list(&self.advertising)
             ));
         }
         v.join(", ")
@@ -131,9 +144,11 @@ pub fn set_emulated(lab: &str, l: &Link, c: &Directed) -> Result<()> {
 pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
     let lab = t.name.as_str();
     let needs = Supervised::of(t);
-    let emulated = needs.emulated;
-    if emulated.is_empty() && needs.scheduled.is_empty() {
+    if needs.is_empty() {
         if supervisor::has_process(lab) {
+            // Routers that stop advertising say so first (router lifetime
+            // 0), so hosts drop them as default routers now.
+            let _ = supervisor::Client::new(lab).set_ra(Vec::new());
             supervisor::stop(lab);
         }
         return Ok(());
@@ -142,6 +157,10 @@ pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
     for key in &plan.delete_links {
         let _ = client.remove_link(key);
     }
+    client
+        .set_ra(crate::topo::ra::adverts(t))
+        .map_err(|e| service_error(lab, e))?;
+    let emulated = needs.emulated;
     for l in &t.links {
         let key = l.key();
         let created = plan.create_links.contains(&key);

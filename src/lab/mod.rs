@@ -18,6 +18,7 @@ pub mod live;
 mod node;
 mod owned;
 pub mod plan;
+pub mod slaac;
 pub mod status;
 pub mod teardown;
 
@@ -85,6 +86,9 @@ pub enum Error {
     Invalid(#[from] TopoErrors),
     #[error("internal error: {0}")]
     Internal(String),
+    /// `ip6: auto` hosts got no address from the routers' adverts in time.
+    #[error("{0}")]
+    Slaac(String),
     /// `up` from another source than the one the lab was made from.
     #[error(
         "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \
@@ -457,6 +461,7 @@ impl Lab {
                 .warnings
                 .extend(w.as_ref().and_then(converge::StpWait::warning));
             report.spanning_tree = w;
+            slaac::wait_for_slaac(topo, slaac::SLAAC_WAIT)?;
         }
         if !p.is_empty() {
             converge::settle_bridges(topo)?;

@@ -81,6 +81,9 @@ fn node_content(n: &Node) -> Node {
     for r in &mut n.routes {
         r.loc = Default::default();
     }
+    // Router advertisements are the supervisor's to send: changing them
+    // restarts its advertiser, not the router.
+    n.ipv6_ra = None;
     n
 }
 

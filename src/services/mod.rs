@@ -2,4 +2,5 @@
 
 pub mod emulator;
 pub mod ping;
+pub mod ra;
 pub mod supervisor;

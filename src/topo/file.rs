@@ -44,6 +44,7 @@ mod build;
 mod emit;
 mod flags;
 mod parse_conditions;
+mod parse_ra;
 mod reader;
 #[cfg(test)]
 mod tests;

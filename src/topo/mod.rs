@@ -6,6 +6,7 @@ pub mod file;
 pub mod generate;
 pub mod graph;
 pub mod model;
+pub mod ra;
 pub mod routes;
 pub mod suggest;
 mod valid;

@@ -108,6 +108,13 @@ pub struct Node {
     /// from the topology" (on when the switch graph has a loop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stp: Option<bool>,
+    /// Routers only: send IPv6 router advertisements (`ipv6_ra:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_ra: Option<super::ra::Ra>,
+    /// Hosts only (`ip6: auto`): take IPv6 addresses and a default route
+    /// from router advertisements (SLAAC).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ip6_auto: bool,
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -121,6 +128,8 @@ impl Node {
             gateway6: None,
             routes: Vec::new(),
             stp: None,
+            ipv6_ra: None,
+            ip6_auto: false,
             loc: Loc::default(),
         }
     }
@@ -419,6 +428,8 @@ impl PartialEq for Node {
             && self.gateway6 == o.gateway6
             && self.routes == o.routes
             && self.stp == o.stp
+            && self.ipv6_ra == o.ipv6_ra
+            && self.ip6_auto == o.ip6_auto
     }
 }
 
@@ -479,7 +490,7 @@ impl Topology {
     }
 
     /// Nodes the topology gives IPv6: an IPv6 address on one of their
-    /// interfaces, an IPv6 gateway or an IPv6 route.
+    /// interfaces, an IPv6 gateway or route, `ip6: auto` or `ipv6_ra`.
     pub fn ipv6_nodes(&self) -> std::collections::BTreeSet<&str> {
         let mut v6: std::collections::BTreeSet<&str> = self
             .links
@@ -491,7 +502,12 @@ impl Topology {
         v6.extend(
             self.nodes
                 .values()
-                .filter(|n| n.gateway6.is_some() || n.routes.iter().any(|r| r.dst.addr.is_ipv6()))
+                .filter(|n| {
+                    n.gateway6.is_some()
+                        || n.ip6_auto
+                        || n.ipv6_ra.is_some()
+                        || n.routes.iter().any(|r| r.dst.addr.is_ipv6())
+                })
                 .map(|n| n.name.as_str()),
         );
         v6

@@ -8,6 +8,7 @@
 mod addrs;
 mod errors;
 mod names;
+mod ra;
 mod stp;
 #[cfg(test)]
 mod tests;
@@ -53,6 +54,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     c.nodes();
     c.links();
     addrs::check(&mut c);
+    ra::check(&mut c);
     c.finish()
 }
 

@@ -152,6 +152,15 @@ impl Client {
         .map(|_| ())
     }
 
+    /// Makes `adverts` the router advertisements the supervisor sends;
+    /// answers with their status.
+    pub fn set_ra(
+        &self,
+        adverts: Vec<crate::topo::ra::Advert>,
+    ) -> Result<Vec<crate::services::ra::RaStatus>> {
+        self.typed(&Request::SetRa { adverts })
+    }
+
     pub fn stats(&self) -> Result<serde_json::Value> {
         self.call(&Request::Stats)
     }

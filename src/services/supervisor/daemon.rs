@@ -58,12 +58,14 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
         drivers,
         clock: Clock::now(),
         started_unix_ns: wall_ns(),
+        ra: crate::services::ra::Advertisers::default(),
     };
     log(format!(
         "started for lab {lab} ({} link(s) to drive)",
         sup.desired.links.len()
     ));
     sup.reattach();
+    sup.set_ra();
     sup.run_due();
     let listener = bind(lab)?;
     let (tx, rx) = mpsc::channel::<Job>();
@@ -224,7 +226,7 @@ fn serve(conn: UnixStream, tx: mpsc::Sender<Job>) {
             Err(e) => (
                 Response::Error(RemoteError {
                     kind: super::ErrorKind::BadRequest,
-                    message: format!("not a request ({e}); ops: status, set-link, set-schedule, remove-link, stats, stop"),
+                    message: format!("not a request ({e}); ops: status, set-link, set-schedule, remove-link, stats, set-ra, stop"),
                 }),
                 false,
             ),
@@ -256,6 +258,7 @@ struct Supervisor {
     drivers: Drivers,
     clock: Clock,
     started_unix_ns: u64,
+    ra: crate::services::ra::Advertisers,
 }
 
 impl Supervisor {
@@ -279,6 +282,16 @@ impl Supervisor {
                 err.to_string()
             });
         }
+    }
+
+    /// Sends the router advertisements `desired` asks for (at start: the
+    /// ones the last supervisor sent).
+    fn set_ra(&mut self) -> Vec<(String, String)> {
+        let errs = self.ra.set(&self.lab, &self.desired.ra);
+        for (end, e) in &errs {
+            log(format!("router advertisements on {end}: {e}"));
+        }
+        errs
     }
 
     /// Applies every step that is due, in order, each once.
@@ -459,6 +472,23 @@ impl Supervisor {
                     .collect();
                 Ok(serde_json::Value::Object(m))
             }
+            Request::SetRa { adverts } => {
+                log(format!(
+                    "router advertisements on {} interface(s)",
+                    adverts.len()
+                ));
+                self.desired.ra = adverts;
+                self.save();
+                let errs = self.set_ra();
+                if !errs.is_empty() {
+                    let list: Vec<String> = errs.iter().map(|(k, e)| format!("{k}: {e}")).collect();
+                    return Err(Error::Driver(format!(
+                        "router advertisements did not start on {}",
+                        list.join("; ")
+                    )));
+                }
+                serde_json::to_value(self.ra.status())
+            }
             // Answered by the connection thread, which then ends the loop.
             Request::Stop => Ok(serde_json::Value::Null),
         };
@@ -493,6 +523,7 @@ impl Supervisor {
                 .keys()
                 .filter_map(|k| self.link_status(k))
                 .collect(),
+            ra: self.ra.status(),
         }
     }
 }

@@ -18,6 +18,9 @@ pub struct Desired {
     pub version: u32,
     pub lab: String,
     pub links: BTreeMap<String, LinkEntry>,
+    /// Router advertisements to send (see `services::ra`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ra: Vec<crate::topo::ra::Advert>,
 }
 
 /// One link the supervisor drives.
@@ -39,6 +42,7 @@ impl Desired {
             version: VERSION,
             lab: lab.to_string(),
             links: BTreeMap::new(),
+            ra: Vec::new(),
         }
     }
 

@@ -98,6 +98,11 @@ pub enum Request {
     RemoveLink { key: String },
     /// Per-link counters from the drivers that keep any.
     Stats,
+    /// Replaces the router advertisements the supervisor sends (every
+    /// advertising interface of the lab; empty: none).
+    SetRa {
+        adverts: Vec<crate::topo::ra::Advert>,
+    },
     /// Ends the supervisor after answering.
     Stop,
 }
@@ -151,6 +156,9 @@ pub struct Status {
     pub started_unix_ns: u64,
     pub socket: String,
     pub links: Vec<LinkStatus>,
+    /// Router advertisements it sends, per interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ra: Vec<crate::services::ra::RaStatus>,
 }
 
 /// One link the supervisor drives.

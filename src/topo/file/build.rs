@@ -13,7 +13,16 @@ use std::net::IpAddr;
 const TOP_KEYS: &[&str] = &["name", "topology"];
 const TOPOLOGY_KEYS: &[&str] = &["defaults", "nodes", "links"];
 const DEFAULTS_KEYS: &[&str] = &["kind", "gateway", "gateway6", "mtu", "conditions"];
-const NODE_KEYS: &[&str] = &["kind", "gateway", "gateway6", "routes", "interfaces", "stp"];
+const NODE_KEYS: &[&str] = &[
+    "kind",
+    "gateway",
+    "gateway6",
+    "routes",
+    "interfaces",
+    "stp",
+    "ipv6_ra",
+    "ip6",
+];
 const ROUTE_KEYS: &[&str] = &["dst", "via", "dev"];
 const IFACE_KEYS: &[&str] = &["ip", "mac", "mtu"];
 const LINK_KEYS: &[&str] = &["endpoints", "mtu", "up", "conditions", "schedule"];
@@ -234,6 +243,8 @@ impl<'s> Builder<'s> {
             Some(g) => self.gateway(g, "gateway6", false),
         };
         node.stp = f.value("stp").and_then(|s| self.r.bool(s, "`stp`"));
+        node.ipv6_ra = f.get("ipv6_ra").and_then(|v| self.r.ipv6_ra(v));
+        node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {

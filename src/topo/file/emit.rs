@@ -47,6 +47,12 @@ fn node(o: &mut String, n: &Node) -> std::fmt::Result {
     if let Some(s) = n.stp {
         simple.push(format!("stp: {s}"));
     }
+    if let Some(ra) = &n.ipv6_ra {
+        simple.push(format!("ipv6_ra: {}", super::parse_ra::ra_yaml(ra)));
+    }
+    if n.ip6_auto {
+        simple.push("ip6: auto".into());
+    }
     if n.routes.is_empty() {
         return writeln!(o, "    {}: {{{}}}", q(&n.name), simple.join(", "));
     }
