@@ -11,7 +11,7 @@ pub mod pcapng_read;
 pub mod sinks;
 pub mod summary;
 
-use crate::kernel::netns::NetNs;
+use crate::kernel::netns::{self, NetNs};
 use crate::kernel::packet::{self, BpfInsn, Packet, PacketRing, RingConfig};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -97,6 +97,9 @@ pub struct Limits {
 /// Open captures, ready to run.
 pub struct Capture {
     rings: Vec<(Target, PacketRing)>,
+    /// Inodes of the pinned namespaces at open: a capture ends when its
+    /// lab goes down (the socket would keep the namespace alive, unseen).
+    pins: Vec<Option<u64>>,
     retire: Duration,
     start_ns: u64,
 }
@@ -136,11 +139,22 @@ impl Capture {
             .iter()
             .map(|t| Ok((t.clone(), open_one(t, filter, &cfg)?)))
             .collect::<Result<Vec<_>, Error>>()?;
+        let pins = targets.iter().map(|t| netns::pinned_inode(&t.ns)).collect();
         Ok(Capture {
             rings,
+            pins,
             retire: Duration::from_millis(u64::from(cfg.retire_ms)),
             start_ns: now_ns(),
         })
+    }
+
+    /// Whether a node's pinned namespace is gone or another one now
+    /// (`nlab down`, or down and up again).
+    pub fn lab_gone(&self) -> bool {
+        self.rings
+            .iter()
+            .zip(&self.pins)
+            .any(|((t, _), pin)| netns::pinned_inode(&t.ns) != *pin)
     }
 
     /// Hands every packet the rings hold to `sink`, at most `budget`;
@@ -193,6 +207,7 @@ impl Capture {
             source: e,
         };
         let mut closed = false;
+        let mut checked = Instant::now();
         loop {
             match self.drain(sink, &mut counts, left) {
                 Ok(n) => left -= n,
@@ -212,6 +227,12 @@ impl Capture {
             let remaining = limits.duration.map(|d| d.saturating_sub(start.elapsed()));
             if left == 0 || stop() || remaining == Some(Duration::ZERO) {
                 break;
+            }
+            if checked.elapsed() > Duration::from_millis(250) {
+                checked = Instant::now();
+                if self.lab_gone() {
+                    break;
+                }
             }
             let wait = remaining.map_or(Duration::from_millis(200), |r| {
                 r.min(Duration::from_millis(200))
