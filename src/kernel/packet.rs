@@ -33,12 +33,16 @@ pub struct RingConfig {
 }
 
 impl RingConfig {
-    /// A ring of about `total_bytes` in blocks of 256 KiB (at least 2).
+    /// A ring of about `total_bytes` in at least 4 blocks of 128 or 256
+    /// KiB (enough for a 64 KiB GSO packet): while we read one block the
+    /// kernel fills the others, so fewer, bigger blocks drop sooner.
     pub fn with_total(total_bytes: usize) -> RingConfig {
-        const BLOCK: usize = 256 * 1024;
+        const MIN: usize = 128 * 1024;
+        const MAX: usize = 256 * 1024;
+        let block = if total_bytes / MAX >= 8 { MAX } else { MIN };
         RingConfig {
-            block_size: BLOCK as u32,
-            block_count: (total_bytes / BLOCK).clamp(2, 16_384) as u32,
+            block_size: block as u32,
+            block_count: (total_bytes / block).clamp(4, 16_384) as u32,
             retire_ms: 50,
         }
     }
