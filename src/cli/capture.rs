@@ -52,12 +52,10 @@ pub struct CaptureArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub duration: Option<Duration>,
-    /// Kernel ring per interface, in KiB (a bigger ring drops less under
-    /// bursts).
+    /// Kernel ring per interface in KiB; more drops less.
     #[arg(short = 'B', long, value_name = "KIB", default_value_t = (capture::DEFAULT_RING_BYTES / 1024) as u64)]
     pub buffer: u64,
-    /// Print the counts as JSON on stdout at the end (not with `-w -`,
-    /// nor without -w, where stdout carries the packets).
+    /// Also print the counts as JSON on stdout (with `-w FILE` only).
     #[arg(long)]
     pub json: bool,
 }

@@ -131,6 +131,7 @@ fn transport(ip: &str, src: &str, dst: &str, proto: u8, l4: &[u8], len: usize) -
             "{ip} {src} > {dst}: ICMP6, {}, length {len}",
             icmp(l4, true)
         ),
+        (2, _) => format!("{ip} {src} > {dst}: igmp, length {len}"),
         (p, _) => format!("{ip} {src} > {dst}: ip-proto-{p}, length {len}"),
     }
 }
