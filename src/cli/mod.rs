@@ -25,6 +25,7 @@ macro_rules! eprintln {
         let _ = writeln!(std::io::stderr(), $($arg)*);
     }};
 }
+mod capture;
 mod console;
 mod demo;
 mod lifecycle;
@@ -192,6 +193,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Capture packets on lab interfaces: pcapng Wireshark and tcpdump
+    /// read (one interface per NODE:IFACE), or a line per packet.
+    Capture(capture::CaptureArgs),
 }
 
 #[derive(Args, Debug)]
@@ -297,5 +301,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Supervise { lab } => supervise::supervise(&lab),
         Command::Link(c) => link::dispatch(c),
         Command::Features { json } => link::features(json),
+        Command::Capture(a) => capture::capture(a),
     }
 }

@@ -90,6 +90,16 @@ pub fn catch_sigint() -> Result<()> {
     install(libc::SIGINT, on_sigint)
 }
 
+/// Makes SIGINT, SIGTERM and SIGHUP only set the flag [`sigint_seen`]
+/// reads, for a loop that polls it and ends cleanly (a capture writes its
+/// last packets and counts). `ppoll` still returns early on each.
+pub fn catch_stop_signals() -> Result<()> {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        install(sig, on_sigint)?;
+    }
+    Ok(())
+}
+
 /// Whether SIGINT came since the last call (and forgets it).
 pub fn take_sigint() -> bool {
     SIGINT_SEEN.swap(false, Ordering::SeqCst)

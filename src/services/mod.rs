@@ -1,5 +1,6 @@
 //! Work that needs a running loop rather than one kernel call.
 
+pub mod capture;
 pub mod emulator;
 pub mod ping;
 pub mod ra;
