@@ -1,5 +1,6 @@
 //! Work that needs a running loop rather than one kernel call.
 
+pub mod dhcp;
 pub mod emulator;
 pub mod ping;
 pub mod supervisor;

@@ -108,8 +108,22 @@ pub struct Node {
     /// from the topology" (on when the switch graph has a loop).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stp: Option<bool>,
+    /// A DHCP server runs on this node (`kind: dhcp` or `dhcp:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<super::dhcp::DhcpServer>,
+    /// Routers only: relay DHCP requests heard on their other interfaces
+    /// to the lab's DHCP server (`giaddr`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dhcp_relay: bool,
+    /// Which client gets the addresses of its `ip: dhcp` interfaces.
+    #[serde(default, skip_serializing_if = "is_builtin")]
+    pub dhcp_client: super::dhcp::DhcpClient,
     #[serde(default, skip)]
     pub loc: Loc,
+}
+
+fn is_builtin(c: &super::dhcp::DhcpClient) -> bool {
+    *c == super::dhcp::DhcpClient::Builtin
 }
 
 impl Node {
@@ -121,6 +135,9 @@ impl Node {
             gateway6: None,
             routes: Vec::new(),
             stp: None,
+            dhcp: None,
+            dhcp_relay: false,
+            dhcp_client: super::dhcp::DhcpClient::Builtin,
             loc: Loc::default(),
         }
     }
@@ -210,6 +227,9 @@ pub struct Endpoint {
     pub addrs: Vec<IpNet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// `ip: dhcp`: the IPv4 address comes from a DHCP server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dhcp: bool,
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -222,6 +242,7 @@ impl Endpoint {
             mac: None,
             addrs: Vec::new(),
             mtu: None,
+            dhcp: false,
             loc: Loc::default(),
         }
     }
@@ -419,6 +440,9 @@ impl PartialEq for Node {
             && self.gateway6 == o.gateway6
             && self.routes == o.routes
             && self.stp == o.stp
+            && self.dhcp == o.dhcp
+            && self.dhcp_relay == o.dhcp_relay
+            && self.dhcp_client == o.dhcp_client
     }
 }
 
@@ -445,6 +469,7 @@ impl PartialEq for Endpoint {
             && self.mac == o.mac
             && self.addrs == o.addrs
             && self.mtu == o.mtu
+            && self.dhcp == o.dhcp
     }
 }
 
