@@ -39,6 +39,8 @@ pub struct Supervised {
     pub emulated: BTreeSet<String>,
     /// Links with a schedule: without it their steps wait.
     pub scheduled: BTreeSet<String>,
+    /// DHCP servers, relays or clients.
+    pub dhcp: bool,
 }
 
 impl Supervised {
@@ -56,11 +58,12 @@ impl Supervised {
                 .filter(|l| !l.schedule.is_empty())
                 .map(Link::key)
                 .collect(),
+            dhcp: supervisor::dhcp_needed(t),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.emulated.is_empty() && self.scheduled.is_empty()
+        self.emulated.is_empty() && self.scheduled.is_empty() && !self.dhcp
     }
 
     /// What stops working without the supervisor, for a message:
@@ -80,6 +83,9 @@ impl Supervised {
                 "scheduled changes of link(s) {} wait",
                 short_list(&waiting)
             ));
+        }
+        if self.dhcp {
+            v.push("DHCP answers nobody and leases are not renewed".to_string());
         }
         v.join(", ")
     }
@@ -131,8 +137,8 @@ pub fn set_emulated(lab: &str, l: &Link, c: &Directed) -> Result<()> {
 pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
     let lab = t.name.as_str();
     let needs = Supervised::of(t);
-    let emulated = needs.emulated;
-    if emulated.is_empty() && needs.scheduled.is_empty() {
+    let emulated = needs.emulated.clone();
+    if needs.is_empty() {
         if supervisor::has_process(lab) {
             supervisor::stop(lab);
         }
@@ -168,6 +174,9 @@ pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
                 .set_schedule_via(&key, l.schedule.clone(), None, Some(driver))
                 .map_err(|e| service_error(lab, e))?;
         }
+    }
+    if needs.dhcp {
+        super::dhcp::start_and_wait(&client, super::dhcp::timeout())?;
     }
     Ok(())
 }

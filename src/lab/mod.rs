@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod builder;
 pub mod converge;
+pub mod dhcp;
 pub mod emulated;
 pub mod handles;
 pub mod held;
@@ -84,6 +85,9 @@ pub enum Error {
     Invalid(#[from] TopoErrors),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Hosts with `ip: dhcp` that got no address in time.
+    #[error("{0}")]
+    Dhcp(String),
     /// `up` from another source than the one the lab was made from.
     #[error(
         "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \

@@ -121,6 +121,25 @@ pub fn path(lab: &str, node: &str) -> PathBuf {
     dir(lab).join(format!("{node}.leases.json"))
 }
 
+/// Every lease file of the lab, by server node (sorted).
+pub fn read_all(lab: &str) -> std::io::Result<Vec<(String, Leases)>> {
+    let d = dir(lab);
+    let entries = match std::fs::read_dir(&d) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(node) = name.strip_suffix(".leases.json") {
+            out.push((node.to_string(), Leases::load(&e.path())?));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
 /// Creates the lease directory, root only.
 pub fn ensure_dir(lab: &str) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};

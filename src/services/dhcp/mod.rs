@@ -7,13 +7,25 @@
 //! - [`pool`]: which address a client gets.
 //! - [`options`]: what a reply carries.
 //! - [`leases`]: the lease table and its atomic, root-only file.
+//! - [`plan`]: servers, relays and clients the applied topology asks for.
+//! - [`run`], [`relay`], [`client_run`]: the threads that do the work, on
+//!   UDP sockets opened in the nodes' namespaces ([`socket`]).
+//! - [`client`]: the built-in client's state machine, pure.
+//! - [`service`]: all of it inside the lab's supervisor.
 //!
 //! Stateful DHCPv6 is not part of nlab: IPv6 hosts autoconfigure (SLAAC).
 
+pub mod client;
+pub mod client_run;
 pub mod leases;
 pub mod options;
+pub mod plan;
 pub mod pool;
+pub mod relay;
+pub mod run;
 pub mod server;
+pub mod service;
+pub mod socket;
 #[cfg(test)]
 mod tests;
 

@@ -42,7 +42,7 @@ impl Reply {
 }
 
 /// What the server did, for `nlab leases` and the log.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Counters {
     pub discover: u64,
     pub offer: u64,

@@ -58,6 +58,7 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
         drivers,
         clock: Clock::now(),
         started_unix_ns: wall_ns(),
+        dhcp: crate::services::dhcp::service::Service::new(lab),
     };
     log(format!(
         "started for lab {lab} ({} link(s) to drive)",
@@ -65,6 +66,8 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
     ));
     sup.reattach();
     sup.run_due();
+    // DHCP resumes from the lease files (a restart after kill -9 included).
+    sup.dhcp.sync();
     let listener = bind(lab)?;
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::spawn(move || accept(listener, tx));
@@ -98,6 +101,7 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
+    sup.dhcp.stop();
     log("stopped");
     let _ = fs::remove_file(paths::socket(lab));
     Ok(())
@@ -256,6 +260,7 @@ struct Supervisor {
     drivers: Drivers,
     clock: Clock,
     started_unix_ns: u64,
+    dhcp: crate::services::dhcp::service::Service,
 }
 
 impl Supervisor {
@@ -459,6 +464,11 @@ impl Supervisor {
                     .collect();
                 Ok(serde_json::Value::Object(m))
             }
+            Request::DhcpSync => {
+                self.dhcp.sync();
+                serde_json::to_value(self.dhcp.status())
+            }
+            Request::Dhcp => serde_json::to_value(self.dhcp.status()),
             // Answered by the connection thread, which then ends the loop.
             Request::Stop => Ok(serde_json::Value::Null),
         };

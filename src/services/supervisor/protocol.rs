@@ -98,6 +98,11 @@ pub enum Request {
     RemoveLink { key: String },
     /// Per-link counters from the drivers that keep any.
     Stats,
+    /// Starts (or restarts) the lab's DHCP servers, relays and clients as
+    /// its journal's topology asks; answers with [`Request::Dhcp`]'s status.
+    DhcpSync,
+    /// The DHCP service's status: servers, relays, clients.
+    Dhcp,
     /// Ends the supervisor after answering.
     Stop,
 }
