@@ -168,7 +168,15 @@ impl Client {
             return Action::Nothing;
         }
         match self.phase {
-            Phase::Selecting => self.discover(now),
+            // Retransmit, backing off (a lab of a thousand hosts whose
+            // server is slow must not flood it at a fixed rate).
+            Phase::Selecting => {
+                self.retry(now);
+                Action::Send(
+                    self.message(MessageType::Discover, Ipv4Addr::UNSPECIFIED),
+                    To::Broadcast,
+                )
+            }
             Phase::Requesting => match self.request() {
                 Some(m) if self.retry_ms < MAX_RETRY_MS => {
                     self.retry(now);
@@ -318,5 +326,127 @@ fn binding_of(m: &Message, server: Ipv4Addr) -> Binding {
             Some(DhcpOption::AddressLeaseTime(s)) => (*s).max(10),
             _ => 3600,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::dhcp::leases::Leases;
+    use crate::services::dhcp::pool::Subnet;
+    use crate::services::dhcp::server::Server;
+    use crate::topo::dhcp::Scope;
+
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    fn server(lease: u32) -> Server {
+        let mut s = Scope::new(Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 101));
+        s.lease_secs = lease;
+        s.router = Some(Ipv4Addr::new(10, 0, 0, 1));
+        s.mtu = Some(1400);
+        let net = "10.0.0.0/24".parse().expect("net");
+        Server::new(SERVER, vec![Subnet { net, scope: s }], Leases::new())
+    }
+
+    /// Sends what the client wants sent to the server, returns the
+    /// client's reaction to the reply (if any).
+    fn exchange(c: &mut Client, s: &mut Server, a: Action, now_ms: u64) -> Action {
+        let Action::Send(m, _) = a else { return a };
+        match s.handle(&m, now_ms / 1000) {
+            Some(r) => c.on_reply(&r.msg, now_ms),
+            None => Action::Nothing,
+        }
+    }
+
+    fn bound(c: &mut Client, s: &mut Server, now: u64) -> Binding {
+        let a = c.discover(now);
+        let a = exchange(c, s, a, now);
+        let Action::Configure(b) = exchange(c, s, a, now) else {
+            panic!("no binding")
+        };
+        b
+    }
+
+    #[test]
+    fn binds_renews_at_t1_rebinds_at_t2_and_lets_go_at_expiry() {
+        let mut s = server(100);
+        let mut c = Client::new(MacAddr::sequential(1), "h1", 1);
+        let b = bound(&mut c, &mut s, 0);
+        assert_eq!(b.addr, "10.0.0.100/24".parse().expect("net"));
+        assert_eq!(
+            (b.router, b.mtu, b.lease_secs, b.server),
+            (Some(Ipv4Addr::new(10, 0, 0, 1)), Some(1400), 100, SERVER)
+        );
+        assert_eq!(c.phase, Phase::Bound);
+        assert_eq!(c.deadline(), 50_000, "T1 is half the lease");
+        assert_eq!(c.on_timer(49_999), Action::Nothing);
+        // T1: a unicast REQUEST with ciaddr, answered: the lease goes on.
+        let a = c.on_timer(50_000);
+        let Action::Send(m, To::Server(to)) = &a else {
+            panic!("{a:?}")
+        };
+        assert_eq!((*to, m.ciaddr()), (SERVER, Ipv4Addr::new(10, 0, 0, 100)));
+        assert_eq!(c.phase, Phase::Renewing);
+        assert_eq!(exchange(&mut c, &mut s, a, 50_000), Action::Renewed);
+        assert_eq!(c.phase, Phase::Bound);
+        // The server is gone: T1 (100 s) unanswered, T2 (137.5 s) broadcast.
+        let a = c.on_timer(100_000);
+        assert!(matches!(a, Action::Send(_, To::Server(_))));
+        let mut t = 100_000;
+        while c.phase != Phase::Rebinding {
+            t = c.deadline();
+            let _ = c.on_timer(t);
+        }
+        assert!(t >= 137_500, "rebinding from T2, not before: {t}");
+        while t < 150_000 {
+            t = c.deadline();
+            if let Action::Unconfigure = c.on_timer(t) {
+                break;
+            }
+        }
+        assert_eq!(t, 150_000, "the address goes when the lease ends");
+        assert!(c.binding.is_none());
+    }
+
+    #[test]
+    fn a_nak_while_renewing_drops_the_address_and_starts_over() {
+        let mut s = server(100);
+        let mut c = Client::new(MacAddr::sequential(1), "h1", 1);
+        bound(&mut c, &mut s, 0);
+        // The server lost the lease to someone else meanwhile.
+        s.leases.leases.clear();
+        let other = Client::new(MacAddr::sequential(2), "h2", 9);
+        let mut other = other;
+        let got = bound(&mut other, &mut s, 10_000);
+        assert_eq!(got.addr.addr, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)));
+        let a = c.on_timer(50_000);
+        assert_eq!(exchange(&mut c, &mut s, a, 50_000), Action::Unconfigure);
+        assert_eq!(c.naks, 1);
+        let b = bound(&mut c, &mut s, 50_000);
+        assert_eq!(b.addr.addr, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 101)));
+    }
+
+    #[test]
+    fn silence_is_retried_with_backoff_and_strangers_are_ignored() {
+        let mut c = Client::new(MacAddr::sequential(1), "h1", 1);
+        let _ = c.discover(0);
+        let mut t = 0;
+        let mut gaps = Vec::new();
+        for _ in 0..6 {
+            let next = c.deadline();
+            gaps.push(next - t);
+            t = next;
+            assert!(matches!(c.on_timer(t), Action::Send(_, To::Broadcast)));
+        }
+        assert_eq!(gaps, [250, 500, 1000, 2000, 4000, 4000]);
+        // A reply for another client (other xid / MAC) changes nothing.
+        let mut s = server(100);
+        let mut other = Client::new(MacAddr::sequential(2), "h2", 77);
+        let Action::Send(m, _) = other.discover(0) else {
+            panic!()
+        };
+        let offer = s.handle(&m, 0).expect("offer");
+        assert_eq!(c.on_reply(&offer.msg, t), Action::Nothing);
+        assert_eq!(c.phase, Phase::Selecting);
     }
 }
