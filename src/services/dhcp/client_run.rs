@@ -35,6 +35,9 @@ pub struct ClientStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binding: Option<Binding>,
     pub naks: u32,
+    /// Milliseconds from the clients' start to this one's first binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -53,6 +56,7 @@ struct Iface {
     client: Client,
     /// The address this client put on the interface.
     configured: Option<IpNet>,
+    first_bound_ms: Option<u64>,
     error: Option<String>,
 }
 
@@ -67,6 +71,7 @@ impl Clients {
                 phase: None,
                 binding: None,
                 naks: 0,
+                bound_ms: None,
                 error: (p.client != DhcpClient::Builtin)
                     .then(|| "only the built-in client runs in this version".to_string()),
             })
@@ -146,6 +151,7 @@ fn run(lab: &str, plans: &[ClientPlan], status: &Mutex<Vec<ClientStatus>>, stop:
                     sock,
                     client: Client::new(mac, &p.node, xid),
                     configured: None,
+                    first_bound_ms: None,
                     error: None,
                 };
                 let a = i.client.discover(now());
@@ -236,6 +242,7 @@ fn act(i: &mut Iface, a: Action, now: u64) -> bool {
             i.error = configure(i, &b).err();
             if i.error.is_none() {
                 i.configured = Some(b.addr);
+                i.first_bound_ms.get_or_insert(now);
             }
             true
         }
@@ -339,5 +346,6 @@ fn publish(ifs: &[Option<Iface>], status: &Mutex<Vec<ClientStatus>>) {
         s.binding = i.client.binding.clone();
         s.naks = i.client.naks;
         s.error = i.error.clone();
+        s.bound_ms = i.first_bound_ms;
     }
 }
