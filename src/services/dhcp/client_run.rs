@@ -124,6 +124,8 @@ fn open(ns_name: &str, iface: &str) -> Result<(UdpSocket, u32, MacAddr), String>
                 .ok_or_else(|| format!("{iface} in {ns_name} has no MAC address"))?;
             let sock = socket::open_here(Some(iface), CLIENT_PORT)
                 .map_err(|e| format!("{iface} in {ns_name}: {e}"))?;
+            socket::only_for(&sock, &mac)
+                .map_err(|e| format!("filtering the DHCP socket of {iface} in {ns_name}: {e}"))?;
             Ok((sock, l.index, mac))
         })
         .join()

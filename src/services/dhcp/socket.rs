@@ -10,6 +10,8 @@ use std::time::Duration;
 
 pub const SERVER_PORT: u16 = 67;
 pub const CLIENT_PORT: u16 = 68;
+/// Receive buffer of every DHCP socket.
+const RCVBUF: i32 = 4 << 20;
 
 /// How long a blocking receive waits, so a loop notices it should stop.
 pub const TICK: Duration = Duration::from_millis(200);
@@ -44,6 +46,13 @@ pub fn open_here(iface: Option<&str>, port: u16) -> std::io::Result<UdpSocket> {
     if let Some(i) = iface {
         sock.bind_device(Some(i.as_bytes()))?;
     }
+    // A thousand clients' DISCOVERs arrive at once: the default buffer
+    // (~200 KiB) would drop most of them and cost seconds of retries.
+    if crate::kernel::fd::set_int_option(&sock, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF)
+        .is_err()
+    {
+        let _ = sock.set_recv_buffer_size(RCVBUF as usize);
+    }
     sock.bind(&SockAddr::from(SocketAddrV4::new(
         Ipv4Addr::UNSPECIFIED,
         port,
@@ -51,6 +60,32 @@ pub fn open_here(iface: Option<&str>, port: u16) -> std::io::Result<UdpSocket> {
     let u: UdpSocket = sock.into();
     u.set_read_timeout(Some(TICK))?;
     Ok(u)
+}
+
+/// Lets only replies for `mac` (the DHCP message's `chaddr`) reach the
+/// client socket `u`. Servers broadcast to clients without an address, so
+/// each client hears every other one's replies: the kernel drops those
+/// (classic BPF on the socket, which sees the packet from its UDP header:
+/// `chaddr` is at 8 + 28) instead of a thousand sockets queueing a
+/// thousand replies each, and its own being lost in the crowd.
+pub fn only_for(u: &UdpSocket, mac: &crate::topo::MacAddr) -> std::io::Result<()> {
+    use socket2::SockFilter;
+    const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    const LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
+    const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    let m = mac.0;
+    let hi = u32::from_be_bytes([m[0], m[1], m[2], m[3]]);
+    let lo = u32::from(u16::from_be_bytes([m[4], m[5]]));
+    let prog = [
+        SockFilter::new(LD_W_ABS, 0, 0, 8 + 28),
+        SockFilter::new(JEQ_K, 0, 3, hi),
+        SockFilter::new(LD_H_ABS, 0, 0, 8 + 32),
+        SockFilter::new(JEQ_K, 0, 1, lo),
+        SockFilter::new(RET_K, 0, 0, 0xffff),
+        SockFilter::new(RET_K, 0, 0, 0),
+    ];
+    socket2::SockRef::from(u).attach_filter(&prog)
 }
 
 /// Whether an error of `recv` only means "nothing arrived in time".
