@@ -16,6 +16,7 @@ pub mod link;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
+pub mod packet;
 pub mod proc;
 pub mod route;
 pub mod signals;

@@ -37,13 +37,20 @@ impl Running {
         let path = leases::path(lab, &plan.node);
         let table = Leases::load(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
         let sock = socket::open(&ns, Some(&plan.iface), SERVER_PORT).map_err(|e| e.to_string())?;
+        let out = Out {
+            udp: sock
+                .try_clone()
+                .map_err(|e| format!("DHCP socket of {}: {e}", plan.node))?,
+            frames: socket::open_packet(&ns, &plan.iface)?,
+            server_id: plan.server_id,
+        };
         let server = Server::new(plan.server_id, plan.subnets.clone(), table);
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Mutex::new(Counters::default()));
         let (s, c) = (stop.clone(), counters.clone());
         let thread = std::thread::Builder::new()
             .name(format!("dhcp-{}", plan.node))
-            .spawn(move || serve(sock, server, path, &s, &c))
+            .spawn(move || serve(sock, &out, server, path, &s, &c))
             .map_err(|e| format!("starting the DHCP server thread of {}: {e}", plan.node))?;
         Ok(Running {
             node: plan.node.clone(),
@@ -81,6 +88,7 @@ fn now() -> u64 {
 
 fn serve(
     sock: UdpSocket,
+    out: &Out,
     mut server: Server,
     path: PathBuf,
     stop: &AtomicBool,
@@ -117,7 +125,7 @@ fn serve(
         }
         let _ = sock.set_nonblocking(false);
         for r in &replies {
-            send(&sock, r);
+            send(out, r);
         }
         if let Ok(mut c) = counters.lock() {
             *c = server.counters.clone();
@@ -125,8 +133,35 @@ fn serve(
     }
 }
 
-fn send(sock: &UdpSocket, r: &Reply) {
+/// Where replies leave: the UDP socket, and a packet socket for replies
+/// to clients that have no address yet.
+struct Out {
+    udp: UdpSocket,
+    frames: crate::kernel::packet::PacketSocket,
+    server_id: Ipv4Addr,
+}
+
+fn send(out: &Out, r: &Reply) {
     let Ok(bytes) = r.msg.to_vec() else { return };
+    // A client without an address: an IP broadcast (it accepts nothing
+    // else yet) in a frame to its MAC, so the bridge does not flood a
+    // thousand ports with every reply (RFC 2131 4.1 allows either).
+    if let (Dest::Broadcast, Some(mac)) = (r.dest, r.msg.chaddr().get(..6)) {
+        let mut m = [0u8; 6];
+        m.copy_from_slice(mac);
+        if m != [0; 6] && m[0] & 1 == 0 {
+            let ip = socket::udp_packet(
+                SocketAddrV4::new(out.server_id, SERVER_PORT),
+                SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT),
+                &bytes,
+            );
+            match out.frames.send_ipv4(m, &ip) {
+                Ok(_) => return,
+                Err(e) => eprintln!("dhcp server: sending a frame to {:?}: {e}; broadcasting", m),
+            }
+        }
+    }
+    let sock = &out.udp;
     let to = match r.dest {
         Dest::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT),
         Dest::Client(ip) => SocketAddrV4::new(ip, CLIENT_PORT),

@@ -97,3 +97,85 @@ pub fn timed_out(e: &std::io::Error) -> bool {
             | std::io::ErrorKind::Interrupted
     )
 }
+
+/// An IPv4 + UDP packet (no IP options; UDP checksum 0, which IPv4
+/// allows) carrying `payload`.
+pub fn udp_packet(src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + payload.len();
+    let mut p = Vec::with_capacity(total);
+    p.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
+    p.extend_from_slice(&src.ip().octets());
+    p.extend_from_slice(&dst.ip().octets());
+    let sum = checksum(&p);
+    p[10..12].copy_from_slice(&sum.to_be_bytes());
+    let ulen = (8 + payload.len()) as u16;
+    p.extend_from_slice(&src.port().to_be_bytes());
+    p.extend_from_slice(&dst.port().to_be_bytes());
+    p.extend_from_slice(&ulen.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// The Internet checksum (RFC 1071) of `b`.
+fn checksum(b: &[u8]) -> u16 {
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+/// Opens a send-only packet socket on `iface` of namespace `ns_name`.
+pub fn open_packet(
+    ns_name: &str,
+    iface: &str,
+) -> Result<crate::kernel::packet::PacketSocket, String> {
+    let ns = NetNs::open(ns_name).map_err(|e| e.to_string())?;
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<crate::kernel::packet::PacketSocket, String> {
+            let _in = ns.enter().map_err(|e| e.to_string())?;
+            let mut nl = crate::kernel::netlink::Socket::new().map_err(|e| e.to_string())?;
+            let index = crate::kernel::link::index_of(&mut nl, iface, ns_name)
+                .map_err(|e| e.to_string())?;
+            crate::kernel::packet::PacketSocket::new(index)
+                .map_err(|e| format!("opening a packet socket on {iface} in {ns_name}: {e}"))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("thread panicked".into()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ip_header_checksums_to_zero() {
+        let p = udp_packet(
+            SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 67),
+            SocketAddrV4::new(Ipv4Addr::BROADCAST, 68),
+            b"hello",
+        );
+        assert_eq!(p.len(), 33);
+        assert_eq!(checksum(&p[..20]), 0);
+        assert_eq!(&p[20..28], &[0, 67, 0, 68, 0, 13, 0, 0]);
+        assert_eq!(&p[28..], b"hello");
+    }
+}
