@@ -318,11 +318,21 @@ pub fn print_up(t: &Topology, r: &UpReport) {
         let ifaces: Vec<&str> = eps.iter().map(|e| e.iface.as_str()).collect();
         let addrs: Vec<String> = eps
             .iter()
-            .flat_map(|e| e.addrs.iter().map(|a| a.to_string()))
+            .flat_map(|e| {
+                let dhcp = e.dhcp.then(|| "dhcp".to_string());
+                dhcp.into_iter()
+                    .chain(e.addrs.iter().map(|a| a.to_string()))
+            })
             .collect();
+        // A DHCP server is a host running nlab's server: say so.
+        let kind = if n.dhcp.is_some() {
+            "dhcp".to_string()
+        } else {
+            n.kind.to_string()
+        };
         tab.add_row(vec![
             n.name.clone(),
-            n.kind.to_string(),
+            kind,
             abbreviate(&ifaces.join(" "), 40),
             abbreviate(&addrs.join(" "), 40),
         ]);

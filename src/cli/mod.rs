@@ -28,6 +28,7 @@ macro_rules! eprintln {
 mod capture;
 mod console;
 mod demo;
+mod leases;
 mod lifecycle;
 mod link;
 pub mod log;
@@ -186,6 +187,16 @@ pub enum Command {
     /// Link conditions: set, show, reset, presets.
     #[command(subcommand)]
     Link(link::LinkCommand),
+    /// The lab's DHCP leases: every address its DHCP servers handed out,
+    /// to which MAC and host, and until when (read from the lease files
+    /// under /run/nlab/LAB/dhcp/, also when the supervisor is not running).
+    Leases {
+        /// Lab name (see `nlab list`).
+        lab: String,
+        /// Print the result (or the error) as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// What this kernel can do for link conditions (qdiscs probed in a
     /// throwaway namespace) and which backend each kind of condition uses.
     Features {
@@ -302,5 +313,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Link(c) => link::dispatch(c),
         Command::Features { json } => link::features(json),
         Command::Capture(a) => capture::capture(a),
+        Command::Leases { lab, json } => leases::leases(&lab, json),
     }
 }

@@ -38,6 +38,21 @@ pub fn add(index: u32, net: &IpNet, what: String) -> Request {
     )
 }
 
+/// A request removing IPv4 address `net` from link `index` (a DHCP
+/// client whose lease ended or was refused).
+pub fn delete(index: u32, net: &IpNet, what: String) -> Request {
+    let mut msg = AddressMessage::default();
+    msg.header.index = index;
+    msg.header.prefix_len = net.prefix;
+    msg.header.family = if net.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    msg.attributes.push(AddressAttribute::Local(net.addr));
+    Request::new(RouteNetlinkMessage::DelAddress(msg), 0, what)
+}
+
 /// An address as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddrState {

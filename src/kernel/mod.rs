@@ -19,6 +19,7 @@ pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod packet;
+pub mod packet_send;
 pub mod proc;
 pub mod route;
 pub mod signals;

@@ -42,6 +42,8 @@ pub struct Supervised {
     /// Router interfaces (`node:iface`) that send IPv6 router
     /// advertisements: without it hosts get no SLAAC address.
     pub advertising: BTreeSet<String>,
+    /// DHCP servers, relays or clients.
+    pub dhcp: bool,
 }
 
 impl Supervised {
@@ -63,11 +65,15 @@ impl Supervised {
                 .into_iter()
                 .map(|a| format!("{}:{}", a.node, a.iface))
                 .collect(),
+            dhcp: supervisor::dhcp_needed(t),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.emulated.is_empty() && self.scheduled.is_empty() && self.advertising.is_empty()
+        self.emulated.is_empty()
+            && self.scheduled.is_empty()
+            && self.advertising.is_empty()
+            && !self.dhcp
     }
 
     /// What stops working without the supervisor, for a message:
@@ -93,6 +99,9 @@ impl Supervised {
                 "router advertisements on {} stop",
                 short_list(&self.advertising)
             ));
+        }
+        if self.dhcp {
+            v.push("DHCP answers nobody and leases are not renewed".to_string());
         }
         v.join(", ")
     }
@@ -187,6 +196,9 @@ pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
                 .set_schedule_via(&key, l.schedule.clone(), None, Some(driver))
                 .map_err(|e| service_error(lab, e))?;
         }
+    }
+    if needs.dhcp {
+        super::dhcp::start_and_wait(&client, super::dhcp::timeout())?;
     }
     Ok(())
 }

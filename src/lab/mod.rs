@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod builder;
 pub mod converge;
+pub mod dhcp;
 pub mod emulated;
 mod ephemeral;
 pub mod handles;
@@ -89,6 +90,9 @@ pub enum Error {
     /// `ip6: auto` hosts got no address from the routers' adverts in time.
     #[error("{0}")]
     Slaac(String),
+    /// Hosts with `ip: dhcp` that got no address in time.
+    #[error("{0}")]
+    Dhcp(String),
     /// `up` from another source than the one the lab was made from.
     #[error(
         "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \

@@ -33,6 +33,10 @@
 //!       schedule: [{at: 10s, loss: 30%}, {at: 20s, down: true}]
 //! ```
 //!
+//! DHCP: a node of `kind: dhcp` (a host running nlab's DHCP server) with a
+//! `dhcp:` mapping (see `parse_dhcp`), `ip: dhcp` on a host's interface,
+//! `dhcp_relay: true` on a router.
+//!
 //! Conditions and schedules are described in [`conditions`]; `defaults:`
 //! may carry `conditions:` for every link (a link's own keys override them).
 //!
@@ -44,6 +48,7 @@ mod build;
 mod emit;
 mod flags;
 mod parse_conditions;
+mod parse_dhcp;
 mod parse_ra;
 mod reader;
 #[cfg(test)]

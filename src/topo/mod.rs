@@ -2,6 +2,7 @@
 
 pub mod addr;
 pub mod conditions;
+pub mod dhcp;
 pub mod file;
 pub mod generate;
 pub mod graph;

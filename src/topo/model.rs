@@ -115,8 +115,20 @@ pub struct Node {
     /// from router advertisements (SLAAC).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ip6_auto: bool,
+    /// A DHCP server runs on this node (`kind: dhcp` or `dhcp:`).
+    pub dhcp: Option<super::dhcp::DhcpServer>,
+    /// Routers only: relay DHCP requests heard on their other interfaces
+    /// to the lab's DHCP server (`giaddr`).
+    pub dhcp_relay: bool,
+    /// Which client gets the addresses of its `ip: dhcp` interfaces.
+    #[serde(default, skip_serializing_if = "is_builtin")]
+    pub dhcp_client: super::dhcp::DhcpClient,
     #[serde(default, skip)]
     pub loc: Loc,
+}
+
+fn is_builtin(c: &super::dhcp::DhcpClient) -> bool {
+    *c == super::dhcp::DhcpClient::Builtin
 }
 
 impl Node {
@@ -130,6 +142,9 @@ impl Node {
             stp: None,
             ipv6_ra: None,
             ip6_auto: false,
+            dhcp: None,
+            dhcp_relay: false,
+            dhcp_client: super::dhcp::DhcpClient::Builtin,
             loc: Loc::default(),
         }
     }
@@ -219,6 +234,9 @@ pub struct Endpoint {
     pub addrs: Vec<IpNet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// `ip: dhcp`: the IPv4 address comes from a DHCP server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dhcp: bool,
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -231,6 +249,7 @@ impl Endpoint {
             mac: None,
             addrs: Vec::new(),
             mtu: None,
+            dhcp: false,
             loc: Loc::default(),
         }
     }
@@ -430,6 +449,9 @@ impl PartialEq for Node {
             && self.stp == o.stp
             && self.ipv6_ra == o.ipv6_ra
             && self.ip6_auto == o.ip6_auto
+            && self.dhcp == o.dhcp
+            && self.dhcp_relay == o.dhcp_relay
+            && self.dhcp_client == o.dhcp_client
     }
 }
 
@@ -456,6 +478,7 @@ impl PartialEq for Endpoint {
             && self.mac == o.mac
             && self.addrs == o.addrs
             && self.mtu == o.mtu
+            && self.dhcp == o.dhcp
     }
 }
 

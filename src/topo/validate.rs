@@ -6,6 +6,7 @@
 //! user fixes a file in one round.
 
 mod addrs;
+mod dhcp;
 mod errors;
 mod names;
 mod ra;
@@ -55,6 +56,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     c.links();
     addrs::check(&mut c);
     ra::check(&mut c);
+    dhcp::check(&mut c);
     c.finish()
 }
 

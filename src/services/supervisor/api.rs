@@ -10,6 +10,21 @@
 pub use super::client::Client;
 pub use super::local::Local;
 pub use super::protocol::{LinkState, Status};
+pub use crate::services::dhcp::service::Status as DhcpStatus;
+pub use crate::services::dhcp::Leases as DhcpLeases;
+
+/// Whether a topology has DHCP servers, relays or clients, which the
+/// supervisor runs.
+pub fn dhcp_needed(t: &crate::topo::Topology) -> bool {
+    crate::services::dhcp::plan::needed(t)
+}
+
+/// Every lease of the lab, by server node, read from the lease files
+/// (also when no supervisor runs).
+pub fn dhcp_leases(lab: &str) -> Result<Vec<(String, DhcpLeases)>> {
+    crate::services::dhcp::leases::read_all(lab)
+        .map_err(|e| Error::io(format!("reading the lease files of {lab}"), e))
+}
 pub use super::{
     driven_links, ensure_running, health, running, status, stop, Error, Health, Result, StopReport,
 };

@@ -94,6 +94,17 @@ impl Client {
         self.typed(&Request::Status)
     }
 
+    /// Makes the supervisor run the DHCP servers, relays and clients the
+    /// lab's journal asks for.
+    pub fn dhcp_sync(&self) -> Result<crate::services::dhcp::service::Status> {
+        self.typed(&Request::DhcpSync)
+    }
+
+    /// The DHCP service's status.
+    pub fn dhcp_status(&self) -> Result<crate::services::dhcp::service::Status> {
+        self.typed(&Request::Dhcp)
+    }
+
     /// True when the supervisor answers at all (within [`TIMEOUT`]).
     pub fn answers(&self) -> bool {
         self.call_with(&Request::Status, TIMEOUT).is_ok()

@@ -59,6 +59,7 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
         clock: Clock::now(),
         started_unix_ns: wall_ns(),
         ra: crate::services::ra::Advertisers::default(),
+        dhcp: crate::services::dhcp::service::Service::new(lab),
     };
     log(format!(
         "started for lab {lab} ({} link(s) to drive)",
@@ -67,6 +68,8 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
     sup.reattach();
     sup.set_ra();
     sup.run_due();
+    // DHCP resumes from the lease files (a restart after kill -9 included).
+    sup.dhcp.sync();
     let listener = bind(lab)?;
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::spawn(move || accept(listener, tx));
@@ -100,6 +103,7 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
+    sup.dhcp.stop();
     log("stopped");
     let _ = fs::remove_file(paths::socket(lab));
     Ok(())
@@ -259,6 +263,7 @@ struct Supervisor {
     clock: Clock,
     started_unix_ns: u64,
     ra: crate::services::ra::Advertisers,
+    dhcp: crate::services::dhcp::service::Service,
 }
 
 impl Supervisor {
@@ -489,6 +494,11 @@ impl Supervisor {
                 }
                 serde_json::to_value(self.ra.status())
             }
+            Request::DhcpSync => {
+                self.dhcp.sync();
+                serde_json::to_value(self.dhcp.status())
+            }
+            Request::Dhcp => serde_json::to_value(self.dhcp.status()),
             // Answered by the connection thread, which then ends the loop.
             Request::Stop => Ok(serde_json::Value::Null),
         };

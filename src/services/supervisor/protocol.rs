@@ -103,6 +103,11 @@ pub enum Request {
     SetRa {
         adverts: Vec<crate::topo::ra::Advert>,
     },
+    /// Starts (or restarts) the lab's DHCP servers, relays and clients as
+    /// its journal's topology asks; answers with [`Request::Dhcp`]'s status.
+    DhcpSync,
+    /// The DHCP service's status: servers, relays, clients.
+    Dhcp,
     /// Ends the supervisor after answering.
     Stop,
 }

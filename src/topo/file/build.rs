@@ -22,19 +22,23 @@ const NODE_KEYS: &[&str] = &[
     "stp",
     "ipv6_ra",
     "ip6",
+    "dhcp",
+    "dhcp_relay",
+    "dhcp_client",
 ];
 const ROUTE_KEYS: &[&str] = &["dst", "via", "dev"];
 const IFACE_KEYS: &[&str] = &["ip", "mac", "mtu"];
 const LINK_KEYS: &[&str] = &["endpoints", "mtu", "up", "conditions", "schedule"];
 const ENDPOINT_KEYS: &[&str] = &["node", "iface", "ip", "mac", "mtu"];
-const KINDS: &[&str] = &["host", "switch", "router", "linux", "bridge"];
+const KINDS: &[&str] = &["host", "switch", "router", "linux", "bridge", "dhcp"];
 
 /// Settings of one interface, from `interfaces:` or an endpoint mapping;
 /// each with where it was written, to report a conflict between the two.
 #[derive(Default)]
 struct Iface {
     loc: Loc,
-    addrs: Option<(Vec<IpNet>, Loc)>,
+    /// Addresses, and whether `dhcp` was among them (`ip: dhcp`).
+    addrs: Option<((Vec<IpNet>, bool), Loc)>,
     mac: Option<(MacAddr, Loc)>,
     mtu: Option<(u32, Loc)>,
     used: bool,
@@ -57,6 +61,9 @@ pub(super) struct Builder<'s> {
     /// The lab name given on the command line (`--name`): it wins over
     /// the file's `name:`, which then need not be there or be valid.
     name: Option<String>,
+    /// Nodes whose IPv4 gateway came from `defaults:` (a host whose
+    /// address comes from DHCP takes its gateway from the server instead).
+    default_gw: Vec<String>,
 }
 
 impl<'s> Builder<'s> {
@@ -66,6 +73,7 @@ impl<'s> Builder<'s> {
             extra: Extra::default(),
             ifaces: BTreeMap::new(),
             name: None,
+            default_gw: Vec::new(),
         }
     }
 
@@ -146,6 +154,13 @@ impl<'s> Builder<'s> {
                 }
             }
         }
+        for n in &self.default_gw {
+            if t.endpoints_of(n).any(|e| e.dhcp) {
+                if let Some(node) = t.nodes.get_mut(n) {
+                    node.gateway = None;
+                }
+            }
+        }
         for ((node, iface), spec) in &self.ifaces {
             if spec.used {
                 continue;
@@ -219,7 +234,12 @@ impl<'s> Builder<'s> {
     fn node(&mut self, name: &str, loc: Loc, n: &YNode, d: &Defaults) -> Node {
         let what = format!("node `{name}`");
         let f = self.r.fields(n, &what, NODE_KEYS);
+        // `kind: dhcp` is a host that runs the DHCP server its `dhcp:` describes.
+        let dhcp_kind = f
+            .value("kind")
+            .is_some_and(|k| k.text(self.r.src).as_deref() == Some("dhcp"));
         let kind = match f.value("kind") {
+            _ if dhcp_kind => NodeKind::Host,
             Some(k) => self.kind(k).unwrap_or(NodeKind::Host),
             None => d.kind.unwrap_or(NodeKind::Host),
         };
@@ -233,7 +253,10 @@ impl<'s> Builder<'s> {
         // opts out with `gateway: none` (or an empty value).
         let host = kind == NodeKind::Host;
         node.gateway = match f.get("gateway") {
-            None => d.gateway.filter(|_| host),
+            None => {
+                self.default_gw.push(name.to_string());
+                d.gateway.filter(|_| host)
+            }
             Some(g) if self.is_none(g) => None,
             Some(g) => self.gateway(g, "gateway", true),
         };
@@ -245,6 +268,7 @@ impl<'s> Builder<'s> {
         node.stp = f.value("stp").and_then(|s| self.r.bool(s, "`stp`"));
         node.ipv6_ra = f.get("ipv6_ra").and_then(|v| self.r.ipv6_ra(v));
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
+        self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {
@@ -259,6 +283,27 @@ impl<'s> Builder<'s> {
             }
         }
         node
+    }
+
+    /// `dhcp:`, `dhcp_relay:`, `dhcp_client:` of a node.
+    fn dhcp_keys(&mut self, node: &mut Node, f: &super::reader::Fields, dhcp_kind: bool, loc: Loc) {
+        node.dhcp = f
+            .value("dhcp")
+            .and_then(|v| self.r.dhcp_server(v, &node.name));
+        if dhcp_kind && f.value("dhcp").is_none() {
+            self.r.err(
+                loc,
+                format!("`{}` is of `kind: dhcp` but has no `dhcp:`", node.name),
+                Some("add `dhcp: {pool: FIRST-LAST}` with the addresses to hand out".into()),
+            );
+        }
+        node.dhcp_relay = f
+            .value("dhcp_relay")
+            .and_then(|v| self.r.bool(v, "`dhcp_relay`"))
+            .unwrap_or(false);
+        if let Some(c) = f.value("dhcp_client").and_then(|v| self.r.dhcp_client(v)) {
+            node.dhcp_client = c;
+        }
     }
 
     fn route(&mut self, n: &YNode) -> Option<Route> {
@@ -304,7 +349,7 @@ impl<'s> Builder<'s> {
     fn iface_fields(&mut self, f: &super::reader::Fields, loc: Loc) -> Iface {
         Iface {
             loc,
-            addrs: f.get("ip").map(|v| (self.r.nets(v, "`ip`"), v.loc)),
+            addrs: f.get("ip").map(|v| (self.addrs_or_dhcp(v), v.loc)),
             mac: f
                 .value("mac")
                 .and_then(|v| Some((self.r.mac(v, "`mac`")?, v.loc))),
@@ -313,6 +358,21 @@ impl<'s> Builder<'s> {
                 .and_then(|v| Some((self.r.mtu(v, "`mtu`")?, v.loc))),
             used: false,
         }
+    }
+
+    /// `ip:` as addresses, where `dhcp` (alone or in the list) asks for
+    /// the IPv4 address from a DHCP server.
+    fn addrs_or_dhcp(&mut self, v: &YNode) -> (Vec<IpNet>, bool) {
+        let mut dhcp = false;
+        let mut addrs = Vec::new();
+        for item in self.r.list(v, "`ip`", true) {
+            if item.text(self.r.src).as_deref() == Some("dhcp") {
+                dhcp = true;
+            } else if let Some(a) = self.r.net(item, "`ip`") {
+                addrs.push(a);
+            }
+        }
+        (addrs, dhcp)
     }
 
     fn link(&mut self, n: &YNode, d: &Defaults) -> Option<Link> {
@@ -428,7 +488,7 @@ impl<'s> Builder<'s> {
             None => (0, None, None, None),
         };
         let id = ep.id();
-        ep.addrs = self
+        (ep.addrs, ep.dhcp) = self
             .pick("address", &id, own.addrs, addrs, line)
             .unwrap_or_default();
         ep.mac = self.pick("MAC", &id, own.mac, mac, line);

@@ -225,15 +225,6 @@ impl<'s> Reader<'s> {
         }
     }
 
-    /// One address or a list of them; good ones are kept, bad ones reported.
-    pub fn nets(&mut self, n: &YNode, what: &str) -> Vec<IpNet> {
-        let items = self.list(n, what, true);
-        items
-            .into_iter()
-            .filter_map(|i| self.net(i, what))
-            .collect()
-    }
-
     pub fn mac(&mut self, n: &YNode, what: &str) -> Option<MacAddr> {
         let text = self.string(n, what)?;
         match text.trim().parse::<MacAddr>() {

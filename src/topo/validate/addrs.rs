@@ -35,7 +35,7 @@ pub(super) fn check(c: &mut Checker) {
 }
 
 /// The segment number of every endpoint (index into `eps`).
-fn segments(c: &Checker, eps: &[&Endpoint]) -> Vec<usize> {
+pub(super) fn segments(c: &Checker, eps: &[&Endpoint]) -> Vec<usize> {
     let mut uf = UnionFind::new(eps.len());
     // Ends of one link share a segment: links are eps[2k] and eps[2k + 1].
     for k in 0..eps.len() / 2 {

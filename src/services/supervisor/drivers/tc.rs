@@ -33,6 +33,7 @@ impl LinkDriver for Tc {
             mac: None,
             addrs: Vec::new(),
             mtu: None,
+            dhcp: false,
             loc: Default::default(),
         };
         let l = Link::new(
