@@ -116,9 +116,11 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ip6_auto: bool,
     /// A DHCP server runs on this node (`kind: dhcp` or `dhcp:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhcp: Option<super::dhcp::DhcpServer>,
     /// Routers only: relay DHCP requests heard on their other interfaces
     /// to the lab's DHCP server (`giaddr`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dhcp_relay: bool,
     /// Which client gets the addresses of its `ip: dhcp` interfaces.
     #[serde(default, skip_serializing_if = "is_builtin")]
