@@ -255,6 +255,9 @@ pub fn ensure_running(lab: &str) -> Result<Client> {
     if !strays.is_empty() {
         process::terminate(&strays);
     }
+    // A supervisor just killed may still hold the pid-file lock while its
+    // threads exit; the new one would find it taken and leave.
+    process::wait_dying_lock_holders(lab, Duration::from_secs(3));
     process::spawn_detached(lab)?;
     let start = Instant::now();
     while start.elapsed() < START_TIMEOUT {
