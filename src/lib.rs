@@ -33,6 +33,7 @@
 // Long functions hide their phases; the threshold is in clippy.toml.
 #![warn(clippy::too_many_lines)]
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 // The one layer that may: every syscall wrapper, each `unsafe` with its
 // SAFETY note, behind a safe API.

@@ -1,7 +1,27 @@
-//! Plan and apply: the desired topology against the recorded state.
+//! Labs: bring a topology up, run code and commands in its nodes, change
+//! its links, read it back from the kernel, tear it down.
 //!
-//! [`Lab`] is the library's entry point: bring a topology up, run commands
-//! in its nodes, read it back, tear it down.
+//! [`Lab`] is the entry point: [`Lab::builder`] declares a lab in code,
+//! [`Lab::up`] takes a [`Topology`] from a file or a generator (see
+//! [`crate::topo`]), [`Lab::open`] finds a lab that is already up.
+//!
+//! A lab is one of two kinds:
+//! - *pinned* (the default, what `nlab up` makes): its namespaces are
+//!   pinned under `/run/netns`, a journal under `/run/nlab` records it,
+//!   and a supervisor process carries what needs a running loop
+//!   (emulated links, schedules, DHCP, router advertisements). It stays
+//!   up until [`Lab::down`] or `nlab down`, and any process (the `nlab`
+//!   command included) can open it by name.
+//! - *ephemeral* ([`UpOptions::ephemeral`], [`LabBuilder::ephemeral`]):
+//!   held by the process that made it, invisible to others, and freed by
+//!   the kernel when that process exits, however it exits. The right
+//!   kind for tests.
+//!
+//! Everything that touches the kernel needs root (`CAP_NET_ADMIN` and
+//! `CAP_SYS_ADMIN`); the errors say which operation on which object
+//! failed. A pinned lab's `up`, link changes and `down` take a per-lab
+//! lock, so concurrent callers (two tests, a test and `nlab`) do not
+//! interleave.
 
 pub(crate) mod apply;
 pub(crate) mod builder;
@@ -23,8 +43,6 @@ pub(crate) mod slaac;
 pub(crate) mod status;
 pub(crate) mod teardown;
 
-/// The journal, lab paths and locks moved to [`crate::store`] (issue 12);
-/// this keeps `lab::state::…` paths of code written before working.
 pub use apply::Timings;
 pub use builder::LabBuilder;
 pub use converge::StpWait;
@@ -49,49 +67,89 @@ use std::time::{Duration, Instant};
 /// Errors of the plan/apply layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A syscall failed (netlink, entering a namespace, a sysctl, a
+    /// qdisc); the message names the object and the operation. Most often
+    /// the process lacks `CAP_NET_ADMIN`/`CAP_SYS_ADMIN`: run as root.
     #[error(transparent)]
     Kernel(#[from] kernel::Error),
+    /// A file or program could not be read, written or started.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done, e.g. `running ping in h1`.
         what: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
-    /// The lab's files: journal, name, lock (see [`crate::store`]).
+    /// The lab's files under `/run/nlab`: its journal, its lock; or a name
+    /// that is not a lab name (1–24 of `[a-z0-9_-]`).
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// No lab of this name has a journal: it was never brought up, was
+    /// torn down, or is ephemeral (held by another process, which only
+    /// that process can reach).
     #[error("no lab named `{0}` is up (see `nlab list`)")]
     NoSuchLab(String),
+    /// A node name that the lab's topology does not have.
     #[error("lab `{lab}` has no node `{node}` (nodes: {known})")]
     NoSuchNode {
+        /// The lab's name.
         lab: String,
+        /// The name asked for.
         node: String,
+        /// The lab's nodes in natural order, at most 12 of them, comma
+        /// separated, for the message.
         known: String,
     },
+    /// [`Lab::link`] named two nodes that no link joins directly.
     #[error("lab `{lab}` has no link between `{a}` and `{b}`")]
-    NoSuchLink { lab: String, a: String, b: String },
+    NoSuchLink {
+        /// The lab's name.
+        lab: String,
+        /// The first node asked for.
+        a: String,
+        /// The second node asked for.
+        b: String,
+    },
+    /// Applying a plan (or tearing a lab down) failed for these kernel
+    /// operations; the others were done. A lab that did not exist before
+    /// the failed `up` was removed again.
     #[error("{} kernel operation(s) failed:\n  {}", .0.len(), join_errors(.0))]
     Apply(Vec<kernel::Error>),
+    /// Teardown left something behind: one line per lab (or per group of
+    /// processes that kept reappearing); `nlab cleanup` retries.
     #[error("cleanup failed for:\n  {}", .0.join("\n  "))]
     Cleanup(Vec<String>),
+    /// Link conditions (or features) this lab cannot have: no backend of
+    /// this kernel carries them, or an ephemeral lab was asked for a
+    /// schedule, DHCP or router advertisements, which need a supervisor.
     #[error("{0}")]
     Conditions(String),
+    /// A link end (`node:iface`, as `nlab link show` lists them) that the
+    /// lab does not have.
     #[error("lab `{lab}` has no link end `{endpoint}` ({hint})")]
     NoSuchEndpoint {
+        /// The lab's name.
         lab: String,
+        /// The end asked for.
         endpoint: String,
+        /// The closest existing end (`did you mean …?`) or where to look.
         hint: String,
     },
     /// The lab's supervisor (emulated links, schedules) failed.
     #[error("supervisor of {lab}: {source}")]
     Service {
+        /// The lab whose supervisor failed.
         lab: String,
+        /// What went wrong there.
         #[source]
         source: supervisor::Error,
     },
     /// The topology given to [`Lab::up`] failed [`crate::topo::validate`].
     #[error(transparent)]
     Invalid(#[from] TopoErrors),
+    /// A bug in nlab, or a request the API cannot express otherwise
+    /// (an empty command line, a dry run of an ephemeral lab).
     #[error("internal error: {0}")]
     Internal(String),
     /// `ip6: auto` hosts got no address from the routers' adverts in time.
@@ -106,8 +164,11 @@ pub enum Error {
          the new one, or `nlab down {lab}` first"
     )]
     OtherSource {
+        /// The lab's name.
         lab: String,
+        /// The source the lab was made from, in words.
         old: String,
+        /// The source of this `up`, in words.
         new: String,
     },
 }
@@ -121,6 +182,7 @@ fn join_errors(e: &[kernel::Error]) -> String {
 }
 
 impl Error {
+    /// An [`Error::Io`] saying what was being done when `source` happened.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             what: what.into(),
@@ -137,9 +199,11 @@ impl Error {
     }
 }
 
+/// The result of everything in [`crate::lab`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Refuses names that are not lab names (see [`store::check_lab_name`]).
+/// Refuses names that are not lab names (1–24 of `[a-z0-9_-]`; see
+/// [`crate::topo::validate::check_lab_name`]) with [`Error::Store`].
 pub fn check_lab_name(name: &str) -> Result<()> {
     Ok(store::check_lab_name(name)?)
 }
@@ -150,17 +214,30 @@ pub type Progress<'a> = dyn Fn(&str, usize, usize) + Sync + 'a;
 /// No progress output.
 pub fn quiet(_: &str, _: usize, _: usize) {}
 
+/// How [`Lab::up`] and [`Lab::up_valid`] work; `Default` is what
+/// `nlab up` does without flags: a pinned lab, applied, waiting for
+/// spanning tree, no progress output.
+///
+/// ```
+/// use nlab::lab::UpOptions;
+/// let opts = UpOptions { ephemeral: true, seed: Some(7), ..Default::default() };
+/// assert!(!opts.dry_run && !opts.replace);
+/// ```
 #[derive(Clone, Copy, Default)]
 pub struct UpOptions<'a> {
-    /// Compute and return the plan without touching the kernel.
+    /// Compute and return the plan without touching the kernel (`nlab up
+    /// --dry-run`). Refused for an ephemeral lab.
     pub dry_run: bool,
+    /// Called as each phase of applying moves on (see [`Progress`]);
+    /// `None` reports nothing.
     pub progress: Option<&'a Progress<'a>>,
     /// Seed for the userspace link emulator. `None` keeps a running lab's
     /// seed, or picks a random one for a new lab (reported in the
     /// [`UpReport`] so a run can be repeated with it).
     pub seed: Option<u64>,
     /// Return right after applying, without waiting for spanning tree to
-    /// converge on a looped topology (see [`converge`]).
+    /// converge on a looped topology (`nlab up --no-wait`; see
+    /// [`StpWait`]).
     pub no_wait: bool,
     /// What `topo` was made from (`file:/abs/path`, `topo:GENERATOR`). An
     /// existing lab made from another source is not reshaped unless
@@ -178,19 +255,28 @@ pub struct UpOptions<'a> {
 /// What `up` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpReport {
+    /// The lab's name.
     pub lab: String,
+    /// How many nodes the lab has now.
     pub nodes: usize,
+    /// How many links the lab has now.
     pub links: usize,
     /// Kernel-visible changes made (0 when the lab already matched).
     pub changes: usize,
+    /// What `up` decided to create, change and remove.
     pub plan: plan::Plan,
     /// Drift found in the kernel before applying (and repaired).
     pub drift: Vec<String>,
+    /// [`UpOptions::dry_run`] was set: `plan` is what would change, and
+    /// nothing did.
     pub dry_run: bool,
     /// The emulator seed the lab runs with (see [`UpOptions::seed`]).
     pub seed: u64,
+    /// Wall time of the whole `up` (in seconds, in JSON).
     #[serde(serialize_with = "ser_secs")]
     pub elapsed: Duration,
+    /// Where the time went while applying (all zero when nothing
+    /// changed).
     pub timings: apply::Timings,
     /// Links the user set down (`nlab link set --down`) that stay down
     /// although the topology says up (`nlab link set LAB END --up` brings
@@ -501,10 +587,13 @@ impl Lab {
         }
     }
 
+    /// The lab's name, as given to the builder or in the topology.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The topology the lab was built from, with the live changes made
+    /// through this handle (or recorded in the journal when opened).
     pub fn topology(&self) -> &Topology {
         &self.topology
     }

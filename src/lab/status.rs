@@ -16,18 +16,23 @@ use std::collections::BTreeSet;
 /// A node as the read commands name it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeBrief {
+    /// The node's name.
     pub name: String,
+    /// `host`, `switch` or `router`.
     pub kind: String,
 }
 
 /// A lab's entry in `nlab list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct LabSummary {
+    /// The lab's name.
     pub name: String,
     /// The lab's nodes, `{name, kind}` in natural order: the same schema as
     /// `up --json`, `inspect --json` and `graph --format json` give.
     pub nodes: Vec<NodeBrief>,
+    /// Nodes in the journal's topology (0 without a journal).
     pub node_count: usize,
+    /// Links in the journal's topology (0 without a journal).
     pub link_count: usize,
     /// `up`; `applying` (an `nlab up` holds the lab's lock and applies
     /// it); `degraded` (recorded but not working as recorded: see
@@ -36,8 +41,14 @@ pub struct LabSummary {
     /// Why the status is not `up`: what is wrong, what it breaks, and the
     /// command that mends it. `None` when the lab is up.
     pub reason: Option<String>,
+    /// The lab's network namespaces pinned under `/run/netns` now; fewer
+    /// than `node_count` means some are gone.
     pub namespaces: usize,
+    /// The topology file the lab was made from; `None` for a generator,
+    /// the builder, or without a journal.
     pub source: Option<String>,
+    /// When the lab was first brought up, in seconds since the Unix epoch
+    /// (0 without a journal).
     pub created: u64,
     /// Pid of the lab's supervisor, when one runs.
     pub supervisor: Option<i32>,

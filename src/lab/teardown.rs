@@ -19,9 +19,16 @@ use std::path::Path;
 /// What a teardown removed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TeardownReport {
+    /// The labs torn down.
     pub labs: Vec<String>,
+    /// Network namespaces removed.
     pub namespaces: usize,
+    /// Processes ended: those still running in the lab's nodes, and its
+    /// supervisor.
     pub processes: usize,
+    /// Files and directories removed: `/etc/netns` entries, the lab's
+    /// directory under `/run/nlab`, stale lock files (always 0 for an
+    /// ephemeral lab, which has none).
     pub files: usize,
 }
 

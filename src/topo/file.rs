@@ -37,8 +37,9 @@
 //! `dhcp:` mapping (see `parse_dhcp`), `ip: dhcp` on a host's interface,
 //! `dhcp_relay: true` on a router.
 //!
-//! Conditions and schedules are described in [`conditions`]; `defaults:`
-//! may carry `conditions:` for every link (a link's own keys override them).
+//! Conditions and schedules are described in [`super::conditions`];
+//! `defaults:` may carry `conditions:` for every link (a link's own keys
+//! override them).
 //!
 //! Any other key is an error that lists the keys allowed there. An
 //! interface's `ip`, `mac` or `mtu` may be set on the endpoint or under

@@ -12,8 +12,8 @@ use std::ops::Deref;
 ///
 /// ```
 /// use nlab::topo::{generate, ValidTopology};
-/// let t = generate::from_spec("single,2", "doc", false).unwrap();
-/// let v = ValidTopology::new(t).unwrap();
+/// let t = generate::from_spec("single,2", "doc", false)?;
+/// let v = ValidTopology::new(t)?;
 /// assert_eq!(v.nodes.len(), 3);
 ///
 /// let mut bad = v.into_inner();
@@ -42,6 +42,7 @@ impl ValidTopology {
         self.0
     }
 
+    /// The topology, read-only (also reachable through `Deref`).
     pub fn as_topology(&self) -> &Topology {
         &self.0
     }
