@@ -456,12 +456,67 @@ impl Lab {
     /// [`up_valid`](Self::up_valid) for a topology not checked yet: it is
     /// validated first, and a problem is [`Error::Invalid`] with nothing
     /// touched.
+    ///
+    /// ```
+    /// use nlab::lab::{Error, Lab, UpOptions};
+    /// use nlab::topo::generate;
+    ///
+    /// // Mininet's `--topo single,2`: h1 and h2 (10.0.0.1, 10.0.0.2) on s1.
+    /// let name = format!("up{}", std::process::id());
+    /// let topo = generate::from_spec("single,2", &name, false)?;
+    /// let opts = UpOptions { ephemeral: true, ..Default::default() };
+    ///
+    /// // A mistake is reported before anything is built.
+    /// let mut bad = topo.clone();
+    /// bad.links[0].endpoints[0].node = "h9".into();
+    /// assert!(matches!(Lab::up(&bad, &opts), Err(Error::Invalid(_))));
+    ///
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    /// let (lab, report) = Lab::up(&topo, &opts)?;
+    /// assert_eq!((report.nodes, report.links), (3, 2));
+    /// let ping = lab.exec_output("h1", &["ping", "-c1", "-W2", "10.0.0.2"])?;
+    /// assert!(ping.status.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn up(topo: &Topology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
         Self::up_valid(&ValidTopology::new(topo.clone())?, opts)
     }
 
     /// Brings `topo` up, or changes a running lab of the same name to match
-    /// it, touching only what differs.
+    /// it, touching only what differs: the same topology again changes
+    /// nothing, a node added is the only thing created. Links the user
+    /// took down (`nlab link set --down`, [`LinkHandle::down`]) stay down
+    /// (listed in [`UpReport::kept_down`]).
+    ///
+    /// A pinned lab that did not exist before a failed `up` is removed
+    /// again; one that did is left as far as `up` got, and the next `up`
+    /// carries on. Errors: [`Error::Kernel`] or [`Error::Apply`] for what
+    /// the kernel refused, [`Error::Conditions`] for link conditions no
+    /// backend can carry (before anything is touched),
+    /// [`Error::OtherSource`] when [`UpOptions::origin`] differs from the
+    /// lab's.
+    ///
+    /// ```
+    /// use nlab::lab::{Lab, UpOptions};
+    /// use nlab::topo::{generate, ValidTopology};
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let name = format!("upvalid{}", std::process::id());
+    /// let topo = generate::valid_from_spec("single,2", &name, false)?;
+    /// let opts = UpOptions::default(); // a pinned lab, as `nlab up` makes
+    /// let (lab, first) = Lab::up_valid(&topo, &opts)?;
+    /// let (_, again) = Lab::up_valid(&topo, &opts)?;
+    ///
+    /// // One more host on s1: only it and its link are made.
+    /// let bigger = generate::from_spec("single,3", &name, false)?;
+    /// let (_, grown) = Lab::up_valid(&ValidTopology::new(bigger)?, &opts)?;
+    /// lab.down()?; // before checking, so a failed check leaves nothing
+    ///
+    /// assert!(first.changes > 0);
+    /// assert_eq!(again.changes, 0);
+    /// assert_eq!(grown.plan.create_nodes, ["h3"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn up_valid(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
         if opts.ephemeral {
             return ephemeral::up(topo, opts);
@@ -574,7 +629,33 @@ impl Lab {
         ))
     }
 
-    /// Opens a lab that is up, from its journal.
+    /// Opens a pinned lab that is up, from its journal: one brought up by
+    /// `nlab up`, another process or an earlier run. Errors with
+    /// [`Error::NoSuchLab`] when there is none of that name (ephemeral
+    /// labs have no journal: only their own process reaches them).
+    ///
+    /// ```
+    /// use nlab::lab::{self, Error, Lab};
+    ///
+    /// assert!(matches!(Lab::open("nosuchlab"), Err(Error::NoSuchLab(_))));
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let name = format!("open{}", std::process::id());
+    /// let made = Lab::builder(&name)
+    ///     .host("h1")
+    ///     .host("h2")
+    ///     .link("h1", "h2")
+    ///     .addr("h1", "10.0.0.1/24")
+    ///     .addr("h2", "10.0.0.2/24")
+    ///     .up()?;
+    /// drop(made); // a pinned lab stays up without its handle
+    ///
+    /// let lab = Lab::open(&name)?;
+    /// let ping = lab.exec_output("h1", &["ping", "-c1", "-W2", "h2"]);
+    /// lab::down(&name)?;
+    /// assert!(ping?.status.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(name: &str) -> Result<Lab> {
         check_lab_name(name)?;
         match State::load(name)? {
@@ -647,7 +728,31 @@ impl Lab {
             .map_err(|e| Error::io(format!("running {prog} in {node}"), e))
     }
 
-    /// Reads the lab back from the kernel.
+    /// Reads the lab back from the kernel: every node's interfaces with
+    /// their state, addresses, bridge and peer, and every difference from
+    /// the topology in [`LabView::drift`] (what `nlab inspect` prints).
+    ///
+    /// ```
+    /// use nlab::lab::Lab;
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let lab = Lab::builder(&format!("inspect{}", std::process::id()))
+    ///     .host("h1")
+    ///     .switch("s1")
+    ///     .link("h1", "s1") // h1-eth0 -- s1-eth1
+    ///     .addr("h1", "10.0.0.1/24")
+    ///     .ephemeral()
+    ///     .up()?;
+    /// let view = lab.inspect()?;
+    /// let names: Vec<&str> = view.nodes.iter().map(|n| n.name.as_str()).collect();
+    /// assert_eq!(names, ["h1", "s1"]);
+    /// let eth0 = &view.nodes[0].interfaces[0];
+    /// assert_eq!(eth0.name, "h1-eth0");
+    /// assert_eq!(eth0.addrs[0].to_string(), "10.0.0.1/24");
+    /// assert_eq!(eth0.peer.as_deref(), Some("s1:s1-eth1"));
+    /// assert!(view.drift.is_empty(), "{:?}", view.drift);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn inspect(&self) -> Result<inspect::LabView> {
         Ok(inspect::inspect(&self.topology)?.0)
     }
@@ -657,7 +762,27 @@ impl Lab {
         self.held.is_some()
     }
 
-    /// Tears the lab down (processes, namespaces, files).
+    /// Tears the lab down: ends the programs still running in its nodes
+    /// and its supervisor, removes its namespaces and its files. For an
+    /// ephemeral lab, dropping the last clone of the `Lab` does the same;
+    /// `down` says what it removed and reports errors. A pinned lab can
+    /// also be torn down by name with [`down`](fn@down).
+    ///
+    /// ```
+    /// use nlab::lab::{Error, Lab};
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let name = format!("down{}", std::process::id());
+    /// let lab = Lab::builder(&name)
+    ///     .host("h1")
+    ///     .host("h2")
+    ///     .link("h1", "h2")
+    ///     .up()?;
+    /// let report = lab.down()?;
+    /// assert_eq!(report.namespaces, 2);
+    /// assert!(matches!(Lab::open(&name), Err(Error::NoSuchLab(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn down(self) -> Result<teardown::TeardownReport> {
         if let Some(h) = &self.held {
             return ephemeral::down(h);

@@ -54,7 +54,24 @@ pub struct LabSummary {
     pub supervisor: Option<i32>,
 }
 
-/// Every lab with a trace on this host.
+/// Every lab with a trace on this host (`nlab list`): a journal, a pinned
+/// namespace or files, in name order, each with a status that says
+/// whether it works and, if not, why. Ephemeral labs leave no trace and
+/// are not listed.
+///
+/// ```
+/// use nlab::lab::{self, Lab};
+/// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+///
+/// let name = format!("list{}", std::process::id());
+/// let lab = Lab::builder(&name).host("h1").host("h2").link("h1", "h2").up()?;
+/// let listed = lab::list().into_iter().find(|l| l.name == name);
+/// lab.down()?;
+/// let listed = listed.ok_or("the lab is not listed")?;
+/// assert_eq!((listed.status.as_str(), listed.node_count), ("up", 2));
+/// assert!(lab::list().iter().all(|l| l.name != name));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn list() -> Vec<LabSummary> {
     let supervisors = supervisor::running();
     teardown::all_labs()
