@@ -65,6 +65,8 @@ impl Plan {
             + self.condition_links.len()
             + self.route_repairs
     }
+
+    /// Whether the lab already matches: `up` would change nothing.
     pub fn is_empty(&self) -> bool {
         self.changes() == 0
     }
