@@ -19,6 +19,7 @@ pub mod live;
 mod node;
 mod owned;
 pub mod plan;
+pub mod recorded;
 pub mod slaac;
 pub mod status;
 pub mod teardown;
@@ -447,7 +448,13 @@ impl Lab {
             st.phase = Phase::Handover;
             st.save()?;
             crate::pause::at("applied");
-        } else if journal_changed || st.down_by_user != user_down_before {
+        } else if journal_changed
+            || st.down_by_user != user_down_before
+            || st.topology != *topo
+        {
+            // Nothing to build, but a setting the supervisor carries
+            // (router adverts, recordings) changed: record it.
+            st.topology = topo.clone();
             st.save()?;
         }
         // The supervisor resolves link keys from the journal: after it.

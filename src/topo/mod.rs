@@ -1,6 +1,7 @@
 //! The topology model: plain data, no syscalls.
 
 pub mod addr;
+pub mod capture;
 pub mod conditions;
 pub mod dhcp;
 pub mod file;

@@ -182,6 +182,9 @@ pub struct Link {
     /// Timed changes, run by the lab's supervisor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedule: Vec<Step>,
+    /// Recorded for the lab's lifetime by its supervisor (`capture:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<super::capture::Record>,
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -202,6 +205,7 @@ impl Link {
             up: true,
             conditions: Directed::default(),
             schedule: Vec::new(),
+            capture: None,
             loc: Loc::default(),
         }
     }
@@ -470,6 +474,7 @@ impl PartialEq for Link {
             && self.up == o.up
             && self.conditions == o.conditions
             && self.schedule == o.schedule
+            && self.capture == o.capture
     }
 }
 
@@ -630,6 +635,7 @@ mod tests {
             up: true,
             conditions: Default::default(),
             schedule: Vec::new(),
+            capture: None,
             loc: Loc::new(8, 7),
         });
         a.source = Some("a.yaml".into());

@@ -172,6 +172,19 @@ impl Client {
         self.typed(&Request::SetRa { adverts })
     }
 
+    /// Records exactly `recordings` (starting and stopping recorders).
+    pub fn set_capture(
+        &self,
+        recordings: Vec<crate::topo::capture::Recording>,
+    ) -> Result<Vec<crate::services::capture::record::RecordingStatus>> {
+        self.typed(&Request::SetCapture { recordings })
+    }
+
+    /// What the supervisor records.
+    pub fn capture(&self) -> Result<Vec<crate::services::capture::record::RecordingStatus>> {
+        self.typed(&Request::Capture)
+    }
+
     pub fn stats(&self) -> Result<serde_json::Value> {
         self.call(&Request::Stats)
     }

@@ -60,6 +60,7 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
         started_unix_ns: wall_ns(),
         ra: crate::services::ra::Advertisers::default(),
         dhcp: crate::services::dhcp::service::Service::new(lab),
+        capture: crate::services::capture::record::Recorders::default(),
     };
     log(format!(
         "started for lab {lab} ({} link(s) to drive)",
@@ -67,6 +68,8 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
     ));
     sup.reattach();
     sup.set_ra();
+    // Recording resumes into new files (a restart after kill -9 included).
+    sup.set_capture();
     sup.run_due();
     // DHCP resumes from the lease files (a restart after kill -9 included).
     sup.dhcp.sync();
@@ -104,6 +107,7 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
         }
     }
     sup.dhcp.stop();
+    sup.capture.stop();
     log("stopped");
     let _ = fs::remove_file(paths::socket(lab));
     Ok(())
@@ -230,7 +234,7 @@ fn serve(conn: UnixStream, tx: mpsc::Sender<Job>) {
             Err(e) => (
                 Response::Error(RemoteError {
                     kind: super::ErrorKind::BadRequest,
-                    message: format!("not a request ({e}); ops: status, set-link, set-schedule, remove-link, stats, set-ra, stop"),
+                    message: format!("not a request ({e}); ops: status, set-link, set-schedule, remove-link, stats, set-ra, set-capture, capture, dhcp-sync, dhcp, stop"),
                 }),
                 false,
             ),
@@ -264,6 +268,7 @@ struct Supervisor {
     started_unix_ns: u64,
     ra: crate::services::ra::Advertisers,
     dhcp: crate::services::dhcp::service::Service,
+    capture: crate::services::capture::record::Recorders,
 }
 
 impl Supervisor {
@@ -297,6 +302,35 @@ impl Supervisor {
             log(format!("router advertisements on {end}: {e}"));
         }
         errs
+    }
+
+    /// Records the links `desired` asks for (at start: the ones the last
+    /// supervisor recorded).
+    fn set_capture(&mut self) -> Vec<(String, String)> {
+        let errs = self.capture.set(&self.lab, &self.desired.capture);
+        for (link, e) in &errs {
+            log(format!("recording {link}: {e}"));
+        }
+        errs
+    }
+
+    fn handle_set_capture(
+        &mut self,
+        recordings: Vec<crate::topo::capture::Recording>,
+    ) -> Result<Vec<crate::services::capture::record::RecordingStatus>> {
+        log(format!("recording {} link(s)", recordings.len()));
+        self.desired.capture =
+            crate::services::capture::record::entries(&self.desired.capture, recordings, wall_ns());
+        self.save();
+        let errs = self.set_capture();
+        if !errs.is_empty() {
+            let list: Vec<String> = errs.iter().map(|(k, e)| format!("{k}: {e}")).collect();
+            return Err(Error::Driver(format!(
+                "recording did not start on {}",
+                list.join("; ")
+            )));
+        }
+        Ok(self.capture.status(&self.lab))
     }
 
     /// Applies every step that is due, in order, each once.
@@ -494,6 +528,10 @@ impl Supervisor {
                 }
                 serde_json::to_value(self.ra.status())
             }
+            Request::SetCapture { recordings } => {
+                serde_json::to_value(self.handle_set_capture(recordings)?)
+            }
+            Request::Capture => serde_json::to_value(self.capture.status(&self.lab)),
             Request::DhcpSync => {
                 self.dhcp.sync();
                 serde_json::to_value(self.dhcp.status())

@@ -103,6 +103,13 @@ pub enum Request {
     SetRa {
         adverts: Vec<crate::topo::ra::Advert>,
     },
+    /// Replaces the links the supervisor records (every recorded link of
+    /// the lab; empty: none); answers with [`Request::Capture`]'s status.
+    SetCapture {
+        recordings: Vec<crate::topo::capture::Recording>,
+    },
+    /// What is recorded: per link, its files, packets and drops.
+    Capture,
     /// Starts (or restarts) the lab's DHCP servers, relays and clients as
     /// its journal's topology asks; answers with [`Request::Dhcp`]'s status.
     DhcpSync,

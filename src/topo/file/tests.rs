@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 /// Bad input: each case checks the message and where it points.
 mod bad_input;
+mod capture;
 mod dhcp;
 mod flags;
 mod parse_conditions;

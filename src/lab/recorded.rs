@@ -1,0 +1,27 @@
+//! Links recorded for the lab's lifetime (`capture:`), from the lab's
+//! side: what `nlab capture LAB --list` shows.
+
+use super::{Error, Lab, Result};
+use crate::services::supervisor::api::{self as supervisor, Client, Health};
+pub use crate::services::supervisor::api::{FileStat, RecordingStatus};
+
+/// Every recorded link of `lab` (and links recorded earlier whose files
+/// are still there), sorted by link key. Asks the lab's supervisor when
+/// one runs; reads the files on disk for what it does not record.
+pub fn list(lab: &str) -> Result<Vec<RecordingStatus>> {
+    let l = Lab::open(lab)?;
+    let want = crate::topo::capture::recordings(l.topology());
+    let live = match supervisor::health(lab).map_err(|e| Error::service(lab, e))? {
+        Health::Running(_) => Some(
+            Client::new(lab)
+                .capture()
+                .map_err(|e| Error::service(lab, e))?,
+        ),
+        _ => None,
+    };
+    let why = format!(
+        "not recording: the supervisor of {lab} is not running (`nlab supervisor start {lab}` \
+         or `nlab up` starts it)"
+    );
+    Ok(supervisor::capture_listing(lab, &want, live, &why))
+}
