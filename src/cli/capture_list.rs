@@ -72,7 +72,11 @@ pub fn list(lab: &str, json: bool) -> anyhow::Result<i32> {
         t.add_row(vec![
             r.link.clone(),
             r.interfaces.join(", "),
-            format!("{} of {}", r.files.len(), r.max_files.max(r.files.len() as u32)),
+            format!(
+                "{} of {}",
+                r.files.len(),
+                r.max_files.max(r.files.len() as u32)
+            ),
             size(r.bytes),
             r.packets.to_string(),
             r.dropped.to_string(),

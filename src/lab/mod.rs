@@ -448,10 +448,7 @@ impl Lab {
             st.phase = Phase::Handover;
             st.save()?;
             crate::pause::at("applied");
-        } else if journal_changed
-            || st.down_by_user != user_down_before
-            || st.topology != *topo
-        {
+        } else if journal_changed || st.down_by_user != user_down_before || st.topology != *topo {
             // Nothing to build, but a setting the supervisor carries
             // (router adverts, recordings) changed: record it.
             st.topology = topo.clone();

@@ -326,7 +326,9 @@ impl std::fmt::Display for Ended {
             Ended::Limit => f.write_str("its packet count or duration was reached"),
             Ended::Stopped => f.write_str("it was stopped"),
             Ended::ReaderGone => f.write_str("the reader of its output went away"),
-            Ended::LabGone => f.write_str("a node's namespace went away (lab down or node recreated)"),
+            Ended::LabGone => {
+                f.write_str("a node's namespace went away (lab down or node recreated)")
+            }
             Ended::InterfaceGone(i) => write!(f, "interface {i} went away"),
         }
     }

@@ -113,6 +113,10 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
     Ok(())
 }
 
+/// How long a starting supervisor waits for the pid-file lock of one
+/// that was killed and is still being torn down by the kernel.
+const DYING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The pid file, flocked for the supervisor's whole life.
 struct PidFile {
     lab: String,
@@ -120,10 +124,14 @@ struct PidFile {
 }
 
 impl PidFile {
-    /// `None` when another process holds the lock. Never waits: a second
-    /// supervisor leaves, and the caller names the holder.
+    /// `None` when another supervisor holds the lock: a second one
+    /// leaves at once, and the caller names the holder. A holder that is
+    /// no live supervisor is one killed a moment ago whose descriptors the
+    /// kernel is still closing (a packet socket takes a grace period
+    /// each): that one is waited for, at most [`DYING_WAIT`].
     fn lock(lab: &str) -> Result<Option<PidFile>> {
         let p = paths::pid(lab);
+        let start = Instant::now();
         loop {
             // Root only, whatever the umask: anyone who can open it can
             // flock it, and a held lock keeps every supervisor out.
@@ -139,7 +147,11 @@ impl PidFile {
             if !files::try_lock_exclusive(&f)
                 .map_err(|e| Error::io(format!("locking {}", p.display()), e))?
             {
-                return Ok(None);
+                if process::from_pid_file(lab).is_some() || start.elapsed() > DYING_WAIT {
+                    return Ok(None);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                continue;
             }
             // A stopping supervisor unlinks the file while holding the
             // lock: a lock on the unlinked inode protects nothing, retry.

@@ -184,7 +184,10 @@ mod tests {
     #[test]
     fn names_count_up_and_belong_to_one_link() {
         assert_eq!(file_name(LINK, 1), "h1:h1-eth0--s1:s1-eth1.000001.pcapng");
-        assert_eq!(file_name(LINK, 1_234_567), "h1:h1-eth0--s1:s1-eth1.1234567.pcapng");
+        assert_eq!(
+            file_name(LINK, 1_234_567),
+            "h1:h1-eth0--s1:s1-eth1.1234567.pcapng"
+        );
         assert_eq!(seq_of(LINK, &file_name(LINK, 42)), Some(42));
         assert_eq!(seq_of(LINK, &file_name(LINK, 1_234_567)), Some(1_234_567));
         // Another link whose key starts the same, and other files.
@@ -212,7 +215,8 @@ mod tests {
         let mut w = Writer::new(std::io::BufWriter::new(f)).expect("writer");
         w.interface("h1:h1-eth0", "lab", 262_144).expect("idb");
         for i in 0..packets {
-            w.packet(0, 1_000 + i as u64, &[0xab; 61], 61, 1).expect("epb");
+            w.packet(0, 1_000 + i as u64, &[0xab; 61], 61, 1)
+                .expect("epb");
         }
         let bytes = w.bytes;
         w.into_inner().expect("flush");
@@ -226,7 +230,10 @@ mod tests {
         let whole = sample(&p, 5);
         assert_eq!(scan(&p).expect("scan"), Scan { whole, packets: 5 });
         // Cut in the middle of the last packet, as a kill -9 may.
-        let f = std::fs::OpenOptions::new().write(true).open(&p).expect("open");
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .expect("open");
         f.set_len(whole - 30).expect("cut");
         let s = trim(&p).expect("trim");
         assert_eq!(s.packets, 4);
@@ -260,8 +267,13 @@ mod tests {
         let st = stats(dir.path(), LINK).expect("stats");
         let packets: Vec<u64> = st.iter().map(|f| f.packets).collect();
         assert_eq!(packets, [2, 1, 3]);
-        let links: Vec<String> = links_on_disk(dir.path()).expect("links").into_iter().collect();
+        let links: Vec<String> = links_on_disk(dir.path())
+            .expect("links")
+            .into_iter()
+            .collect();
         assert_eq!(links, ["a:x--b:y", LINK]);
-        assert!(existing(&dir.path().join("none"), LINK).expect("missing dir").is_empty());
+        assert!(existing(&dir.path().join("none"), LINK)
+            .expect("missing dir")
+            .is_empty());
     }
 }

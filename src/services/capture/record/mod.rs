@@ -146,7 +146,9 @@ pub fn listing(
             packets: files.iter().map(|f| f.packets).sum(),
             files,
             link,
-            error: Some("no longer recorded (`capture:` removed); its files stay until `nlab down`".into()),
+            error: Some(
+                "no longer recorded (`capture:` removed); its files stay until `nlab down`".into(),
+            ),
             ..RecordingStatus::default()
         });
     }
@@ -197,7 +199,8 @@ impl Recorders {
                 }
                 Err(err) => {
                     errs.push((k.to_string(), err.to_string()));
-                    self.failed.insert(k.to_string(), (e.clone(), err.to_string()));
+                    self.failed
+                        .insert(k.to_string(), (e.clone(), err.to_string()));
                 }
             }
         }
@@ -225,10 +228,7 @@ impl Recorders {
 
 fn stop_all(recorders: Vec<Recorder>) {
     // Every thread told first, then each joined: they end together.
-    let flagged: Vec<Recorder> = recorders
-        .into_iter()
-        .inspect(Recorder::flag)
-        .collect();
+    let flagged: Vec<Recorder> = recorders.into_iter().inspect(Recorder::flag).collect();
     for r in flagged {
         r.stop();
     }

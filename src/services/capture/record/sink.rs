@@ -4,9 +4,9 @@
 //! recorded `node:iface`, packets), flushed after every batch so readers
 //! see packets within a fraction of a second.
 
-use super::files::{self, FileStat};
 use super::super::pcapng::{epb_len, IfStats, Writer, FLAG_INBOUND, FLAG_OUTBOUND};
 use super::super::{IfCount, Sink, SNAPLEN};
+use super::files::{self, FileStat};
 use crate::kernel::files as kfiles;
 use crate::kernel::packet::{Direction, Packet};
 use serde::{Deserialize, Serialize};

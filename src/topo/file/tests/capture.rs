@@ -15,7 +15,10 @@ fn with_capture(setting: &str) -> String {
 fn capture_true_records_the_host_end_with_the_defaults() {
     let t = parse(&with_capture("true"), None).unwrap();
     let r = t.links[0].capture.clone().expect("capture");
-    assert_eq!((r.max_size(), r.files(), r.both_ends), (DEFAULT_MAX_SIZE, DEFAULT_FILES, false));
+    assert_eq!(
+        (r.max_size(), r.files(), r.both_ends),
+        (DEFAULT_MAX_SIZE, DEFAULT_FILES, false)
+    );
     assert!(t.links[1].capture.is_none());
     let recs = recordings(&t);
     assert_eq!(recs.len(), 1);
@@ -44,10 +47,16 @@ fn capture_settings_are_read_and_written_back() {
     assert_eq!(ends, ["h1:eth0", "s1:p1"]);
     for size in ["64kb", "65536", "64k"] {
         let t = parse(&with_capture(&format!("{{max_size: {size}}}")), None).unwrap();
-        assert_eq!(t.links[0].capture.as_ref().and_then(|r| r.max_size), Some(65536));
+        assert_eq!(
+            t.links[0].capture.as_ref().and_then(|r| r.max_size),
+            Some(65536)
+        );
     }
     let text = to_yaml(&t);
-    assert!(text.contains("capture: {max_size: 1048576, files: 10, both_ends: true}"), "{text}");
+    assert!(
+        text.contains("capture: {max_size: 1048576, files: 10, both_ends: true}"),
+        "{text}"
+    );
     assert_eq!(parse(&text, None).unwrap(), t);
     let plain = parse(&with_capture("true"), None).unwrap();
     assert!(to_yaml(&plain).contains("      capture: true\n"));
@@ -59,16 +68,44 @@ fn capture_settings_are_read_and_written_back() {
 
 #[test]
 fn bad_capture_settings_point_at_their_line() {
-    let e = expect(&with_capture("always"), 9, "`capture` should be true, false or a mapping, found `always`");
+    let e = expect(
+        &with_capture("always"),
+        9,
+        "`capture` should be true, false or a mapping, found `always`",
+    );
     assert!(e.hint.as_deref().unwrap_or("").contains("capture: true"));
-    let e = expect(&with_capture("{max_sise: 1mb}"), 9, "unknown key `max_sise` in `capture`");
+    let e = expect(
+        &with_capture("{max_sise: 1mb}"),
+        9,
+        "unknown key `max_sise` in `capture`",
+    );
     assert_eq!(e.hint.as_deref(), Some("did you mean `max_size`?"));
-    expect(&with_capture("{max_size: 2 parsecs}"), 9, "unknown size unit `parsecs`");
-    let e = expect(&with_capture("{max_size: 100}"), 9, "`max_size` 100 bytes of the recording of link h1:eth0--s1:p1 is out of range 4kb..=2048mb");
+    expect(
+        &with_capture("{max_size: 2 parsecs}"),
+        9,
+        "unknown size unit `parsecs`",
+    );
+    let e = expect(
+        &with_capture("{max_size: 100}"),
+        9,
+        "`max_size` 100 bytes of the recording of link h1:eth0--s1:p1 is out of range 4kb..=2048mb",
+    );
     assert!(e.hint.is_some());
-    expect(&with_capture("{files: 0}"), 9, "`files` 0 of the recording of link h1:eth0--s1:p1 is out of range 1..=1000");
-    expect(&with_capture("{files: -1}"), 9, "`files` should be a whole number of files to keep, found `-1`");
-    expect(&with_capture("{both_ends: maybe}"), 9, "`both_ends` should be true or false");
+    expect(
+        &with_capture("{files: 0}"),
+        9,
+        "`files` 0 of the recording of link h1:eth0--s1:p1 is out of range 1..=1000",
+    );
+    expect(
+        &with_capture("{files: -1}"),
+        9,
+        "`files` should be a whole number of files to keep, found `-1`",
+    );
+    expect(
+        &with_capture("{both_ends: maybe}"),
+        9,
+        "`both_ends` should be true or false",
+    );
     // A multi-line mapping points at the setting's own line.
     let text = base_with(
         "\"s1:p1\"]\n",
