@@ -231,7 +231,7 @@ fn rotation_kill_9_and_removal_keep_every_file_readable() {
         .args(["capture", &lab, "--list"])
         .output()
         .expect("list");
-    assert!(text(&o).contains("the supervisor of"), "{}", text(&o));
+    assert!(text(&o).contains("no supervisor running"), "{}", text(&o));
     let o = nlab()
         .args(["supervisor", "start", &lab])
         .output()

@@ -381,11 +381,9 @@ impl Lab {
         // Before anything is touched (not even the lab's directory): every
         // link's conditions need a backend this build can run.
         link_conditions::check_topology(topo)?;
-        let _lock = if opts.dry_run {
-            None
-        } else {
-            Some(LabLock::acquire(&lab)?)
-        };
+        let _lock = (!opts.dry_run)
+            .then(|| LabLock::acquire(&lab))
+            .transpose()?;
         crate::pause::at("up-locked");
         let recorded = recorded_for_up(topo, opts, _lock.as_ref())?;
         let fresh = recorded.is_none();

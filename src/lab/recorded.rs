@@ -19,9 +19,6 @@ pub fn list(lab: &str) -> Result<Vec<RecordingStatus>> {
         ),
         _ => None,
     };
-    let why = format!(
-        "not recording: the supervisor of {lab} is not running (`nlab supervisor start {lab}` \
-         or `nlab up` starts it)"
-    );
+    let why = format!("no supervisor running (`nlab supervisor start {lab}`)");
     Ok(supervisor::capture_listing(lab, &want, live, &why))
 }

@@ -170,6 +170,7 @@ fn the_documented_example_parses() {
         Some(10_000_000)
     );
     assert_eq!(t.links[1].schedule.len(), 2);
+    assert!(t.links[1].capture.is_some());
 }
 
 #[test]
