@@ -44,7 +44,7 @@ pub struct CaptureArgs {
     pub targets: Vec<String>,
     /// Show the links the lab records on its own (`capture: true` on a
     /// link in the topology file): interfaces, files, size, packets,
-    /// drops, since when. With --json: as JSON.
+    /// drops, since when (as JSON with `--json`).
     #[arg(long, conflicts_with_all = ["targets", "write", "filter", "count", "duration"])]
     pub list: bool,
     /// Write pcapng to FILE (`-` for stdout, flushed as packets come, for
