@@ -171,6 +171,18 @@ fn a_recorded_link_holds_exactly_the_pings_and_list_shows_it() {
     );
     assert!(out.contains("| recording |"), "{out}");
     assert!(out.contains(&format!("  {f}  ")), "{out}");
+    // A link `up` makes again (a new MTU) is recorded from a new file.
+    let mtu = topology(&lab, Some("true")).replace(
+        "      capture: true\n",
+        "      capture: true\n      mtu: 1400\n",
+    );
+    up(&write(dir.path(), &mtu));
+    ping(&lab, &["-c", "2", "-i", "0.05"]);
+    let rec = settled(&lab, "received", 4);
+    let files = files_of(&rec);
+    assert_eq!(files.len(), 2, "{rec}");
+    let icmp = tool("tshark", &["-r", &files[1], "-Y", "icmp"]);
+    assert_eq!(icmp.lines().count(), 4, "{icmp}");
     // `--list` with interfaces is a usage error.
     let o = nlab()
         .args(["capture", &lab, "h1:eth0", "--list"])
@@ -178,7 +190,7 @@ fn a_recorded_link_holds_exactly_the_pings_and_list_shows_it() {
         .expect("list");
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     drop(g);
-    assert!(!Path::new(f).exists());
+    assert!(files.iter().all(|f| !Path::new(f).exists()));
 }
 
 #[test]

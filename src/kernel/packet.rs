@@ -222,12 +222,10 @@ impl PacketRing {
     }
 
     /// Takes the socket's pending error (the kernel sets `ENETDOWN` when
-    /// the interface goes down, and again when it is deleted; until the
-    /// error is read, every poll returns at once). Returns whether the
-    /// socket is still bound to its interface: `false` once the
-    /// interface is deleted (the kernel unbinds it; a downed interface
-    /// that comes back up delivers packets again).
-    pub fn take_error(&self) -> bool {
+    /// the interface goes down; until the error is read, every poll
+    /// returns at once). A downed interface that comes back up delivers
+    /// packets again.
+    pub fn take_error(&self) {
         let mut err: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: getsockopt into a live int with its size.
@@ -240,6 +238,12 @@ impl PacketRing {
                 &mut len,
             )
         };
+    }
+
+    /// Whether the socket is still bound to its interface: `false` once
+    /// the interface is deleted (the kernel unbinds the socket then, and
+    /// a new interface of the same name and index is not this one).
+    pub fn bound(&self) -> bool {
         // SAFETY: a zeroed sockaddr_ll is valid; getsockname fills it.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;

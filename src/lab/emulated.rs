@@ -183,7 +183,10 @@ pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
         .set_ra(crate::topo::ra::adverts(t))
         .map_err(|e| service_error(lab, e))?;
     client
-        .set_capture(crate::topo::capture::recordings(t))
+        .set_capture(
+            crate::topo::capture::recordings(t),
+            plan.create_links.clone(),
+        )
         .map_err(|e| service_error(lab, e))?;
     let emulated = needs.emulated;
     for l in &t.links {

@@ -11,14 +11,27 @@ pub use crate::services::supervisor::api::{FileStat, RecordingStatus};
 pub fn list(lab: &str) -> Result<Vec<RecordingStatus>> {
     let l = Lab::open(lab)?;
     let want = crate::topo::capture::recordings(l.topology());
-    let live = match supervisor::health(lab).map_err(|e| Error::service(lab, e))? {
-        Health::Running(_) => Some(
-            Client::new(lab)
-                .capture()
-                .map_err(|e| Error::service(lab, e))?,
+    let (live, why) = match supervisor::health(lab).map_err(|e| Error::service(lab, e))? {
+        Health::Running(_) => (
+            Some(
+                Client::new(lab)
+                    .capture()
+                    .map_err(|e| Error::service(lab, e))?,
+            ),
+            String::new(),
         ),
-        _ => None,
+        Health::NotRunning => (
+            None,
+            format!("no supervisor running (`nlab supervisor start {lab}`)"),
+        ),
+        Health::Starting(_) => (None, "the supervisor is starting".into()),
+        Health::NotAnswering { sup, why } => (
+            None,
+            format!(
+                "supervisor pid {} does not answer ({why}); `nlab supervisor start {lab}` replaces it",
+                sup.pid
+            ),
+        ),
     };
-    let why = format!("no supervisor running (`nlab supervisor start {lab}`)");
     Ok(supervisor::capture_listing(lab, &want, live, &why))
 }

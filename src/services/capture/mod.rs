@@ -236,6 +236,10 @@ impl Capture {
                 if self.lab_gone() {
                     break Ended::LabGone;
                 }
+                // Deleted while down: no error came with the deletion.
+                if let Some(gone) = self.unbound() {
+                    break gone;
+                }
                 self.add_stats(&mut counts)?;
                 sink.progress(&counts);
             }
@@ -281,13 +285,23 @@ impl Capture {
     /// socket with an error: taken (so the next wait waits), and if the
     /// interface was deleted, the capture ends.
     fn wait(&self, fds: &[i32], timeout: Duration) -> Option<Ended> {
-        for i in packet::wait_any(fds, timeout) {
-            let (t, ring) = &self.rings[i];
-            if !ring.take_error() {
-                return Some(Ended::InterfaceGone(t.label()));
-            }
+        let flagged = packet::wait_any(fds, timeout);
+        for &i in &flagged {
+            self.rings[i].1.take_error();
         }
-        None
+        if flagged.is_empty() {
+            None
+        } else {
+            self.unbound()
+        }
+    }
+
+    /// The first interface that was deleted since its ring was opened.
+    fn unbound(&self) -> Option<Ended> {
+        self.rings
+            .iter()
+            .find(|(_, r)| !r.bound())
+            .map(|(t, _)| Ended::InterfaceGone(t.label()))
     }
 
     /// Adds the kernel's counts since the last read (it resets them).

@@ -69,7 +69,7 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
     sup.reattach();
     sup.set_ra();
     // Recording resumes into new files (a restart after kill -9 included).
-    sup.set_capture();
+    sup.set_capture(&[]);
     sup.run_due();
     // DHCP resumes from the lease files (a restart after kill -9 included).
     sup.dhcp.sync();
@@ -101,6 +101,11 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
                     }),
                 };
                 let _ = reply.send(answer);
+            }
+            // A recording whose interface went away starts again once
+            // the interface is back.
+            Err(RecvTimeoutError::Timeout) if sup.capture.has_stopped() => {
+                sup.set_capture(&[]);
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
@@ -318,8 +323,8 @@ impl Supervisor {
 
     /// Records the links `desired` asks for (at start: the ones the last
     /// supervisor recorded).
-    fn set_capture(&mut self) -> Vec<(String, String)> {
-        let errs = self.capture.set(&self.lab, &self.desired.capture);
+    fn set_capture(&mut self, fresh: &[String]) -> Vec<(String, String)> {
+        let errs = self.capture.set(&self.lab, &self.desired.capture, fresh);
         for (link, e) in &errs {
             log(format!("recording {link}: {e}"));
         }
@@ -329,12 +334,13 @@ impl Supervisor {
     fn handle_set_capture(
         &mut self,
         recordings: Vec<crate::topo::capture::Recording>,
+        fresh: &[String],
     ) -> Result<Vec<crate::services::capture::record::RecordingStatus>> {
         log(format!("recording {} link(s)", recordings.len()));
         self.desired.capture =
             crate::services::capture::record::entries(&self.desired.capture, recordings, wall_ns());
         self.save();
-        let errs = self.set_capture();
+        let errs = self.set_capture(fresh);
         if !errs.is_empty() {
             let list: Vec<String> = errs.iter().map(|(k, e)| format!("{k}: {e}")).collect();
             return Err(Error::Driver(format!(
@@ -540,8 +546,8 @@ impl Supervisor {
                 }
                 serde_json::to_value(self.ra.status())
             }
-            Request::SetCapture { recordings } => {
-                serde_json::to_value(self.handle_set_capture(recordings)?)
+            Request::SetCapture { recordings, fresh } => {
+                serde_json::to_value(self.handle_set_capture(recordings, &fresh)?)
             }
             Request::Capture => serde_json::to_value(self.capture.status(&self.lab)),
             Request::DhcpSync => {

@@ -107,6 +107,10 @@ pub enum Request {
     /// the lab; empty: none); answers with [`Request::Capture`]'s status.
     SetCapture {
         recordings: Vec<crate::topo::capture::Recording>,
+        /// Links (keys) whose interfaces were just made again: their
+        /// recorders start over on the new ones.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fresh: Vec<String>,
     },
     /// What is recorded: per link, its files, packets and drops.
     Capture,

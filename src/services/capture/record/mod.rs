@@ -166,10 +166,11 @@ pub struct Recorders {
 
 impl Recorders {
     /// Makes the running set `want`: stops the recorders not in it, or
-    /// whose settings changed, or that ended, or whose interfaces were
-    /// recreated since they opened them; starts the missing ones. Returns
-    /// the ones that failed to start (link, why).
-    pub fn set(&mut self, lab: &str, want: &[Entry]) -> Vec<(String, String)> {
+    /// whose settings changed, or that ended, or whose link is in `fresh`
+    /// (its interfaces were just made again: the old sockets hear
+    /// nothing); starts the missing ones. Returns the ones that failed to
+    /// start (link, why).
+    pub fn set(&mut self, lab: &str, want: &[Entry], fresh: &[String]) -> Vec<(String, String)> {
         let keep: BTreeMap<&str, &Entry> = want.iter().map(|e| (e.rec.link.as_str(), e)).collect();
         let stale: Vec<String> = self
             .running
@@ -177,7 +178,7 @@ impl Recorders {
             .filter(|(k, r)| {
                 keep.get(k.as_str()).is_none_or(|e| e.rec != r.entry.rec)
                     || !r.running()
-                    || recorder::ident(lab, &r.entry) != r.ident
+                    || fresh.contains(k)
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -205,6 +206,12 @@ impl Recorders {
             }
         }
         errs
+    }
+
+    /// Whether a recording that should run does not (it failed to start,
+    /// or ended: its interface was deleted).
+    pub fn has_stopped(&self) -> bool {
+        !self.failed.is_empty() || self.running.values().any(|r| !r.running())
     }
 
     /// Stops every recorder (all at once: each waits for its last block).

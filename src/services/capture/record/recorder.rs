@@ -3,8 +3,7 @@
 
 use super::sink::{Layout, Live, RotatingSink};
 use super::{files, Entry, RecordingStatus};
-use crate::kernel::netns::{self, NetNs};
-use crate::kernel::packet;
+use crate::kernel::netns;
 use crate::services::capture::{Capture, Ended, Error, Limits, Target};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,29 +13,8 @@ use std::thread::JoinHandle;
 /// between bursts, and a ring lives as long as the lab.
 pub const RING_BYTES: usize = 2 << 20;
 
-/// What an interface is right now: its namespace's inode and its index.
-/// A recorder whose interfaces are no longer these (the node or link was
-/// recreated) records nothing and must start again.
-pub type Ident = Vec<(Option<u64>, Option<u32>)>;
-
-pub fn ident(lab: &str, e: &Entry) -> Ident {
-    e.rec
-        .ends
-        .iter()
-        .map(|end| {
-            let ns = netns::ns_name(lab, &end.node);
-            let index = NetNs::open(&ns)
-                .and_then(|h| h.run(|| packet::index_of(&end.iface)))
-                .ok()
-                .flatten();
-            (netns::pinned_inode(&ns), index)
-        })
-        .collect()
-}
-
 pub struct Recorder {
     pub entry: Entry,
-    pub ident: Ident,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     live: Arc<Mutex<Live>>,
@@ -56,7 +34,6 @@ impl Recorder {
                 ns: netns::ns_name(lab, &e.node),
             })
             .collect();
-        let ident = ident(lab, entry);
         let cap = Capture::open(&targets, None, RING_BYTES)?;
         let layout = Layout {
             dir: files::dir(lab),
@@ -102,7 +79,6 @@ impl Recorder {
             })?;
         Ok(Recorder {
             entry: entry.clone(),
-            ident,
             stop,
             thread: Some(thread),
             live,

@@ -187,3 +187,126 @@ impl Sink for RotatingSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::pcapng_read;
+    use super::*;
+
+    fn layout(dir: &std::path::Path) -> Layout {
+        Layout {
+            dir: dir.join("capture"),
+            link: "h1:eth0--s1:p1".into(),
+            labels: vec!["h1:eth0".into()],
+            description: "lab".into(),
+            max_size: 1024,
+            keep: 3,
+        }
+    }
+
+    fn send(sink: &mut RotatingSink, n: u64) {
+        let data = [0x5a; 200];
+        for i in 0..n {
+            let p = Packet {
+                ts_ns: 1_000 + i,
+                data: &data,
+                orig_len: 200,
+                direction: Direction::Outbound,
+            };
+            sink.packet(0, &p).expect("packet");
+        }
+        sink.flush().expect("flush");
+    }
+
+    fn numbers(live: &Arc<Mutex<Live>>) -> Vec<String> {
+        let l = live.lock().expect("lock");
+        l.files
+            .iter()
+            .map(|f| {
+                let name = f.path.rsplit('/').next().unwrap_or("");
+                name.trim_start_matches("h1:eth0--s1:p1.").to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn files_rotate_under_the_cap_and_the_newest_are_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let live = Arc::new(Mutex::new(Live::default()));
+        let mut sink = RotatingSink::start(layout(dir.path()), live.clone()).expect("start");
+        // 244-byte packet blocks: 3 fit in 1 KiB after the headers.
+        send(&mut sink, 20);
+        assert_eq!(
+            numbers(&live),
+            ["000005.pcapng", "000006.pcapng", "000007.pcapng"]
+        );
+        let on_disk = std::fs::read_dir(dir.path().join("capture"))
+            .expect("dir")
+            .count();
+        assert_eq!(on_disk, 3);
+        let files = live.lock().expect("lock").files.clone();
+        for f in &files {
+            let bytes = std::fs::read(&f.path).expect("read");
+            assert!(bytes.len() <= 1024, "{}: {}", f.path, bytes.len());
+            assert_eq!(bytes.len() as u64, f.bytes);
+            let c = pcapng_read::parse(&bytes).expect("parse");
+            assert_eq!(c.interfaces, ["h1:eth0"]);
+            assert_eq!(c.packets.len() as u64, f.packets);
+            let mode = std::fs::metadata(&f.path).expect("stat").permissions();
+            assert_eq!(
+                std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+                FILE_MODE
+            );
+        }
+        // 6 files of 3 and one of 2: the kept ones hold 3 + 3 + 2.
+        let kept: Vec<u64> = files.iter().map(|f| f.packets).collect();
+        assert_eq!(kept, [3, 3, 2]);
+        // A packet larger than the cap still gets a file of its own.
+        let big = [0u8; 2000];
+        let p = Packet {
+            ts_ns: 5,
+            data: &big,
+            orig_len: 2000,
+            direction: Direction::Inbound,
+        };
+        sink.packet(0, &p).expect("big packet");
+        sink.flush().expect("flush");
+        assert_eq!(
+            live.lock().expect("lock").files.last().map(|f| f.packets),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_new_sink_takes_over_the_files_and_starts_the_next() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let live = Arc::new(Mutex::new(Live::default()));
+        let mut sink = RotatingSink::start(layout(dir.path()), live.clone()).expect("start");
+        send(&mut sink, 4);
+        let before = live.lock().expect("lock").files.clone();
+        assert_eq!(before.len(), 2);
+        // Killed: nothing closed, the last file cut in a block.
+        drop(sink);
+        let last = &before[1].path;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(last)
+            .expect("open");
+        f.set_len(before[1].bytes - 7).expect("cut");
+        let live2 = Arc::new(Mutex::new(Live::default()));
+        let sink = RotatingSink::start(layout(dir.path()), live2.clone()).expect("restart");
+        let after = live2.lock().expect("lock").files.clone();
+        assert_eq!(
+            numbers(&live2),
+            ["000001.pcapng", "000002.pcapng", "000003.pcapng"]
+        );
+        assert_eq!(after[0], before[0]);
+        // The cut packet is gone, the rest reads to the end.
+        assert_eq!(after[1].packets, 0);
+        let bytes = std::fs::read(last).expect("read");
+        assert_eq!(bytes.len() as u64, after[1].bytes);
+        assert!(pcapng_read::parse(&bytes).is_ok());
+        assert_eq!(after[2].packets, 0);
+        drop(sink);
+    }
+}
