@@ -182,12 +182,18 @@ pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
     client
         .set_ra(crate::topo::ra::adverts(t))
         .map_err(|e| service_error(lab, e))?;
-    client
-        .set_capture(
-            crate::topo::capture::recordings(t),
-            plan.create_links.clone(),
-        )
-        .map_err(|e| service_error(lab, e))?;
+    let recordings = crate::topo::capture::recordings(t);
+    let none = recordings.is_empty();
+    match client.set_capture(recordings, plan.create_links.clone()) {
+        // A supervisor of an older nlab, which records nothing anyway.
+        Err(supervisor::Error::Remote {
+            kind: supervisor::ErrorKind::BadRequest,
+            ..
+        }) if none => {}
+        r => {
+            r.map_err(|e| service_error(lab, e))?;
+        }
+    }
     let emulated = needs.emulated;
     for l in &t.links {
         let key = l.key();

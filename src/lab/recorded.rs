@@ -18,7 +18,7 @@ pub fn list(lab: &str) -> Result<Vec<RecordingStatus>> {
                     .capture()
                     .map_err(|e| Error::service(lab, e))?,
             ),
-            String::new(),
+            "the supervisor does not record it: run `nlab up FILE` again".to_string(),
         ),
         Health::NotRunning => (
             None,

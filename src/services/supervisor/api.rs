@@ -9,7 +9,7 @@
 
 pub use super::client::Client;
 pub use super::local::Local;
-pub use super::protocol::{LinkState, Status};
+pub use super::protocol::{ErrorKind, LinkState, Status};
 pub use crate::services::dhcp::service::Status as DhcpStatus;
 pub use crate::services::dhcp::Leases as DhcpLeases;
 
