@@ -26,6 +26,7 @@ macro_rules! eprintln {
     }};
 }
 mod capture;
+mod capture_list;
 mod console;
 mod demo;
 mod leases;

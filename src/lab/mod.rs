@@ -39,6 +39,7 @@ pub(crate) mod live;
 mod node;
 mod owned;
 pub(crate) mod plan;
+pub(crate) mod recorded;
 pub(crate) mod slaac;
 pub(crate) mod status;
 pub(crate) mod teardown;
@@ -528,11 +529,9 @@ impl Lab {
         // Before anything is touched (not even the lab's directory): every
         // link's conditions need a backend this build can run.
         link_conditions::check_topology(topo)?;
-        let _lock = if opts.dry_run {
-            None
-        } else {
-            Some(LabLock::acquire(&lab)?)
-        };
+        let _lock = (!opts.dry_run)
+            .then(|| LabLock::acquire(&lab))
+            .transpose()?;
         crate::pause::at("up-locked");
         let recorded = recorded_for_up(topo, opts, _lock.as_ref())?;
         let fresh = recorded.is_none();
@@ -595,7 +594,10 @@ impl Lab {
             st.phase = Phase::Handover;
             st.save()?;
             crate::pause::at("applied");
-        } else if journal_changed || st.down_by_user != user_down_before {
+        } else if journal_changed || st.down_by_user != user_down_before || st.topology != *topo {
+            // Nothing to build, but a setting the supervisor carries
+            // (router adverts, recordings) changed: record it.
+            st.topology = topo.clone();
             st.save()?;
         }
         // The supervisor resolves link keys from the journal: after it.

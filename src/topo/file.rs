@@ -31,6 +31,7 @@
 //!       up: false
 //!       conditions: {delay: 10ms, jitter: 1ms, loss: 1%, rate: 10mbit}
 //!       schedule: [{at: 10s, loss: 30%}, {at: 20s, down: true}]
+//!       capture: true           # or {max_size: 16mb, files: 4, both_ends: false}
 //! ```
 //!
 //! DHCP: a node of `kind: dhcp` (a host running nlab's DHCP server) with a
@@ -48,6 +49,7 @@
 mod build;
 mod emit;
 mod flags;
+mod parse_capture;
 mod parse_conditions;
 mod parse_dhcp;
 mod parse_ra;

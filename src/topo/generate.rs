@@ -229,6 +229,7 @@ impl Builder {
             up: true,
             conditions: Default::default(),
             schedule: Vec::new(),
+            capture: None,
             loc: Default::default(),
         });
     }

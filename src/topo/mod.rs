@@ -9,6 +9,7 @@
 //! an obvious one, a fix.
 
 pub(crate) mod addr;
+pub mod capture;
 pub mod conditions;
 pub mod dhcp;
 pub mod file;

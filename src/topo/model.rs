@@ -204,6 +204,9 @@ pub struct Link {
     /// Timed changes, run by the lab's supervisor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedule: Vec<Step>,
+    /// Recorded for the lab's lifetime by its supervisor (`capture:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<super::capture::Record>,
     /// Where the link was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
@@ -225,6 +228,7 @@ impl Link {
             up: true,
             conditions: Directed::default(),
             schedule: Vec::new(),
+            capture: None,
             loc: Loc::default(),
         }
     }
@@ -517,6 +521,7 @@ impl PartialEq for Link {
             && self.up == o.up
             && self.conditions == o.conditions
             && self.schedule == o.schedule
+            && self.capture == o.capture
     }
 }
 
@@ -678,6 +683,7 @@ mod tests {
             up: true,
             conditions: Default::default(),
             schedule: Vec::new(),
+            capture: None,
             loc: Loc::new(8, 7),
         });
         a.source = Some("a.yaml".into());

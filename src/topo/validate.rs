@@ -6,6 +6,7 @@
 //! user fixes a file in one round.
 
 mod addrs;
+mod capture;
 mod dhcp;
 mod errors;
 mod names;
@@ -57,6 +58,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     addrs::check(&mut c);
     ra::check(&mut c);
     dhcp::check(&mut c);
+    capture::check(&mut c);
     c.finish()
 }
 
