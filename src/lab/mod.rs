@@ -22,6 +22,7 @@ pub(crate) mod plan;
 pub(crate) mod slaac;
 pub(crate) mod status;
 pub(crate) mod teardown;
+pub(crate) mod wiring;
 
 /// The journal, lab paths and locks moved to [`crate::store`] (issue 12);
 /// this keeps `lab::state::…` paths of code written before working.
