@@ -134,7 +134,15 @@ fn an_end_moved_deleted_or_unbridged_by_hand_is_drift() {
         .success();
     let other = format!("wd{}", std::process::id());
     let _o = NetnsGuard::add(&other);
-    ip(&["-n", &ns(&name, "s2"), "link", "set", "s2-eth2", "netns", &other]);
+    ip(&[
+        "-n",
+        &ns(&name, "s2"),
+        "link",
+        "set",
+        "s2-eth2",
+        "netns",
+        &other,
+    ]);
     let (code, w) = json(&["inspect", &name, "--wiring", "--json"]);
     assert_eq!(code, 1, "drift exits 1: {w:#}");
     let drift: Vec<&str> = w["drift"]
@@ -146,7 +154,10 @@ fn an_end_moved_deleted_or_unbridged_by_hand_is_drift() {
     let key = "link s1:s1-eth2--s2:s2-eth2";
     assert!(drift.contains(&format!("{key}: s2:s2-eth2 is missing").as_str()));
     let moved = format!(
-        "{key}: s2:s2-eth2 was moved to namespace {other} (it is still the veth peer of s1:s1-eth2)"
+        "{key}: s2:s2-eth2 was moved to namespace {other} (it is still the veth peer of \
+         s1:s1-eth2): move it back (`ip -n {other} link set s2-eth2 netns {}`) or delete it \
+         (`ip -n {other} link del s2-eth2`), then `nlab up`",
+        ns(&name, "s2")
     );
     assert!(drift.contains(&moved.as_str()), "{drift:#?}");
     assert_peer(&w, &ns(&name, "s1"), "s1-eth2", &other, "s2-eth2");
@@ -238,11 +249,15 @@ fn namespaces_made_by_hand_are_named_with_their_peers() {
     let id = std::process::id() % 100_000;
     let (netns, v_ns, v_pid) = (format!("wn{id}"), format!("wv{id}"), format!("wp{id}"));
     let _n = NetnsGuard::add(&netns);
-    ip(&["link", "add", &v_ns, "type", "veth", "peer", "name", "eth0", "netns", &netns]);
+    ip(&[
+        "link", "add", &v_ns, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+    ]);
     let sleeper = process_in_own_ns();
     let pid = sleeper.0.id().to_string();
     let pid_ns = format!("/proc/{pid}/ns/net");
-    ip(&["link", "add", &v_pid, "type", "veth", "peer", "name", "eth1", "netns", &pid_ns]);
+    ip(&[
+        "link", "add", &v_pid, "type", "veth", "peer", "name", "eth1", "netns", &pid_ns,
+    ]);
 
     let (code, w) = json(&["wiring", "--json"]);
     assert_eq!(code, 0);
@@ -263,8 +278,75 @@ fn namespaces_made_by_hand_are_named_with_their_peers() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains(&format!("{v_ns} @ root")), "{t}");
-    nlab().args(["wiring", "--pid", "999999999"]).assert().code(2);
-    nlab().args(["wiring", "--ns", "no-such-ns"]).assert().code(2);
+    nlab()
+        .args(["wiring", "--pid", "999999999"])
+        .assert()
+        .code(2);
+    nlab()
+        .args(["wiring", "--ns", "no-such-ns"])
+        .assert()
+        .code(2);
+    let _ = Command::new("ip").args(["link", "del", &v_ns]).status();
+    let _ = Command::new("ip").args(["link", "del", &v_pid]).status();
+}
+
+/// A macvlan moved into a namespace names its parent and mode; a TAP
+/// names the process holding it (python's ioctl, as QEMU would do it).
+#[test]
+fn macvlan_parents_and_tap_holders() {
+    require_root!();
+    let id = std::process::id() % 100_000;
+    let (netns, lower, mv, tap) = (
+        format!("wm{id}"),
+        format!("wl{id}"),
+        format!("wv{id}"),
+        format!("wt{id}"),
+    );
+    let _n = NetnsGuard::add(&netns);
+    ip(&[
+        "link",
+        "add",
+        &lower,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("{lower}p"),
+    ]);
+    ip(&[
+        "link", "add", &mv, "link", &lower, "type", "macvlan", "mode", "private",
+    ]);
+    ip(&["link", "set", &mv, "netns", &netns]);
+    let attach = format!(
+        "import fcntl,struct,os,time\n\
+         fd=os.open('/dev/net/tun',os.O_RDWR)\n\
+         fcntl.ioctl(fd,0x400454ca,struct.pack('16sH',b'{tap}',0x1002))\n\
+         print('ok',flush=True)\n\
+         time.sleep(60)"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &attach])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+    let holder = Proc(child);
+    assert_eq!(line.trim(), "ok", "python could not attach {tap}");
+
+    let (_, w) = json(&["wiring", "--json"]);
+    let m = iface(namespace(&w, &netns), &mv);
+    assert_eq!(m["kind"], "macvlan", "{m:#}");
+    assert_eq!(m["mode"], "private", "{m:#}");
+    assert_eq!(m["parent"]["namespace"], "root", "{m:#}");
+    assert_eq!(m["parent"]["interface"], lower.as_str(), "{m:#}");
+    let t = iface(namespace(&w, "root"), &tap);
+    assert_eq!(t["kind"], "tap", "{t:#}");
+    assert_eq!(t["holders"][0]["pid"], holder.0.id(), "{t:#}");
+    assert_eq!(t["holders"][0]["command"], "python3", "{t:#}");
+    drop(holder);
+    let _ = Command::new("ip").args(["link", "del", &lower]).status();
 }
 
 /// Where Podman runs: a container (an image made offline from busybox)
@@ -278,7 +360,9 @@ fn a_containers_eth0_is_paired_with_its_host_veth() {
     };
     let host = format!("wc{}", std::process::id() % 100_000);
     let netns = format!("/proc/{}/ns/net", c.pid);
-    ip(&["link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", &netns]);
+    ip(&[
+        "link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", &netns,
+    ]);
     let (code, w) = json(&["wiring", "--ns", &c.name, "--json"]);
     assert_eq!(code, 0, "{w:#}");
     let label = format!("podman:{}", c.name);
@@ -365,12 +449,28 @@ mod podman {
             };
             // What runs on this machine's hybrid cgroups (DESIGN.md).
             podman(&[
-                "run", "-d", "--name", &name, "--network", "none", "--runtime", "runc",
-                "--cgroup-manager", "cgroupfs", "--ulimit", "nofile=1024:1024", "--ulimit",
-                "nproc=1024:1024", &image, "sleep", "60",
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                "--runtime",
+                "runc",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+                &image,
+                "sleep",
+                "60",
             ])?;
             let pid = podman(&["inspect", "-f", "{{.State.Pid}}", &name])?;
-            c.pid = pid.parse().map_err(|_| format!("podman inspect said {pid:?}"))?;
+            c.pid = pid
+                .parse()
+                .map_err(|_| format!("podman inspect said {pid:?}"))?;
             Ok(c)
         }
     }

@@ -214,6 +214,11 @@ pub enum Command {
         target: String,
         #[arg(long, short, default_value = "dot", value_parser = ["dot", "mermaid", "json"])]
         format: String,
+        /// Draw a running lab's wiring as the kernel has it (veth pairs
+        /// between namespaces, also to namespaces outside the lab) instead
+        /// of its topology.
+        #[arg(long)]
+        wiring: bool,
     },
     /// Open Mininet's console on a running lab (`nodes`, `net`, `pingall`,
     /// `h1 ping -c1 h2`, …); `help` inside lists the commands.
@@ -368,7 +373,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Exec { lab, node, command } => run::exec(&lab, &node, &command),
         Command::Shell { lab, node } => run::shell(&lab, &node),
         Command::Pingall(a) => run::pingall(a),
-        Command::Graph { target, format } => show::graph(&target, &format),
+        Command::Graph {
+            target,
+            format,
+            wiring: true,
+        } => wiring::graph(&target, &format),
+        Command::Graph { target, format, .. } => show::graph(&target, &format),
         Command::Cli { lab, commands } => lifecycle::cli(&lab, commands),
         Command::Demo => demo::demo(),
         Command::Supervisor(c) => supervise::supervisor(c),

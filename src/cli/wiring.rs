@@ -168,3 +168,74 @@ fn joined(i: &IfaceWiring, here: &str) -> String {
         parts.join(", ")
     }
 }
+
+/// `nlab graph LAB --wiring`: the lab's namespaces as the kernel wires
+/// them (and every namespace a veth of theirs reaches), as DOT, Mermaid
+/// or the JSON of `inspect --wiring`.
+pub fn graph(name: &str, format: &str) -> anyhow::Result<i32> {
+    require_root()?;
+    let lab = Lab::open(name)?;
+    let w = wiring::of_lab(&lab).with_context(|| format!("reading lab {name} from the kernel"))?;
+    let edges = edges(&w.namespaces);
+    match format {
+        "json" => print_json(&w)?,
+        "mermaid" => {
+            println!("graph LR");
+            for (a, b, label, dashed) in &edges {
+                let arrow = if *dashed { "-.-" } else { "---" };
+                println!("  {}{arrow}|{label}|{}", mermaid_id(a), mermaid_id(b));
+            }
+        }
+        _ => {
+            println!("graph \"{}\" {{", name);
+            println!("  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=11];");
+            println!("  edge [fontname=\"Helvetica\", fontsize=8];");
+            for (a, b, label, dashed) in &edges {
+                let style = if *dashed { ", style=dashed" } else { "" };
+                println!("  {a:?} -- {b:?} [label={label:?}{style}];");
+            }
+            println!("}}");
+        }
+    }
+    Ok(0)
+}
+
+/// One edge per veth pair (named once, from the end that sorts first) and
+/// per lower device: (namespace, namespace, `ifA -- ifB`, dashed).
+fn edges(nss: &[NsWiring]) -> Vec<(String, String, String, bool)> {
+    let mut out = Vec::new();
+    for n in nss {
+        for i in &n.interfaces {
+            if let Some(p) = &i.peer {
+                let far = p.namespace.clone().unwrap_or_else(|| "?".into());
+                let far_if = p.interface.clone().unwrap_or_default();
+                // The far end of a pair inside the lab draws it too.
+                let both_here = nss.iter().any(|m| Some(&m.name) == p.namespace.as_ref());
+                if both_here && (far.as_str(), far_if.as_str()) < (n.name.as_str(), i.name.as_str())
+                {
+                    continue;
+                }
+                out.push((
+                    n.name.clone(),
+                    far,
+                    format!("{} -- {far_if}", i.name),
+                    false,
+                ));
+            }
+            if let Some(p) = &i.parent {
+                let far = p.namespace.clone().unwrap_or_else(|| "?".into());
+                let label = format!("{} on {}", i.name, p.interface.clone().unwrap_or_default());
+                out.push((n.name.clone(), far, label, true));
+            }
+        }
+    }
+    out
+}
+
+fn mermaid_id(ns: &str) -> String {
+    let id: String = ns
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{id}[\"{}\"]", ns.replace('"', "'"))
+}

@@ -31,9 +31,13 @@ pub fn assemble(
         .filter_map(|c| Some((nsscan::inode_of_pid(c.pid)?, c)))
         .collect();
     let comm = |pid: i32| proc::comm(pid).unwrap_or_else(|| "?".into());
+    let procs = names::ProcNames {
+        comm: &comm,
+        cmdline: &proc::cmdline,
+    };
     let labels: Vec<names::NsName> = nss
         .iter()
-        .map(|n| names::name(&n.holders, by_inode.get(&n.holders.inode).copied(), &comm))
+        .map(|n| names::name(&n.holders, by_inode.get(&n.holders.inode).copied(), &procs))
         .collect();
     let holders = tap_holders(nss, taps);
     let mut out: Vec<NsWiring> = nss

@@ -36,7 +36,8 @@ pub fn notes(t: &Topology, w: &Wiring) -> Vec<String> {
             else {
                 continue;
             };
-            if let Some(n) = peer_note(&t.name, f, e, o) {
+            let pinned = |label: &str| by_ns.contains_key(label);
+            if let Some(n) = peer_note(&t.name, f, e, o, &pinned) {
                 notes.push(format!("link {}: {n}", l.key()));
             }
         }
@@ -65,8 +66,16 @@ pub fn notes(t: &Topology, w: &Wiring) -> Vec<String> {
     notes
 }
 
-/// What is wrong with end `e`'s veth peer, which should be `o`.
-fn peer_note(lab: &str, f: &IfaceWiring, e: &Endpoint, o: &Endpoint) -> Option<String> {
+/// What is wrong with end `e`'s veth peer, which should be `o`;
+/// `pinned` says whether a namespace's name is an `ip netns` name (then
+/// the remedy can be spelled as `ip -n` commands).
+fn peer_note(
+    lab: &str,
+    f: &IfaceWiring,
+    e: &Endpoint,
+    o: &Endpoint,
+    pinned: &dyn Fn(&str) -> bool,
+) -> Option<String> {
     let want_ns = ns_name(lab, &o.node);
     let Some(p) = &f.peer else {
         return Some(format!("{} is a {}, not a veth", e.id(), f.kind));
@@ -76,11 +85,22 @@ fn peer_note(lab: &str, f: &IfaceWiring, e: &Endpoint, o: &Endpoint) -> Option<S
         return None;
     }
     Some(match (&p.namespace, same_name) {
-        (Some(ns), true) => format!(
-            "{} was moved to namespace {ns} (it is still the veth peer of {})",
-            o.id(),
-            e.id()
-        ),
+        (Some(ns), true) => {
+            let i = &o.iface;
+            let remedy = if pinned(ns) {
+                format!(
+                    "move it back (`ip -n {ns} link set {i} netns {want_ns}`) or delete it \
+                     (`ip -n {ns} link del {i}`), then `nlab up`"
+                )
+            } else {
+                format!("move it back to {want_ns} or delete it, then `nlab up`")
+            };
+            format!(
+                "{} was moved to namespace {ns} (it is still the veth peer of {}): {remedy}",
+                o.id(),
+                e.id()
+            )
+        }
         (None, true) => format!(
             "{} was moved to a namespace nlab cannot find (it is still the veth peer of {})",
             o.id(),
@@ -213,9 +233,10 @@ mod tests {
         let key = t.links[0].key();
         assert!(
             n.contains(&format!(
-                "link {key}: {} was moved to namespace pid 99 (sleep) (it is still the veth peer of {})",
+                "link {key}: {} was moved to namespace pid 99 (sleep) (it is still the veth peer \
+                 of {}): move it back to {a_ns} or delete it, then `nlab up`",
                 a.id(),
-                b.id()
+                b.id(),
             )),
             "{n:?}"
         );

@@ -53,8 +53,16 @@ pub struct NsName {
     pub holder: String,
 }
 
-/// Names the namespace `h`; `comm` gives a process's command name.
-pub fn name(h: &Holders, container: Option<&Container>, comm: &dyn Fn(i32) -> String) -> NsName {
+/// What names a process: its command name (`comm`) and, for people, its
+/// command line.
+pub struct ProcNames<'a> {
+    pub comm: &'a dyn Fn(i32) -> String,
+    pub cmdline: &'a dyn Fn(i32) -> String,
+}
+
+/// Names the namespace `h`.
+pub fn name(h: &Holders, container: Option<&Container>, procs: &ProcNames) -> NsName {
+    let comm = procs.comm;
     let lab_pin = h
         .pins
         .iter()
@@ -63,7 +71,7 @@ pub fn name(h: &Holders, container: Option<&Container>, comm: &dyn Fn(i32) -> St
         Some((_, (l, n))) => (Some(l.to_string()), Some(n.to_string())),
         None => (None, None),
     };
-    let procs = || match h.pids.as_slice() {
+    let running = || match h.pids.as_slice() {
         [] => String::new(),
         [p] => format!("pid {p} ({})", comm(*p)),
         [p, rest @ ..] => format!("pid {p} ({}) and {} more", comm(*p), rest.len()),
@@ -83,7 +91,7 @@ pub fn name(h: &Holders, container: Option<&Container>, comm: &dyn Fn(i32) -> St
     } else if let Some((pin, (l, n))) = lab_pin {
         (pin.clone(), NsKind::Lab, format!("lab {l}, node {n}"))
     } else if let Some(pin) = h.pins.first() {
-        let p = procs();
+        let p = running();
         let holder = if p.is_empty() {
             "ip netns".to_string()
         } else {
@@ -94,7 +102,12 @@ pub fn name(h: &Holders, container: Option<&Container>, comm: &dyn Fn(i32) -> St
         (m.clone(), NsKind::Mount, format!("mounted at {m}"))
     } else if let Some(p) = h.pids.first() {
         let label = format!("pid {p} ({})", comm(*p));
-        (label, NsKind::Process, procs())
+        let more = match h.pids.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        let holder = format!("process `{}`{more}", (procs.cmdline)(*p));
+        (label, NsKind::Process, holder)
     } else if let Some((tid, pid)) = h.threads.first() {
         let c = comm(*pid);
         (
@@ -141,6 +154,15 @@ mod tests {
         format!("cmd{pid}")
     }
 
+    fn cmdline(pid: i32) -> String {
+        format!("cmd{pid} --flag")
+    }
+
+    const P: ProcNames = ProcNames {
+        comm: &comm,
+        cmdline: &cmdline,
+    };
+
     #[test]
     fn the_strongest_name_wins() {
         let mut h = holders();
@@ -152,26 +174,26 @@ mod tests {
             id: "0123456789abcdef".into(),
             pid: 40,
         };
-        let n = name(&h, Some(&c), &comm);
+        let n = name(&h, Some(&c), &P);
         assert_eq!(
             (n.label.as_str(), n.kind),
             ("podman:web", NsKind::Container)
         );
         assert_eq!(n.holder, "podman container 0123456789ab, pid 40");
 
-        let n = name(&h, None, &comm);
+        let n = name(&h, None, &P);
         assert_eq!((n.label.as_str(), n.kind), ("netns-1234", NsKind::Netns));
         assert_eq!(n.holder, "ip netns; pid 40 (cmd40) and 1 more");
 
         h.pins = vec![];
-        let n = name(&h, None, &comm);
+        let n = name(&h, None, &P);
         assert_eq!(
             (n.label.as_str(), n.kind),
             ("pid 40 (cmd40)", NsKind::Process)
         );
 
         h.initial = true;
-        assert_eq!(name(&h, Some(&c), &comm).label, "root");
+        assert_eq!(name(&h, Some(&c), &P).label, "root");
     }
 
     #[test]
@@ -182,7 +204,7 @@ mod tests {
         ] {
             let mut h = holders();
             h.pins = vec![pin.into()];
-            let n = name(&h, None, &comm);
+            let n = name(&h, None, &P);
             assert_eq!(n.kind, NsKind::Lab, "{pin}");
             assert_eq!(n.label, pin);
             assert_eq!(
@@ -194,22 +216,22 @@ mod tests {
         // Starts like nlab's but is not one of its names.
         let mut h = holders();
         h.pins = vec!["nlab-x".into()];
-        assert_eq!(name(&h, None, &comm).kind, NsKind::Netns);
+        assert_eq!(name(&h, None, &P).kind, NsKind::Netns);
     }
 
     #[test]
     fn threads_descriptors_and_nothing() {
         let mut h = holders();
         h.threads = vec![(77, 70)];
-        let n = name(&h, None, &comm);
+        let n = name(&h, None, &P);
         assert_eq!(n.label, "tid 77 (cmd70)");
         assert_eq!(n.holder, "thread 77 of pid 70 (cmd70)");
         let mut h = holders();
         h.fds = vec![(70, 5)];
-        assert_eq!(name(&h, None, &comm).label, "pid 70 fd 5 (cmd70)");
+        assert_eq!(name(&h, None, &P).label, "pid 70 fd 5 (cmd70)");
         let mut h = holders();
         h.mounts = vec!["/run/docker/netns/ab".into()];
-        assert_eq!(name(&h, None, &comm).kind, NsKind::Mount);
-        assert_eq!(name(&holders(), None, &comm).kind, NsKind::Unknown);
+        assert_eq!(name(&h, None, &P).kind, NsKind::Mount);
+        assert_eq!(name(&holders(), None, &P).kind, NsKind::Unknown);
     }
 }
