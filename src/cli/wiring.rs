@@ -80,7 +80,8 @@ pub fn inspect_wiring(name: &str, json: bool) -> anyhow::Result<i32> {
             println!("Lab {name}: the kernel's wiring matches the topology.");
         } else {
             println!(
-                "Lab {name}: {} difference(s) from the topology (`nlab up` repairs them):",
+                "Lab {name}: {} difference(s) from the topology (`nlab up` repairs them; do \
+                 first what a note asks):",
                 w.drift.len()
             );
             for d in &w.drift {
