@@ -482,3 +482,45 @@ mod podman {
         }
     }
 }
+
+/// Two pairs alike in everything the dumps show (names, indexes, MACs):
+/// only the namespace ids tell them apart (`RTM_GETNSID`).
+#[test]
+fn identical_pairs_are_told_apart_by_namespace_ids() {
+    require_root!();
+    let id = std::process::id() % 100_000;
+    let names: Vec<String> = ["ta", "tb", "tc", "td"]
+        .iter()
+        .map(|p| format!("{p}{id}"))
+        .collect();
+    let _g: Vec<NetnsGuard> = names.iter().map(|n| NetnsGuard::add(n)).collect();
+    for (a, b) in [(&names[0], &names[1]), (&names[2], &names[3])] {
+        ip(&[
+            "link",
+            "add",
+            "x",
+            "index",
+            "5",
+            "address",
+            "02:00:00:00:00:0a",
+            "netns",
+            a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "y",
+            "index",
+            "6",
+            "address",
+            "02:00:00:00:00:0b",
+            "netns",
+            b,
+        ]);
+    }
+    let (_, w) = json(&["wiring", "--json"]);
+    assert_peer(&w, &names[0], "x", &names[1], "y");
+    assert_peer(&w, &names[1], "y", &names[0], "x");
+    assert_peer(&w, &names[2], "x", &names[3], "y");
+    assert_peer(&w, &names[3], "y", &names[2], "x");
+}
