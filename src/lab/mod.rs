@@ -43,6 +43,7 @@ pub(crate) mod recorded;
 pub(crate) mod slaac;
 pub(crate) mod status;
 pub(crate) mod teardown;
+pub(crate) mod wiring;
 
 pub use apply::Timings;
 pub use builder::LabBuilder;
