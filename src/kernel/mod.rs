@@ -20,6 +20,7 @@ pub mod files;
 pub mod icmp6;
 pub mod limits;
 pub mod link;
+pub mod macvlan;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
@@ -30,6 +31,7 @@ pub mod route;
 pub mod signals;
 pub mod tap;
 pub mod tc;
+pub mod term;
 pub mod thread;
 #[cfg(test)]
 mod wire;

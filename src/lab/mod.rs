@@ -33,15 +33,19 @@ pub(crate) mod handles;
 pub(crate) mod held;
 pub(crate) mod hosts;
 pub(crate) mod inspect;
+mod kvm_probe;
 pub(crate) mod link_conditions;
 pub(crate) mod links;
 pub(crate) mod live;
+mod macvlan;
 mod node;
 mod owned;
 pub(crate) mod plan;
+mod qemu;
 pub(crate) mod slaac;
 pub(crate) mod status;
 pub(crate) mod teardown;
+pub(crate) mod vm;
 
 pub use apply::Timings;
 pub use builder::LabBuilder;
@@ -54,6 +58,7 @@ pub use plan::Plan;
 pub use status::NodeBrief;
 pub use status::{list, LabSummary};
 pub use teardown::{all_labs, down, TeardownReport};
+pub use vm::VmReport;
 
 use crate::kernel::{self, netns};
 use crate::services::supervisor::api as supervisor;
@@ -158,6 +163,12 @@ pub enum Error {
     /// Hosts with `ip: dhcp` that got no address in time.
     #[error("{0}")]
     Dhcp(String),
+    /// A virtual machine or an interface on a host NIC cannot be set up:
+    /// an image, parent NIC or QEMU that is missing (found before
+    /// anything was touched), or QEMU failing at start (its own words
+    /// follow). One problem per line.
+    #[error("{0}")]
+    Vm(String),
     /// `up` from another source than the one the lab was made from.
     #[error(
         "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \
@@ -290,6 +301,10 @@ pub struct UpReport {
     /// Things the user should know although `up` succeeded.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The lab's virtual machines: the QEMU arguments for those the user
+    /// starts, the pid and console of those nlab runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vms: Vec<VmReport>,
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -528,6 +543,7 @@ impl Lab {
         // Before anything is touched (not even the lab's directory): every
         // link's conditions need a backend this build can run.
         link_conditions::check_topology(topo)?;
+        vm::preflight(topo, false)?;
         let _lock = if opts.dry_run {
             None
         } else {
@@ -556,6 +572,7 @@ impl Lab {
             kept_down: kept_down.clone(),
             spanning_tree: None,
             warnings: Vec::new(),
+            vms: Vec::new(),
         };
         if opts.dry_run {
             report.elapsed = start.elapsed();
@@ -605,6 +622,11 @@ impl Lab {
         if st.phase != Phase::Applied {
             st.phase = Phase::Applied;
             st.save()?;
+        }
+        // Guests last: they boot into a lab that is all there.
+        match qemu::ensure_running(topo) {
+            Ok(v) => report.vms = v,
+            Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
         }
         if !opts.no_wait {
             let w =

@@ -51,6 +51,7 @@ mod flags;
 mod parse_conditions;
 mod parse_dhcp;
 mod parse_ra;
+mod parse_vm;
 mod reader;
 #[cfg(test)]
 mod tests;
@@ -58,6 +59,7 @@ mod yaml;
 
 pub use emit::to_yaml;
 pub use flags::{default_conditions, sequential_macs};
+pub(crate) use parse_vm::image_problem;
 
 use super::model::Topology;
 use super::valid::ValidTopology;
@@ -229,7 +231,8 @@ pub fn parse_as(
     let mut t = b.build(&root);
     t.source = source.map(str::to_string);
     let extra = b.extra;
-    let errs = b.into_errors();
+    let mut errs = b.into_errors();
+    errs.extend(parse_vm::resolve_paths(&mut t, source));
     // Validation on a half-read file would mostly echo the same mistakes
     // (a link to a node whose entry failed to read), so it waits for a clean read.
     if !errs.is_empty() {
