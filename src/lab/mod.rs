@@ -163,12 +163,16 @@ pub enum Error {
     /// Hosts with `ip: dhcp` that got no address in time.
     #[error("{0}")]
     Dhcp(String),
-    /// A virtual machine or an interface on a host NIC cannot be set up:
-    /// an image, parent NIC or QEMU that is missing (found before
-    /// anything was touched), or QEMU failing at start (its own words
-    /// follow). One problem per line.
+    /// A virtual machine or an interface on a host NIC could not be set
+    /// up: QEMU failed at start (its own words follow), or a parent NIC
+    /// vanished while `up` ran.
     #[error("{0}")]
     Vm(String),
+    /// What the topology needs from this host is not there: a VM image,
+    /// a parent NIC, QEMU. Found before anything was touched; one problem
+    /// per line.
+    #[error("{0}")]
+    Unavailable(String),
     /// `up` from another source than the one the lab was made from.
     #[error(
         "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \

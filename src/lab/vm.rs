@@ -150,7 +150,7 @@ pub(crate) fn preflight(t: &Topology, ephemeral: bool) -> Result<()> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(Error::Vm(problems.join("\n  ")))
+        Err(Error::Unavailable(problems.join("\n")))
     }
 }
 
