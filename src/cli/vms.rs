@@ -29,6 +29,12 @@ pub fn print(lab: &str, vms: &[VmReport]) {
                 );
                 println!("  {cmd}");
                 println!("  (or: nlab exec {lab} {} -- qemu-system-x86_64 …)", v.node);
+                for m in &v.macvtaps {
+                    println!(
+                        "  macvtap {m}: add `-netdev tap,id=ID,fd=N -device virtio-net-pci,netdev=ID,mac=MAC` with fd N open on /dev/tapIFINDEX (ip -n {} link show {m})",
+                        v.namespace
+                    );
+                }
             }
             (None, Some(pid)) => {
                 let how = if v.started { "started" } else { "running" };

@@ -182,6 +182,7 @@ pub(crate) fn ensure_running(t: &Topology) -> Result<Vec<VmReport>> {
             namespace: ns.clone(),
             taps: (0..linked_ends(t, &n.name).len()).map(tap_name).collect(),
             net_args: net.clone(),
+            macvtaps: n.macvlans.iter().map(|m| m.end.iface.clone()).collect(),
             command: None,
             pid: None,
             started: false,

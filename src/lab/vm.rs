@@ -86,6 +86,11 @@ pub struct VmReport {
     pub namespace: String,
     /// The TAPs, one per linked interface, in the guest's NIC order.
     pub taps: Vec<String>,
+    /// Its MACVTAPs (interfaces on host NICs), for a VM the user starts:
+    /// QEMU reads each through `/dev/tapIFINDEX`, passed as
+    /// `-netdev tap,fd=N`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub macvtaps: Vec<String>,
     /// QEMU's network arguments for those TAPs: `-netdev tap,…
     /// -device virtio-net-pci,…` per NIC.
     pub net_args: Vec<String>,

@@ -236,3 +236,95 @@ pub fn image_problem(p: &Path) -> Option<String> {
         Err(e) => Some(format!("cannot be read: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::topo::file::parse;
+    use crate::topo::macvlan::MacvlanMode;
+    use crate::topo::vm::Accel;
+
+    fn lab(nodes: &str, links: &str) -> String {
+        format!("name: v\ntopology:\n  nodes:\n{nodes}  links:\n{links}")
+    }
+
+    #[test]
+    fn a_vm_reads_with_paths_beside_the_file() {
+        let dir = std::env::temp_dir().join(format!("nlab-vmparse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("k"), b"x").unwrap();
+        let src = dir.join("lab.yaml");
+        let yaml = lab(
+            "    vm1: {kind: vm, kernel: k, memory: 1G, cpus: 2, accel: tcg, queues: 4, append: quiet}\n    s1: {kind: switch}\n",
+            "    - endpoints: [{node: vm1, iface: eth0, ip: 10.0.0.2/24}, s1:p1]\n",
+        );
+        let t = parse(&yaml, src.to_str()).unwrap();
+        let vm = t.nodes["vm1"].vm.as_ref().unwrap();
+        let b = vm.boot.as_ref().unwrap();
+        assert_eq!(b.kernel.as_deref(), Some(dir.join("k").as_path()));
+        assert_eq!(
+            (b.memory_mib, b.cpus, b.accel, vm.queues),
+            (1024, 2, Accel::Tcg, 4)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn vm_mistakes_are_reported_where_written() {
+        let yaml = lab(
+            "    h1: {memory: 256}\n    vm1: {kind: vm, disk: /nonexistent.img, cpus: 0}\n",
+            "    - endpoints: [h1:eth0, vm1:vtap0]\n",
+        );
+        let e = parse(&yaml, Some("x.yaml")).unwrap_err().to_string();
+        assert!(
+            e.contains("x.yaml:4:18: `memory` is for virtual machines"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`cpus` should be a whole number from 1 to 64"),
+            "{e}"
+        );
+        let yaml = lab(
+            "    h1: {}\n    vm1: {kind: vm, routes: [{dst: 10.9.0.0/16, via: 10.0.0.1}]}\n",
+            "    - endpoints: [h1:eth0, vm1:vtap0]\n",
+        );
+        let e = parse(&yaml, Some("x.yaml")).unwrap_err().to_string();
+        assert!(e.contains("`routes` is set on VM `vm1`"), "{e}");
+        assert!(
+            e.contains("`vm1:vtap0`: VM interfaces may not be named vtapN"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn interfaces_on_host_nics() {
+        let yaml = lab(
+            "    h1:\n      interfaces:\n        eth0: {macvlan: {parent: enp1s0, mode: vepa}, ip: 192.168.1.5/24}\n      gateway: 192.168.1.1\n",
+            "    []\n",
+        );
+        let t = parse(&yaml, None).unwrap();
+        let m = &t.nodes["h1"].macvlans[0];
+        assert_eq!(
+            (m.parent.as_str(), m.mode, m.tap),
+            ("enp1s0", MacvlanMode::Vepa, false)
+        );
+        assert_eq!(
+            t.primary_addr("h1", false),
+            Some("192.168.1.5".parse().unwrap())
+        );
+        let bad = lab(
+            "    h1:\n      interfaces:\n        eth0: {macvtap: {parent: enp1s0, mode: sideways}}\n        eth1: {macvtap: {parent: enp1s0}}\n",
+            "    []\n",
+        );
+        let e = parse(&bad, Some("x.yaml")).unwrap_err().to_string();
+        assert!(e.contains("unknown macvlan mode `sideways`"), "{e}");
+        let bad = lab(
+            "    h1:\n      interfaces:\n        eth1: {macvtap: {parent: enp1s0}}\n",
+            "    []\n",
+        );
+        let e = parse(&bad, Some("x.yaml")).unwrap_err().to_string();
+        assert!(
+            e.contains("x.yaml:6:9: `macvtap` on `h1:eth1`: only a VM"),
+            "{e}"
+        );
+    }
+}

@@ -95,6 +95,10 @@ fn vm_node(c: &mut Checker, node: &Node, vm: &Vm) {
 }
 
 fn nics<'t>(c: &mut Checker<'t>, node: &'t Node, passthru: &mut HashMap<&'t str, Loc>) {
+    // Most nodes have none: no walk over every link for them.
+    if node.macvlans.is_empty() {
+        return;
+    }
     let links: Vec<&str> =
         c.t.links
             .iter()
