@@ -311,6 +311,35 @@ pub struct UpReport {
     pub vms: Vec<VmReport>,
 }
 
+impl UpReport {
+    /// The report of an `up` that planned `p` and has done nothing yet.
+    fn planned(
+        topo: &Topology,
+        p: &plan::Plan,
+        changes: usize,
+        drift: &[String],
+        opts: &UpOptions,
+        kept_down: &[String],
+    ) -> UpReport {
+        UpReport {
+            lab: topo.name.clone(),
+            nodes: topo.nodes.len(),
+            links: topo.links.len(),
+            changes,
+            plan: p.clone(),
+            drift: drift.to_vec(),
+            dry_run: opts.dry_run,
+            seed: opts.seed.unwrap_or(0),
+            elapsed: Duration::ZERO,
+            timings: Default::default(),
+            kept_down: kept_down.to_vec(),
+            spanning_tree: None,
+            warnings: Vec::new(),
+            vms: Vec::new(),
+        }
+    }
+}
+
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
@@ -562,22 +591,8 @@ impl Lab {
         let topo = kept.as_ref().unwrap_or(topo);
         let (drift, orphans) = drift_and_orphans(&lab, recorded.as_ref())?;
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
-        let mut report = UpReport {
-            lab: lab.clone(),
-            nodes: topo.nodes.len(),
-            links: topo.links.len(),
-            changes: p.changes() + orphans.len(),
-            plan: p.clone(),
-            drift: drift.notes.clone(),
-            dry_run: opts.dry_run,
-            seed: opts.seed.unwrap_or(0),
-            elapsed: Duration::ZERO,
-            timings: Default::default(),
-            kept_down: kept_down.clone(),
-            spanning_tree: None,
-            warnings: Vec::new(),
-            vms: Vec::new(),
-        };
+        let changes = p.changes() + orphans.len();
+        let mut report = UpReport::planned(topo, &p, changes, &drift.notes, opts, &kept_down);
         if opts.dry_run {
             report.elapsed = start.elapsed();
             return Ok((
