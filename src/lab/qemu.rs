@@ -169,8 +169,7 @@ pub(crate) fn running(lab: &str, node: &str) -> Option<proc::Pidfd> {
 }
 
 /// Starts every guest of `t` nlab should run and is not running (new,
-/// recreated, or ended since), and reports every VM. `created`: nodes
-/// this `up` (re)made.
+/// recreated, or ended since), and reports every VM.
 pub(crate) fn ensure_running(t: &Topology) -> Result<Vec<VmReport>> {
     let mut out = Vec::new();
     for n in t.nodes.values() {
