@@ -37,6 +37,10 @@
 //! `dhcp:` mapping (see `parse_dhcp`), `ip: dhcp` on a host's interface,
 //! `dhcp_relay: true` on a router.
 //!
+//! Virtual machines: `kind: vm` with the keys of [`super::vm`]; an
+//! interface on a host NIC: `macvlan:`/`macvtap:` under `interfaces:`
+//! (see [`super::macvlan`]); such an interface is on no link.
+//!
 //! Conditions and schedules are described in [`super::conditions`];
 //! `defaults:` may carry `conditions:` for every link (a link's own keys
 //! override them).
