@@ -109,6 +109,8 @@ tools=(
   runuser:util-linux flock:util-linux lsns:util-linux unshare:util-linux mount:mount
   kill:procps pgrep:procps
   sh:dash bash:bash mkfifo:coreutils find:findutils sha256sum:coreutils
+  qemu-system-x86_64:qemu-system-x86 busybox:busybox-static mknod:coreutils
+  apt-get:apt dpkg-deb:dpkg
 )
 need=()
 for t in "${tools[@]}"; do
@@ -127,6 +129,10 @@ fi
 for t in "${tools[@]}"; do
   command -v "${t%%:*}" >/dev/null || { echo "FAIL: ${t%%:*} (package ${t#*:}) is not on PATH" >&2; exit 1; }
 done
+
+# The VM tests' guest kernel: downloaded here (the sandbox has no
+# network) and unpacked, never installed (tests/vm.rs skips without it).
+scripts/vm-kernel.sh target/nlab-vm || echo "*** no guest kernel: the VM tests will skip"
 
 echo "*** cargo fmt --check"
 cargo fmt --all -- --check

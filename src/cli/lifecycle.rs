@@ -238,7 +238,14 @@ fn up_json(t: &Topology, r: &UpReport) -> anyhow::Result<serde_json::Value> {
     nodes.sort_by(|a, b| topo::natural_cmp(&a.name, &b.name));
     let list: Vec<serde_json::Value> = nodes
         .iter()
-        .map(|n| serde_json::json!({ "name": n.name, "kind": n.kind.to_string() }))
+        .map(|n| {
+            let kind = if n.vm.is_some() {
+                "vm".to_string()
+            } else {
+                n.kind.to_string()
+            };
+            serde_json::json!({ "name": n.name, "kind": kind })
+        })
         .collect();
     if let Some(o) = v.as_object_mut() {
         o.insert("node_count".into(), r.nodes.into());
@@ -319,6 +326,7 @@ pub fn print_up(t: &Topology, r: &UpReport) {
             secs(r.elapsed)
         );
         say_recorded(t);
+        super::vms::print(&t.name, &r.vms);
         return;
     }
     let mut tab = table(&["node", "kind", "interfaces", "addresses"]);
@@ -338,6 +346,8 @@ pub fn print_up(t: &Topology, r: &UpReport) {
         // A DHCP server is a host running nlab's server: say so.
         let kind = if n.dhcp.is_some() {
             "dhcp".to_string()
+        } else if n.vm.is_some() {
+            "vm".to_string()
         } else {
             n.kind.to_string()
         };
@@ -375,6 +385,7 @@ pub fn print_up(t: &Topology, r: &UpReport) {
         );
     }
     say_recorded(t);
+    super::vms::print(&t.name, &r.vms);
     println!(
         "Next: nlab pingall {0} | nlab exec {0} NODE -- CMD | nlab inspect {0} | nlab down {0}",
         t.name

@@ -38,6 +38,7 @@ mod root;
 mod run;
 mod show;
 mod supervise;
+mod vms;
 mod wiring;
 
 use clap::{Args, Parser, Subcommand};
@@ -204,6 +205,18 @@ pub enum Command {
         /// Lab name (see `nlab list`).
         lab: String,
         /// Node name (see `nlab inspect LAB`).
+        node: String,
+    },
+    /// Attach the terminal to a VM's serial console (a VM nlab started,
+    /// `kind: vm` with `kernel:` or `disk:`). Every key goes to the guest,
+    /// Ctrl-C included; Ctrl-] detaches, and the guest keeps running.
+    /// Without a terminal, stdin is sent to the guest and the guest's
+    /// output printed until the input ended and the guest went quiet
+    /// (1.5 s): `echo uname -a | nlab console LAB vm1`.
+    Console {
+        /// Lab name (see `nlab list`).
+        lab: String,
+        /// The VM's node name.
         node: String,
     },
     /// Ping between every pair of hosts, in parallel, with ICMP sent by
@@ -373,6 +386,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Exec { lab, node, command } => run::exec(&lab, &node, &command),
         Command::Shell { lab, node } => run::shell(&lab, &node),
+        Command::Console { lab, node } => vms::console(&lab, &node),
         Command::Pingall(a) => run::pingall(a),
         Command::Graph {
             target,

@@ -21,6 +21,7 @@ pub mod icmp6;
 pub mod limits;
 pub mod link;
 pub mod link_detail;
+pub mod macvlan;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
@@ -33,6 +34,7 @@ pub mod route;
 pub mod signals;
 pub mod tap;
 pub mod tc;
+pub mod term;
 pub mod thread;
 #[cfg(test)]
 mod wire;

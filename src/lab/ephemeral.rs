@@ -77,6 +77,7 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
     let start = Instant::now();
     let lab = topo.name.clone();
     link_conditions::check_topology(topo)?;
+    super::vm::preflight(topo, true)?;
     if let Some(l) = topo.links.iter().find(|l| !l.schedule.is_empty()) {
         return Err(Error::Conditions(format!(
             "link {} has a schedule: scheduled changes need the lab's supervisor, which an \
@@ -159,6 +160,9 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
         kept_down: Vec::new(),
         warnings: stp.iter().filter_map(converge::StpWait::warning).collect(),
         spanning_tree: stp,
+        // Only VMs the user starts (preflight refused the others): their
+        // QEMU arguments, for `Lab::command`.
+        vms: super::qemu::ensure_running(topo)?,
     };
     let t: &crate::topo::Topology = topo;
     Ok((

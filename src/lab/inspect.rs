@@ -245,7 +245,10 @@ fn end_problems(
         ));
     }
     let Some(v) = views.get(&e.node) else { return };
-    for want in &e.addrs {
+    // A VM's addresses are its guest's (see `vm`): the namespace's end
+    // carries none.
+    let guest = super::vm::is_vm(t, &e.node);
+    for want in e.addrs.iter().filter(|_| !guest) {
         // The kernel drops an interface's IPv6 addresses when it goes
         // down; bringing the link up puts them back.
         if !want_up && want.addr.is_ipv6() {

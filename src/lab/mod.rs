@@ -33,16 +33,20 @@ pub(crate) mod handles;
 pub(crate) mod held;
 pub(crate) mod hosts;
 pub(crate) mod inspect;
+mod kvm_probe;
 pub(crate) mod link_conditions;
 pub(crate) mod links;
 pub(crate) mod live;
+mod macvlan;
 mod node;
 mod owned;
 pub(crate) mod plan;
+mod qemu;
 pub(crate) mod recorded;
 pub(crate) mod slaac;
 pub(crate) mod status;
 pub(crate) mod teardown;
+pub(crate) mod vm;
 pub(crate) mod wiring;
 
 pub use apply::Timings;
@@ -56,6 +60,7 @@ pub use plan::Plan;
 pub use status::NodeBrief;
 pub use status::{list, LabSummary};
 pub use teardown::{all_labs, down, TeardownReport};
+pub use vm::VmReport;
 
 use crate::kernel::{self, netns};
 use crate::services::supervisor::api as supervisor;
@@ -160,6 +165,16 @@ pub enum Error {
     /// Hosts with `ip: dhcp` that got no address in time.
     #[error("{0}")]
     Dhcp(String),
+    /// A virtual machine or an interface on a host NIC could not be set
+    /// up: QEMU failed at start (its own words follow), or a parent NIC
+    /// vanished while `up` ran.
+    #[error("{0}")]
+    Vm(String),
+    /// What the topology needs from this host is not there: a VM image,
+    /// a parent NIC, QEMU. Found before anything was touched; one problem
+    /// per line.
+    #[error("{0}")]
+    Unavailable(String),
     /// `up` from another source than the one the lab was made from.
     #[error(
         "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \
@@ -292,6 +307,39 @@ pub struct UpReport {
     /// Things the user should know although `up` succeeded.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The lab's virtual machines: the QEMU arguments for those the user
+    /// starts, the pid and console of those nlab runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vms: Vec<VmReport>,
+}
+
+impl UpReport {
+    /// The report of an `up` that planned `p` and has done nothing yet.
+    fn planned(
+        topo: &Topology,
+        p: &plan::Plan,
+        changes: usize,
+        drift: &[String],
+        opts: &UpOptions,
+        kept_down: &[String],
+    ) -> UpReport {
+        UpReport {
+            lab: topo.name.clone(),
+            nodes: topo.nodes.len(),
+            links: topo.links.len(),
+            changes,
+            plan: p.clone(),
+            drift: drift.to_vec(),
+            dry_run: opts.dry_run,
+            seed: opts.seed.unwrap_or(0),
+            elapsed: Duration::ZERO,
+            timings: Default::default(),
+            kept_down: kept_down.to_vec(),
+            spanning_tree: None,
+            warnings: Vec::new(),
+            vms: Vec::new(),
+        }
+    }
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -530,6 +578,7 @@ impl Lab {
         // Before anything is touched (not even the lab's directory): every
         // link's conditions need a backend this build can run.
         link_conditions::check_topology(topo)?;
+        vm::preflight(topo, false)?;
         let _lock = (!opts.dry_run)
             .then(|| LabLock::acquire(&lab))
             .transpose()?;
@@ -542,21 +591,8 @@ impl Lab {
         let topo = kept.as_ref().unwrap_or(topo);
         let (drift, orphans) = drift_and_orphans(&lab, recorded.as_ref())?;
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
-        let mut report = UpReport {
-            lab: lab.clone(),
-            nodes: topo.nodes.len(),
-            links: topo.links.len(),
-            changes: p.changes() + orphans.len(),
-            plan: p.clone(),
-            drift: drift.notes.clone(),
-            dry_run: opts.dry_run,
-            seed: opts.seed.unwrap_or(0),
-            elapsed: Duration::ZERO,
-            timings: Default::default(),
-            kept_down: kept_down.clone(),
-            spanning_tree: None,
-            warnings: Vec::new(),
-        };
+        let changes = p.changes() + orphans.len();
+        let mut report = UpReport::planned(topo, &p, changes, &drift.notes, opts, &kept_down);
         if opts.dry_run {
             report.elapsed = start.elapsed();
             return Ok((
@@ -608,6 +644,11 @@ impl Lab {
         if st.phase != Phase::Applied {
             st.phase = Phase::Applied;
             st.save()?;
+        }
+        // Guests last: they boot into a lab that is all there.
+        match qemu::ensure_running(topo) {
+            Ok(v) => report.vms = v,
+            Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
         }
         if !opts.no_wait {
             let w =

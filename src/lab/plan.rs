@@ -132,6 +132,22 @@ fn emulated(l: &Link) -> bool {
     super::emulated::needs_emulator(l)
 }
 
+/// A VM whose links changed (added, removed, rewired) is recreated: its
+/// guest gets a NIC per link at start, and its TAPs are numbered in link
+/// order.
+fn vm_rewired(n: &Node, old: &Topology, new: &Topology) -> bool {
+    let of = |t: &Topology| -> Vec<Link> {
+        let v: Vec<Link> = t
+            .links
+            .iter()
+            .filter(|l| l.endpoints.iter().any(|e| e.node == n.name))
+            .map(|l| wiring(&link_content(l)))
+            .collect();
+        v
+    };
+    n.vm.is_some() && of(old) != of(new)
+}
+
 /// The spanning-tree setting each switch will get: the file's choice, or on
 /// when the switch sits in a loop of the switch graph.
 pub fn effective_stp(t: &Topology) -> BTreeMap<String, bool> {
@@ -162,7 +178,8 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
             Some(d) => {
                 let changed = node_content(d) != node_content(n)
                     || stp_new.get(name) != stp_old.get(name)
-                    || drift.nodes.contains(name);
+                    || drift.nodes.contains(name)
+                    || vm_rewired(d, old, desired);
                 if changed {
                     p.delete_nodes.push(name.clone());
                     recreate.insert(name.clone());

@@ -131,6 +131,9 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // processes in the lab's namespaces misses it), and it could otherwise
     // still be changing links while they are removed.
     let supervisors = supervisor::stop(lab).found;
+    // Guests by their records, so QEMU powers off rather than being
+    // killed with the node's other processes.
+    let supervisors = supervisors + super::qemu::stop_all(lab);
     // Selected by parsing each name, never by prefix: `nlab-a-` is also a
     // prefix of lab `a-b`'s namespaces (`nlab-a-b:h1`).
     let mut names = netns::lab_pinned(lab);

@@ -15,12 +15,14 @@ pub mod dhcp;
 pub mod file;
 pub mod generate;
 pub(crate) mod graph;
+pub mod macvlan;
 pub mod model;
 pub mod ra;
 pub(crate) mod routes;
 pub(crate) mod suggest;
 mod valid;
 pub mod validate;
+pub mod vm;
 
 pub use model::*;
 pub use valid::ValidTopology;

@@ -138,6 +138,14 @@ pub struct Node {
     /// Which client gets the addresses of its `ip: dhcp` interfaces.
     #[serde(default, skip_serializing_if = "is_builtin")]
     pub dhcp_client: super::dhcp::DhcpClient,
+    /// `kind: vm`: the node's network stack is a guest's (see
+    /// [`super::vm`]); the file's kind reads as `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<super::vm::Vm>,
+    /// Interfaces on a host NIC (`macvlan:`/`macvtap:` under
+    /// `interfaces:`), beside the node's links.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub macvlans: Vec<super::macvlan::Macvlan>,
     /// Where the node was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
@@ -164,6 +172,8 @@ impl Node {
             dhcp: None,
             dhcp_relay: false,
             dhcp_client: super::dhcp::DhcpClient::Builtin,
+            vm: None,
+            macvlans: Vec::new(),
             loc: Loc::default(),
         }
     }
@@ -505,6 +515,8 @@ impl PartialEq for Node {
             && self.dhcp == o.dhcp
             && self.dhcp_relay == o.dhcp_relay
             && self.dhcp_client == o.dhcp_client
+            && self.vm == o.vm
+            && self.macvlans == o.macvlans
     }
 }
 
@@ -547,12 +559,19 @@ impl Topology {
         }
     }
 
-    /// Every endpoint that sits in `node`, in link order.
+    /// Every interface of `node`: its link ends in link order, then its
+    /// interfaces on host NICs (`macvlan:`, `macvtap:`).
     pub fn endpoints_of<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
         self.links
             .iter()
             .flat_map(|l| l.endpoints.iter())
             .filter(move |e| e.node == node)
+            .chain(
+                self.nodes
+                    .get(node)
+                    .into_iter()
+                    .flat_map(|n| n.macvlans.iter().map(|m| &m.end)),
+            )
     }
 
     /// Hosts (and routers) in a stable order: by name with numeric suffixes

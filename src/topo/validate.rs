@@ -14,6 +14,7 @@ mod ra;
 mod stp;
 #[cfg(test)]
 mod tests;
+mod vm;
 
 pub use errors::{TopoError, TopoErrors};
 pub use names::{check_iface_name, check_lab_name, check_node_name, MAX_LAB_NAME, MAX_NODE_NAME};
@@ -59,6 +60,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     ra::check(&mut c);
     dhcp::check(&mut c);
     capture::check(&mut c);
+    vm::check(&mut c);
     c.finish()
 }
 

@@ -37,7 +37,7 @@ const LINK_KEYS: &[&str] = &[
     "capture",
 ];
 const ENDPOINT_KEYS: &[&str] = &["node", "iface", "ip", "mac", "mtu"];
-const KINDS: &[&str] = &["host", "switch", "router", "linux", "bridge", "dhcp"];
+const KINDS: &[&str] = &["host", "switch", "router", "linux", "bridge", "dhcp", "vm"];
 
 /// Settings of one interface, from `interfaces:` or an endpoint mapping;
 /// each with where it was written, to report a conflict between the two.
@@ -240,13 +240,22 @@ impl<'s> Builder<'s> {
 
     fn node(&mut self, name: &str, loc: Loc, n: &YNode, d: &Defaults) -> Node {
         let what = format!("node `{name}`");
-        let f = self.r.fields(n, &what, NODE_KEYS);
+        let keys: Vec<&'static str> = NODE_KEYS
+            .iter()
+            .chain(super::parse_vm::VM_KEYS)
+            .copied()
+            .collect();
+        let f = self.r.fields(n, &what, &keys);
+        // `kind: vm` is a host whose network stack is a guest's.
+        let vm_kind = f
+            .value("kind")
+            .is_some_and(|k| k.text(self.r.src).as_deref() == Some("vm"));
         // `kind: dhcp` is a host that runs the DHCP server its `dhcp:` describes.
         let dhcp_kind = f
             .value("kind")
             .is_some_and(|k| k.text(self.r.src).as_deref() == Some("dhcp"));
         let kind = match f.value("kind") {
-            _ if dhcp_kind => NodeKind::Host,
+            _ if dhcp_kind || vm_kind => NodeKind::Host,
             Some(k) => self.kind(k).unwrap_or(NodeKind::Host),
             None => d.kind.unwrap_or(NodeKind::Host),
         };
@@ -276,6 +285,7 @@ impl<'s> Builder<'s> {
         node.ipv6_ra = f.get("ipv6_ra").and_then(|v| self.r.ipv6_ra(v));
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
+        node.vm = self.r.vm(&f, name, vm_kind, loc);
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {
@@ -285,6 +295,10 @@ impl<'s> Builder<'s> {
         }
         if let Some(ifs) = f.value("interfaces") {
             for (iface, k, v) in self.r.entries(ifs, &format!("`interfaces` of `{name}`")) {
+                if super::parse_vm::on_nic(v, self.r.src) {
+                    node.macvlans.extend(self.nic(name, &iface, k.loc, v));
+                    continue;
+                }
                 let spec = self.iface(v, &format!("interface `{name}:{iface}`"), k.loc);
                 self.ifaces.insert((name.to_string(), iface), spec);
             }
@@ -344,6 +358,32 @@ impl<'s> Builder<'s> {
             dev,
             loc: n.loc,
         })
+    }
+
+    /// An interface on a host NIC: `ip`, `mac`, `mtu` as for any other,
+    /// and its `macvlan:` or `macvtap:`.
+    fn nic(
+        &mut self,
+        node: &str,
+        iface: &str,
+        loc: Loc,
+        v: &YNode,
+    ) -> Option<crate::topo::macvlan::Macvlan> {
+        let what = format!("interface `{node}:{iface}`");
+        let f = self.r.fields(v, &what, super::parse_vm::NIC_IFACE_KEYS);
+        let own = self.iface_fields(&f, loc);
+        let mut end = Endpoint::new(node, iface);
+        end.loc = loc;
+        if let Some(((addrs, dhcp), at)) = own.addrs {
+            if dhcp {
+                let msg = format!("{what} is on a host NIC: `ip: dhcp` is not supported there");
+                self.r.err(at, msg, Some("give it a static address".into()));
+            }
+            end.addrs = addrs;
+        }
+        end.mac = own.mac.map(|m| m.0);
+        end.mtu = own.mtu.map(|m| m.0);
+        self.r.nic(&f, end)
     }
 
     /// `ip`, `mac`, `mtu` of an interface (in `interfaces:` or an endpoint
