@@ -59,6 +59,7 @@ impl Hold {
             namespaces: names.len(),
             processes,
             files: 0,
+            cgroups: 0,
         })
     }
 }
@@ -95,6 +96,14 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
             } else {
                 "routers sending IPv6 router advertisements"
             }
+        )));
+    }
+    if let Some(n) = topo.nodes.values().find(|n| !n.run.is_empty()) {
+        return Err(Error::NodeRun(format!(
+            "node `{}` has limits or isolation settings (cpu, memory, pids, isolation, dns, \
+             binds, sysctls, env, exec): their cgroups and files are recorded in the lab's \
+             directory, which an ephemeral lab does not have; bring the lab up pinned",
+            n.name
         )));
     }
     if opts.dry_run {
@@ -155,6 +164,7 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
         elapsed: start.elapsed(),
         timings,
         kept_down: Vec::new(),
+        exec: Vec::new(),
         warnings: stp.iter().filter_map(converge::StpWait::warning).collect(),
         spanning_tree: stp,
     };

@@ -5,6 +5,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod builder;
+pub(crate) mod cgroups;
 pub(crate) mod converge;
 pub(crate) mod dhcp;
 pub(crate) mod emulated;
@@ -17,6 +18,7 @@ pub(crate) mod link_conditions;
 pub(crate) mod links;
 pub(crate) mod live;
 mod node;
+pub(crate) mod node_run;
 mod owned;
 pub(crate) mod plan;
 pub(crate) mod slaac;
@@ -32,6 +34,7 @@ pub use inspect::{IfaceView, LabView, NodeInfo};
 pub use link_conditions::Observed;
 pub use live::LinkStatus;
 pub use node::{LinkHandle, Node};
+pub use node_run::ExecRun;
 pub use plan::Plan;
 pub use status::NodeBrief;
 pub use status::{list, LabSummary};
@@ -94,6 +97,17 @@ pub enum Error {
     Invalid(#[from] TopoErrors),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A node's limits or isolation cannot be had on this machine (a
+    /// missing cgroup controller, a bind source that does not exist).
+    #[error("{0}")]
+    NodeRun(String),
+    /// A command of a node's `exec:` list failed.
+    #[error("exec of node `{node}`: `{command}` {detail}")]
+    NodeExec {
+        node: String,
+        command: String,
+        detail: String,
+    },
     /// `ip6: auto` hosts got no address from the routers' adverts in time.
     #[error("{0}")]
     Slaac(String),
@@ -201,6 +215,9 @@ pub struct UpReport {
     /// or with `no_wait`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spanning_tree: Option<converge::StpWait>,
+    /// What the nodes' `exec:` commands printed (nodes created by this `up`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<node_run::ExecRun>,
     /// Things the user should know although `up` succeeded.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -387,6 +404,8 @@ impl Lab {
         // Before anything is touched (not even the lab's directory): every
         // link's conditions need a backend this build can run.
         link_conditions::check_topology(topo)?;
+        // Limits and isolation the machine cannot give fail here too.
+        let layout = node_run::precheck(topo)?;
         let _lock = if opts.dry_run {
             None
         } else {
@@ -414,6 +433,7 @@ impl Lab {
             timings: Default::default(),
             kept_down: kept_down.clone(),
             spanning_tree: None,
+            exec: Vec::new(),
             warnings: Vec::new(),
         };
         if opts.dry_run {
@@ -477,15 +497,20 @@ impl Lab {
         if !p.is_empty() {
             converge::settle_bridges(topo)?;
         }
+        let made = Lab {
+            name: lab.clone(),
+            topology: topo.clone(),
+            held: None,
+        };
+        // Last, on a lab that works: the node's `exec:` commands may use it.
+        let ran = node_run::setup(topo, &p.delete_nodes, layout.as_ref())
+            .and_then(|()| node_run::run_exec(&made, &p.create_nodes));
+        match ran {
+            Ok(ran) => report.exec = ran,
+            Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
+        }
         report.elapsed = start.elapsed();
-        Ok((
-            Lab {
-                name: lab,
-                topology: topo.clone(),
-                held: None,
-            },
-            report,
-        ))
+        Ok((made, report))
     }
 
     /// Opens a lab that is up, from its journal.
@@ -536,13 +561,21 @@ impl Lab {
     /// lab's `/etc/hosts` in place).
     pub fn command(&self, node: &str, program: &str, args: &[String]) -> Result<Command> {
         let ns = self.namespace(node)?;
+        let n = self.topology.nodes.get(node);
         let mut c = match &self.held {
             Some(h) => kernel::exec::command_in_held(&ns, Some(&h.hosts), program, args)?,
             None => {
                 let dir = store::lab_dir(&self.name);
-                kernel::exec::command_in_lab(&ns, Some(&dir), program, args)?
+                let spec = n
+                    .map(|n| node_run::spec(&self.name, n))
+                    .transpose()?
+                    .flatten();
+                kernel::exec::command_in_lab(&ns, Some(&dir), spec.as_ref(), program, args)?
             }
         };
+        if let Some(n) = n {
+            c.envs(&n.run.env);
+        }
         c.env("NLAB_LAB", &self.name).env("NLAB_NODE", node);
         Ok(c)
     }

@@ -23,6 +23,13 @@ pub struct TeardownReport {
     pub namespaces: usize,
     pub processes: usize,
     pub files: usize,
+    /// Node cgroups removed (nodes with limits).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cgroups: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Threads that unpin namespaces at once. Each unmount waits for an RCU
@@ -134,6 +141,9 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     report.processes = supervisors + remove_held(first, &recorded, &what, true)?;
     crate::pause::at("down-partial");
     report.processes += remove_held(rest, &recorded, &what, false)?;
+    // With the processes gone the node cgroups are empty; the record is
+    // in the lab dir, so before it goes.
+    report.cgroups = super::node_run::teardown(lab)?;
     for etc in netns::lab_etc(lab) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
@@ -167,6 +177,13 @@ pub fn all_labs() -> Vec<String> {
             }
         }
     }
+    // Node cgroups outlive everything else after a `kill -9` between
+    // their creation and the record's removal.
+    for lab in super::cgroups::labs_found_by_name() {
+        if !labs.contains(&lab) {
+            labs.push(lab);
+        }
+    }
     // Only names nlab could have made: anything else under the prefix is
     // not ours to remove.
     labs.retain(|l| super::check_lab_name(l).is_ok());
@@ -186,6 +203,7 @@ pub fn cleanup_all() -> Result<TeardownReport> {
                 total.namespaces += r.namespaces;
                 total.processes += r.processes;
                 total.files += r.files;
+                total.cgroups += r.cgroups;
             }
             Err(e) => errors.push(format!("{lab}: {e}")),
         }

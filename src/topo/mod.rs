@@ -6,6 +6,7 @@ pub mod dhcp;
 pub mod file;
 pub mod generate;
 pub(crate) mod graph;
+pub mod limits;
 pub mod model;
 pub mod ra;
 pub(crate) mod routes;

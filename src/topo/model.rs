@@ -125,6 +125,10 @@ pub struct Node {
     /// Which client gets the addresses of its `ip: dhcp` interfaces.
     #[serde(default, skip_serializing_if = "is_builtin")]
     pub dhcp_client: super::dhcp::DhcpClient,
+    /// Limits, isolation, environment and `exec:` of the processes nlab
+    /// starts in the node (see [`super::limits`]).
+    #[serde(default, skip_serializing_if = "super::limits::NodeRun::is_empty")]
+    pub run: super::limits::NodeRun,
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -147,6 +151,7 @@ impl Node {
             dhcp: None,
             dhcp_relay: false,
             dhcp_client: super::dhcp::DhcpClient::Builtin,
+            run: Default::default(),
             loc: Loc::default(),
         }
     }
@@ -454,6 +459,7 @@ impl PartialEq for Node {
             && self.dhcp == o.dhcp
             && self.dhcp_relay == o.dhcp_relay
             && self.dhcp_client == o.dhcp_client
+            && self.run == o.run
     }
 }
 

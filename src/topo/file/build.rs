@@ -2,6 +2,7 @@
 //! defaults, `interfaces:` merged into link endpoints) live here; rules about
 //! the topology itself live in `validate`.
 
+use super::parse_limits::RUN_KEYS;
 use super::reader::Reader;
 use super::yaml::{YNode, YVal};
 use crate::topo::model::{Endpoint, IpNet, Link, Loc, MacAddr, Node, NodeKind, Route, Topology};
@@ -233,7 +234,8 @@ impl<'s> Builder<'s> {
 
     fn node(&mut self, name: &str, loc: Loc, n: &YNode, d: &Defaults) -> Node {
         let what = format!("node `{name}`");
-        let f = self.r.fields(n, &what, NODE_KEYS);
+        let keys: Vec<&'static str> = NODE_KEYS.iter().chain(RUN_KEYS).copied().collect();
+        let f = self.r.fields(n, &what, &keys);
         // `kind: dhcp` is a host that runs the DHCP server its `dhcp:` describes.
         let dhcp_kind = f
             .value("kind")
@@ -269,6 +271,7 @@ impl<'s> Builder<'s> {
         node.ipv6_ra = f.get("ipv6_ra").and_then(|v| self.r.ipv6_ra(v));
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
+        node.run = self.r.node_run(&f, name);
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {
