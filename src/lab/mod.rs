@@ -503,8 +503,10 @@ impl Lab {
             held: None,
         };
         // Last, on a lab that works: the node's `exec:` commands may use it.
-        let ran = node_run::setup(topo, &p.delete_nodes, layout.as_ref())
-            .and_then(|()| node_run::run_exec(&made, &p.create_nodes));
+        let ran = node_run::setup(topo, &p.delete_nodes, layout.as_ref()).and_then(|()| {
+            crate::pause::at("node-setup");
+            node_run::run_exec(&made, &p.create_nodes)
+        });
         match ran {
             Ok(ran) => report.exec = ran,
             Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
