@@ -47,6 +47,7 @@ pub fn precheck(t: &Topology) -> Result<Option<Layout>> {
                     "{loc}node `{}`: bind `{b}`: the source {} cannot be used: {e}",
                     n.name, b.src
                 )),
+                (_, Err(_)) if private_target(n, &b.dst) => {}
                 (_, Err(_)) => problems.push(format!(
                     "{loc}node `{}`: bind `{b}`: the target {} does not exist; nodes share the \
                      host's file system, so the mount point must exist there (create it first)",
@@ -102,6 +103,12 @@ pub fn precheck(t: &Topology) -> Result<Option<Layout>> {
     }
 }
 
+/// A bind target in the node's private `/tmp` or `/run`, whose mount
+/// point nlab makes.
+fn private_target(n: &Node, dst: &str) -> bool {
+    n.run.isolation.tmp && ["/tmp/", "/run/"].iter().any(|p| dst.starts_with(p))
+}
+
 /// The key to look for in a fresh namespace: an interface's key
 /// (`net.ipv4.conf.h1-eth0.rp_filter`) as its `default` one.
 fn probe_key(k: &str) -> String {
@@ -149,6 +156,7 @@ pub fn setup(t: &Topology, deleted: &[String], layout: Option<&Layout>) -> Resul
                 files::ensure_dir(&p, mode)
                     .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
             }
+            mount_points(&d, n)?;
         }
         if !n.run.dns.is_empty() {
             write_resolv_conf(lab, &ns, &n.run.dns)?;
@@ -162,6 +170,37 @@ pub fn setup(t: &Topology, deleted: &[String], layout: Option<&Layout>) -> Resul
         if n.run.isolation.pid && find_init(&ns).is_none() {
             let exe = supervisor::nlab_exe().map_err(|e| Error::NodeRun(e.to_string()))?;
             pid_init::spawn(&ns, &exe, lab, &n.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds into the node's private `/tmp` or `/run` need their mount
+/// point there (the host's cannot serve): made like the source, a
+/// directory or an empty file.
+fn mount_points(d: &Path, n: &Node) -> Result<()> {
+    for b in &n.run.binds {
+        // `/tmp/data` → `<node dir>/tmp/data`.
+        let Some(rel) = ["/tmp/", "/run/"]
+            .iter()
+            .find_map(|p| Some(Path::new(&p[1..4]).join(b.dst.strip_prefix(p)?)))
+        else {
+            continue;
+        };
+        let at = d.join(rel);
+        let what = |e| {
+            Error::io(
+                format!("making the mount point {} of bind `{b}`", at.display()),
+                e,
+            )
+        };
+        if let Some(parent) = at.parent() {
+            fs::create_dir_all(parent).map_err(what)?;
+        }
+        if fs::metadata(&b.src).is_ok_and(|m| m.is_dir()) {
+            fs::create_dir_all(&at).map_err(what)?;
+        } else if !at.exists() {
+            files::open_file(&at, 0o644, false).map_err(what)?;
         }
     }
     Ok(())
@@ -213,14 +252,21 @@ pub fn spec(lab: &str, n: &Node) -> Result<Option<NodeSpec>> {
             n.name
         )));
     }
+    // The topology's binds first, while every source is still in view (a
+    // source under the host's /tmp would be hidden by the node's own);
+    // those into the node's /tmp or /run land in its directory, which the
+    // recursive bind over /tmp or /run then carries along.
+    let d = node_dir(lab, &n.name);
+    for b in &r.binds {
+        let dst = match b.dst.strip_prefix('/') {
+            Some(rel) if private_target(n, &b.dst) => d.join(rel),
+            _ => b.dst.clone().into(),
+        };
+        s.binds.push((b.src.clone().into(), dst, b.ro));
+    }
     if r.isolation.tmp {
-        let d = node_dir(lab, &n.name);
         s.binds.push((d.join("tmp"), "/tmp".into(), false));
         s.binds.push((d.join("run"), "/run".into(), false));
-    }
-    for b in &r.binds {
-        s.binds
-            .push((b.src.clone().into(), b.dst.clone().into(), b.ro));
     }
     if r.isolation.pid {
         let ns = netns::ns_name(lab, &n.name);
