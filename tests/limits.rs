@@ -283,3 +283,75 @@ fn cgroups_are_gone_after_kill_9_of_up_and_cleanup() {
     let _ = sleeper.wait();
     assert!(cgroups_of(&name).is_empty(), "{:?}", cgroups_of(&name));
 }
+
+/// A limit below what a program needs: `up` runs the node's `exec:` and
+/// says the OOM killer ended it at the limit; nothing of the lab is left.
+#[test]
+fn a_memory_limit_too_small_for_a_program_is_a_clear_error_at_up() {
+    require_root!();
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let name = unique("s");
+    let _g = LabGuard(name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lab.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: {name}\ntopology:\n  nodes:\n    h1:\n      memory: 4m\n      exec: [\"/usr/bin/python3 -c 'x = bytearray(64 << 20)'\"]\n"
+        ),
+    )
+    .unwrap();
+    let o = nlab().arg("up").arg(&file).output().unwrap();
+    let e = text(&o);
+    assert!(!o.status.success(), "{e}");
+    assert!(
+        e.contains("exec of node `h1`: `/usr/bin/python3 -c 'x = bytearray(64 << 20)'` was killed by the kernel's OOM killer at node `h1`'s memory limit (4 MiB); raise `memory:`"),
+        "{e}"
+    );
+    assert_eq!(count_ns(&format!("nlab-{name}-")), 0);
+    assert!(cgroups_of(&name).is_empty(), "{:?}", cgroups_of(&name));
+}
+
+/// Mininet's `--host cfs,cpu=F` with `--topo`: F of the whole machine
+/// per host (quota = period × F × CPUs, as Mininet computes it).
+#[test]
+fn mininet_host_cfs_spelling_limits_every_host() {
+    require_root!();
+    let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let name = unique("h");
+    let _g = LabGuard(name.clone());
+    let o = nlab()
+        .args([
+            "up",
+            "--topo",
+            "single,2",
+            "--name",
+            &name,
+            "--host",
+            "cfs,cpu=0.25",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as u64;
+    for h in ["h1", "h2"] {
+        let (dir, max) = cgroup_with(&name, h, &["cpu.cfs_quota_us", "cpu.max"]);
+        let quota: u64 = std::fs::read_to_string(dir.join(max))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(quota, 25_000 * cpus, "{h}");
+    }
+    let (s1, _) = (ns(&name, "s1"), ());
+    assert!(
+        !cgroups_of(&name).iter().any(|p| p.ends_with(&s1)),
+        "switches are not limited"
+    );
+    nlab().args(["down", &name]).assert().success();
+    assert!(cgroups_of(&name).is_empty());
+}

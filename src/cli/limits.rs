@@ -61,16 +61,17 @@ pub fn exec_watching_oom(
         .spawn()
         .map_err(|e| anyhow::anyhow!("running `{prog}` in {node}: {e}"))?;
     let status = child.wait()?;
-    if let Some(code) = status.code() {
-        return Ok(code);
-    }
-    let sig = status.signal().unwrap_or(0);
-    if sig == libc::SIGKILL {
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    // Killed, or a shell saying its child was (137): the cgroup's OOM
+    // counter tells whether the limit did it.
+    if code == 128 + libc::SIGKILL {
         if let Some(note) = node_run::oom_note(lab.name(), n, before) {
             eprintln!("nlab exec: `{prog}` {note}");
         }
     }
-    Ok(128 + sig)
+    Ok(code)
 }
 
 /// `nlab node-init LAB NODE` (hidden): the init of a node's PID namespace.

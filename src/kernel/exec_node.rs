@@ -144,7 +144,7 @@ impl NodeEntry {
             }
             if let Some(h) = &self.hostname {
                 if libc::unshare(libc::CLONE_NEWUTS) != 0
-                    || libc::sethostname(h.as_ptr(), libc::strlen(h.as_ptr())) != 0
+                    || libc::sethostname(h.as_ptr(), h.count_bytes()) != 0
                 {
                     return Err(fail(b"nlab exec: setting the node's hostname failed\n"));
                 }

@@ -98,14 +98,7 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
             }
         )));
     }
-    if let Some(n) = topo.nodes.values().find(|n| !n.run.is_empty()) {
-        return Err(Error::NodeRun(format!(
-            "node `{}` has limits or isolation settings (cpu, memory, pids, isolation, dns, \
-             binds, sysctls, env, exec): their cgroups and files are recorded in the lab's \
-             directory, which an ephemeral lab does not have; bring the lab up pinned",
-            n.name
-        )));
-    }
+    super::node_run::refuse_in_ephemeral(topo)?;
     if opts.dry_run {
         return Err(Error::Internal(
             "a dry run of an ephemeral lab: plan it with a pinned `up` and `dry_run`".into(),

@@ -374,6 +374,29 @@ fn random_seed() -> u64 {
     }
 }
 
+/// The waits after applying: spanning tree on looped topologies and
+/// SLAAC addresses (unless `no_wait`), then the bridges' settling.
+fn settle(
+    topo: &Topology,
+    p: &plan::Plan,
+    opts: &UpOptions,
+    progress: &Progress<'_>,
+    report: &mut UpReport,
+) -> Result<()> {
+    if !opts.no_wait {
+        let w = converge::wait_for_stp(topo, converge::STP_WAIT_LIMIT, !p.is_empty(), progress)?;
+        report
+            .warnings
+            .extend(w.as_ref().and_then(converge::StpWait::warning));
+        report.spanning_tree = w;
+        slaac::wait_for_slaac(topo, slaac::SLAAC_WAIT)?;
+    }
+    if !p.is_empty() {
+        converge::settle_bridges(topo)?;
+    }
+    Ok(())
+}
+
 /// A lab that is up (or was found in the journal).
 #[derive(Debug, Clone)]
 pub struct Lab {
@@ -485,29 +508,14 @@ impl Lab {
             st.phase = Phase::Applied;
             st.save()?;
         }
-        if !opts.no_wait {
-            let w =
-                converge::wait_for_stp(topo, converge::STP_WAIT_LIMIT, !p.is_empty(), progress)?;
-            report
-                .warnings
-                .extend(w.as_ref().and_then(converge::StpWait::warning));
-            report.spanning_tree = w;
-            slaac::wait_for_slaac(topo, slaac::SLAAC_WAIT)?;
-        }
-        if !p.is_empty() {
-            converge::settle_bridges(topo)?;
-        }
+        settle(topo, &p, opts, progress, &mut report)?;
         let made = Lab {
             name: lab.clone(),
             topology: topo.clone(),
             held: None,
         };
         // Last, on a lab that works: the node's `exec:` commands may use it.
-        let ran = node_run::setup(topo, &p.delete_nodes, layout.as_ref()).and_then(|()| {
-            crate::pause::at("node-setup");
-            node_run::run_exec(&made, &p.create_nodes)
-        });
-        match ran {
+        match node_run::after_up(&made, &p, layout.as_ref()) {
             Ok(ran) => report.exec = ran,
             Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
         }

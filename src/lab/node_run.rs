@@ -150,7 +150,7 @@ pub fn setup(t: &Topology, deleted: &[String], layout: Option<&Layout>) -> Resul
         let ns = netns::ns_name(lab, &n.name);
         if n.run.isolation.tmp {
             let d = node_dir(lab, &n.name);
-            store::ensure_private_dir(&d.parent().unwrap_or(&d).to_path_buf())?;
+            store::ensure_private_dir(d.parent().unwrap_or(&d))?;
             for (sub, mode) in [("", 0o700), ("tmp", 0o1777), ("run", 0o755)] {
                 let p = d.join(sub);
                 files::ensure_dir(&p, mode)
@@ -332,11 +332,12 @@ pub fn run_exec(lab: &super::Lab, nodes: &[String]) -> Result<Vec<ExecRun>> {
                 .code()
                 .unwrap_or(128 + o.status.signal().unwrap_or(0));
             if !o.status.success() {
-                let detail = match o.status.signal() {
-                    Some(9) => oom_note(lab.name(), n, before)
-                        .unwrap_or_else(|| "was killed (SIGKILL)".into()),
-                    Some(s) => format!("was killed by signal {s}"),
-                    None => format!("exited with status {status}"),
+                // The shell reports a child the OOM killer ended as 137:
+                // the cgroup's counter says whether that happened.
+                let detail = match (oom_note(lab.name(), n, before), o.status.signal()) {
+                    (Some(note), _) => note,
+                    (None, Some(s)) => format!("was killed by signal {s}"),
+                    (None, None) => format!("exited with status {status}"),
                 };
                 let tail: String = text
                     .lines()
@@ -366,6 +367,31 @@ pub fn run_exec(lab: &super::Lab, nodes: &[String]) -> Result<Vec<ExecRun>> {
         }
     }
     Ok(out)
+}
+
+/// After `up` applied `p`: [`setup`], then the `exec:` lists of the
+/// nodes it created.
+pub fn after_up(
+    lab: &super::Lab,
+    p: &super::Plan,
+    layout: Option<&Layout>,
+) -> Result<Vec<ExecRun>> {
+    setup(lab.topology(), &p.delete_nodes, layout)?;
+    crate::pause::at("node-setup");
+    run_exec(lab, &p.create_nodes)
+}
+
+/// Ephemeral labs keep no files, so no cgroup record nor node directory.
+pub fn refuse_in_ephemeral(t: &Topology) -> Result<()> {
+    match t.nodes.values().find(|n| !n.run.is_empty()) {
+        None => Ok(()),
+        Some(n) => Err(Error::NodeRun(format!(
+            "node `{}` has limits or isolation settings (cpu, memory, pids, isolation, dns, \
+             binds, sysctls, env, exec): their cgroups and files are recorded in the lab's \
+             directory, which an ephemeral lab does not have; bring the lab up pinned",
+            n.name
+        ))),
+    }
 }
 
 /// `down`: the lab's cgroups (recorded, and found by name), once its
