@@ -374,29 +374,6 @@ fn random_seed() -> u64 {
     }
 }
 
-/// The waits after applying: spanning tree on looped topologies and
-/// SLAAC addresses (unless `no_wait`), then the bridges' settling.
-fn settle(
-    topo: &Topology,
-    p: &plan::Plan,
-    opts: &UpOptions,
-    progress: &Progress<'_>,
-    report: &mut UpReport,
-) -> Result<()> {
-    if !opts.no_wait {
-        let w = converge::wait_for_stp(topo, converge::STP_WAIT_LIMIT, !p.is_empty(), progress)?;
-        report
-            .warnings
-            .extend(w.as_ref().and_then(converge::StpWait::warning));
-        report.spanning_tree = w;
-        slaac::wait_for_slaac(topo, slaac::SLAAC_WAIT)?;
-    }
-    if !p.is_empty() {
-        converge::settle_bridges(topo)?;
-    }
-    Ok(())
-}
-
 /// A lab that is up (or was found in the journal).
 #[derive(Debug, Clone)]
 pub struct Lab {
@@ -508,7 +485,7 @@ impl Lab {
             st.phase = Phase::Applied;
             st.save()?;
         }
-        settle(topo, &p, opts, progress, &mut report)?;
+        converge::settle(topo, &p, opts, progress, &mut report)?;
         let made = Lab {
             name: lab.clone(),
             topology: topo.clone(),
