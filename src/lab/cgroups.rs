@@ -173,6 +173,10 @@ pub fn remove(lab: &str, nodes: Option<&[String]>) -> Result<usize> {
         .filter(|d| nodes.is_none_or(|ns| ns.contains(&d.node)))
         .map(|d| d.path.clone())
         .collect();
+    // By name too, for a lab whose record is lost. Only this lab's names:
+    // cgroups are the whole machine's, and a lab of the same name in
+    // another mount namespace (a test sandbox) is not this one, so
+    // `cleanup` never goes looking for labs by their cgroups alone.
     if nodes.is_none() {
         let ours = |n: &str| netns::parse_ns_name(n).is_some_and(|(l, _)| l == lab);
         for p in cgroup::find_by_name(&ours) {
@@ -205,19 +209,4 @@ pub fn remove(lab: &str, nodes: Option<&[String]>) -> Result<usize> {
         }
     }
     Ok(removed)
-}
-
-/// Labs that have node cgroups on this machine, found by name.
-pub fn labs_found_by_name() -> Vec<String> {
-    let mut labs: Vec<String> = Vec::new();
-    let any = |n: &str| netns::parse_ns_name(n).is_some();
-    for p in cgroup::find_by_name(&any) {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if let Some((lab, _)) = netns::parse_ns_name(name) {
-            if !labs.iter().any(|l| l == lab) {
-                labs.push(lab.to_string());
-            }
-        }
-    }
-    labs
 }

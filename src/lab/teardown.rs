@@ -177,13 +177,6 @@ pub fn all_labs() -> Vec<String> {
             }
         }
     }
-    // Node cgroups outlive everything else after a `kill -9` between
-    // their creation and the record's removal.
-    for lab in super::cgroups::labs_found_by_name() {
-        if !labs.contains(&lab) {
-            labs.push(lab);
-        }
-    }
     // Only names nlab could have made: anything else under the prefix is
     // not ours to remove.
     labs.retain(|l| super::check_lab_name(l).is_ok());
