@@ -428,8 +428,13 @@ pub fn down(name: &str, json: bool) -> anyhow::Result<i32> {
         print_json(&r)?;
     } else {
         println!(
-            "Lab {name} is down: removed {} namespaces{} in {}. The kernel frees their memory in the background.",
+            "Lab {name} is down: removed {} namespaces{}{} in {}. The kernel frees their memory in the background.",
             r.namespaces,
+            if r.cgroups > 0 {
+                format!(", {} node cgroups", r.cgroups)
+            } else {
+                String::new()
+            },
             if r.processes > 0 {
                 format!(" and ended {} processes", r.processes)
             } else {

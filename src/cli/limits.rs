@@ -97,6 +97,9 @@ pub fn print_settings(t: &crate::topo::Topology) {
         t.nodes.values().filter(|n| !n.run.is_empty()).collect();
     nodes.sort_by(|a, b| crate::topo::natural_cmp(&a.name, &b.name));
     let shown = nodes.len().min(20);
+    if shown > 0 {
+        println!("Limits and isolation:");
+    }
     for n in &nodes[..shown] {
         let r = &n.run;
         let mut parts = Vec::new();
