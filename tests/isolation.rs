@@ -299,3 +299,47 @@ fn bad_settings_are_reported_at_their_line_and_nothing_is_built() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("use `cfs,cpu=F`"), "{}", text(&o));
 }
+
+/// The PID namespace's init killed: `exec` says so, `up` starts another.
+#[test]
+fn a_killed_pid_namespace_init_is_reported_and_restarted_by_up() {
+    require_root!();
+    let name = lab_name("init");
+    let _g = LabGuard(name.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lab.yaml");
+    std::fs::write(
+        &file,
+        format!("name: {name}\ntopology:\n  nodes:\n    h1: {{isolation: {{pid: true}}}}\n"),
+    )
+    .unwrap();
+    nlab().arg("up").arg(&file).assert().success();
+    let init = || {
+        let o = Command::new("pgrep")
+            .args(["-f", &format!("node-init {name} h1$")])
+            .output()
+            .unwrap();
+        out(&o)
+    };
+    let pid = init();
+    assert!(!pid.is_empty(), "no init for h1");
+    Command::new("kill").args(["-9", &pid]).status().unwrap();
+    assert!(wait_until(std::time::Duration::from_secs(5), || init().is_empty()));
+    let o = nlab()
+        .args(["exec", &name, "h1", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("is not running") && text(&o).contains("nlab up"),
+        "{}",
+        text(&o)
+    );
+    nlab().arg("up").arg(&file).assert().success();
+    let ps = sh(&name, "h1", "ps -e -o pid=,args=");
+    assert!(
+        ps.starts_with("1 ") && ps.lines().next().unwrap().contains("node-init"),
+        "{ps}"
+    );
+    nlab().args(["down", &name]).assert().success();
+}

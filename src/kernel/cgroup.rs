@@ -282,9 +282,10 @@ fn enable_v2(h: &Hierarchy, top: &Path, ctrls: &[Controller]) -> Result<()> {
                         format!("enabling the {} controller in {}", c.name(), dir.display()),
                         format!(
                             "that cgroup holds processes, so cgroup v2 cannot give its children \
-                             controllers; run nlab in a delegated cgroup (`systemd-run --scope -p \
-                             Delegate=yes nlab up …`) or set {ENV_PARENT} to one whose \
-                             cgroup.subtree_control has {}",
+                             controllers; set {ENV_PARENT} to a cgroup without processes whose \
+                             cgroup.subtree_control has {} (e.g. `{ENV_PARENT}=/`, the root \
+                             cgroup, as root), or run nlab from a delegated unit that left \
+                             it enabled",
                             c.name()
                         ),
                     )
