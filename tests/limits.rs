@@ -197,7 +197,8 @@ fn clock_ticks() -> u64 {
 fn a_pids_limit_refuses_fork_beyond_it() {
     require_root!();
     let _s = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let name = unique("p");
+    // A lab name with `-`: its namespaces (and cgroups) are `nlab-LAB:NODE`.
+    let name = format!("{}-p", unique("p"));
     let _g = LabGuard(name.clone());
     let run = NodeRun {
         pids: Some(5),

@@ -194,13 +194,35 @@ fn mount_points(d: &Path, n: &Node) -> Result<()> {
                 e,
             )
         };
-        if let Some(parent) = at.parent() {
-            fs::create_dir_all(parent).map_err(what)?;
+        let dir = fs::metadata(&b.src).is_ok_and(|m| m.is_dir());
+        let parent = if dir { Some(at.as_path()) } else { at.parent() };
+        if let Some(p) = parent {
+            mkdirs_no_symlinks(d, p).map_err(what)?;
         }
-        if fs::metadata(&b.src).is_ok_and(|m| m.is_dir()) {
-            fs::create_dir_all(&at).map_err(what)?;
-        } else if !at.exists() {
+        if !dir && fs::symlink_metadata(&at).is_err() {
             files::open_file(&at, 0o644, false).map_err(what)?;
+        }
+    }
+    Ok(())
+}
+
+/// `mkdir -p` of `path` below `base`, refusing to pass a symlink: the
+/// node's `/tmp` is writable by its programs, and nlab (root, on the
+/// host) must not follow a link one of them planted there.
+fn mkdirs_no_symlinks(base: &Path, path: &Path) -> std::io::Result<()> {
+    let rel = path.strip_prefix(base).map_err(std::io::Error::other)?;
+    let mut at = base.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(std::io::Error::other(format!(
+                    "{} is a symlink",
+                    at.display()
+                )))
+            }
+            Ok(_) => {}
+            Err(_) => files::ensure_shared_dir(&at, 0o755)?,
         }
     }
     Ok(())

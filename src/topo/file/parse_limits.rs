@@ -271,7 +271,7 @@ topology:
 
     #[test]
     fn rules_across_values_are_validation_errors() {
-        let t = "name: v\ntopology:\n  nodes:\n    h1:\n      memory: 2m\n      sysctls: {vm.swappiness: 1}\n      \
+        let t = "name: v\ntopology:\n  nodes:\n    h1:\n      memory: 2m\n      sysctls: {vm.swappiness: 1, net.ipv4.conf.eth9.rp_filter: 1}\n      \
                  env: {NLAB_LAB: x}\n      binds: [\"/a:/x\", \"/b:/x\"]\n      exec: [\"\"]\n";
         let e = parse(t, Some("v.yaml")).unwrap_err().to_string();
         for (line, what) in [
@@ -280,6 +280,7 @@ topology:
                 6,
                 "sysctl `vm.swappiness` of `h1` is not a network namespace's",
             ),
+            (6, "names interface `eth9`, which `h1` does not have"),
             (7, "NLAB_* variables are set by nlab"),
             (8, "two binds of `h1` cover `/x`"),
             (9, "an `exec` command of `h1` is empty"),

@@ -91,6 +91,26 @@ fn sysctls(c: &mut Checker, n: &Node, r: &NodeRun) {
                 Some("host-wide sysctls are the host's to set, not a lab's".into()),
             );
         }
+        if let Some(iface) = conf_iface(k) {
+            let known = t_ifaces(c, n);
+            if !known.iter().any(|i| i == iface) {
+                c.push(
+                    at,
+                    format!(
+                        "sysctl `{k}` of `{}` names interface `{iface}`, which `{}` does not have",
+                        n.name, n.name
+                    ),
+                    Some(format!(
+                        "its interfaces: {}; or use `all`, `default` or `lo`",
+                        if known.is_empty() {
+                            "none".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    )),
+                );
+            }
+        }
         if v.is_empty() || v.contains(['\n', '\0']) {
             c.push(
                 at,
@@ -102,6 +122,20 @@ fn sysctls(c: &mut Checker, n: &Node, r: &NodeRun) {
             );
         }
     }
+}
+
+/// The interface of a `net.ipv4.conf.<iface>.*` / `net.ipv6.conf.<iface>.*`
+/// key, unless it is `all`, `default` or `lo`.
+fn conf_iface(k: &str) -> Option<&str> {
+    let rest = k
+        .strip_prefix("net.ipv4.conf.")
+        .or_else(|| k.strip_prefix("net.ipv6.conf."))?;
+    let (iface, _) = rest.split_once('.')?;
+    (!["all", "default", "lo"].contains(&iface)).then_some(iface)
+}
+
+fn t_ifaces(c: &Checker, n: &Node) -> Vec<String> {
+    c.t.endpoints_of(&n.name).map(|e| e.iface.clone()).collect()
 }
 
 fn env(c: &mut Checker, n: &Node, r: &NodeRun) {
