@@ -26,6 +26,10 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
     if let Some(n) = &a.name {
         lab::check_lab_name(n).map_err(|e| BadInput(format!("--name: {e}")))?;
     }
+    let host_cpu = match &a.host {
+        Some(spec) => topo::limits::parse_mininet_host(spec).map_err(BadInput)?,
+        None => None,
+    };
     let link = match &a.link {
         Some(spec) => {
             topo::conditions::mininet::parse_link(spec).map_err(|e| BadInput(e.to_string()))?
@@ -35,13 +39,14 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
     match (&a.file, &a.topo) {
         (Some(f), _) => {
             let v = topo::file::load_valid(f, a.name.as_deref())?;
-            if link.is_none() && !a.mac {
+            if link.is_none() && !a.mac && host_cpu.is_none() {
                 return Ok(v);
             }
             let mut t = v.into_inner();
             let mut changed = link
                 .as_ref()
                 .is_some_and(|imp| topo::file::default_conditions(&mut t, imp) > 0);
+            changed |= host_cpu.is_some_and(|c| limit_hosts(&mut t, c) > 0);
             if a.mac {
                 changed |= topo::file::sequential_macs(&mut t) > 0;
             }
@@ -57,17 +62,34 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
                 .clone()
                 .unwrap_or_else(|| topo::generate::default_lab_name(spec));
             let v = topo::generate::valid_from_spec(spec, &name, a.mac)?;
-            let Some(imp) = link else {
+            if link.is_none() && host_cpu.is_none() {
                 return Ok(v);
-            };
+            }
             let mut t = v.into_inner();
-            for l in &mut t.links {
-                l.conditions = topo::conditions::Directed::symmetric(imp.clone());
+            if let Some(imp) = link {
+                for l in &mut t.links {
+                    l.conditions = topo::conditions::Directed::symmetric(imp.clone());
+                }
+            }
+            if let Some(c) = host_cpu {
+                limit_hosts(&mut t, c);
             }
             Ok(ValidTopology::new(t)?)
         }
         (None, None) => Err(BadInput("give a topology file or --topo SPEC".into()).into()),
     }
+}
+
+/// `--host cfs,cpu=F`: the CPU limit for every host without its own.
+fn limit_hosts(t: &mut Topology, cpu: topo::limits::Cpu) -> usize {
+    let mut n = 0;
+    for node in t.nodes.values_mut() {
+        if node.kind == topo::NodeKind::Host && node.run.cpu.is_none() {
+            node.run.cpu = Some(cpu);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// What `up` builds from, as the journal records it: the file's absolute
@@ -370,6 +392,8 @@ pub fn print_up(t: &Topology, r: &UpReport) {
         r.changes,
         secs(r.elapsed)
     );
+    super::limits::print_settings(t);
+    super::limits::print_exec(&r.exec);
     let emulated = t
         .links
         .iter()
@@ -434,8 +458,13 @@ pub fn down(name: &str, json: bool) -> anyhow::Result<i32> {
         print_json(&r)?;
     } else {
         println!(
-            "Lab {name} is down: removed {} namespaces{} in {}. The kernel frees their memory in the background.",
+            "Lab {name} is down: removed {} namespaces{}{} in {}. The kernel frees their memory in the background.",
             r.namespaces,
+            if r.cgroups > 0 {
+                format!(", {} node cgroups", r.cgroups)
+            } else {
+                String::new()
+            },
             if r.processes > 0 {
                 format!(" and ended {} processes", r.processes)
             } else {

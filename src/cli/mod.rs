@@ -31,6 +31,7 @@ mod console;
 mod demo;
 mod leases;
 mod lifecycle;
+mod limits;
 mod link;
 pub mod log;
 mod output;
@@ -254,6 +255,15 @@ pub enum Command {
     /// and the userspace link emulator: see it, start it, stop it.
     #[command(subcommand)]
     Supervisor(supervise::SupervisorCmd),
+    /// Run as the init of a node's PID namespace (started by nlab itself
+    /// for nodes with `isolation: {pid: true}`).
+    #[command(hide = true)]
+    NodeInit {
+        /// Lab name.
+        lab: String,
+        /// Node name.
+        node: String,
+    },
     /// Run as the lab's supervisor (started by nlab itself).
     #[command(hide = true)]
     Supervise {
@@ -274,7 +284,8 @@ pub enum Command {
         json: bool,
     },
     /// What this kernel can do for link conditions (qdiscs probed in a
-    /// throwaway namespace) and which backend each kind of condition uses.
+    /// throwaway namespace) and which backend each kind of condition uses;
+    /// which cgroup version carries node limits (cpu, memory, pids).
     Features {
         /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
@@ -312,6 +323,12 @@ pub struct UpArgs {
     /// (neither on the link nor under `defaults:`).
     #[arg(long, value_name = "SPEC")]
     pub link: Option<String>,
+    /// Limits for hosts in Mininet's spelling: `cfs,cpu=0.1` gives each
+    /// host 10% of the whole machine's CPU time (CFS bandwidth, like
+    /// `mn --host cfs,cpu=.1`), `proc` none. With a file: hosts the file
+    /// gives no `cpu:`. `rt` is refused (use cfs).
+    #[arg(long, value_name = "SPEC")]
+    pub host: Option<String>,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -398,6 +415,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo => demo::demo(),
         Command::Supervisor(c) => supervise::supervisor(c),
         Command::Supervise { lab } => supervise::supervise(&lab),
+        Command::NodeInit { .. } => limits::node_init(),
         Command::Link(c) => link::dispatch(c),
         Command::Features { json } => link::features(json),
         Command::Capture(a) => capture::capture(a),

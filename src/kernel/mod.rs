@@ -11,8 +11,10 @@
 #![allow(missing_docs, rustdoc::private_intra_doc_links)]
 
 pub mod addr;
+pub mod cgroup;
 pub mod ethtool;
 pub mod exec;
+pub mod exec_node;
 pub mod fd;
 pub mod fd_held;
 pub mod features;
@@ -29,6 +31,7 @@ pub mod nsid;
 pub mod nsscan;
 pub mod packet;
 pub mod packet_send;
+pub mod pid_init;
 pub mod proc;
 pub mod route;
 pub mod signals;

@@ -59,6 +59,7 @@ impl Hold {
             namespaces: names.len(),
             processes,
             files: 0,
+            cgroups: 0,
         })
     }
 }
@@ -100,6 +101,7 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
             }
         )));
     }
+    super::node_run::refuse_in_ephemeral(topo)?;
     if opts.dry_run {
         return Err(Error::Internal(
             "a dry run of an ephemeral lab: plan it with a pinned `up` and `dry_run`".into(),
@@ -158,6 +160,7 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
         elapsed: start.elapsed(),
         timings,
         kept_down: Vec::new(),
+        exec: Vec::new(),
         warnings: stp.iter().filter_map(converge::StpWait::warning).collect(),
         spanning_tree: stp,
         // Only VMs the user starts (preflight refused the others): their

@@ -25,6 +25,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod builder;
+pub(crate) mod cgroups;
 pub(crate) mod converge;
 pub(crate) mod dhcp;
 pub(crate) mod emulated;
@@ -39,6 +40,7 @@ pub(crate) mod links;
 pub(crate) mod live;
 mod macvlan;
 mod node;
+pub(crate) mod node_run;
 mod owned;
 pub(crate) mod plan;
 mod qemu;
@@ -56,6 +58,7 @@ pub use inspect::{IfaceView, LabView, NodeInfo};
 pub use link_conditions::Observed;
 pub use live::LinkStatus;
 pub use node::{LinkHandle, Node};
+pub use node_run::ExecRun;
 pub use plan::Plan;
 pub use status::NodeBrief;
 pub use status::{list, LabSummary};
@@ -159,6 +162,20 @@ pub enum Error {
     /// (an empty command line, a dry run of an ephemeral lab).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A node's limits or isolation cannot be had on this machine (a
+    /// missing cgroup controller, a bind source that does not exist).
+    #[error("{0}")]
+    NodeRun(String),
+    /// A command of a node's `exec:` list failed.
+    #[error("exec of node `{node}`: `{command}` {detail}")]
+    NodeExec {
+        /// The node it ran in.
+        node: String,
+        /// The command as written.
+        command: String,
+        /// How it failed (exit status, signal, output).
+        detail: String,
+    },
     /// `ip6: auto` hosts got no address from the routers' adverts in time.
     #[error("{0}")]
     Slaac(String),
@@ -304,6 +321,9 @@ pub struct UpReport {
     /// or with `no_wait`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spanning_tree: Option<converge::StpWait>,
+    /// What the nodes' `exec:` commands printed (nodes created by this `up`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<node_run::ExecRun>,
     /// Things the user should know although `up` succeeded.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -336,6 +356,7 @@ impl UpReport {
             timings: Default::default(),
             kept_down: kept_down.to_vec(),
             spanning_tree: None,
+            exec: Vec::new(),
             warnings: Vec::new(),
             vms: Vec::new(),
         }
@@ -579,6 +600,8 @@ impl Lab {
         // link's conditions need a backend this build can run.
         link_conditions::check_topology(topo)?;
         vm::preflight(topo, false)?;
+        // Limits and isolation the machine cannot give fail here too.
+        let layout = node_run::precheck(topo)?;
         let _lock = (!opts.dry_run)
             .then(|| LabLock::acquire(&lab))
             .transpose()?;
@@ -645,32 +668,24 @@ impl Lab {
             st.phase = Phase::Applied;
             st.save()?;
         }
-        // Guests last: they boot into a lab that is all there.
+        // Guests next: they boot into a lab that is all there.
         match qemu::ensure_running(topo) {
             Ok(v) => report.vms = v,
             Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
         }
-        if !opts.no_wait {
-            let w =
-                converge::wait_for_stp(topo, converge::STP_WAIT_LIMIT, !p.is_empty(), progress)?;
-            report
-                .warnings
-                .extend(w.as_ref().and_then(converge::StpWait::warning));
-            report.spanning_tree = w;
-            slaac::wait_for_slaac(topo, slaac::SLAAC_WAIT)?;
-        }
-        if !p.is_empty() {
-            converge::settle_bridges(topo)?;
+        converge::settle(topo, &p, opts, progress, &mut report)?;
+        let made = Lab {
+            name: lab.clone(),
+            topology: topo.clone(),
+            held: None,
+        };
+        // Last, on a lab that works: the node's `exec:` commands may use it.
+        match node_run::after_up(&made, &p, layout.as_ref()) {
+            Ok(ran) => report.exec = ran,
+            Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
         }
         report.elapsed = start.elapsed();
-        Ok((
-            Lab {
-                name: lab,
-                topology: topo.clone(),
-                held: None,
-            },
-            report,
-        ))
+        Ok((made, report))
     }
 
     /// Opens a pinned lab that is up, from its journal: one brought up by
@@ -750,13 +765,21 @@ impl Lab {
     /// lab's `/etc/hosts` in place).
     pub fn command(&self, node: &str, program: &str, args: &[String]) -> Result<Command> {
         let ns = self.namespace(node)?;
+        let n = self.topology.nodes.get(node);
         let mut c = match &self.held {
             Some(h) => kernel::exec::command_in_held(&ns, Some(&h.hosts), program, args)?,
             None => {
                 let dir = store::lab_dir(&self.name);
-                kernel::exec::command_in_lab(&ns, Some(&dir), program, args)?
+                let spec = n
+                    .map(|n| node_run::spec(&self.name, n))
+                    .transpose()?
+                    .flatten();
+                kernel::exec::command_in_lab(&ns, Some(&dir), spec.as_ref(), program, args)?
             }
         };
+        if let Some(n) = n {
+            c.envs(&n.run.env);
+        }
         c.env("NLAB_LAB", &self.name).env("NLAB_NODE", node);
         Ok(c)
     }

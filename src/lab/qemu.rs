@@ -254,7 +254,10 @@ fn start(t: &Topology, n: &Node, boot: &Boot, accel: Accel, net: Vec<String>) ->
     let ns = netns::ns_name(lab, &n.name);
     let qemu = binary().map_err(Error::Vm)?;
     let qemu = qemu.display().to_string();
-    let mut cmd = exec::command_in_lab(&ns, Some(&store::lab_dir(lab)), &qemu, &args)?;
+    // The node's limits (cpu, memory) hold the guest as a whole.
+    let spec = super::node_run::spec(lab, n)?;
+    let mut cmd =
+        exec::command_in_lab(&ns, Some(&store::lab_dir(lab)), spec.as_ref(), &qemu, &args)?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(err)

@@ -30,6 +30,13 @@ pub struct TeardownReport {
     /// directory under `/run/nlab`, stale lock files (always 0 for an
     /// ephemeral lab, which has none).
     pub files: usize,
+    /// Node cgroups removed (nodes with limits).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cgroups: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Threads that unpin namespaces at once. Each unmount waits for an RCU
@@ -162,6 +169,9 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     report.processes = supervisors + remove_held(first, &recorded, &what, true)?;
     crate::pause::at("down-partial");
     report.processes += remove_held(rest, &recorded, &what, false)?;
+    // With the processes gone the node cgroups are empty; the record is
+    // in the lab dir, so before it goes.
+    report.cgroups = super::node_run::teardown(lab)?;
     for etc in netns::lab_etc(lab) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
@@ -214,6 +224,7 @@ pub fn cleanup_all() -> Result<TeardownReport> {
                 total.namespaces += r.namespaces;
                 total.processes += r.processes;
                 total.files += r.files;
+                total.cgroups += r.cgroups;
             }
             Err(e) => errors.push(format!("{lab}: {e}")),
         }

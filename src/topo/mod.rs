@@ -15,6 +15,7 @@ pub mod dhcp;
 pub mod file;
 pub mod generate;
 pub(crate) mod graph;
+pub mod limits;
 pub mod macvlan;
 pub mod model;
 pub mod ra;

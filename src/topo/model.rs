@@ -138,6 +138,10 @@ pub struct Node {
     /// Which client gets the addresses of its `ip: dhcp` interfaces.
     #[serde(default, skip_serializing_if = "is_builtin")]
     pub dhcp_client: super::dhcp::DhcpClient,
+    /// Limits, isolation, environment and `exec:` of the processes nlab
+    /// starts in the node (see [`super::limits`]).
+    #[serde(default, skip_serializing_if = "super::limits::NodeRun::is_empty")]
+    pub run: super::limits::NodeRun,
     /// `kind: vm`: the node's network stack is a guest's (see
     /// [`super::vm`]); the file's kind reads as `host`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,6 +178,7 @@ impl Node {
             dhcp_client: super::dhcp::DhcpClient::Builtin,
             vm: None,
             macvlans: Vec::new(),
+            run: Default::default(),
             loc: Loc::default(),
         }
     }
@@ -517,6 +522,7 @@ impl PartialEq for Node {
             && self.dhcp_client == o.dhcp_client
             && self.vm == o.vm
             && self.macvlans == o.macvlans
+            && self.run == o.run
     }
 }
 

@@ -9,6 +9,7 @@ mod addrs;
 mod capture;
 mod dhcp;
 mod errors;
+mod limits;
 mod names;
 mod ra;
 mod stp;
@@ -61,6 +62,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     dhcp::check(&mut c);
     capture::check(&mut c);
     vm::check(&mut c);
+    limits::check(&mut c);
     c.finish()
 }
 

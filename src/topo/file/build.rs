@@ -2,6 +2,7 @@
 //! defaults, `interfaces:` merged into link endpoints) live here; rules about
 //! the topology itself live in `validate`.
 
+use super::parse_limits::RUN_KEYS;
 use super::reader::Reader;
 use super::yaml::{YNode, YVal};
 use crate::topo::model::{Endpoint, IpNet, Link, Loc, MacAddr, Node, NodeKind, Route, Topology};
@@ -243,6 +244,7 @@ impl<'s> Builder<'s> {
         let keys: Vec<&'static str> = NODE_KEYS
             .iter()
             .chain(super::parse_vm::VM_KEYS)
+            .chain(RUN_KEYS)
             .copied()
             .collect();
         let f = self.r.fields(n, &what, &keys);
@@ -286,6 +288,7 @@ impl<'s> Builder<'s> {
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
         node.vm = self.r.vm(&f, name, vm_kind, loc);
+        node.run = self.r.node_run(&f, name);
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {

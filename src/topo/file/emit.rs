@@ -53,6 +53,7 @@ fn node(o: &mut String, n: &Node) -> std::fmt::Result {
     if n.ip6_auto {
         simple.push("ip6: auto".into());
     }
+    simple.extend(super::parse_limits::run_yaml(&n.run));
     if n.routes.is_empty() {
         return writeln!(o, "    {}: {{{}}}", q(&n.name), simple.join(", "));
     }
