@@ -288,7 +288,7 @@ impl<'s> Builder<'s> {
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
         node.vm = self.r.vm(&f, name, vm_kind, loc);
-        node.run = self.r.node_run(&f, name);
+        node.run = self.r.node_run(&f, name, vm_kind);
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {

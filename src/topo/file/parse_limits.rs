@@ -24,8 +24,10 @@ pub(super) const RUN_KEYS: &[&str] = &[
 const ISOLATION_KEYS: &[&str] = &["uts", "tmp", "pid"];
 
 impl Reader<'_> {
-    /// The node's [`NodeRun`] from its mapping's fields.
-    pub fn node_run(&mut self, f: &Fields, node: &str) -> NodeRun {
+    /// The node's [`NodeRun`] from its mapping's fields. A VM's `memory`
+    /// is its guest's (see `vm`), not a limit: a cgroup at the guest's
+    /// size would OOM-kill QEMU, which needs more than its guest.
+    pub fn node_run(&mut self, f: &Fields, node: &str, is_vm: bool) -> NodeRun {
         let mut run = NodeRun::default();
         if let Some(v) = f.value("cpu") {
             run.locs.cpu = v.loc;
@@ -40,7 +42,7 @@ impl Reader<'_> {
                     .ok_or_else(|| format!("`{s}` is not a whole number in 2..=262144 (1024 is the default weight)"))
             });
         }
-        if let Some(v) = f.value("memory") {
+        if let Some(v) = f.value("memory").filter(|_| !is_vm) {
             run.locs.memory = v.loc;
             run.memory = self.scalar(v, "`memory`", parse_size);
         }

@@ -34,10 +34,11 @@ pub(super) fn on_nic(v: &YNode, src: &str) -> bool {
 
 impl Reader<'_> {
     /// The VM settings of node `name`; `is_vm`: its kind is `vm`. VM keys
-    /// on another kind of node are errors.
+    /// on another kind of node are errors, but for `memory`, which is the
+    /// memory limit of any other node (see `node_run`).
     pub fn vm(&mut self, f: &Fields, name: &str, is_vm: bool, loc: Loc) -> Option<Vm> {
         if !is_vm {
-            for key in VM_KEYS {
+            for key in VM_KEYS.iter().filter(|k| **k != "memory") {
                 if let Some(v) = f.get(key) {
                     let msg = format!("`{key}` is for virtual machines, and `{name}` is not one");
                     self.err(v.loc, msg, Some("add `kind: vm` to the node".into()));
@@ -271,12 +272,12 @@ mod tests {
     #[test]
     fn vm_mistakes_are_reported_where_written() {
         let yaml = lab(
-            "    h1: {memory: 256}\n    vm1: {kind: vm, disk: /nonexistent.img, cpus: 0}\n",
+            "    h1: {queues: 2}\n    vm1: {kind: vm, disk: /nonexistent.img, cpus: 0}\n",
             "    - endpoints: [h1:eth0, vm1:vtap0]\n",
         );
         let e = parse(&yaml, Some("x.yaml")).unwrap_err().to_string();
         assert!(
-            e.contains("x.yaml:4:18: `memory` is for virtual machines"),
+            e.contains("x.yaml:4:18: `queues` is for virtual machines"),
             "{e}"
         );
         assert!(
