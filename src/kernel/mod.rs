@@ -11,6 +11,8 @@
 #![allow(missing_docs)]
 
 pub mod addr;
+pub mod attach;
+pub mod container;
 pub mod ethtool;
 pub mod exec;
 pub mod fd;
@@ -28,6 +30,7 @@ pub mod packet_send;
 pub mod proc;
 pub mod route;
 pub mod signals;
+pub mod tagged;
 pub mod tap;
 pub mod tc;
 pub mod thread;

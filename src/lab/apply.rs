@@ -263,6 +263,7 @@ pub fn apply(
     recorded: Option<&Topology>,
     plan: &Plan,
     progress: &Progress<'_>,
+    resolved: &mut super::external::Resolved,
 ) -> Result<Timings> {
     let lab = desired.name.as_str();
     let mut t = Timings::default();
@@ -289,8 +290,20 @@ pub fn apply(
     // 2. Namespaces, each with its sysctls, lo and (switches) bridge.
     let stp = effective_stp(desired);
     let v6 = desired.ipv6_nodes();
-    let (created, errs) = create_nodes(lab, desired, &plan.create_nodes, &stp, &v6, progress);
+    let own: Vec<String> = plan
+        .create_nodes
+        .iter()
+        .filter(|n| !super::external::is_attached(desired, n))
+        .cloned()
+        .collect();
+    let (created, errs) = create_nodes(lab, desired, &own, &stp, &v6, progress);
     record_created(lab, created, errs, &mut handles)?;
+    // Attached namespaces and image nodes: pinned, not made.
+    handles.extend(super::external::attach_nodes(
+        desired,
+        resolved,
+        &plan.create_nodes,
+    )?);
     t.mark("namespaces", &mut since);
 
     // 3. Veth pairs, both ends in place, from pipelined sockets.
@@ -315,6 +328,7 @@ pub fn apply(
     if !errs.is_empty() {
         return Err(Error::Apply(errs));
     }
+    super::host_links::create_all(desired, &plan.create_host_links, &mut handles)?;
     t.mark("addresses", &mut since);
 
     // 6. Links whose conditions alone changed (new links got theirs with
@@ -341,6 +355,9 @@ fn remove(
     handles: &mut BTreeMap<String, NodeIndex>,
 ) -> Result<()> {
     delete_links(lab, recorded, plan, handles)?;
+    if !plan.delete_host_links.is_empty() {
+        super::detach::remove_host_ends(lab, Some(&plan.delete_host_links))?;
+    }
     if !plan.delete_nodes.is_empty() {
         let names: Vec<String> = plan
             .delete_nodes
@@ -434,6 +451,7 @@ fn create_links(
             index_of(lab, &e.node, handles)?;
         }
     }
+    super::external::record_planned(desired, plan)?;
     let (veths, tap_links) = partition_links(plan, links);
     let total = veths.len();
     progress("links", 0, total);
@@ -553,6 +571,14 @@ fn veth_request(
         let m_ns = netns::ns_name(lab, &me.node);
         let m_work = &mut work.entry(me.node.clone()).or_default().reqs;
         port_and_up(m_work, m_idx, None, l.up, true, me, &m_ns);
+    }
+    for (e, idx) in [(me, m_idx), (pe, p_idx)] {
+        if super::external::is_attached(desired, &e.node) {
+            let what = format!("tagging {} in {}", e.iface, netns::ns_name(lab, &e.node));
+            let tag = crate::topo::external::owner_tag(lab);
+            let w = &mut work.entry(e.node.clone()).or_default().reqs;
+            w.push(crate::kernel::tagged::set_alias(idx, &tag, what));
+        }
     }
     let p_ns = netns::ns_name(lab, &pe.node);
     let p_work = &mut work.entry(pe.node.clone()).or_default().reqs;

@@ -85,6 +85,11 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
             l.key()
         )));
     }
+    if topo.nodes.values().any(|n| n.attach.is_some()) || !topo.host_links.is_empty() {
+        return Err(Error::Attach(format!(
+            "lab {lab} attaches namespaces, containers or `host:` interfaces: an ephemeral lab              holds only namespaces it made; bring the lab up pinned (without `ephemeral`)"
+        )));
+    }
     let needs = Supervised::of(topo);
     if needs.dhcp || !needs.advertising.is_empty() {
         return Err(Error::Conditions(format!(
@@ -124,7 +129,7 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
     });
     let p = plan::plan(topo, None, &plan::Drift::default());
     let progress = opts.progress.unwrap_or(&super::quiet);
-    let timings = super::apply::apply(topo, None, &p, progress)?;
+    let timings = super::apply::apply(topo, None, &p, progress, &mut Default::default())?;
     for key in &Supervised::of(topo).emulated {
         let Some(l) = topo.links.iter().find(|l| &l.key() == key) else {
             continue;

@@ -4,13 +4,17 @@
 //! in its nodes, read it back, tear it down.
 
 pub(crate) mod apply;
+mod attached;
 pub(crate) mod builder;
 pub(crate) mod converge;
+mod detach;
 pub(crate) mod dhcp;
 pub(crate) mod emulated;
 mod ephemeral;
+mod external;
 pub(crate) mod handles;
 pub(crate) mod held;
+mod host_links;
 pub(crate) mod hosts;
 pub(crate) mod inspect;
 pub(crate) mod link_conditions;
@@ -94,6 +98,10 @@ pub enum Error {
     Invalid(#[from] TopoErrors),
     #[error("internal error: {0}")]
     Internal(String),
+    /// An attached namespace, container or image (issue 14) that cannot
+    /// be used as the topology says.
+    #[error("{0}")]
+    Attach(String),
     /// `ip6: auto` hosts got no address from the routers' adverts in time.
     #[error("{0}")]
     Slaac(String),
@@ -401,6 +409,9 @@ impl Lab {
         let topo = kept.as_ref().unwrap_or(topo);
         let (drift, orphans) = drift_and_orphans(&lab, recorded.as_ref())?;
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
+        // Before anything is touched: every attached process, namespace,
+        // container and image exists, and no `host:` name is taken.
+        let mut resolved = external::resolve(topo, &p.create_nodes, &p.create_host_links)?;
         let mut report = UpReport {
             lab: lab.clone(),
             nodes: topo.nodes.len(),
@@ -444,7 +455,13 @@ impl Lab {
             st.updated = store::now();
             st.pid = std::process::id();
             st.save()?;
-            let result = apply::apply(topo, (!fresh).then_some(&previous), &p, progress);
+            let result = apply::apply(
+                topo,
+                (!fresh).then_some(&previous),
+                &p,
+                progress,
+                &mut resolved,
+            );
             match result {
                 Ok(t) => report.timings = t,
                 Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),

@@ -40,6 +40,9 @@ pub fn remove_namespaces(names: &[String]) -> Result<usize> {
 /// namespaces of the lab that are no longer pinned. `what` names the work
 /// in errors; `down` pauses at `down-scanned` between killing and unpinning.
 fn remove_held(names: &[String], recorded: &[NsRecord], what: &str, down: bool) -> Result<usize> {
+    // Attached namespaces are detached, never emptied of processes; image
+    // nodes lose their container first.
+    let names = &super::detach::split(names)?[..];
     let inodes: HashSet<u64> = names
         .iter()
         .filter_map(|n| netns::pinned_inode(n))
@@ -106,6 +109,8 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // processes in the lab's namespaces misses it), and it could otherwise
     // still be changing links while they are removed.
     let supervisors = supervisor::stop(lab).found;
+    // `host:` ends first: found by their tag, whatever the journal says.
+    super::detach::remove_host_ends(lab, None)?;
     // Selected by parsing each name, never by prefix: `nlab-a-` is also a
     // prefix of lab `a-b`'s namespaces (`nlab-a-b:h1`).
     let mut names = netns::lab_pinned(lab);
@@ -134,6 +139,8 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     report.processes = supervisors + remove_held(first, &recorded, &what, true)?;
     crate::pause::at("down-partial");
     report.processes += remove_held(rest, &recorded, &what, false)?;
+    // Containers whose pin went already (an interrupted down).
+    super::detach::remove_containers(lab);
     for etc in netns::lab_etc(lab) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
@@ -152,6 +159,11 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
 pub fn all_labs() -> Vec<String> {
     let mut labs: Vec<String> = store::list_lab_dirs();
     for (lab, _) in supervisor::running() {
+        if !labs.contains(&lab) {
+            labs.push(lab);
+        }
+    }
+    for lab in super::detach::labs_in_root() {
         if !labs.contains(&lab) {
             labs.push(lab);
         }
@@ -179,7 +191,16 @@ pub fn all_labs() -> Vec<String> {
 pub fn cleanup_all() -> Result<TeardownReport> {
     let mut total = TeardownReport::default();
     let mut errors = Vec::new();
-    for lab in all_labs() {
+    // Containers nlab started from this root namespace whose lab left no
+    // other trace (a kill -9 right after `run`).
+    let mut labs = all_labs();
+    for (rt, name, lab) in super::detach::labelled_containers() {
+        crate::kernel::container::remove(rt, &name);
+        if !labs.contains(&lab) && super::check_lab_name(&lab).is_ok() {
+            labs.push(lab);
+        }
+    }
+    for lab in labs {
         match down(&lab) {
             Ok(r) => {
                 total.labs.push(lab);

@@ -49,6 +49,7 @@ mod emit;
 mod flags;
 mod parse_conditions;
 mod parse_dhcp;
+mod parse_external;
 mod parse_ra;
 mod reader;
 #[cfg(test)]

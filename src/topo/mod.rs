@@ -3,6 +3,7 @@
 pub(crate) mod addr;
 pub mod conditions;
 pub mod dhcp;
+pub mod external;
 pub mod file;
 pub mod generate;
 pub(crate) mod graph;

@@ -45,6 +45,9 @@ pub struct Topology {
     /// Nodes by name; a `BTreeMap` so every walk is in a stable order.
     pub nodes: BTreeMap<String, Node>,
     pub links: Vec<Link>,
+    /// Links to the root namespace (`host:IFNAME` endpoints).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_links: Vec<super::external::HostLink>,
     /// The file it came from, for error messages; `None` for generators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -125,6 +128,9 @@ pub struct Node {
     /// Which client gets the addresses of its `ip: dhcp` interfaces.
     #[serde(default, skip_serializing_if = "is_builtin")]
     pub dhcp_client: super::dhcp::DhcpClient,
+    /// A namespace nlab does not make: an existing one or a container's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<super::external::Attach>,
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -147,6 +153,7 @@ impl Node {
             dhcp: None,
             dhcp_relay: false,
             dhcp_client: super::dhcp::DhcpClient::Builtin,
+            attach: None,
             loc: Loc::default(),
         }
     }
@@ -437,7 +444,10 @@ impl<'de> Deserialize<'de> for MacAddr {
 
 impl PartialEq for Topology {
     fn eq(&self, o: &Self) -> bool {
-        self.name == o.name && self.nodes == o.nodes && self.links == o.links
+        self.name == o.name
+            && self.nodes == o.nodes
+            && self.links == o.links
+            && self.host_links == o.host_links
     }
 }
 
@@ -454,6 +464,7 @@ impl PartialEq for Node {
             && self.dhcp == o.dhcp
             && self.dhcp_relay == o.dhcp_relay
             && self.dhcp_client == o.dhcp_client
+            && self.attach == o.attach
     }
 }
 
@@ -490,6 +501,7 @@ impl Topology {
             name: name.into(),
             nodes: BTreeMap::new(),
             links: Vec::new(),
+            host_links: Vec::new(),
             source: None,
         }
     }

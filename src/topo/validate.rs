@@ -8,6 +8,7 @@
 mod addrs;
 mod dhcp;
 mod errors;
+mod external;
 mod names;
 mod ra;
 mod stp;
@@ -57,6 +58,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     addrs::check(&mut c);
     ra::check(&mut c);
     dhcp::check(&mut c);
+    external::check(&mut c);
     c.finish()
 }
 

@@ -30,7 +30,16 @@ const ROUTE_KEYS: &[&str] = &["dst", "via", "dev"];
 const IFACE_KEYS: &[&str] = &["ip", "mac", "mtu"];
 const LINK_KEYS: &[&str] = &["endpoints", "mtu", "up", "conditions", "schedule"];
 const ENDPOINT_KEYS: &[&str] = &["node", "iface", "ip", "mac", "mtu"];
-const KINDS: &[&str] = &["host", "switch", "router", "linux", "bridge", "dhcp"];
+const KINDS: &[&str] = &[
+    "host",
+    "switch",
+    "router",
+    "linux",
+    "bridge",
+    "dhcp",
+    "external",
+    "ext-container",
+];
 
 /// Settings of one interface, from `interfaces:` or an endpoint mapping;
 /// each with where it was written, to report a conflict between the two.
@@ -154,6 +163,7 @@ impl<'s> Builder<'s> {
                 }
             }
         }
+        super::parse_external::split_host_links(&mut self.r, &mut t);
         for n in &self.default_gw {
             if t.endpoints_of(n).any(|e| e.dhcp) {
                 if let Some(node) = t.nodes.get_mut(n) {
@@ -233,13 +243,22 @@ impl<'s> Builder<'s> {
 
     fn node(&mut self, name: &str, loc: Loc, n: &YNode, d: &Defaults) -> Node {
         let what = format!("node `{name}`");
-        let f = self.r.fields(n, &what, NODE_KEYS);
+        let keys: Vec<&'static str> = NODE_KEYS
+            .iter()
+            .chain(super::parse_external::ATTACH_KEYS)
+            .copied()
+            .collect();
+        let f = self.r.fields(n, &what, &keys);
+        let kind_text = f.value("kind").and_then(|k| k.text(self.r.src));
+        let external = kind_text
+            .as_deref()
+            .is_some_and(|k| super::parse_external::EXTERNAL_KINDS.contains(&k));
         // `kind: dhcp` is a host that runs the DHCP server its `dhcp:` describes.
         let dhcp_kind = f
             .value("kind")
             .is_some_and(|k| k.text(self.r.src).as_deref() == Some("dhcp"));
         let kind = match f.value("kind") {
-            _ if dhcp_kind => NodeKind::Host,
+            _ if dhcp_kind || external => NodeKind::Host,
             Some(k) => self.kind(k).unwrap_or(NodeKind::Host),
             None => d.kind.unwrap_or(NodeKind::Host),
         };
@@ -269,6 +288,17 @@ impl<'s> Builder<'s> {
         node.ipv6_ra = f.get("ipv6_ra").and_then(|v| self.r.ipv6_ra(v));
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
+        node.attach = self.r.attach(&f, name, external, loc);
+        // Defaults are for the lab's own hosts: an existing namespace keeps
+        // its default routes (validation refuses gateways written on it).
+        if node.attach.as_ref().is_some_and(|a| a.is_external()) {
+            if f.get("gateway").is_none() {
+                node.gateway = None;
+            }
+            if f.get("gateway6").is_none() {
+                node.gateway6 = None;
+            }
+        }
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {
