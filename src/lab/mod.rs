@@ -411,7 +411,12 @@ impl Lab {
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
         // Before anything is touched: every attached process, namespace,
         // container and image exists, and no `host:` name is taken.
-        let mut resolved = external::resolve(topo, &p.create_nodes, &p.create_host_links)?;
+        let mut resolved = match external::resolve(topo, &p.create_nodes, &p.create_host_links) {
+            Ok(r) => r,
+            // A fresh lab gives its lock file back: nothing else exists.
+            Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
+        };
+        crate::pause::at("attach-resolved");
         let mut report = UpReport {
             lab: lab.clone(),
             nodes: topo.nodes.len(),
