@@ -5,6 +5,14 @@
 mod common;
 use common::pause::Pause;
 use common::*;
+
+/// One test at a time: one of them runs `nlab cleanup`, which removes
+/// every lab, the other tests' included.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -109,6 +117,7 @@ fn up(file: &std::path::Path) -> std::process::Output {
 #[test]
 fn a_process_and_a_named_namespace_reach_the_lab_and_are_intact_after_down() {
     require_root!();
+    let _serial = serial();
     let mut p = Outsider::start();
     let pid = p.pid().to_string();
     let blue = Named::add("b");
@@ -187,6 +196,7 @@ fn a_process_and_a_named_namespace_reach_the_lab_and_are_intact_after_down() {
 #[test]
 fn an_attached_process_survives_down_even_if_it_holds_a_lab_interface() {
     require_root!();
+    let _serial = serial();
     // The process entered the lab only through nlab's pin; down must
     // never kill it, even though its namespace is pinned under the lab's
     // name like any node's.
@@ -217,6 +227,7 @@ fn an_attached_process_survives_down_even_if_it_holds_a_lab_interface() {
 #[test]
 fn bad_attachments_are_refused_before_anything_is_made() {
     require_root!();
+    let _serial = serial();
     let lab = lab_name("exb");
     let cases = [
         (
@@ -279,6 +290,7 @@ fn bad_attachments_are_refused_before_anything_is_made() {
 #[test]
 fn a_process_that_exits_during_up_fails_it_and_nothing_is_kept() {
     require_root!();
+    let _serial = serial();
     let mut p = Outsider::start();
     let lab = lab_name("exd");
     let file = write_topo(
@@ -311,6 +323,7 @@ fn a_process_that_exits_during_up_fails_it_and_nothing_is_kept() {
 #[test]
 fn host_ends_are_tagged_and_gone_after_down_and_after_kill_9_and_cleanup() {
     require_root!();
+    let _serial = serial();
     if let Some(why) = outside_sandbox() {
         eprintln!("SKIP: host_ends_are_tagged_and_gone_after_down_and_after_kill_9_and_cleanup: runs `nlab cleanup`, only in scripts/test.sh's sandbox: {why}");
         return;
