@@ -573,11 +573,8 @@ fn veth_request(
         port_and_up(m_work, m_idx, None, l.up, true, me, &m_ns);
     }
     for (e, idx) in [(me, m_idx), (pe, p_idx)] {
-        if super::external::is_attached(desired, &e.node) {
-            let what = format!("tagging {} in {}", e.iface, netns::ns_name(lab, &e.node));
-            let tag = crate::topo::external::owner_tag(lab);
-            let w = &mut work.entry(e.node.clone()).or_default().reqs;
-            w.push(crate::kernel::tagged::set_alias(idx, &tag, what));
+        if let Some(r) = super::external::tag(desired, &e.node, &e.iface, idx) {
+            work.entry(e.node.clone()).or_default().reqs.push(r);
         }
     }
     let p_ns = netns::ns_name(lab, &pe.node);

@@ -200,6 +200,21 @@ fn check_host_names(t: &Topology, new: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The request tagging end `iface` (index `idx`) of `node` as the lab's,
+/// when `node` is attached (in its own namespaces nlab needs no tag).
+pub fn tag(
+    t: &Topology,
+    node: &str,
+    iface: &str,
+    idx: u32,
+) -> Option<crate::kernel::netlink::Request> {
+    is_attached(t, node).then(|| {
+        let what = format!("tagging {iface} in {}", netns::ns_name(&t.name, node));
+        let tag = crate::topo::external::owner_tag(&t.name);
+        crate::kernel::tagged::set_alias(idx, &tag, what)
+    })
+}
+
 /// Whether `node` is attached rather than made by nlab.
 pub fn is_attached(t: &Topology, node: &str) -> bool {
     t.nodes.get(node).is_some_and(|n| n.attach.is_some())

@@ -214,6 +214,34 @@ pub struct UpReport {
     pub warnings: Vec<String>,
 }
 
+impl UpReport {
+    /// The report of an `up` that is about to apply `p`.
+    fn new(
+        topo: &Topology,
+        p: &plan::Plan,
+        drift: &plan::Drift,
+        orphans: usize,
+        opts: &UpOptions,
+        kept_down: &[String],
+    ) -> UpReport {
+        UpReport {
+            lab: topo.name.clone(),
+            nodes: topo.nodes.len(),
+            links: topo.links.len(),
+            changes: p.changes() + orphans,
+            plan: p.clone(),
+            drift: drift.notes.clone(),
+            dry_run: opts.dry_run,
+            seed: opts.seed.unwrap_or(0),
+            elapsed: Duration::ZERO,
+            timings: Default::default(),
+            kept_down: kept_down.to_vec(),
+            spanning_tree: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
@@ -417,21 +445,7 @@ impl Lab {
             Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
         };
         crate::pause::at("attach-resolved");
-        let mut report = UpReport {
-            lab: lab.clone(),
-            nodes: topo.nodes.len(),
-            links: topo.links.len(),
-            changes: p.changes() + orphans.len(),
-            plan: p.clone(),
-            drift: drift.notes.clone(),
-            dry_run: opts.dry_run,
-            seed: opts.seed.unwrap_or(0),
-            elapsed: Duration::ZERO,
-            timings: Default::default(),
-            kept_down: kept_down.clone(),
-            spanning_tree: None,
-            warnings: Vec::new(),
-        };
+        let mut report = UpReport::new(topo, &p, &drift, orphans.len(), opts, &kept_down);
         if opts.dry_run {
             report.elapsed = start.elapsed();
             return Ok((

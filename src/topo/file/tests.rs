@@ -6,6 +6,7 @@ use proptest::prelude::*;
 /// Bad input: each case checks the message and where it points.
 mod bad_input;
 mod dhcp;
+mod external;
 mod flags;
 mod parse_conditions;
 mod reading;
