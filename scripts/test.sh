@@ -109,6 +109,11 @@ tools=(
   runuser:util-linux flock:util-linux lsns:util-linux unshare:util-linux mount:mount
   kill:procps pgrep:procps
   sh:dash bash:bash mkfifo:coreutils find:findutils sha256sum:coreutils
+  nsenter:util-linux tar:tar
+  # Containers (tests/image_nodes.rs): Podman with runc (crun refuses
+  # hybrid cgroups), and a static busybox the tests import as an image
+  # offline (no registry).
+  podman:podman runc:runc busybox:busybox-static
 )
 need=()
 for t in "${tools[@]}"; do

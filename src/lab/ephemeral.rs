@@ -59,6 +59,7 @@ impl Hold {
             namespaces: names.len(),
             processes,
             files: 0,
+            ..Default::default()
         })
     }
 }

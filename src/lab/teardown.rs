@@ -21,8 +21,16 @@ use std::path::Path;
 pub struct TeardownReport {
     pub labs: Vec<String>,
     pub namespaces: usize,
+    /// Attached namespaces (`kind: external`) given back: only nlab's
+    /// interfaces and pin removed, their processes left running.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub detached: usize,
     pub processes: usize,
     pub files: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Threads that unpin namespaces at once. Each unmount waits for an RCU
@@ -124,9 +132,15 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
             }
         }
     }
+    let attached = super::attached::Record::load(lab);
+    let detached = names
+        .iter()
+        .filter(|n| attached.pin(n).is_some_and(|p| !p.image))
+        .count();
     let mut report = TeardownReport {
         labs: vec![lab.to_string()],
-        namespaces: names.len(),
+        namespaces: names.len() - detached,
+        detached,
         ..Default::default()
     };
     // The record outlives the pins (the lab dir goes last): namespaces a
@@ -205,6 +219,7 @@ pub fn cleanup_all() -> Result<TeardownReport> {
             Ok(r) => {
                 total.labs.push(lab);
                 total.namespaces += r.namespaces;
+                total.detached += r.detached;
                 total.processes += r.processes;
                 total.files += r.files;
             }
