@@ -89,7 +89,30 @@ pub fn resolve(t: &Topology, create: &[String], new_host_links: &[String]) -> Re
         r.nodes.insert(name.clone(), src);
     }
     check_host_names(t, new_host_links)?;
+    check_emulated(t)?;
     Ok(r)
+}
+
+/// Refuses links to attached nodes that the userspace emulator would
+/// carry: their TAPs would outlive `down` inside a namespace nlab does
+/// not own.
+fn check_emulated(t: &Topology) -> Result<()> {
+    for l in &t.links {
+        let attached = l.endpoints.iter().find_map(|e| {
+            let n = t.nodes.get(&e.node)?;
+            n.attach.is_some().then_some(n)
+        });
+        if let (Some(node), true) = (attached, super::emulated::needs_emulator(l)) {
+            let msg = format!(
+                "link {} needs the userspace link emulator (its conditions), which cannot \
+                 run into an attached namespace; put a switch or router of the lab between \
+                 them and give that link the conditions",
+                l.key()
+            );
+            return Err(refuse(node, msg));
+        }
+    }
+    Ok(())
 }
 
 fn open_container(node: &Node, rts: &[Runtime], name: &str) -> Result<(NetNs, ProcId)> {
