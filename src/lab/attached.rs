@@ -70,9 +70,10 @@ impl Record {
         r
     }
 
-    /// The attached pin of that name, if any.
+    /// The attached pin of that name, if any: the latest (a node attached
+    /// again after an edit has a line per attachment).
     pub fn pin(&self, pin: &str) -> Option<&Pinned> {
-        self.pins.iter().find(|p| p.pin == pin)
+        self.pins.iter().rev().find(|p| p.pin == pin)
     }
 }
 

@@ -59,6 +59,7 @@ pub fn container_name(lab: &str, node: &str) -> String {
 pub fn resolve(t: &Topology, create: &[String], new_host_links: &[String]) -> Result<Resolved> {
     let mut r = Resolved::default();
     let mut runtimes: Option<Vec<Runtime>> = None;
+    let mut seen: BTreeMap<u64, &str> = BTreeMap::new();
     for name in create {
         let Some(node) = t.nodes.get(name) else {
             continue;
@@ -84,7 +85,11 @@ pub fn resolve(t: &Topology, create: &[String], new_host_links: &[String]) -> Re
             }
         };
         if let Source::Held { ns, .. } = &src {
-            check_foreign(node, ns)?;
+            let ino = check_foreign(node, ns)?;
+            if let Some(other) = seen.insert(ino, name.as_str()) {
+                let msg = format!("{} is also attached as node `{other}`", ns.name);
+                return Err(refuse(node, msg));
+            }
         }
         r.nodes.insert(name.clone(), src);
     }
@@ -179,8 +184,8 @@ fn pick_runtime(lab: &str, node: &Node, rts: &[Runtime], spec: &ImageSpec) -> Re
 }
 
 /// Refuses the root namespace (nlab's own, or init's) and a namespace that
-/// already is a node of a lab.
-fn check_foreign(node: &Node, ns: &NetNs) -> Result<()> {
+/// already is a node of a lab; returns its inode.
+fn check_foreign(node: &Node, ns: &NetNs) -> Result<u64> {
     let (ino, _) = attach::identity(ns).map_err(|e| refuse(node, e.to_string()))?;
     if attach::root_inodes().contains(&ino) {
         let msg = format!(
@@ -197,7 +202,7 @@ fn check_foreign(node: &Node, ns: &NetNs) -> Result<()> {
             ));
         }
     }
-    Ok(())
+    Ok(ino)
 }
 
 fn check_host_names(t: &Topology, new: &[String]) -> Result<()> {
