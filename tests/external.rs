@@ -364,6 +364,8 @@ fn host_ends_are_tagged_and_gone_after_down_and_after_kill_9_and_cleanup() {
             "{}",
             text(&o)
         );
+        let o = nlab().args(["inspect", &lab]).output().unwrap();
+        assert!(text(&o).contains(&format!("host:{ifname}")), "{}", text(&o));
         let o = nlab().args(["down", &lab]).output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
         assert!(!show().status.success(), "host:{ifname} is left after down");
