@@ -400,3 +400,46 @@ fn host_ends_are_tagged_and_gone_after_down_and_after_kill_9_and_cleanup() {
     wait_until(Duration::from_secs(10), || blue_now() == blue_before);
     assert_eq!(blue_now(), blue_before);
 }
+
+#[test]
+fn an_edited_attached_node_is_attached_again_and_a_removed_one_detached() {
+    require_root!();
+    let _serial = serial();
+    let blue = Named::add("e");
+    ok("ip", &["-n", &blue.0, "link", "set", "lo", "up"]);
+    let enter = ["ip", "netns", "exec", &blue.0];
+    let before = state(&enter);
+    let lab = lab_name("exe");
+    let _g = LabGuard(lab.clone());
+    let node = format!("b1: {{kind: external, netns: {}}}", blue.0);
+    let body = |b1: &str| {
+        format!(
+            "  nodes:\n    h1: {{}}\n    {b1}\n  links:\n    \
+             - endpoints: [{{node: h1, iface: eth0, ip: 10.0.5.1/24}}, {{node: b1, iface: lab0, ip: 10.0.5.3/24}}]\n"
+        )
+    };
+    let o = up(&write_topo(&lab, &body(&node)));
+    assert!(o.status.success(), "{}", text(&o));
+    // A route on the attached node: the node is attached again with it.
+    let routed = node.replace('}', ", routes: [{dst: 10.9.0.0/16, via: 10.0.5.1}]}");
+    let o = up(&write_topo(&lab, &body(&routed)));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run("ip", &["-n", &blue.0, "route"]);
+    assert!(
+        text(&o).contains("10.9.0.0/16 via 10.0.5.1 dev lab0"),
+        "{}",
+        text(&o)
+    );
+    assert!(ping(&ns(&lab, "h1"), "10.0.5.3"));
+    // Gone from the file: detached, the namespace as it was.
+    let file = write_topo(
+        &lab,
+        "  nodes:\n    h1: {}\n    h2: {}\n  links:\n    - endpoints: [\"h1:eth0\", \"h2:eth0\"]\n",
+    );
+    let o = up(&file);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(state(&enter), before, "the detached namespace changed");
+    assert!(!std::path::Path::new("/run/netns")
+        .join(ns(&lab, "b1"))
+        .exists());
+}

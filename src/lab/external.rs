@@ -85,7 +85,7 @@ pub fn resolve(t: &Topology, create: &[String], new_host_links: &[String]) -> Re
             }
         };
         if let Source::Held { ns, .. } = &src {
-            let ino = check_foreign(node, ns)?;
+            let ino = check_foreign(&t.name, node, ns)?;
             if let Some(other) = seen.insert(ino, name.as_str()) {
                 let msg = format!("{} is also attached as node `{other}`", ns.name);
                 return Err(refuse(node, msg));
@@ -185,7 +185,7 @@ fn pick_runtime(lab: &str, node: &Node, rts: &[Runtime], spec: &ImageSpec) -> Re
 
 /// Refuses the root namespace (nlab's own, or init's) and a namespace that
 /// already is a node of a lab; returns its inode.
-fn check_foreign(node: &Node, ns: &NetNs) -> Result<u64> {
+fn check_foreign(lab: &str, node: &Node, ns: &NetNs) -> Result<u64> {
     let (ino, _) = attach::identity(ns).map_err(|e| refuse(node, e.to_string()))?;
     if attach::root_inodes().contains(&ino) {
         let msg = format!(
@@ -194,7 +194,13 @@ fn check_foreign(node: &Node, ns: &NetNs) -> Result<u64> {
         );
         return Err(refuse(node, msg));
     }
-    for pin in netns::list_pinned(netns::PREFIX) {
+    // Its own pin, when `up` attaches it again (the node changed), goes
+    // in this very apply.
+    let own = netns::ns_name(lab, &node.name);
+    for pin in netns::list_pinned(netns::PREFIX)
+        .into_iter()
+        .filter(|p| *p != own)
+    {
         if netns::pinned_inode(&pin) == Some(ino) {
             return Err(refuse(
                 node,
