@@ -288,7 +288,7 @@ impl<'s> Builder<'s> {
         node.ipv6_ra = f.get("ipv6_ra").and_then(|v| self.r.ipv6_ra(v));
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
-        node.attach = self.r.attach(&f, name, external, loc);
+        node.attach = self.r.attach(&f, name, kind_text.as_deref(), loc);
         // Defaults are for the lab's own hosts: an existing namespace keeps
         // its default routes (validation refuses gateways written on it).
         if node.attach.as_ref().is_some_and(|a| a.is_external()) {

@@ -14,7 +14,9 @@
 //!   - endpoints: ["h1:eth1", "host:veth-h1"]      # a veth end in the root namespace
 //! ```
 //!
-//! `kind: ext-container` is containerlab's spelling of `external`.
+//! `kind: ext-container` is containerlab's spelling of `external`; without
+//! a source it attaches the container named like the node, as in
+//! containerlab. `netns: /run/netns/NAME` is `netns: NAME`.
 
 use super::reader::{Fields, Reader};
 use super::yaml::{YNode, YVal};
@@ -40,9 +42,16 @@ const SOURCES: &[&str] = &["netns", "pid", "container", "image"];
 const IMAGE_ONLY: &[&str] = &["cmd", "entrypoint", "env"];
 
 impl Reader<'_> {
-    /// The node's attachment, if it has one. `external`: its kind says
-    /// so; `loc`: where the node was written.
-    pub fn attach(&mut self, f: &Fields, node: &str, external: bool, loc: Loc) -> Option<Attach> {
+    /// The node's attachment, if it has one. `kind`: as written; `loc`:
+    /// where the node was written.
+    pub fn attach(
+        &mut self,
+        f: &Fields,
+        node: &str,
+        kind: Option<&str>,
+        loc: Loc,
+    ) -> Option<Attach> {
+        let external = kind.is_some_and(|k| EXTERNAL_KINDS.contains(&k));
         let given: Vec<(&str, &YNode)> = SOURCES
             .iter()
             .filter_map(|k| f.value(k).map(|v| (*k, v)))
@@ -59,6 +68,11 @@ impl Reader<'_> {
             .filter_map(|k| f.get(k).map(|v| (*k, v)))
             .collect();
         let Some(&(key, v)) = given.first() else {
+            // containerlab's ext-container names the container by the node.
+            if kind == Some("ext-container") {
+                self.image_only_keys(node, &image_only);
+                return Some(Attach::Container(node.to_string()));
+            }
             if external {
                 let msg = format!("node `{node}` is `kind: external` but names no namespace");
                 let hint = "add one of `netns: NAME`, `pid: N`, `netns: /proc/N/ns/net` \
@@ -125,6 +139,13 @@ impl Reader<'_> {
     /// `netns: NAME` or `netns: /proc/PID/ns/net`.
     fn netns(&mut self, v: &YNode) -> Option<Attach> {
         let text = self.string(v, "`netns`")?;
+        // A pin's path names it as well as its name does.
+        let named = ["/run/netns/", "/var/run/netns/"]
+            .iter()
+            .find_map(|p| text.strip_prefix(p));
+        if let Some(name) = named.filter(|n| !n.is_empty() && !n.contains('/')) {
+            return Some(Attach::Netns(name.to_string()));
+        }
         if let Some(rest) = text.strip_prefix("/proc/") {
             let pid = rest
                 .strip_suffix("/ns/net")

@@ -68,6 +68,20 @@ fn every_source_reads_and_host_links_are_kept_apart() {
 }
 
 #[test]
+fn containerlab_spellings() {
+    // ext-container without a source: the container named like the node.
+    let text = with(
+        "c1: {kind: external, container: web}",
+        "c1: {kind: ext-container}",
+    );
+    let t = parse(&text, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.nodes["c1"].attach, Some(Attach::Container("c1".into())));
+    let text = with("netns: blue}", "netns: /run/netns/blue}");
+    let t = parse(&text, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.nodes["n1"].attach, Some(Attach::Netns("blue".into())));
+}
+
+#[test]
 fn a_node_named_host_keeps_host_endpoints_as_links() {
     let text = with("    h1: {}\n", "    h1: {}\n    host: {kind: switch}\n");
     let t = parse(&text, None).unwrap_or_else(|e| panic!("{e}"));
