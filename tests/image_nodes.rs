@@ -303,6 +303,24 @@ fn a_missing_image_is_refused_before_anything_is_made() {
     assert!(text(&o).contains("nlab never pulls"), "{}", text(&o));
     assert_no_trace(&lab);
     assert!(containers_of(&lab).is_empty());
+    // A command that ends at once: the container is started, then the
+    // fresh lab is removed again, container included.
+    let file = write_topo(
+        &lab,
+        &format!(
+            "  nodes:\n    h1: {{}}\n    b1: {{image: {IMAGE}, cmd: \"true\"}}\n  links:\n    \
+             - endpoints: [\"h1:eth0\", \"b1:eth0\"]\n"
+        ),
+    );
+    let o = nlab().arg("up").arg(&file).output().unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("exited right after it started"),
+        "{}",
+        text(&o)
+    );
+    assert_no_trace(&lab);
+    assert!(containers_of(&lab).is_empty(), "the container is left");
 }
 
 /// `kill -9` of `up` once the container runs, the journal lost too:

@@ -340,10 +340,14 @@ fn start_image(t: &Topology, name: &str, rt: Runtime) -> Result<(NetNs, ProcId)>
     container::run(rt, &run)?;
     let st = container::inspect(rt, &cname).filter(|s| s.running && s.pid > 0);
     let Some(st) = st else {
+        let at = t.nodes.get(name).map(|n| n.loc).filter(|l| l.is_known());
+        let at = at.map(|l| format!("line {}: ", l.line)).unwrap_or_default();
         return Err(Error::Attach(format!(
-            "node `{name}`: container {cname} exited right after it started (its command \
-             ended? see `{} logs {cname}`)",
-            rt.program()
+            "{at}node `{name}`: container {cname} exited right after it started: an image \
+             node's command must keep running (e.g. `cmd: [sleep, infinity]`); try it with \
+             `{} run --rm {} ...`",
+            rt.program(),
+            spec.image
         )));
     };
     Ok(attach::open_pid(st.pid)?)
