@@ -443,3 +443,41 @@ fn an_edited_attached_node_is_attached_again_and_a_removed_one_detached() {
         .join(ns(&lab, "b1"))
         .exists());
 }
+
+/// The worst case: the lab's directory (journal and record) deleted by
+/// hand while nlab's pin of an attached process's namespace remains.
+/// `cleanup` still knows the pin is attached (by the mark nlab keeps
+/// outside the lab's directory) and does not end the process.
+#[test]
+fn cleanup_spares_an_attached_process_when_the_lab_directory_is_gone() {
+    require_root!();
+    if let Some(why) = outside_sandbox() {
+        eprintln!("SKIP: cleanup_spares_an_attached_process_when_the_lab_directory_is_gone: runs `nlab cleanup`, only in scripts/test.sh's sandbox: {why}");
+        return;
+    }
+    let _serial = serial();
+    let mut p = Outsider::start();
+    let pid = p.pid().to_string();
+    let enter = ["nsenter", "-t", &pid, "-n"];
+    let before = state(&enter);
+    let lab = lab_name("exg");
+    let file = write_topo(
+        &lab,
+        &format!(
+            "  nodes:\n    h1: {{}}\n    p1: {{kind: external, pid: {pid}}}\n  links:\n    \
+             - endpoints: [{{node: h1, iface: eth0, ip: 10.0.6.1/24}}, {{node: p1, iface: lab0, ip: 10.0.6.2/24}}]\n"
+        ),
+    );
+    let o = up(&file);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::remove_dir_all(format!("/run/nlab/{lab}")).unwrap();
+    let o = nlab().arg("cleanup").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(p.running(), "cleanup ended the attached process");
+    // Its lab end went with h1's namespace (the kernel frees it in the
+    // background).
+    wait_until(Duration::from_secs(10), || state(&enter) == before);
+    assert_eq!(state(&enter), before);
+    assert_no_trace(&lab);
+    assert!(!std::path::Path::new("/run/nlab/.attached").exists());
+}

@@ -105,3 +105,66 @@ pub fn ns_line(p: &Pinned) -> String {
         p.pin, p.inode, p.cookie, p.first_index
     )
 }
+
+/// A second word for the one question that matters most ("may `down` end
+/// the processes of this pin?"), kept outside every lab's directory:
+/// `/run/nlab/.attached/<pin>` holds the inode and cookie of an attached
+/// namespace from before it is pinned until after it is unpinned. A lab
+/// directory deleted by hand then still leaves the pin known as attached.
+const MARKS: &str = ".attached";
+
+fn marks_dir() -> std::path::PathBuf {
+    std::path::Path::new(crate::store::RUN_DIR).join(MARKS)
+}
+
+/// Marks `pin` as an attached namespace (synced before returning).
+pub fn mark(pin: &str, inode: u64, cookie: u64) -> Result<()> {
+    let dir = marks_dir();
+    let path = dir.join(pin);
+    let what = || format!("marking {pin} attached in {}", path.display());
+    // A concurrent `unmark` of another lab may remove the empty directory
+    // between the two steps: once more then.
+    let mut tries = 0;
+    let mut f = loop {
+        crate::store::ensure_private_dir(&dir)?;
+        match crate::store::create_private_file(&path) {
+            Ok(f) => break f,
+            Err(_) if tries == 0 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    f.write_all(format!("{inode} {cookie}\n").as_bytes())
+        .map_err(|e| Error::io(what(), e))?;
+    f.sync_data().map_err(|e| Error::io(what(), e))
+}
+
+/// Every marked pin with its inode and cookie (read once per teardown:
+/// one directory read, not one open per namespace).
+pub fn marked() -> std::collections::BTreeMap<String, (u64, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in fs::read_dir(marks_dir()).into_iter().flatten().flatten() {
+        let Ok(pin) = e.file_name().into_string() else {
+            continue;
+        };
+        let text = fs::read_to_string(e.path()).unwrap_or_default();
+        let mut w = text.split_whitespace().map(|x| x.parse::<u64>().ok());
+        if let (Some(Some(ino)), Some(Some(cookie))) = (w.next(), w.next()) {
+            out.insert(pin, (ino, cookie));
+        }
+    }
+    out
+}
+
+/// Removes `pin`'s mark (after its unpin), and the directory once empty.
+pub fn unmark(pin: &str) -> Result<()> {
+    let path = marks_dir().join(pin);
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io(format!("removing {}", path.display()), e));
+        }
+        _ => {}
+    }
+    // Not empty (another lab's marks): it stays.
+    let _ = fs::remove_dir(marks_dir());
+    Ok(())
+}

@@ -6,7 +6,7 @@
 //! removed through its runtime; its namespace is then the lab's to empty.
 //! `host:` ends in the root namespace are found by their tag.
 
-use super::attached::{Pinned, Record};
+use super::attached::{self, Pinned, Record};
 use super::{hosts, Error, Result};
 use crate::kernel::attach;
 use crate::kernel::container::{self, Runtime};
@@ -22,6 +22,7 @@ use std::path::Path;
 /// the usual way (the lab's own namespaces, image nodes' included).
 pub fn split(names: &[String]) -> Result<Vec<String>> {
     let mut records: BTreeMap<String, Record> = BTreeMap::new();
+    let marks = attached::marked();
     let mut rest = Vec::new();
     for n in names {
         let Some((lab, node)) = netns::parse_ns_name(n) else {
@@ -31,7 +32,19 @@ pub fn split(names: &[String]) -> Result<Vec<String>> {
         let rec = records
             .entry(lab.to_string())
             .or_insert_with(|| Record::load(lab));
-        match rec.pin(n).cloned() {
+        // The record, or else the mark outside the lab's directory.
+        let known = rec.pin(n).cloned().or_else(|| {
+            let &(inode, cookie) = marks.get(n)?;
+            Some(Pinned {
+                pin: n.clone(),
+                image: false,
+                inode,
+                cookie,
+                // Without the record, only tagged interfaces are known.
+                first_index: u32::MAX,
+            })
+        });
+        match known {
             Some(p) if !p.image => detach(lab, &p, rec)?,
             Some(_) => {
                 remove_container(lab, node, rec);
@@ -71,6 +84,17 @@ pub fn remove_containers(lab: &str) {
             container::remove(rt, name);
         }
     }
+}
+
+/// Removes the marks of `lab`'s attachments that have no pin (any more).
+pub fn unmark_unpinned(lab: &str) -> Result<()> {
+    for pin in attached::marked().into_keys() {
+        let ours = netns::parse_ns_name(&pin).is_some_and(|(l, _)| l == lab);
+        if ours && !netns::exists(&pin) {
+            attached::unmark(&pin)?;
+        }
+    }
+    Ok(())
 }
 
 /// Containers nlab started from this root namespace, by lab, for
@@ -114,6 +138,7 @@ fn detach(lab: &str, p: &Pinned, rec: &Record) -> Result<()> {
     }
     drop(ns);
     netns::delete_pinned(&p.pin)?;
+    attached::unmark(&p.pin)?;
     hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&p.pin))?;
     Ok(())
 }

@@ -294,14 +294,20 @@ fn attach_one(t: &Topology, name: &str, src: Source) -> Result<NodeIndex> {
         cookie,
         first_index: next_index,
     };
-    attached::append(lab, &[attached::ns_line(&rec)])?;
     if let Some(p) = proc.filter(|p| !p.alive()) {
         return Err(Error::Attach(format!(
             "node `{name}`: process {} exited during up; nothing of the lab is kept",
             p.pid
         )));
     }
-    attach::pin(&ns, &pin)?;
+    attached::append(lab, &[attached::ns_line(&rec)])?;
+    if !image {
+        attached::mark(&pin, inode, cookie)?;
+    }
+    if let Err(e) = attach::pin(&ns, &pin) {
+        attached::unmark(&pin)?;
+        return Err(e.into());
+    }
     Ok(NodeIndex {
         index_of: links.into_iter().map(|l| (l.name, l.index)).collect(),
         next_index,

@@ -133,9 +133,14 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
         }
     }
     let attached = super::attached::Record::load(lab);
+    let marks = super::attached::marked();
     let detached = names
         .iter()
-        .filter(|n| attached.pin(n).is_some_and(|p| !p.image))
+        .filter(|n| {
+            attached
+                .pin(n)
+                .map_or_else(|| marks.contains_key(*n), |p| !p.image)
+        })
         .count();
     let mut report = TeardownReport {
         labs: vec![lab.to_string()],
@@ -153,8 +158,10 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     report.processes = supervisors + remove_held(first, &recorded, &what, true)?;
     crate::pause::at("down-partial");
     report.processes += remove_held(rest, &recorded, &what, false)?;
-    // Containers whose pin went already (an interrupted down).
+    // Containers whose pin went already (an interrupted down), and marks
+    // of attachments whose pin never came (or went by hand).
     super::detach::remove_containers(lab);
+    super::detach::unmark_unpinned(lab)?;
     for etc in netns::lab_etc(lab) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
