@@ -481,3 +481,34 @@ fn cleanup_spares_an_attached_process_when_the_lab_directory_is_gone() {
     assert_no_trace(&lab);
     assert!(!std::path::Path::new("/run/nlab/.attached").exists());
 }
+
+/// nlab's pin holds an attached namespace for the lab's lifetime: the
+/// process exiting after `up` leaves the namespace and its links working
+/// until `down`, which then frees it.
+#[test]
+fn an_attached_namespace_outlives_its_process_until_down() {
+    require_root!();
+    let _serial = serial();
+    let mut p = Outsider::start();
+    let lab = lab_name("exo");
+    let _g = LabGuard(lab.clone());
+    let file = write_topo(
+        &lab,
+        &format!(
+            "  nodes:\n    h1: {{}}\n    p1: {{kind: external, pid: {}}}\n  links:\n    \
+             - endpoints: [{{node: h1, iface: eth0, ip: 10.0.4.1/24}}, {{node: p1, iface: lab0, ip: 10.0.4.2/24}}]\n",
+            p.pid()
+        ),
+    );
+    let o = up(&file);
+    assert!(o.status.success(), "{}", text(&o));
+    let _ = p.0.kill();
+    let _ = p.0.wait();
+    assert!(
+        ping(&ns(&lab, "h1"), "10.0.4.2"),
+        "the namespace went with its process"
+    );
+    let o = nlab().args(["down", &lab]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_no_trace(&lab);
+}
