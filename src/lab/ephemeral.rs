@@ -15,8 +15,8 @@
 //! So when the process dies, even by `kill -9`, the kernel reclaims every
 //! namespace, interface and qdisc. Dropping the last clone of the [`Lab`]
 //! (or [`Lab::down`]) ends the programs left in its nodes and frees it all
-//! at once. Scheduled link changes, DHCP and router advertisements need
-//! a supervisor and are refused.
+//! at once. Scheduled link changes, DHCP, router advertisements and
+//! recorded links (`capture:`) need a supervisor and are refused.
 
 use super::emulated::Supervised;
 use super::{converge, link_conditions, plan, teardown, Error, Lab, Result, UpOptions, UpReport};
@@ -92,14 +92,16 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
         )));
     }
     let needs = Supervised::of(topo);
-    if needs.dhcp || !needs.advertising.is_empty() {
+    if needs.dhcp || !needs.advertising.is_empty() || !needs.recorded.is_empty() {
         return Err(Error::Conditions(format!(
             "lab {lab} has {}: these run in the lab's supervisor, which an ephemeral lab does \
              not have; bring the lab up pinned (without `ephemeral`)",
             if needs.dhcp {
                 "a DHCP server, relay or client"
-            } else {
+            } else if !needs.advertising.is_empty() {
                 "routers sending IPv6 router advertisements"
+            } else {
+                "links with `capture` (recorded for the lab's lifetime)"
             }
         )));
     }

@@ -50,6 +50,8 @@ impl fmt::Display for Attach {
 /// `image`), with network mode `none`: its only network is the lab's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageSpec {
+    /// The image, as the runtime names it (`localhost/busybox`); nlab
+    /// never pulls it.
     pub image: String,
     /// `cmd:`: the command (after the image's entrypoint), one argument
     /// per item; a string is split on whitespace.
@@ -58,6 +60,7 @@ pub struct ImageSpec {
     /// `entrypoint:` replaces the image's entrypoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<String>,
+    /// `env:`: environment variables of the container.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
 }
@@ -66,15 +69,22 @@ pub struct ImageSpec {
 /// namespace, named `host_iface` there and tagged as the lab's.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostLink {
+    /// The lab node at the other end.
     pub node: String,
+    /// The interface's name inside that node.
     pub iface: String,
+    /// The name of the end in the root namespace (`host:IFNAME`).
     pub host_iface: String,
+    /// Addresses of the node's end (the root end gets none from nlab).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addrs: Vec<IpNet>,
+    /// MAC of the node's end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
+    /// MTU of both ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// Where the link was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
 }
