@@ -170,6 +170,10 @@ fn a_process_and_a_named_namespace_reach_the_lab_and_are_intact_after_down() {
         &["-t", &pid, "-n", "ping", "-c1", "-W2", "10.0.0.3"],
     );
     assert!(o.status.success(), "p1 cannot reach b1: {}", text(&o));
+    // The kernel's wiring matches the topology: the attached namespaces'
+    // own interfaces are theirs, not drift.
+    let o = nlab().args(["inspect", &lab, "--wiring"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
     // The lab's end inside the attached namespace carries the owner tag.
     let o = run(
         "nsenter",
@@ -366,6 +370,8 @@ fn host_ends_are_tagged_and_gone_after_down_and_after_kill_9_and_cleanup() {
         );
         let o = nlab().args(["inspect", &lab]).output().unwrap();
         assert!(text(&o).contains(&format!("host:{ifname}")), "{}", text(&o));
+        let o = nlab().args(["inspect", &lab, "--wiring"]).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
         let o = nlab().args(["down", &lab]).output().unwrap();
         assert!(o.status.success(), "{}", text(&o));
         assert!(!show().status.success(), "host:{ifname} is left after down");
