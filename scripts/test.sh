@@ -118,6 +118,11 @@ tools=(
   sh:dash bash:bash mkfifo:coreutils find:findutils sha256sum:coreutils
   qemu-system-x86_64:qemu-system-x86 busybox:busybox-static mknod:coreutils
   apt-get:apt dpkg-deb:dpkg
+  nsenter:util-linux tar:tar
+  # Containers (tests/image_nodes.rs): Podman with runc (crun refuses
+  # hybrid cgroups), and a static busybox the tests import as an image
+  # offline (no registry).
+  podman:podman runc:runc
 )
 need=()
 for t in "${tools[@]}"; do

@@ -356,7 +356,13 @@ pub fn print_up(t: &Topology, r: &UpReport) {
     nodes.sort_by(|a, b| topo::natural_cmp(&a.name, &b.name));
     for n in nodes.iter().take(TABLE_ROWS) {
         let eps: Vec<&topo::Endpoint> = t.endpoints_of(&n.name).collect();
-        let ifaces: Vec<&str> = eps.iter().map(|e| e.iface.as_str()).collect();
+        let mut ifaces: Vec<&str> = eps.iter().map(|e| e.iface.as_str()).collect();
+        ifaces.extend(
+            t.host_links
+                .iter()
+                .filter(|h| h.node == n.name)
+                .map(|h| h.iface.as_str()),
+        );
         let addrs: Vec<String> = eps
             .iter()
             .flat_map(|e| {
@@ -366,12 +372,12 @@ pub fn print_up(t: &Topology, r: &UpReport) {
             })
             .collect();
         // A DHCP server is a host running nlab's server: say so.
-        let kind = if n.dhcp.is_some() {
-            "dhcp".to_string()
-        } else if n.vm.is_some() {
-            "vm".to_string()
-        } else {
-            n.kind.to_string()
+        let kind = match (&n.attach, n.dhcp.is_some()) {
+            (Some(topo::external::Attach::Image(_)), _) => "image".to_string(),
+            (Some(_), _) => "external".to_string(),
+            (None, true) => "dhcp".to_string(),
+            (None, false) if n.vm.is_some() => "vm".to_string(),
+            (None, false) => n.kind.to_string(),
         };
         tab.add_row(vec![
             n.name.clone(),
@@ -458,10 +464,18 @@ pub fn down(name: &str, json: bool) -> anyhow::Result<i32> {
         print_json(&r)?;
     } else {
         println!(
-            "Lab {name} is down: removed {} namespaces{}{} in {}. The kernel frees their memory in the background.",
+            "Lab {name} is down: removed {} namespaces{}{}{} in {}. The kernel frees their memory in the background.",
             r.namespaces,
             if r.cgroups > 0 {
                 format!(", {} node cgroups", r.cgroups)
+            } else {
+                String::new()
+            },
+            if r.detached > 0 {
+                format!(
+                    ", detached {} (their processes, interfaces and routes left as they were)",
+                    r.detached
+                )
             } else {
                 String::new()
             },

@@ -120,8 +120,18 @@ pub enum Command {
     /// `nlab link set --down` stays down. On a looped topology (switches
     /// running spanning tree) `up` returns once every bridge port forwards
     /// (at most 60 s; `--no-wait` returns at once).
+    ///
+    /// Nodes may also be existing namespaces (`kind: external` with
+    /// `netns:`, `pid:` or `container:`), containers nlab starts (`image:`)
+    /// and veth ends in the root namespace (`host:IFNAME` endpoints): see
+    /// README "Attaching existing namespaces, containers and image nodes".
     Up(UpArgs),
     /// Remove a lab: its processes, namespaces, links and files.
+    ///
+    /// Attached namespaces (`kind: external`) are only detached: nlab
+    /// deletes the interfaces it added there and its own pin, and never ends
+    /// their processes nor touches their own interfaces, addresses or
+    /// routes. Containers of `image:` nodes are removed; `host:` ends go.
     Down {
         /// Lab name (see `nlab list`).
         lab: String,
@@ -131,6 +141,9 @@ pub enum Command {
     },
     /// Remove every lab on this host, including those left by a crashed or
     /// killed nlab.
+    ///
+    /// Also finds, without any journal, `host:` interfaces by their alias
+    /// `nlab:<lab>` and containers nlab started by their label `nlab.lab`.
     Cleanup {
         /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]

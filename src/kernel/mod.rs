@@ -11,7 +11,9 @@
 #![allow(missing_docs, rustdoc::private_intra_doc_links)]
 
 pub mod addr;
+pub mod attach;
 pub mod cgroup;
+pub mod container;
 pub mod ethtool;
 pub mod exec;
 pub mod exec_node;
@@ -35,6 +37,7 @@ pub mod pid_init;
 pub mod proc;
 pub mod route;
 pub mod signals;
+pub mod tagged;
 pub mod tap;
 pub mod tc;
 pub mod term;

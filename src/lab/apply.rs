@@ -263,6 +263,7 @@ pub fn apply(
     recorded: Option<&Topology>,
     plan: &Plan,
     progress: &Progress<'_>,
+    resolved: &mut super::external::Resolved,
 ) -> Result<Timings> {
     let lab = desired.name.as_str();
     let mut t = Timings::default();
@@ -289,8 +290,20 @@ pub fn apply(
     // 2. Namespaces, each with its sysctls, lo and (switches) bridge.
     let stp = effective_stp(desired);
     let v6 = desired.ipv6_nodes();
-    let (created, errs) = create_nodes(lab, desired, &plan.create_nodes, &stp, &v6, progress);
+    let own: Vec<String> = plan
+        .create_nodes
+        .iter()
+        .filter(|n| !super::external::is_attached(desired, n))
+        .cloned()
+        .collect();
+    let (created, errs) = create_nodes(lab, desired, &own, &stp, &v6, progress);
     record_created(lab, created, errs, &mut handles)?;
+    // Attached namespaces and image nodes: pinned, not made.
+    handles.extend(super::external::attach_nodes(
+        desired,
+        resolved,
+        &plan.create_nodes,
+    )?);
     t.mark("namespaces", &mut since);
 
     // 3. Veth pairs, both ends in place, from pipelined sockets.
@@ -319,6 +332,7 @@ pub fn apply(
     }
     // VMs: each linked interface bridged to the TAP of a guest NIC.
     super::vm::wire(desired, &plan.create_nodes)?;
+    super::host_links::create_all(desired, &plan.create_host_links, &mut handles)?;
     t.mark("addresses", &mut since);
 
     // 6. Links whose conditions alone changed (new links got theirs with
@@ -345,6 +359,9 @@ fn remove(
     handles: &mut BTreeMap<String, NodeIndex>,
 ) -> Result<()> {
     delete_links(lab, recorded, plan, handles)?;
+    if !plan.delete_host_links.is_empty() {
+        super::detach::remove_host_ends(lab, Some(&plan.delete_host_links))?;
+    }
     if !plan.delete_nodes.is_empty() {
         let names: Vec<String> = plan
             .delete_nodes
@@ -438,6 +455,7 @@ fn create_links(
             index_of(lab, &e.node, handles)?;
         }
     }
+    super::external::record_planned(desired, plan)?;
     let (veths, tap_links) = partition_links(plan, links);
     let total = veths.len();
     progress("links", 0, total);
@@ -557,6 +575,11 @@ fn veth_request(
         let m_ns = netns::ns_name(lab, &me.node);
         let m_work = &mut work.entry(me.node.clone()).or_default().reqs;
         port_and_up(m_work, m_idx, None, l.up, true, me, &m_ns);
+    }
+    for (e, idx) in [(me, m_idx), (pe, p_idx)] {
+        if let Some(r) = super::external::tag(desired, &e.node, &e.iface, idx) {
+            work.entry(e.node.clone()).or_default().reqs.push(r);
+        }
     }
     let p_ns = netns::ns_name(lab, &pe.node);
     let p_work = &mut work.entry(pe.node.clone()).or_default().reqs;

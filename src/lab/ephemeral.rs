@@ -59,7 +59,7 @@ impl Hold {
             namespaces: names.len(),
             processes,
             files: 0,
-            cgroups: 0,
+            ..Default::default()
         })
     }
 }
@@ -72,19 +72,23 @@ impl Drop for Hold {
     }
 }
 
-/// [`Lab::up_valid`] with `ephemeral` set: builds `topo` held by this
-/// process. Nothing of a failed `up` remains.
-pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
-    let start = Instant::now();
-    let lab = topo.name.clone();
-    link_conditions::check_topology(topo)?;
-    super::vm::preflight(topo, true)?;
+/// What an ephemeral lab cannot have: what needs the lab's supervisor
+/// (schedules, DHCP, adverts, recordings), attachments, limits and
+/// isolation. Refused before anything is made.
+fn refuse_what_needs_a_pinned_lab(topo: &ValidTopology) -> Result<()> {
+    let lab = &topo.name;
     if let Some(l) = topo.links.iter().find(|l| !l.schedule.is_empty()) {
         return Err(Error::Conditions(format!(
             "link {} has a schedule: scheduled changes need the lab's supervisor, which an \
              ephemeral lab does not have; bring the lab up pinned (without `ephemeral`) or \
              change the link from the test with `lab.link(a, b)?.set_conditions(..)`",
             l.key()
+        )));
+    }
+    if topo.nodes.values().any(|n| n.attach.is_some()) || !topo.host_links.is_empty() {
+        return Err(Error::Attach(format!(
+            "lab {lab} attaches namespaces, containers or `host:` interfaces: an ephemeral lab \
+             holds only namespaces it made; bring the lab up pinned (without `ephemeral`)"
         )));
     }
     let needs = Supervised::of(topo);
@@ -102,6 +106,17 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
         )));
     }
     super::node_run::refuse_in_ephemeral(topo)?;
+    Ok(())
+}
+
+/// [`Lab::up_valid`] with `ephemeral` set: builds `topo` held by this
+/// process. Nothing of a failed `up` remains.
+pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
+    let start = Instant::now();
+    let lab = topo.name.clone();
+    link_conditions::check_topology(topo)?;
+    super::vm::preflight(topo, true)?;
+    refuse_what_needs_a_pinned_lab(topo)?;
     if opts.dry_run {
         return Err(Error::Internal(
             "a dry run of an ephemeral lab: plan it with a pinned `up` and `dry_run`".into(),
@@ -129,7 +144,7 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
     });
     let p = plan::plan(topo, None, &plan::Drift::default());
     let progress = opts.progress.unwrap_or(&super::quiet);
-    let timings = super::apply::apply(topo, None, &p, progress)?;
+    let timings = super::apply::apply(topo, None, &p, progress, &mut Default::default())?;
     for key in &Supervised::of(topo).emulated {
         let Some(l) = topo.links.iter().find(|l| &l.key() == key) else {
             continue;

@@ -128,7 +128,12 @@ fn compare(
     drift: &mut Drift,
 ) -> PeerOf {
     switch_drift(t, views, drift);
-    let peer_of = link_drift(t, views, driven, drift);
+    let mut peer_of = link_drift(t, views, driven, drift);
+    // `host:` links: the other end is in the root namespace.
+    for h in &t.host_links {
+        let peer = format!("{}:{}", crate::topo::external::HOST_NODE, h.host_iface);
+        peer_of.insert((h.node.clone(), h.iface.clone()), peer);
+    }
     route_drift(t, views, driven, drift);
     peer_of
 }

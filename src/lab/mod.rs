@@ -24,14 +24,18 @@
 //! interleave.
 
 pub(crate) mod apply;
+mod attached;
 pub(crate) mod builder;
 pub(crate) mod cgroups;
 pub(crate) mod converge;
+mod detach;
 pub(crate) mod dhcp;
 pub(crate) mod emulated;
 mod ephemeral;
+mod external;
 pub(crate) mod handles;
 pub(crate) mod held;
+mod host_links;
 pub(crate) mod hosts;
 pub(crate) mod inspect;
 mod kvm_probe;
@@ -176,6 +180,10 @@ pub enum Error {
         /// How it failed (exit status, signal, output).
         detail: String,
     },
+    /// An attached namespace, container or image (issue 14) that cannot
+    /// be used as the topology says.
+    #[error("{0}")]
+    Attach(String),
     /// `ip6: auto` hosts got no address from the routers' adverts in time.
     #[error("{0}")]
     Slaac(String),
@@ -614,6 +622,14 @@ impl Lab {
         let topo = kept.as_ref().unwrap_or(topo);
         let (drift, orphans) = drift_and_orphans(&lab, recorded.as_ref())?;
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
+        // Before anything is touched: every attached process, namespace,
+        // container and image exists, and no `host:` name is taken.
+        let mut resolved = match external::resolve(topo, &p.create_nodes, &p.create_host_links) {
+            Ok(r) => r,
+            // A fresh lab gives its lock file back: nothing else exists.
+            Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
+        };
+        crate::pause::at("attach-resolved");
         let changes = p.changes() + orphans.len();
         let mut report = UpReport::planned(topo, &p, changes, &drift.notes, opts, &kept_down);
         if opts.dry_run {
@@ -644,7 +660,13 @@ impl Lab {
             st.updated = store::now();
             st.pid = std::process::id();
             st.save()?;
-            let result = apply::apply(topo, (!fresh).then_some(&previous), &p, progress);
+            let result = apply::apply(
+                topo,
+                (!fresh).then_some(&previous),
+                &p,
+                progress,
+                &mut resolved,
+            );
             match result {
                 Ok(t) => report.timings = t,
                 Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),

@@ -53,6 +53,12 @@ pub struct Plan {
     pub route_repairs: usize,
     /// Whether name resolution files must be rewritten.
     pub rewrite_hosts: bool,
+    /// `host:` ends to delete (their names in the root namespace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delete_host_links: Vec<String>,
+    /// `host:` links to create (key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create_host_links: Vec<String>,
 }
 
 impl Plan {
@@ -64,6 +70,8 @@ impl Plan {
             + self.create_links.len()
             + self.condition_links.len()
             + self.route_repairs
+            + self.delete_host_links.len()
+            + self.create_host_links.len()
     }
 
     /// Whether the lab already matches: `up` would change nothing.
@@ -264,6 +272,7 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
                 .unwrap_or(false)
         })
         .collect();
+    (p.delete_host_links, p.create_host_links) = super::host_links::plan(desired, recorded, &p);
     p.rewrite_hosts = p.changes() > p.route_repairs;
     p
 }

@@ -23,6 +23,10 @@ pub struct TeardownReport {
     pub labs: Vec<String>,
     /// Network namespaces removed.
     pub namespaces: usize,
+    /// Attached namespaces (`kind: external`) given back: only nlab's
+    /// interfaces and pin removed, their processes left running.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub detached: usize,
     /// Processes ended: those still running in the lab's nodes, and its
     /// supervisor.
     pub processes: usize,
@@ -54,6 +58,9 @@ pub fn remove_namespaces(names: &[String]) -> Result<usize> {
 /// namespaces of the lab that are no longer pinned. `what` names the work
 /// in errors; `down` pauses at `down-scanned` between killing and unpinning.
 fn remove_held(names: &[String], recorded: &[NsRecord], what: &str, down: bool) -> Result<usize> {
+    // Attached namespaces are detached, never emptied of processes; image
+    // nodes lose their container first.
+    let names = &super::detach::split(names)?[..];
     let inodes: HashSet<u64> = names
         .iter()
         .filter_map(|n| netns::pinned_inode(n))
@@ -141,6 +148,8 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // Guests by their records, so QEMU powers off rather than being
     // killed with the node's other processes.
     let supervisors = supervisors + super::qemu::stop_all(lab);
+    // `host:` ends first: found by their tag, whatever the journal says.
+    super::detach::remove_host_ends(lab, None)?;
     // Selected by parsing each name, never by prefix: `nlab-a-` is also a
     // prefix of lab `a-b`'s namespaces (`nlab-a-b:h1`).
     let mut names = netns::lab_pinned(lab);
@@ -154,9 +163,20 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
             }
         }
     }
+    let attached = super::attached::Record::load(lab);
+    let marks = super::attached::marked();
+    let detached = names
+        .iter()
+        .filter(|n| {
+            attached
+                .pin(n)
+                .map_or_else(|| marks.contains_key(*n), |p| !p.image)
+        })
+        .count();
     let mut report = TeardownReport {
         labs: vec![lab.to_string()],
-        namespaces: names.len(),
+        namespaces: names.len() - detached,
+        detached,
         ..Default::default()
     };
     // The record outlives the pins (the lab dir goes last): namespaces a
@@ -172,6 +192,10 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // With the processes gone the node cgroups are empty; the record is
     // in the lab dir, so before it goes.
     report.cgroups = super::node_run::teardown(lab)?;
+    // Containers whose pin went already (an interrupted down), and marks
+    // of attachments whose pin never came (or went by hand).
+    super::detach::remove_containers(lab);
+    super::detach::unmark_unpinned(lab)?;
     for etc in netns::lab_etc(lab) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
@@ -190,6 +214,11 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
 pub fn all_labs() -> Vec<String> {
     let mut labs: Vec<String> = store::list_lab_dirs();
     for (lab, _) in supervisor::running() {
+        if !labs.contains(&lab) {
+            labs.push(lab);
+        }
+    }
+    for lab in super::detach::labs_in_root() {
         if !labs.contains(&lab) {
             labs.push(lab);
         }
@@ -217,11 +246,21 @@ pub fn all_labs() -> Vec<String> {
 pub fn cleanup_all() -> Result<TeardownReport> {
     let mut total = TeardownReport::default();
     let mut errors = Vec::new();
-    for lab in all_labs() {
+    // Containers nlab started from this root namespace whose lab left no
+    // other trace (a kill -9 right after `run`).
+    let mut labs = all_labs();
+    for (rt, name, lab) in super::detach::labelled_containers() {
+        crate::kernel::container::remove(rt, &name);
+        if !labs.contains(&lab) && super::check_lab_name(&lab).is_ok() {
+            labs.push(lab);
+        }
+    }
+    for lab in labs {
         match down(&lab) {
             Ok(r) => {
                 total.labs.push(lab);
                 total.namespaces += r.namespaces;
+                total.detached += r.detached;
                 total.processes += r.processes;
                 total.files += r.files;
                 total.cgroups += r.cgroups;

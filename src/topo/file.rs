@@ -56,6 +56,7 @@ mod flags;
 mod parse_capture;
 mod parse_conditions;
 mod parse_dhcp;
+mod parse_external;
 mod parse_limits;
 mod parse_ra;
 mod parse_vm;

@@ -12,6 +12,7 @@ pub(crate) mod addr;
 pub mod capture;
 pub mod conditions;
 pub mod dhcp;
+pub mod external;
 pub mod file;
 pub mod generate;
 pub(crate) mod graph;

@@ -51,6 +51,9 @@ pub struct Topology {
     /// The links, in the order they were declared (which numbers
     /// interfaces a generator names, and [`crate::lab::Lab::links`]).
     pub links: Vec<Link>,
+    /// Links to the root namespace (`host:IFNAME` endpoints).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_links: Vec<super::external::HostLink>,
     /// The file it came from, for error messages; `None` for generators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -150,6 +153,9 @@ pub struct Node {
     /// `interfaces:`), beside the node's links.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub macvlans: Vec<super::macvlan::Macvlan>,
+    /// A namespace nlab does not make: an existing one or a container's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<super::external::Attach>,
     /// Where the node was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
@@ -179,6 +185,7 @@ impl Node {
             vm: None,
             macvlans: Vec::new(),
             run: Default::default(),
+            attach: None,
             loc: Loc::default(),
         }
     }
@@ -503,7 +510,10 @@ impl<'de> Deserialize<'de> for MacAddr {
 
 impl PartialEq for Topology {
     fn eq(&self, o: &Self) -> bool {
-        self.name == o.name && self.nodes == o.nodes && self.links == o.links
+        self.name == o.name
+            && self.nodes == o.nodes
+            && self.links == o.links
+            && self.host_links == o.host_links
     }
 }
 
@@ -523,6 +533,7 @@ impl PartialEq for Node {
             && self.vm == o.vm
             && self.macvlans == o.macvlans
             && self.run == o.run
+            && self.attach == o.attach
     }
 }
 
@@ -561,6 +572,7 @@ impl Topology {
             name: name.into(),
             nodes: BTreeMap::new(),
             links: Vec::new(),
+            host_links: Vec::new(),
             source: None,
         }
     }

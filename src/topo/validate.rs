@@ -9,6 +9,7 @@ mod addrs;
 mod capture;
 mod dhcp;
 mod errors;
+mod external;
 mod limits;
 mod names;
 mod ra;
@@ -60,6 +61,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     addrs::check(&mut c);
     ra::check(&mut c);
     dhcp::check(&mut c);
+    external::check(&mut c);
     capture::check(&mut c);
     vm::check(&mut c);
     limits::check(&mut c);

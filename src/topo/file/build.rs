@@ -38,7 +38,17 @@ const LINK_KEYS: &[&str] = &[
     "capture",
 ];
 const ENDPOINT_KEYS: &[&str] = &["node", "iface", "ip", "mac", "mtu"];
-const KINDS: &[&str] = &["host", "switch", "router", "linux", "bridge", "dhcp", "vm"];
+const KINDS: &[&str] = &[
+    "host",
+    "switch",
+    "router",
+    "linux",
+    "bridge",
+    "dhcp",
+    "vm",
+    "external",
+    "ext-container",
+];
 
 /// Settings of one interface, from `interfaces:` or an endpoint mapping;
 /// each with where it was written, to report a conflict between the two.
@@ -162,6 +172,7 @@ impl<'s> Builder<'s> {
                 }
             }
         }
+        super::parse_external::split_host_links(&mut self.r, &mut t);
         for n in &self.default_gw {
             if t.endpoints_of(n).any(|e| e.dhcp) {
                 if let Some(node) = t.nodes.get_mut(n) {
@@ -245,19 +256,26 @@ impl<'s> Builder<'s> {
             .iter()
             .chain(super::parse_vm::VM_KEYS)
             .chain(RUN_KEYS)
+            .chain(super::parse_external::ATTACH_KEYS)
             .copied()
             .collect();
+        // `env` is both an image's and any node's programs' (one key).
+        let mut keys = keys;
+        keys.sort_unstable();
+        keys.dedup();
         let f = self.r.fields(n, &what, &keys);
+        let kind_text = f.value("kind").and_then(|k| k.text(self.r.src));
         // `kind: vm` is a host whose network stack is a guest's.
-        let vm_kind = f
-            .value("kind")
-            .is_some_and(|k| k.text(self.r.src).as_deref() == Some("vm"));
+        let vm_kind = kind_text.as_deref() == Some("vm");
+        let external = kind_text
+            .as_deref()
+            .is_some_and(|k| super::parse_external::EXTERNAL_KINDS.contains(&k));
         // `kind: dhcp` is a host that runs the DHCP server its `dhcp:` describes.
         let dhcp_kind = f
             .value("kind")
             .is_some_and(|k| k.text(self.r.src).as_deref() == Some("dhcp"));
         let kind = match f.value("kind") {
-            _ if dhcp_kind || vm_kind => NodeKind::Host,
+            _ if dhcp_kind || vm_kind || external => NodeKind::Host,
             Some(k) => self.kind(k).unwrap_or(NodeKind::Host),
             None => d.kind.unwrap_or(NodeKind::Host),
         };
@@ -289,6 +307,17 @@ impl<'s> Builder<'s> {
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
         node.vm = self.r.vm(&f, name, vm_kind, loc);
         node.run = self.r.node_run(&f, name, vm_kind);
+        node.attach = self.r.attach(&f, name, kind_text.as_deref(), loc);
+        // Defaults are for the lab's own hosts: an existing namespace keeps
+        // its default routes (validation refuses gateways written on it).
+        if node.attach.as_ref().is_some_and(|a| a.is_external()) {
+            if f.get("gateway").is_none() {
+                node.gateway = None;
+            }
+            if f.get("gateway6").is_none() {
+                node.gateway6 = None;
+            }
+        }
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {
