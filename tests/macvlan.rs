@@ -82,6 +82,14 @@ impl Drop for Segment {
     }
 }
 
+/// The tests of this file compare the root namespace's links before and
+/// after, and each makes a stand-in NIC there: they take turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn skip() -> bool {
     if !nix::unistd::geteuid().is_root() || std::env::var_os("NLAB_TEST_SANDBOX").is_none() {
         eprintln!("SKIP: needs root inside scripts/sandbox.sh (it makes a stand-in NIC in its root namespace)");
@@ -110,6 +118,7 @@ fn macvlan_nodes_reach_the_segment_and_each_other() {
     if skip() {
         return;
     }
+    let _turn = turn();
     let tag = format!("{}", std::process::id() % 100000);
     let seg = Segment::new(&tag);
     let before = root_links();
@@ -180,6 +189,7 @@ fn a_vms_macvtap_passes_the_segments_frames_to_its_queue() {
     if skip() {
         return;
     }
+    let _turn = turn();
     let tag = format!("{}t", std::process::id() % 100000);
     let seg = Segment::new(&tag);
     let lab = lab_name("mvt");
