@@ -49,6 +49,9 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
                 .clone()
                 .unwrap_or_else(|| topo::generate::default_lab_name(spec));
             let mut t = topo::generate::from_spec(spec, &name, a.mac)?;
+            if a.nat {
+                topo::generate::add_nat(&mut t)?;
+            }
             if let Some(imp) = link {
                 for l in &mut t.links {
                     l.conditions = topo::conditions::Directed::symmetric(imp.clone());

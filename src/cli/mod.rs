@@ -266,6 +266,11 @@ pub struct UpArgs {
     /// lost for ~4 s after such an `up`).
     #[arg(long)]
     pub no_wait: bool,
+    /// With --topo: Mininet's --nat. A NAT node `nat0` on the first
+    /// switch, every host's default route through it, its uplink a veth
+    /// into the host's namespace masqueraded by the host (README "NAT").
+    #[arg(long, requires = "topo")]
+    pub nat: bool,
 }
 
 #[derive(Args, Debug)]

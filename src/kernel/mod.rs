@@ -20,6 +20,7 @@ pub mod netlink;
 pub mod netns;
 pub mod packet;
 pub mod packet_send;
+pub mod nft;
 pub mod proc;
 pub mod route;
 pub mod signals;

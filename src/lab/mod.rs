@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod link_conditions;
 pub mod links;
 pub mod live;
+pub mod nat;
 mod node;
 mod owned;
 pub mod plan;
@@ -438,8 +439,11 @@ impl Lab {
             st.pid = std::process::id();
             st.save()?;
             let result = apply::apply(topo, (!fresh).then_some(&previous), &p, progress);
-            match result {
-                Ok(t) => report.timings = t,
+            match result.and_then(|t| Ok((t, nat::apply(topo)?))) {
+                Ok((t, w)) => {
+                    report.timings = t;
+                    report.warnings.extend(w);
+                }
                 Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
             }
             // Not "applied" yet: emulated links pass nothing until the

@@ -106,6 +106,9 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // processes in the lab's namespaces misses it), and it could otherwise
     // still be changing links while they are removed.
     let supervisors = supervisor::stop(lab).found;
+    // What a host uplink made in the root namespace, before the lab's
+    // namespaces (whose NAT ends the deleted veths take with them).
+    super::nat::uplink::remove(lab)?;
     // Selected by parsing each name, never by prefix: `nlab-a-` is also a
     // prefix of lab `a-b`'s namespaces (`nlab-a-b:h1`).
     let mut names = netns::lab_pinned(lab);
@@ -165,6 +168,11 @@ pub fn all_labs() -> Vec<String> {
             if !labs.iter().any(|l| l == lab) {
                 labs.push(lab.to_string());
             }
+        }
+    }
+    for lab in super::nat::uplink::labs_in_root() {
+        if !labs.contains(&lab) {
+            labs.push(lab);
         }
     }
     // Only names nlab could have made: anything else under the prefix is

@@ -47,6 +47,7 @@
 mod build;
 mod emit;
 mod flags;
+mod nat;
 mod parse_conditions;
 mod parse_dhcp;
 mod parse_ra;

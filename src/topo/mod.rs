@@ -8,6 +8,7 @@ pub mod generate;
 pub mod graph;
 pub mod model;
 pub mod ra;
+pub mod nat;
 pub mod routes;
 pub mod suggest;
 mod valid;

@@ -59,6 +59,10 @@ pub enum NodeKind {
     Switch,
     /// A host with IP forwarding on.
     Router,
+    /// A router that masquerades the lab toward its uplink (`Node::nat`).
+    Nat,
+    /// A namespace standing in for "the internet" on a NAT's uplink.
+    Internet,
 }
 
 impl NodeKind {
@@ -67,6 +71,8 @@ impl NodeKind {
             NodeKind::Host => "host",
             NodeKind::Switch => "switch",
             NodeKind::Router => "router",
+            NodeKind::Nat => "nat",
+            NodeKind::Internet => "internet",
         }
     }
 }
@@ -84,8 +90,10 @@ impl FromStr for NodeKind {
             "host" | "linux" => Ok(NodeKind::Host),
             "switch" | "bridge" => Ok(NodeKind::Switch),
             "router" => Ok(NodeKind::Router),
+            "nat" => Ok(NodeKind::Nat),
+            "internet" => Ok(NodeKind::Internet),
             other => Err(format!(
-                "unknown node kind `{other}` (expected host, switch or router)"
+                "unknown node kind `{other}` (expected host, switch, router, nat or internet)"
             )),
         }
     }
@@ -125,6 +133,9 @@ pub struct Node {
     /// Which client gets the addresses of its `ip: dhcp` interfaces.
     #[serde(default, skip_serializing_if = "is_builtin")]
     pub dhcp_client: super::dhcp::DhcpClient,
+    /// NAT nodes only: uplink, forwards, behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<Box<super::nat::NatSpec>>,
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -147,6 +158,7 @@ impl Node {
             dhcp: None,
             dhcp_relay: false,
             dhcp_client: super::dhcp::DhcpClient::Builtin,
+            nat: None,
             loc: Loc::default(),
         }
     }
@@ -209,6 +221,11 @@ impl Link {
     /// The end `id` (`node:iface`) is which of the two, if either.
     pub fn end_index(&self, id: &str) -> Option<usize> {
         self.endpoints.iter().position(|e| e.id() == id)
+    }
+
+    /// Which end is on node `node`, if either (the first, for a loop).
+    pub fn end_index_of_node(&self, node: &str) -> Option<usize> {
+        self.endpoints.iter().position(|e| e.node == node)
     }
 
     /// A stable identity for planning: the two `node:iface` ends, sorted.
@@ -454,6 +471,7 @@ impl PartialEq for Node {
             && self.dhcp == o.dhcp
             && self.dhcp_relay == o.dhcp_relay
             && self.dhcp_client == o.dhcp_client
+            && self.nat == o.nat
     }
 }
 

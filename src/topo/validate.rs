@@ -10,6 +10,7 @@ mod dhcp;
 mod errors;
 mod names;
 mod ra;
+mod nat;
 mod stp;
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     addrs::check(&mut c);
     ra::check(&mut c);
     dhcp::check(&mut c);
+    nat::check(&mut c);
     c.finish()
 }
 

@@ -25,12 +25,19 @@ const NODE_KEYS: &[&str] = &[
     "dhcp",
     "dhcp_relay",
     "dhcp_client",
+    "uplink",
+    "forward",
+    "static",
+    "hairpin",
+    "nat",
 ];
 const ROUTE_KEYS: &[&str] = &["dst", "via", "dev"];
 const IFACE_KEYS: &[&str] = &["ip", "mac", "mtu"];
 const LINK_KEYS: &[&str] = &["endpoints", "mtu", "up", "conditions", "schedule"];
 const ENDPOINT_KEYS: &[&str] = &["node", "iface", "ip", "mac", "mtu"];
-const KINDS: &[&str] = &["host", "switch", "router", "linux", "bridge", "dhcp"];
+const KINDS: &[&str] = &[
+    "host", "switch", "router", "linux", "bridge", "dhcp", "nat", "internet",
+];
 
 /// Settings of one interface, from `interfaces:` or an endpoint mapping;
 /// each with where it was written, to report a conflict between the two.
@@ -175,6 +182,7 @@ impl<'s> Builder<'s> {
                 Some(hint),
             );
         }
+        super::nat::finish(&mut t);
         t
     }
 
@@ -269,6 +277,7 @@ impl<'s> Builder<'s> {
         node.ipv6_ra = f.get("ipv6_ra").and_then(|v| self.r.ipv6_ra(v));
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
+        node.nat = super::nat::spec(&mut self.r, name, kind, &f, loc);
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {

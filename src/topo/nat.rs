@@ -1,0 +1,252 @@
+//! What a `kind: nat` node does, as plain data: its uplink, its port
+//! forwards, its static 1:1 mappings, hairpinning, and the RFC 4787
+//! behaviour it shows toward the uplink. `lab::nat` turns it into one
+//! nftables batch; `validate` checks it before anything is built.
+
+use super::model::Loc;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+/// Interface name a NAT node's uplink gets when nlab makes the uplink link
+/// (an internet node it created, or the veth into the root namespace).
+pub const UPLINK_IFACE: &str = "uplink";
+
+/// Where a NAT node's outside is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Uplink {
+    /// A `kind: internet` node of the lab (by name).
+    Node(String),
+    /// A veth into the root namespace, masqueraded again by the host.
+    Host,
+}
+
+/// Transport protocol of a port forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+/// `8080:h1:80/tcp`: the NAT's uplink port 8080 goes to port 80 of `h1`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Forward {
+    pub port: u16,
+    pub node: String,
+    pub to_port: u16,
+    pub proto: Proto,
+    #[serde(default, skip)]
+    pub loc: Loc,
+}
+
+impl fmt::Display for Forward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (p, n, t, pr) = (self.port, &self.node, self.to_port, self.proto.as_str());
+        write!(f, "{p}:{n}:{t}/{pr}")
+    }
+}
+
+impl FromStr for Forward {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("port forward `{s}` is not `PORT:NODE:PORT[/tcp|/udp]` (e.g. `8080:h1:80/tcp`)")
+        };
+        let (body, proto) = match s.rsplit_once('/') {
+            Some((b, "tcp")) => (b, Proto::Tcp),
+            Some((b, "udp")) => (b, Proto::Udp),
+            Some(_) => return Err(bad()),
+            None => (s, Proto::Tcp),
+        };
+        let parts: Vec<&str> = body.split(':').collect();
+        let [port, node, to] = parts[..] else {
+            return Err(bad());
+        };
+        let port_of = |p: &str| match p.parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("`{p}` in `{s}` is no port (1-65535)")),
+            Ok(n) => Ok(n),
+        };
+        if node.is_empty() {
+            return Err(bad());
+        }
+        Ok(Forward {
+            port: port_of(port)?,
+            node: node.to_string(),
+            to_port: port_of(to)?,
+            proto,
+            loc: Loc::default(),
+        })
+    }
+}
+
+/// `203.0.113.10:h1`: a 1:1 static NAT, the public address to the node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StaticNat {
+    pub public: Ipv4Addr,
+    pub node: String,
+    #[serde(default, skip)]
+    pub loc: Loc,
+}
+
+/// RFC 4787's three classes, for mapping (section 4.1) and for
+/// filtering (section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dependence {
+    EndpointIndependent,
+    AddressDependent,
+    AddressAndPortDependent,
+}
+
+/// The RFC 4787 behaviour of a NAT toward its uplink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Behaviour {
+    pub mapping: Dependence,
+    pub filtering: Dependence,
+    /// Keep the internal source port when it is free (RFC 4787 4.2.1).
+    pub port_preservation: bool,
+}
+
+impl Default for Behaviour {
+    /// What Linux masquerade does on its own: one mapping per internal
+    /// endpoint while it lasts, replies only from the endpoint contacted,
+    /// source ports kept when free (`port-restricted`).
+    fn default() -> Self {
+        preset("port-restricted").unwrap_or(Behaviour {
+            mapping: Dependence::EndpointIndependent,
+            filtering: Dependence::AddressAndPortDependent,
+            port_preservation: true,
+        })
+    }
+}
+
+/// Preset names users know, in the order the help lists them.
+pub const PRESETS: &[&str] = &[
+    "full-cone",
+    "restricted-cone",
+    "port-restricted",
+    "symmetric",
+    "cgnat",
+];
+
+/// The behaviour a preset name stands for.
+pub fn preset(name: &str) -> Option<Behaviour> {
+    use Dependence::*;
+    let b = |mapping, filtering, port_preservation| Behaviour {
+        mapping,
+        filtering,
+        port_preservation,
+    };
+    Some(match name {
+        "full-cone" => b(EndpointIndependent, EndpointIndependent, true),
+        "restricted-cone" => b(EndpointIndependent, AddressDependent, true),
+        "port-restricted" => b(EndpointIndependent, AddressAndPortDependent, true),
+        "symmetric" => b(AddressAndPortDependent, AddressAndPortDependent, false),
+        // A carrier-grade NAT (RFC 6888 asks for endpoint-independent
+        // mapping, RFC 7857 for filtering no looser than address-dependent)
+        // hands out ports from a pool, not the host's own.
+        "cgnat" => b(EndpointIndependent, AddressDependent, false),
+        _ => return None,
+    })
+}
+
+/// Everything a NAT node adds to a router.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NatSpec {
+    pub uplink: Uplink,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<Forward>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub static_nat: Vec<StaticNat>,
+    /// Internal hosts reach each other through the NAT's public address
+    /// and forwarded ports (RFC 4787 REQ-9).
+    #[serde(default)]
+    pub hairpin: bool,
+    #[serde(default)]
+    pub behaviour: Behaviour,
+    /// Where `uplink:` was written (or the node, when it was not).
+    #[serde(default, skip)]
+    pub uplink_loc: Loc,
+}
+
+impl NatSpec {
+    pub fn new(uplink: Uplink) -> Self {
+        NatSpec {
+            uplink,
+            forwards: Vec::new(),
+            static_nat: Vec::new(),
+            hairpin: true,
+            behaviour: Behaviour::default(),
+            uplink_loc: Loc::default(),
+        }
+    }
+}
+
+// Equality compares what would be built, not where it was written (as
+// `Topology`'s does).
+impl PartialEq for Forward {
+    fn eq(&self, o: &Self) -> bool {
+        (self.port, &self.node, self.to_port, self.proto) == (o.port, &o.node, o.to_port, o.proto)
+    }
+}
+impl Eq for Forward {}
+
+impl PartialEq for StaticNat {
+    fn eq(&self, o: &Self) -> bool {
+        (self.public, &self.node) == (o.public, &o.node)
+    }
+}
+impl Eq for StaticNat {}
+
+impl PartialEq for NatSpec {
+    fn eq(&self, o: &Self) -> bool {
+        self.uplink == o.uplink
+            && self.forwards == o.forwards
+            && self.static_nat == o.static_nat
+            && self.hairpin == o.hairpin
+            && self.behaviour == o.behaviour
+    }
+}
+impl Eq for NatSpec {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards_parse_and_print() {
+        let f: Forward = "8080:h1:80/tcp".parse().expect("valid");
+        assert_eq!((f.port, f.node.as_str(), f.to_port), (8080, "h1", 80));
+        assert_eq!(f.proto, Proto::Tcp);
+        assert_eq!(f.to_string(), "8080:h1:80/tcp");
+        let u: Forward = "5353:h2:53/udp".parse().expect("valid");
+        assert_eq!(u.proto, Proto::Udp);
+        assert_eq!("80:h1:8080".parse::<Forward>().map(|f| f.proto), Ok(Proto::Tcp));
+        for bad in ["80:h1", "0:h1:80", "80::80", "80:h1:80/sctp", "x:h1:80", "70000:h:1"] {
+            assert!(bad.parse::<Forward>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn presets_are_the_rfc_4787_classes() {
+        use Dependence::*;
+        let s = preset("symmetric").expect("preset");
+        assert_eq!((s.mapping, s.filtering), (AddressAndPortDependent, AddressAndPortDependent));
+        let f = preset("full-cone").expect("preset");
+        assert_eq!((f.mapping, f.filtering), (EndpointIndependent, EndpointIndependent));
+        assert!(PRESETS.iter().all(|p| preset(p).is_some()));
+        assert!(preset("cone").is_none());
+    }
+}
