@@ -202,7 +202,8 @@ pub fn delete_by_name(name: &str, what: String) -> Request {
 pub fn set_alias(index: u32, alias: &str, what: String) -> Request {
     let mut msg = LinkMessage::default();
     msg.header.index = index;
-    msg.attributes.push(LinkAttribute::IfAlias(alias.to_string()));
+    msg.attributes
+        .push(LinkAttribute::IfAlias(alias.to_string()));
     Request::new(RouteNetlinkMessage::SetLink(msg), 0, what)
 }
 

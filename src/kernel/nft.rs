@@ -28,7 +28,9 @@ fn in_ns<R: Send>(ns: Option<&NetNs>, f: impl FnOnce() -> Result<R> + Send) -> R
 fn nft_error(what: &str, e: NftablesError) -> Error {
     let msg = match e {
         NftablesError::NftExecution { inner, .. } => {
-            format!("could not run nft ({inner}); install nftables (Debian: apt-get install nftables)")
+            format!(
+                "could not run nft ({inner}); install nftables (Debian: apt-get install nftables)"
+            )
         }
         NftablesError::NftFailed { stderr, .. } => stderr.trim().to_string(),
         other => other.to_string(),
@@ -54,7 +56,8 @@ pub fn ruleset(ns: Option<&NetNs>, what: &str) -> Result<Value> {
     in_ns(ns, || {
         let raw = helper::get_current_ruleset_raw(DEFAULT_NFT, DEFAULT_ARGS)
             .map_err(|e| nft_error(what, e))?;
-        serde_json::from_str(&raw).map_err(|e| Error::protocol(what, format!("nft printed no JSON: {e}")))
+        serde_json::from_str(&raw)
+            .map_err(|e| Error::protocol(what, format!("nft printed no JSON: {e}")))
     })
 }
 
@@ -96,7 +99,10 @@ pub fn forward_drop_chains(ruleset: &Value) -> Vec<String> {
 
 /// Deletes table `family name` in `ns` if it is there.
 pub fn delete_table(ns: Option<&NetNs>, family: &str, name: &str, what: &str) -> Result<bool> {
-    if !tables(ns, what)?.iter().any(|(f, n)| f == family && n == name) {
+    if !tables(ns, what)?
+        .iter()
+        .any(|(f, n)| f == family && n == name)
+    {
         return Ok(false);
     }
     let batch = serde_json::json!({"nftables": [
@@ -121,6 +127,9 @@ mod tests {
             {"chain": {"family": "ip", "table": "filter", "name": "INPUT", "handle": 3,
                        "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}}
         ]});
-        assert_eq!(forward_drop_chains(&rs), vec!["ip filter FORWARD".to_string()]);
+        assert_eq!(
+            forward_drop_chains(&rs),
+            vec!["ip filter FORWARD".to_string()]
+        );
     }
 }

@@ -444,6 +444,7 @@ mod tests {
             peer_netnsid: None,
             port_state: None,
             carrier: true,
+            alias: None,
         }
     }
 

@@ -64,24 +64,36 @@ fn forward_path() -> PathBuf {
 
 /// Every lab named in the forwarding record (for `cleanup`).
 pub fn forward_labs() -> Vec<String> {
-    read_forward().map(|r| r.labs.into_iter().collect()).unwrap_or_default()
+    read_forward()
+        .map(|r| r.labs.into_iter().collect())
+        .unwrap_or_default()
 }
 
 fn read_forward() -> Option<ForwardRecord> {
-    std::fs::read(forward_path()).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    std::fs::read(forward_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 /// Runs `f` on the forwarding record under its lock; `f` returns what the
 /// record becomes (`None` deletes it) and a value for the caller.
-pub fn with_forward<R>(f: impl FnOnce(Option<ForwardRecord>) -> (Option<ForwardRecord>, R)) -> Result<R> {
-    files::ensure_dir(Path::new(RUN_DIR), 0o755).map_err(|e| Error::io(format!("creating {RUN_DIR}"), e))?;
+pub fn with_forward<R>(
+    f: impl FnOnce(Option<ForwardRecord>) -> (Option<ForwardRecord>, R),
+) -> Result<R> {
+    files::ensure_dir(Path::new(RUN_DIR), 0o755)
+        .map_err(|e| Error::io(format!("creating {RUN_DIR}"), e))?;
     let lock_path = Path::new(RUN_DIR).join(".ip_forward.lock");
     let lock = files::open_file(&lock_path, 0o600, false)
         .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
     let start = Instant::now();
-    while !files::try_lock_exclusive(&lock).map_err(|e| Error::io(format!("locking {}", lock_path.display()), e))? {
+    while !files::try_lock_exclusive(&lock)
+        .map_err(|e| Error::io(format!("locking {}", lock_path.display()), e))?
+    {
         if start.elapsed() > Duration::from_secs(10) {
-            return Err(Error::Journal(format!("{} stayed locked for 10 s", lock_path.display())));
+            return Err(Error::Journal(format!(
+                "{} stayed locked for 10 s",
+                lock_path.display()
+            )));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -90,7 +102,8 @@ pub fn with_forward<R>(f: impl FnOnce(Option<ForwardRecord>) -> (Option<ForwardR
     match next {
         Some(r) => {
             let bytes = serde_json::to_vec_pretty(&r).map_err(|e| Error::Journal(e.to_string()))?;
-            write_atomic(&path, &bytes).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+            write_atomic(&path, &bytes)
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
         }
         None => match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -233,8 +233,18 @@ mod tests {
         assert_eq!(f.to_string(), "8080:h1:80/tcp");
         let u: Forward = "5353:h2:53/udp".parse().expect("valid");
         assert_eq!(u.proto, Proto::Udp);
-        assert_eq!("80:h1:8080".parse::<Forward>().map(|f| f.proto), Ok(Proto::Tcp));
-        for bad in ["80:h1", "0:h1:80", "80::80", "80:h1:80/sctp", "x:h1:80", "70000:h:1"] {
+        assert_eq!(
+            "80:h1:8080".parse::<Forward>().map(|f| f.proto),
+            Ok(Proto::Tcp)
+        );
+        for bad in [
+            "80:h1",
+            "0:h1:80",
+            "80::80",
+            "80:h1:80/sctp",
+            "x:h1:80",
+            "70000:h:1",
+        ] {
             assert!(bad.parse::<Forward>().is_err(), "{bad}");
         }
     }
@@ -243,10 +253,52 @@ mod tests {
     fn presets_are_the_rfc_4787_classes() {
         use Dependence::*;
         let s = preset("symmetric").expect("preset");
-        assert_eq!((s.mapping, s.filtering), (AddressAndPortDependent, AddressAndPortDependent));
+        assert_eq!(
+            (s.mapping, s.filtering),
+            (AddressAndPortDependent, AddressAndPortDependent)
+        );
         let f = preset("full-cone").expect("preset");
-        assert_eq!((f.mapping, f.filtering), (EndpointIndependent, EndpointIndependent));
+        assert_eq!(
+            (f.mapping, f.filtering),
+            (EndpointIndependent, EndpointIndependent)
+        );
         assert!(PRESETS.iter().all(|p| preset(p).is_some()));
         assert!(preset("cone").is_none());
     }
+}
+
+/// The endpoint of NAT node `nat` that faces internet node `up`: on a link
+/// straight to it, or on a link into a switch segment `up` is on (Mininet's
+/// natnet puts the internet host and the NATs on one switch).
+pub fn uplink_end<'t>(t: &'t super::Topology, nat: &str, up: &str) -> Option<&'t super::Endpoint> {
+    use super::NodeKind;
+    let is_switch = |n: &str| t.nodes.get(n).map(|n| n.kind) == Some(NodeKind::Switch);
+    // Every node reachable from `start` through switches only.
+    let reaches_up = |start: &str| -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![start.to_string()];
+        while let Some(sw) = todo.pop() {
+            if !seen.insert(sw.clone()) {
+                continue;
+            }
+            for l in &t.links {
+                let Some(i) = l.end_index_of_node(&sw) else {
+                    continue;
+                };
+                let other = &l.endpoints[1 - i].node;
+                if other == up {
+                    return true;
+                }
+                if is_switch(other) {
+                    todo.push(other.clone());
+                }
+            }
+        }
+        false
+    };
+    t.links.iter().find_map(|l| {
+        let i = l.end_index_of_node(nat)?;
+        let other = &l.endpoints[1 - i].node;
+        (other == up || (is_switch(other) && reaches_up(other))).then_some(&l.endpoints[i])
+    })
 }

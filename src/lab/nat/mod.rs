@@ -25,7 +25,11 @@ pub fn apply(t: &Topology) -> Result<Vec<String>> {
         .filter(|n| n.kind == NodeKind::Nat)
         .filter_map(|n| Some((n.name.as_str(), n.nat.as_deref()?)))
         .collect();
-    let hosts: Vec<String> = nats.iter().filter(|(_, s)| s.uplink == Uplink::Host).map(|(n, _)| n.to_string()).collect();
+    let hosts: Vec<String> = nats
+        .iter()
+        .filter(|(_, s)| s.uplink == Uplink::Host)
+        .map(|(n, _)| n.to_string())
+        .collect();
     let (recs, warnings) = if hosts.is_empty() {
         (Vec::new(), Vec::new())
     } else {
@@ -67,12 +71,7 @@ pub fn apply(t: &Topology) -> Result<Vec<String>> {
 
 /// The NAT's interface toward internet node `up`, and its address there.
 fn uplink_end(t: &Topology, nat: &str, up: &str) -> Result<(String, Option<Ipv4Addr>)> {
-    t.links
-        .iter()
-        .find_map(|l| {
-            let i = l.end_index_of_node(nat)?;
-            (l.endpoints[1 - i].node == up).then_some(&l.endpoints[i])
-        })
+    crate::topo::nat::uplink_end(t, nat, up)
         .map(|e| {
             let a = e.addrs.iter().find_map(|a| match a.addr {
                 IpAddr::V4(v) => Some(v),
@@ -87,6 +86,8 @@ fn uplink_end(t: &Topology, nat: &str, up: &str) -> Result<(String, Option<Ipv4A
 fn addr_of(t: &Topology, node: &str) -> Result<Ipv4Addr> {
     match t.primary_addr(node, false) {
         Some(IpAddr::V4(a)) => Ok(a),
-        _ => Err(Error::Internal(format!("{node} has no IPv4 address (validation lets no such forward through)"))),
+        _ => Err(Error::Internal(format!(
+            "{node} has no IPv4 address (validation lets no such forward through)"
+        ))),
     }
 }

@@ -59,7 +59,11 @@ impl Batch {
         let t = json!({"family": "ip", "name": table});
         Batch {
             comment: owner.to_string(),
-            items: vec![json!({"add": {"table": t}}), json!({"delete": {"table": t}}), json!({"add": {"table": t}})],
+            items: vec![
+                json!({"add": {"table": t}}),
+                json!({"delete": {"table": t}}),
+                json!({"add": {"table": t}}),
+            ],
             table,
         }
     }
@@ -105,27 +109,40 @@ pub fn nat_batch(r: &NatRules) -> Value {
         b.rule("prerouting", e);
     }
     for (public, private) in &r.static_nat {
-        let mut e = if r.hairpin { vec![] } else { vec![eq(meta("iifname"), up.clone())] };
+        let mut e = if r.hairpin {
+            vec![]
+        } else {
+            vec![eq(meta("iifname"), up.clone())]
+        };
         e.push(eq(field("ip", "daddr"), json!(public.to_string())));
         e.push(json!({"dnat": {"addr": private.to_string()}}));
         b.rule("prerouting", e);
-        b.rule("postrouting", vec![
-            eq(meta("oifname"), up.clone()),
-            eq(field("ip", "saddr"), json!(private.to_string())),
-            json!({"snat": {"addr": public.to_string()}}),
-        ]);
+        b.rule(
+            "postrouting",
+            vec![
+                eq(meta("oifname"), up.clone()),
+                eq(field("ip", "saddr"), json!(private.to_string())),
+                json!({"snat": {"addr": public.to_string()}}),
+            ],
+        );
     }
     if r.hairpin {
         // A hairpinned connection goes back out inside: without its own
         // source rewritten, the reply would skip the NAT (RFC 4787 REQ-9).
-        b.rule("postrouting", vec![
-            ne(meta("iifname"), up.clone()),
-            ne(meta("oifname"), up.clone()),
-            json!({"match": {"op": "in", "left": ct("status"), "right": "dnat"}}),
-            json!({"masquerade": null}),
-        ]);
+        b.rule(
+            "postrouting",
+            vec![
+                ne(meta("iifname"), up.clone()),
+                ne(meta("oifname"), up.clone()),
+                json!({"match": {"op": "in", "left": ct("status"), "right": "dnat"}}),
+                json!({"masquerade": null}),
+            ],
+        );
     }
-    b.rule("postrouting", vec![eq(meta("oifname"), up.clone()), masquerade(&r.behaviour)]);
+    b.rule(
+        "postrouting",
+        vec![eq(meta("oifname"), up.clone()), masquerade(&r.behaviour)],
+    );
     filtering(&mut b, &up);
     b.finish()
 }
@@ -153,12 +170,18 @@ fn filtering(b: &mut Batch, up: &Value) {
         json!({"match": {"op": "in", "left": ct("state"), "right": ["established", "related"]}}),
         json!({"accept": null}),
     ]);
-    b.rule("forward", vec![
-        eq(meta("iifname"), up.clone()),
-        json!({"match": {"op": "in", "left": ct("status"), "right": "dnat"}}),
-        json!({"accept": null}),
-    ]);
-    b.rule("forward", vec![eq(meta("iifname"), up.clone()), json!({"drop": null})]);
+    b.rule(
+        "forward",
+        vec![
+            eq(meta("iifname"), up.clone()),
+            json!({"match": {"op": "in", "left": ct("status"), "right": "dnat"}}),
+            json!({"accept": null}),
+        ],
+    );
+    b.rule(
+        "forward",
+        vec![eq(meta("iifname"), up.clone()), json!({"drop": null})],
+    );
 }
 
 /// The root namespace's batch for the lab's host uplinks, each
@@ -172,12 +195,18 @@ pub fn host_batch(lab: &str, ifs: &[(String, String, (Ipv4Addr, u8))]) -> Value 
     for (node, root_if, (net, len)) in ifs {
         b.comment = format!("nlab:{lab}:{node}");
         let net = json!({"prefix": {"addr": net.to_string(), "len": len}});
-        b.rule("postrouting", vec![
-            eq(field("ip", "saddr"), net),
-            ne(meta("oifname"), json!(root_if)),
-            json!({"masquerade": null}),
-        ]);
-        b.rule("forward", vec![eq(meta("iifname"), json!(root_if)), json!({"accept": null})]);
+        b.rule(
+            "postrouting",
+            vec![
+                eq(field("ip", "saddr"), net),
+                ne(meta("oifname"), json!(root_if)),
+                json!({"masquerade": null}),
+            ],
+        );
+        b.rule(
+            "forward",
+            vec![eq(meta("iifname"), json!(root_if)), json!({"accept": null})],
+        );
         b.rule("forward", vec![
             eq(meta("oifname"), json!(root_if)),
             json!({"match": {"op": "in", "left": ct("state"), "right": ["established", "related"]}}),
@@ -199,7 +228,10 @@ mod tests {
             uplink_if: "uplink".into(),
             public: Some(Ipv4Addr::new(203, 0, 113, 2)),
             forwards: vec![(8080, Proto::Tcp, Ipv4Addr::new(192, 168, 1, 10), 80)],
-            static_nat: vec![(Ipv4Addr::new(203, 0, 113, 10), Ipv4Addr::new(192, 168, 1, 11))],
+            static_nat: vec![(
+                Ipv4Addr::new(203, 0, 113, 10),
+                Ipv4Addr::new(192, 168, 1, 11),
+            )],
             hairpin,
             behaviour: crate::topo::nat::preset(beh).expect("preset"),
         }
@@ -213,7 +245,11 @@ mod tests {
             let v = nat_batch(&rules(h, beh));
             serde_json::from_value::<Nftables>(v.clone()).unwrap_or_else(|e| panic!("{e}: {v:#}"));
         }
-        let ifs = [("nat0".to_string(), "nlu-1234abcd".to_string(), (Ipv4Addr::new(100, 127, 0, 0), 30))];
+        let ifs = [(
+            "nat0".to_string(),
+            "nlu-1234abcd".to_string(),
+            (Ipv4Addr::new(100, 127, 0, 0), 30),
+        )];
         let v = host_batch("demo", &ifs);
         serde_json::from_value::<Nftables>(v).expect("host batch");
     }
@@ -224,11 +260,16 @@ mod tests {
         let items = v["nftables"].as_array().expect("array");
         assert!(items[0]["add"]["table"]["name"] == "nlab-demo");
         assert!(items[1]["delete"]["table"]["name"] == "nlab-demo");
-        let rules: Vec<&Value> = items.iter().filter_map(|i| i["add"].get("rule")).collect();
-        assert!(rules.iter().all(|r| r["comment"] == "nlab:demo:nat1"));
+        let added: Vec<&Value> = items.iter().filter_map(|i| i["add"].get("rule")).collect();
+        assert!(added.iter().all(|r| r["comment"] == "nlab:demo:nat1"));
         let text = v.to_string();
-        assert!(text.contains("\"dnat\":{\"addr\":\"192.168.1.10\",\"port\":80}"), "{text}");
+        assert!(
+            text.contains("\"dnat\":{\"addr\":\"192.168.1.10\",\"port\":80}"),
+            "{text}"
+        );
         assert!(!text.contains("fully-random"));
-        assert!(nat_batch(&rules(false, "symmetric")).to_string().contains("fully-random"));
+        assert!(nat_batch(&rules(false, "symmetric"))
+            .to_string()
+            .contains("fully-random"));
     }
 }

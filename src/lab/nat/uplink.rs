@@ -33,7 +33,9 @@ pub fn alias(lab: &str, node: &str) -> String {
 }
 
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// A free /30 in 100.127.0.0/16 (shared address space, RFC 6598, which
@@ -56,7 +58,10 @@ fn pick_transfer(lab: &str, node: &str, taken: &[IpNet]) -> (Ipv4Addr, u8) {
 }
 
 fn v4(a: Ipv4Addr, prefix: u8) -> IpNet {
-    IpNet { addr: IpAddr::V4(a), prefix }
+    IpNet {
+        addr: IpAddr::V4(a),
+        prefix,
+    }
 }
 
 /// Makes (or finds, on a later `up`) the host uplink of each named NAT
@@ -73,7 +78,11 @@ pub fn make(lab: &str, nodes: &[String]) -> Result<(Vec<UplinkRecord>, Vec<Strin
             continue;
         }
         let taken = addr::dump(&mut root, "reading addresses of the root namespace")?;
-        let taken: Vec<IpNet> = taken.into_iter().map(|a| a.net).chain(recs.iter().map(|r| v4(r.net, r.prefix))).collect();
+        let taken: Vec<IpNet> = taken
+            .into_iter()
+            .map(|a| a.net)
+            .chain(recs.iter().map(|r| v4(r.net, r.prefix)))
+            .collect();
         let (net, prefix) = pick_transfer(lab, node, &taken);
         let base = u32::from(net);
         let rec = UplinkRecord {
@@ -91,9 +100,19 @@ pub fn make(lab: &str, nodes: &[String]) -> Result<(Vec<UplinkRecord>, Vec<Strin
         create(lab, &mut root, &rec)?;
     }
     forwarding_on(lab)?;
-    let recs: Vec<UplinkRecord> = recs.into_iter().filter(|r| nodes.contains(&r.node)).collect();
-    let ifs: Vec<(String, String, (Ipv4Addr, u8))> = recs.iter().map(|r| (r.node.clone(), r.root_if.clone(), (r.net, r.prefix))).collect();
-    nft::apply(None, &host_batch(lab, &ifs), &format!("adding table {} to the root namespace", table_name(lab)))?;
+    let recs: Vec<UplinkRecord> = recs
+        .into_iter()
+        .filter(|r| nodes.contains(&r.node))
+        .collect();
+    let ifs: Vec<(String, String, (Ipv4Addr, u8))> = recs
+        .iter()
+        .map(|r| (r.node.clone(), r.root_if.clone(), (r.net, r.prefix)))
+        .collect();
+    nft::apply(
+        None,
+        &host_batch(lab, &ifs),
+        &format!("adding table {} to the root namespace", table_name(lab)),
+    )?;
     Ok((recs, host_firewall_warnings(lab)))
 }
 
@@ -102,14 +121,34 @@ fn create(lab: &str, root: &mut Socket, rec: &UplinkRecord) -> Result<()> {
     let ns_name = netns::ns_name(lab, &rec.node);
     let nat_ns = NetNs::open(&ns_name)?;
     let here = NetNs::current()?;
-    let a = link::VethEnd { name: &rec.root_if, ns_fd: here.raw_fd(), index: 0, mac: None, mtu: None, up: true, master: None };
-    let b = link::VethEnd { name: UPLINK_IFACE, ns_fd: nat_ns.raw_fd(), index: 0, mac: None, mtu: None, up: true, master: None };
+    let a = link::VethEnd {
+        name: &rec.root_if,
+        ns_fd: here.raw_fd(),
+        index: 0,
+        mac: None,
+        mtu: None,
+        up: true,
+        master: None,
+    };
+    let b = link::VethEnd {
+        name: UPLINK_IFACE,
+        ns_fd: nat_ns.raw_fd(),
+        index: 0,
+        mac: None,
+        mtu: None,
+        up: true,
+        master: None,
+    };
     let what = |w: &str| format!("{w} of the host uplink {} of {ns_name}", rec.root_if);
     root.request(link::new_veth(&a, &b, what("creating the veth")))?;
     let idx = link::index_of(root, &rec.root_if, "the root namespace")?;
     let reqs = vec![
         link::set_alias(idx, &alias(lab, &rec.node), what("tagging")),
-        addr::add(idx, &v4(rec.root_addr, rec.prefix), what("addressing the root end")),
+        addr::add(
+            idx,
+            &v4(rec.root_addr, rec.prefix),
+            what("addressing the root end"),
+        ),
     ];
     if let Some(e) = root.execute(reqs).into_iter().next() {
         return Err(e.into());
@@ -119,8 +158,17 @@ fn create(lab: &str, root: &mut Socket, rec: &UplinkRecord) -> Result<()> {
     let default = v4(Ipv4Addr::UNSPECIFIED, 0);
     let reqs = vec![
         link::set_up(nidx, true, what("setting up the NAT end")),
-        addr::add(nidx, &v4(rec.nat_addr, rec.prefix), what("addressing the NAT end")),
-        route::replace(&default, Some(IpAddr::V4(rec.root_addr)), Some(nidx), what("routing the NAT's default through")),
+        addr::add(
+            nidx,
+            &v4(rec.nat_addr, rec.prefix),
+            what("addressing the NAT end"),
+        ),
+        route::replace(
+            &default,
+            Some(IpAddr::V4(rec.root_addr)),
+            Some(nidx),
+            what("routing the NAT's default through"),
+        ),
     ];
     match conn.sock.execute(reqs).into_iter().next() {
         Some(e) => Err(e.into()),
@@ -132,7 +180,10 @@ fn create(lab: &str, root: &mut Socket, rec: &UplinkRecord) -> Result<()> {
 fn forwarding_on(lab: &str) -> Result<()> {
     let now = netns::read_sysctl("net.ipv4.ip_forward")?;
     uplinks::with_forward(|rec| {
-        let mut r = rec.unwrap_or(ForwardRecord { old: now.clone(), labs: Default::default() });
+        let mut r = rec.unwrap_or(ForwardRecord {
+            old: now.clone(),
+            labs: Default::default(),
+        });
         r.labs.insert(lab.to_string());
         (Some(r), ())
     })?;
@@ -182,13 +233,17 @@ fn host_firewall_warnings(lab: &str) -> Vec<String> {
 
 /// Whether the lab has anything in the root namespace.
 pub fn has_root_objects(lab: &str) -> bool {
-    !uplinks::load(lab).is_empty() || uplinks::forward_labs().iter().any(|l| l == lab) || !tagged_links(lab).is_empty()
+    !uplinks::load(lab).is_empty()
+        || uplinks::forward_labs().iter().any(|l| l == lab)
+        || !tagged_links(lab).is_empty()
 }
 
 /// Root-namespace links whose alias tags them as the lab's.
 fn tagged_links(lab: &str) -> Vec<String> {
     let tag = format!("nlab:{lab}:");
-    let Ok(mut root) = Socket::new() else { return Vec::new() };
+    let Ok(mut root) = Socket::new() else {
+        return Vec::new();
+    };
     link::dump(&mut root, "reading links of the root namespace")
         .unwrap_or_default()
         .into_iter()
@@ -199,11 +254,21 @@ fn tagged_links(lab: &str) -> Vec<String> {
 
 /// Labs that own a tagged link in the root namespace (for `cleanup`).
 pub fn labs_in_root() -> Vec<String> {
-    let Ok(mut root) = Socket::new() else { return Vec::new() };
+    let Ok(mut root) = Socket::new() else {
+        return Vec::new();
+    };
     let mut labs: Vec<String> = link::dump(&mut root, "reading links of the root namespace")
         .unwrap_or_default()
         .into_iter()
-        .filter_map(|l| Some(l.alias?.strip_prefix("nlab:")?.split(':').next()?.to_string()))
+        .filter_map(|l| {
+            Some(
+                l.alias?
+                    .strip_prefix("nlab:")?
+                    .split(':')
+                    .next()?
+                    .to_string(),
+            )
+        })
         .chain(uplinks::forward_labs())
         .collect();
     labs.sort();
@@ -225,14 +290,22 @@ pub fn remove(lab: &str) -> Result<usize> {
     let mut root = Socket::new()?;
     let mut removed = 0;
     for n in &names {
-        match root.request(link::delete_by_name(n, format!("deleting host uplink {n} of lab {lab}"))) {
+        match root.request(link::delete_by_name(
+            n,
+            format!("deleting host uplink {n} of lab {lab}"),
+        )) {
             Ok(()) => removed += 1,
             Err(e) if e.is_no_device() || e.is_not_found() => {}
             Err(e) => return Err(e.into()),
         }
     }
     let table = table_name(lab);
-    if nft::delete_table(None, "ip", &table, &format!("deleting table {table} from the root namespace"))? {
+    if nft::delete_table(
+        None,
+        "ip",
+        &table,
+        &format!("deleting table {table} from the root namespace"),
+    )? {
         removed += 1;
     }
     forwarding_release(lab)?;

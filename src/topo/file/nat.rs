@@ -13,11 +13,21 @@ pub(super) const NAT_KEYS: &[&str] = &["uplink", "forward", "static", "hairpin",
 
 /// The NAT settings of node `name` of `kind`; `None` for other kinds
 /// (an error if any NAT key is there).
-pub(super) fn spec(r: &mut Reader<'_>, name: &str, kind: NodeKind, f: &Fields<'_>, node_loc: crate::topo::Loc) -> Option<Box<NatSpec>> {
+pub(super) fn spec(
+    r: &mut Reader<'_>,
+    name: &str,
+    kind: NodeKind,
+    f: &Fields<'_>,
+    node_loc: crate::topo::Loc,
+) -> Option<Box<NatSpec>> {
     if kind != NodeKind::Nat {
         for k in NAT_KEYS {
             if let Some(v) = f.get(k) {
-                r.err(v.loc, format!("`{k}` is set on {kind} `{name}`, but only nat nodes take it"), Some("make the node `kind: nat`".into()));
+                r.err(
+                    v.loc,
+                    format!("`{k}` is set on {kind} `{name}`, but only nat nodes take it"),
+                    Some("make the node `kind: nat`".into()),
+                );
             }
         }
         return None;
@@ -27,7 +37,11 @@ pub(super) fn spec(r: &mut Reader<'_>, name: &str, kind: NodeKind, f: &Fields<'_
     if let Some(u) = f.value("uplink") {
         s.uplink_loc = u.loc;
         if let Some(text) = r.string(u, "`uplink`") {
-            s.uplink = if text == "host" { Uplink::Host } else { Uplink::Node(text) };
+            s.uplink = if text == "host" {
+                Uplink::Host
+            } else {
+                Uplink::Node(text)
+            };
         }
     }
     if let Some(list) = f.value("forward") {
@@ -52,7 +66,8 @@ pub(super) fn spec(r: &mut Reader<'_>, name: &str, kind: NodeKind, f: &Fields<'_
             match nat::preset(&text) {
                 Some(p) => s.behaviour = p,
                 None => {
-                    let hint = did_you_mean(&text, nat::PRESETS.iter().copied()).unwrap_or_else(|| format!("one of {}", nat::PRESETS.join(", ")));
+                    let hint = did_you_mean(&text, nat::PRESETS.iter().copied())
+                        .unwrap_or_else(|| format!("one of {}", nat::PRESETS.join(", ")));
                     r.err(b.loc, format!("unknown NAT behaviour `{text}`"), Some(hint));
                 }
             }
@@ -77,11 +92,21 @@ fn forward(r: &mut Reader<'_>, n: &YNode) -> Option<Forward> {
 
 fn static_nat(r: &mut Reader<'_>, n: &YNode) -> Option<StaticNat> {
     let text = r.string(n, "a static NAT")?;
-    let parsed = text.split_once(':').and_then(|(a, node)| Some((a.parse::<Ipv4Addr>().ok()?, node)));
+    let parsed = text
+        .split_once(':')
+        .and_then(|(a, node)| Some((a.parse::<Ipv4Addr>().ok()?, node)));
     match parsed {
-        Some((public, node)) if !node.is_empty() => Some(StaticNat { public, node: node.to_string(), loc: n.loc }),
+        Some((public, node)) if !node.is_empty() => Some(StaticNat {
+            public,
+            node: node.to_string(),
+            loc: n.loc,
+        }),
         _ => {
-            r.err(n.loc, format!("static NAT `{text}` is not `PUBLIC-IPV4:NODE`"), Some("e.g. `203.0.113.10:h1`".into()));
+            r.err(
+                n.loc,
+                format!("static NAT `{text}` is not `PUBLIC-IPV4:NODE`"),
+                Some("e.g. `203.0.113.10:h1`".into()),
+            );
             None
         }
     }
@@ -92,7 +117,12 @@ fn static_nat(r: &mut Reader<'_>, n: &YNode) -> Option<StaticNat> {
 /// link of its own, with addresses from the documentation ranges. Also the
 /// NAT's default route toward the uplink when the file gives none.
 pub fn finish(t: &mut Topology) {
-    let nats: Vec<String> = t.nodes.values().filter(|n| n.kind == NodeKind::Nat && n.nat.is_some()).map(|n| n.name.clone()).collect();
+    let nats: Vec<String> = t
+        .nodes
+        .values()
+        .filter(|n| n.kind == NodeKind::Nat && n.nat.is_some())
+        .map(|n| n.name.clone())
+        .collect();
     let mut made = 0u8;
     for name in nats {
         let unnamed = matches!(t.nodes[&name].nat.as_deref(), Some(NatSpec { uplink: Uplink::Node(u), .. }) if u.is_empty());
@@ -157,17 +187,22 @@ pub fn transfer_addrs(n: u8) -> (IpNet, IpNet) {
         2 => [198, 51, 100],
         k => [100, 64, k],
     };
-    let ip = |last| IpNet { addr: IpAddr::V4(Ipv4Addr::new(base[0], base[1], base[2], last)), prefix: 24 };
+    let ip = |last| IpNet {
+        addr: IpAddr::V4(Ipv4Addr::new(base[0], base[1], base[2], last)),
+        prefix: 24,
+    };
     (ip(1), ip(2))
 }
 
 /// A NAT without a gateway routes its default toward the internet end of
-/// its uplink link.
+/// its uplink link (a direct link only: on a shared segment the file says).
 fn default_route(t: &mut Topology, nat: &str) {
     if t.nodes[nat].gateway.is_some() {
         return;
     }
-    let Some(Uplink::Node(up)) = t.nodes[nat].nat.as_deref().map(|s| s.uplink.clone()) else { return };
+    let Some(Uplink::Node(up)) = t.nodes[nat].nat.as_deref().map(|s| s.uplink.clone()) else {
+        return;
+    };
     let gw = t.links.iter().find_map(|l| {
         let i = l.end_index_of_node(nat)?;
         let other = &l.endpoints[1 - i];

@@ -19,21 +19,37 @@ pub fn add_nat(t: &mut Topology) -> Result<(), TopoErrors> {
         .map(|n| n.name.clone())
         .min_by(|a, b| natural_cmp(a, b))
     else {
-        return Err(TopoError::new("--nat needs a topology with a switch to attach the NAT node to").into());
+        return Err(TopoError::new(
+            "--nat needs a topology with a switch to attach the NAT node to",
+        )
+        .into());
     };
     if t.nodes.contains_key(NAT_NODE) {
-        return Err(TopoError::new(format!("--nat adds node `{NAT_NODE}`, but the topology has one")).into());
+        return Err(TopoError::new(format!(
+            "--nat adds node `{NAT_NODE}`, but the topology has one"
+        ))
+        .into());
     }
-    let hosts = t.nodes.values().filter(|n| n.kind == NodeKind::Host).count();
+    let hosts = t
+        .nodes
+        .values()
+        .filter(|n| n.kind == NodeKind::Host)
+        .count();
     let ip = mininet_host_ip(hosts as u64 + 1).map_err(TopoError::new)?;
     let used = t.endpoints_of(&sw).count();
     let mut port = used + 1;
-    while t.endpoints_of(&sw).any(|e| e.iface == format!("{sw}-eth{port}")) {
+    while t
+        .endpoints_of(&sw)
+        .any(|e| e.iface == format!("{sw}-eth{port}"))
+    {
         port += 1;
     }
     let mut nat_end = Endpoint::new(NAT_NODE, format!("{NAT_NODE}-eth0"));
-    nat_end.addrs = vec![ip.clone()];
-    t.links.push(Link::new(nat_end, Endpoint::new(&sw, format!("{sw}-eth{port}"))));
+    nat_end.addrs = vec![ip];
+    t.links.push(Link::new(
+        nat_end,
+        Endpoint::new(&sw, format!("{sw}-eth{port}")),
+    ));
     let mut node = Node::new(NAT_NODE, NodeKind::Nat);
     node.nat = Some(Box::new(NatSpec::new(Uplink::Host)));
     t.nodes.insert(NAT_NODE.into(), node);
@@ -53,9 +69,17 @@ mod tests {
         add_nat(&mut t).expect("nat");
         let nat = &t.nodes[NAT_NODE];
         assert_eq!(nat.kind, NodeKind::Nat);
-        let link = t.links.iter().find(|l| l.end_index_of_node(NAT_NODE).is_some()).expect("link");
+        let link = t
+            .links
+            .iter()
+            .find(|l| l.end_index_of_node(NAT_NODE).is_some())
+            .expect("link");
         assert!(link.endpoints.iter().any(|e| e.node == "s1"));
         assert_eq!(link.endpoints[0].addrs[0].to_string(), "10.0.0.5/8");
-        assert!(t.hosts().iter().filter(|h| h.kind == NodeKind::Host).all(|h| h.gateway.map(|g| g.to_string()) == Some("10.0.0.5".into())));
+        assert!(t
+            .hosts()
+            .iter()
+            .filter(|h| h.kind == NodeKind::Host)
+            .all(|h| h.gateway.map(|g| g.to_string()) == Some("10.0.0.5".into())));
     }
 }

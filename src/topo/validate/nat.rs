@@ -14,19 +14,27 @@ pub(super) fn check(c: &mut Checker<'_>) {
     for (name, node) in &t.nodes {
         let Some(nat) = node.nat.as_deref() else {
             if node.kind == NodeKind::Nat {
-                c.push(node.loc, format!("nat node `{name}` has no NAT settings"), None);
+                c.push(
+                    node.loc,
+                    format!("nat node `{name}` has no NAT settings"),
+                    None,
+                );
             }
             continue;
         };
         if node.kind != NodeKind::Nat {
             c.push(
                 node.loc,
-                format!("`{name}` is a {} but has NAT settings (`uplink`, `forward`, `nat`)", node.kind),
+                format!(
+                    "`{name}` is a {} but has NAT settings (`uplink`, `forward`, `nat`)",
+                    node.kind
+                ),
                 Some("make it `kind: nat`, or remove them".into()),
             );
             continue;
         }
         uplink(c, name, nat);
+        behaviour(c, name, node.loc, &nat.behaviour);
         let uplink_key = match &nat.uplink {
             Uplink::Host => format!("host:{name}"),
             Uplink::Node(n) => n.clone(),
@@ -38,15 +46,32 @@ pub(super) fn check(c: &mut Checker<'_>) {
                 None => {
                     let hint = did_you_mean(&f.node, t.nodes.keys().map(String::as_str))
                         .unwrap_or_else(|| "forward to a host of this lab".into());
-                    c.push(loc, format!("port forward `{f}` of `{name}` names unknown node `{}`", f.node), Some(hint));
+                    c.push(
+                        loc,
+                        format!(
+                            "port forward `{f}` of `{name}` names unknown node `{}`",
+                            f.node
+                        ),
+                        Some(hint),
+                    );
                 }
-                Some(n) if n.kind == NodeKind::Switch || t.primary_addr(&f.node, false).is_none() => {
+                Some(n)
+                    if n.kind == NodeKind::Switch || t.primary_addr(&f.node, false).is_none() =>
+                {
                     c.push(loc, format!("port forward `{f}` of `{name}`: `{}` has no IPv4 address to forward to", f.node), Some("forward to a host or router with an IPv4 address".into()));
                 }
                 Some(_) => {}
             }
             if let Some(first) = own.insert((f.proto, f.port), loc.line) {
-                c.push(loc, format!("port {}/{} of `{name}` is forwarded twice (first on line {first})", f.port, f.proto.as_str()), Some("each uplink port forwards to one place: pick another port".into()));
+                c.push(
+                    loc,
+                    format!(
+                        "port {}/{} of `{name}` is forwarded twice (first on line {first})",
+                        f.port,
+                        f.proto.as_str()
+                    ),
+                    Some("each uplink port forwards to one place: pick another port".into()),
+                );
                 continue;
             }
             let key = (uplink_key.clone(), f.proto, f.port);
@@ -61,34 +86,238 @@ pub(super) fn check(c: &mut Checker<'_>) {
         for s in &nat.static_nat {
             if !t.nodes.contains_key(&s.node) {
                 let loc = if s.loc.is_known() { s.loc } else { node.loc };
-                c.push(loc, format!("static NAT `{}:{}` of `{name}` names unknown node `{}`", s.public, s.node, s.node), None);
+                c.push(
+                    loc,
+                    format!(
+                        "static NAT `{}:{}` of `{name}` names unknown node `{}`",
+                        s.public, s.node, s.node
+                    ),
+                    None,
+                );
             }
         }
+    }
+}
+
+/// Behaviours this build can give. Linux conntrack filters inbound
+/// packets address-and-port-dependently and nothing else yet: looser
+/// filtering (full cone, restricted cone, cgnat) needs a dynamic nftables
+/// map from the mapped port to the internal endpoint, which nlab does not
+/// build yet. Address-dependent mapping has no nftables form at all:
+/// masquerade either reuses the source port (endpoint-independent) or
+/// picks one per flow (`fully-random`, address-and-port-dependent).
+fn behaviour(
+    c: &mut Checker<'_>,
+    name: &str,
+    loc: crate::topo::Loc,
+    b: &crate::topo::nat::Behaviour,
+) {
+    use crate::topo::nat::Dependence::*;
+    if b.filtering != AddressAndPortDependent {
+        c.push(loc, format!("NAT `{name}`: {:?} filtering is not available yet (nlab gives address-and-port-dependent filtering only)", b.filtering), Some("use `nat: port-restricted` or `nat: symmetric`".into()));
+    }
+    if b.mapping == AddressDependent {
+        c.push(loc, format!("NAT `{name}`: address-dependent mapping has no nftables form"), Some("use endpoint-independent (`port-restricted`) or address-and-port-dependent (`symmetric`) mapping".into()));
     }
 }
 
 /// The uplink is an internet node this NAT has a link to.
 fn uplink(c: &mut Checker<'_>, name: &str, nat: &crate::topo::nat::NatSpec) {
     let t = c.t;
-    let Uplink::Node(up) = &nat.uplink else { return };
-    let loc = if nat.uplink_loc.is_known() { nat.uplink_loc } else { t.nodes[name].loc };
+    let Uplink::Node(up) = &nat.uplink else {
+        return;
+    };
+    let loc = if nat.uplink_loc.is_known() {
+        nat.uplink_loc
+    } else {
+        t.nodes[name].loc
+    };
     match t.nodes.get(up) {
         None => {
             let hint = did_you_mean(up, t.nodes.keys().map(String::as_str))
                 .unwrap_or_else(|| "name a `kind: internet` node, or `host`".into());
-            c.push(loc, format!("uplink `{up}` of `{name}` is no node of this lab"), Some(hint));
+            c.push(
+                loc,
+                format!("uplink `{up}` of `{name}` is no node of this lab"),
+                Some(hint),
+            );
         }
         Some(n) if n.kind != NodeKind::Internet => {
-            c.push(loc, format!("uplink `{up}` of `{name}` is a {}, not an internet node", n.kind), Some(format!("give `{up}` `kind: internet`, or use `uplink: host`")));
+            c.push(
+                loc,
+                format!(
+                    "uplink `{up}` of `{name}` is a {}, not an internet node",
+                    n.kind
+                ),
+                Some(format!(
+                    "give `{up}` `kind: internet`, or use `uplink: host`"
+                )),
+            );
         }
-        Some(_) => {
-            let linked = t.links.iter().any(|l| {
-                let ns = [&l.endpoints[0].node, &l.endpoints[1].node];
-                ns.contains(&&name.to_string()) && ns.contains(&up)
-            });
-            if !linked {
-                c.push(loc, format!("`{name}` has uplink `{up}` but no link to it"), Some(format!("add a link between `{name}` and `{up}`")));
-            }
+        Some(_) if crate::topo::nat::uplink_end(t, name, up).is_none() => {
+            c.push(
+                loc,
+                format!("`{name}` has uplink `{up}` but no link to it"),
+                Some(format!(
+                    "add a link between `{name}` and `{up}` (or a switch `{up}` is on)"
+                )),
+            );
         }
+        Some(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::topo::file::parse;
+
+    fn errors(yaml: &str) -> Vec<(u32, String)> {
+        match parse(yaml, Some("lab.yaml")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.iter().map(|e| (e.loc.line, e.msg.clone())).collect(),
+        }
+    }
+
+    const BASE: &str = "name: n
+topology:
+  nodes:
+    h1: {gateway: 192.168.1.1}
+    inet: {kind: internet}
+    r1: {kind: router}
+    nat1:
+      kind: nat
+      uplink: UPLINK
+      forward: [FORWARDS]
+  links:
+    - endpoints: [{node: h1, iface: eth0, ip: 192.168.1.10/24}, {node: nat1, iface: lan, ip: 192.168.1.1/24}]
+    - endpoints: [{node: nat1, iface: wan, ip: 203.0.113.2/24}, {node: inet, iface: n1, ip: 203.0.113.1/24}]
+    - endpoints: [{node: nat1, iface: r, ip: 10.9.0.1/24}, {node: r1, iface: n, ip: 10.9.0.2/24}]
+";
+
+    fn file(uplink: &str, forwards: &str) -> String {
+        BASE.replace("UPLINK", uplink).replace("FORWARDS", forwards)
+    }
+
+    #[test]
+    fn a_good_nat_file_parses_with_its_forwards() {
+        let t = parse(
+            &file("inet", "\"8080:h1:80/tcp\", \"5353:h1:53/udp\""),
+            None,
+        )
+        .expect("valid");
+        let nat = t.nodes["nat1"].nat.as_deref().expect("nat spec");
+        assert_eq!(nat.forwards.len(), 2);
+        assert_eq!(
+            t.nodes["nat1"].gateway.map(|g| g.to_string()).as_deref(),
+            Some("203.0.113.1")
+        );
+    }
+
+    #[test]
+    fn a_forward_to_an_unknown_node_is_an_error_at_its_line() {
+        let e = errors(&file("inet", "\"8080:h9:80/tcp\""));
+        assert!(
+            e.iter()
+                .any(|(l, m)| *l == 10 && m.contains("unknown node `h9`")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_port_forwarded_twice_is_an_error() {
+        let e = errors(&file("inet", "\"8080:h1:80/tcp\", \"8080:h1:81/tcp\""));
+        assert!(
+            e.iter()
+                .any(|(l, m)| *l == 10 && m.contains("forwarded twice")),
+            "{e:?}"
+        );
+        // The same number over UDP is another port.
+        assert!(errors(&file("inet", "\"53:h1:53/tcp\", \"53:h1:53/udp\"")).is_empty());
+    }
+
+    #[test]
+    fn an_uplink_that_is_no_internet_node_is_an_error() {
+        let e = errors(&file("r1", "\"8080:h1:80/tcp\""));
+        assert!(
+            e.iter()
+                .any(|(l, m)| *l == 9 && m.contains("not an internet node")),
+            "{e:?}"
+        );
+        let e = errors(&file("nowhere", "\"8080:h1:80/tcp\""));
+        assert!(
+            e.iter()
+                .any(|(l, m)| *l == 9 && m.contains("no node of this lab")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn two_nats_on_one_uplink_may_not_forward_the_same_port() {
+        let two = file("inet", "\"8080:h1:80/tcp\"").replace(
+            "  links:\n",
+            "    nat2: {kind: nat, uplink: inet, forward: [\"8080:h1:80/tcp\"]}\n  links:\n",
+        ) + "    - endpoints: [{node: nat2, iface: wan, ip: 198.51.100.2/24}, {node: inet, iface: n2, ip: 198.51.100.1/24}]\n";
+        let e = errors(&two);
+        assert!(
+            e.iter()
+                .any(|(_, m)| m.contains("forwarded by both `nat1`")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn nat_keys_on_other_kinds_and_bad_forwards_are_errors() {
+        let e = errors(
+            &file("inet", "\"8080:h1\"")
+                .replace("r1: {kind: router}", "r1: {kind: router, uplink: inet}"),
+        );
+        assert!(
+            e.iter()
+                .any(|(l, m)| *l == 6 && m.contains("only nat nodes")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|(l, m)| *l == 10 && m.contains("PORT:NODE:PORT")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn behaviours_nftables_cannot_give_are_refused() {
+        let with = |p: &str| {
+            errors(&file("inet", "\"8080:h1:80/tcp\"").replace(
+                "      uplink: inet\n",
+                &format!("      uplink: inet\n      nat: {p}\n"),
+            ))
+        };
+        assert!(with("symmetric").is_empty());
+        assert!(with("port-restricted").is_empty());
+        for p in ["full-cone", "restricted-cone", "cgnat"] {
+            assert!(
+                with(p)
+                    .iter()
+                    .any(|(l, m)| *l == 7 && m.contains("filtering is not available")),
+                "{p}"
+            );
+        }
+        assert!(with("cone")
+            .iter()
+            .any(|(_, m)| m.contains("unknown NAT behaviour")));
+    }
+
+    #[test]
+    fn a_nat_without_uplink_gets_an_internet_node() {
+        let t = parse(&file("inet", "\"8080:h1:80/tcp\"").replace("      uplink: inet\n", "").replace("    inet: {kind: internet}\n", "").replace("    - endpoints: [{node: nat1, iface: wan, ip: 203.0.113.2/24}, {node: inet, iface: n1, ip: 203.0.113.1/24}]\n", ""), None).expect("valid");
+        assert_eq!(t.nodes["internet"].kind, crate::topo::NodeKind::Internet);
+        let nat = t.nodes["nat1"].nat.as_deref().expect("spec");
+        assert_eq!(
+            nat.uplink,
+            crate::topo::nat::Uplink::Node("internet".into())
+        );
+        assert_eq!(
+            t.nodes["nat1"].gateway.map(|g| g.to_string()).as_deref(),
+            Some("203.0.113.1")
+        );
     }
 }
