@@ -221,6 +221,42 @@ impl PartialEq for NatSpec {
 }
 impl Eq for NatSpec {}
 
+/// The endpoint of NAT node `nat` that faces internet node `up`: on a link
+/// straight to it, or on a link into a switch segment `up` is on (Mininet's
+/// natnet puts the internet host and the NATs on one switch).
+pub fn uplink_end<'t>(t: &'t super::Topology, nat: &str, up: &str) -> Option<&'t super::Endpoint> {
+    use super::NodeKind;
+    let is_switch = |n: &str| t.nodes.get(n).map(|n| n.kind) == Some(NodeKind::Switch);
+    // Every node reachable from `start` through switches only.
+    let reaches_up = |start: &str| -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![start.to_string()];
+        while let Some(sw) = todo.pop() {
+            if !seen.insert(sw.clone()) {
+                continue;
+            }
+            for l in &t.links {
+                let Some(i) = l.end_index_of_node(&sw) else {
+                    continue;
+                };
+                let other = &l.endpoints[1 - i].node;
+                if other == up {
+                    return true;
+                }
+                if is_switch(other) {
+                    todo.push(other.clone());
+                }
+            }
+        }
+        false
+    };
+    t.links.iter().find_map(|l| {
+        let i = l.end_index_of_node(nat)?;
+        let other = &l.endpoints[1 - i].node;
+        (other == up || (is_switch(other) && reaches_up(other))).then_some(&l.endpoints[i])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,40 +301,4 @@ mod tests {
         assert!(PRESETS.iter().all(|p| preset(p).is_some()));
         assert!(preset("cone").is_none());
     }
-}
-
-/// The endpoint of NAT node `nat` that faces internet node `up`: on a link
-/// straight to it, or on a link into a switch segment `up` is on (Mininet's
-/// natnet puts the internet host and the NATs on one switch).
-pub fn uplink_end<'t>(t: &'t super::Topology, nat: &str, up: &str) -> Option<&'t super::Endpoint> {
-    use super::NodeKind;
-    let is_switch = |n: &str| t.nodes.get(n).map(|n| n.kind) == Some(NodeKind::Switch);
-    // Every node reachable from `start` through switches only.
-    let reaches_up = |start: &str| -> bool {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut todo = vec![start.to_string()];
-        while let Some(sw) = todo.pop() {
-            if !seen.insert(sw.clone()) {
-                continue;
-            }
-            for l in &t.links {
-                let Some(i) = l.end_index_of_node(&sw) else {
-                    continue;
-                };
-                let other = &l.endpoints[1 - i].node;
-                if other == up {
-                    return true;
-                }
-                if is_switch(other) {
-                    todo.push(other.clone());
-                }
-            }
-        }
-        false
-    };
-    t.links.iter().find_map(|l| {
-        let i = l.end_index_of_node(nat)?;
-        let other = &l.endpoints[1 - i].node;
-        (other == up || (is_switch(other) && reaches_up(other))).then_some(&l.endpoints[i])
-    })
 }
