@@ -16,7 +16,8 @@
 //! namespace, interface and qdisc. Dropping the last clone of the [`Lab`]
 //! (or [`Lab::down`]) ends the programs left in its nodes and frees it all
 //! at once. Scheduled link changes, DHCP and router advertisements need
-//! a supervisor and are refused.
+//! a supervisor and are refused; so is a NAT's host uplink, which lives in
+//! the root namespace.
 
 use super::emulated::Supervised;
 use super::{converge, link_conditions, plan, teardown, Error, Lab, Result, UpOptions, UpReport};
@@ -97,6 +98,13 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
             }
         )));
     }
+    if super::nat::has_host_uplink(topo) {
+        return Err(Error::Conditions(format!(
+            "lab {lab} has a NAT node with `uplink: host` (or `--nat`): its veth, nft table and \
+             ip_forward setting in the root namespace would outlive this process; bring the lab \
+             up pinned (without `ephemeral`), or give the NAT an internet node as its uplink"
+        )));
+    }
     if opts.dry_run {
         return Err(Error::Internal(
             "a dry run of an ephemeral lab: plan it with a pinned `up` and `dry_run`".into(),
@@ -125,6 +133,8 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
     let p = plan::plan(topo, None, &plan::Drift::default());
     let progress = opts.progress.unwrap_or(&super::quiet);
     let timings = super::apply::apply(topo, None, &p, progress)?;
+    // NAT rules live in the lab's own namespaces (no host uplink here).
+    super::nat::apply(topo)?;
     for key in &Supervised::of(topo).emulated {
         let Some(l) = topo.links.iter().find(|l| &l.key() == key) else {
             continue;

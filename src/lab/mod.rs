@@ -412,14 +412,7 @@ impl Lab {
         };
         if opts.dry_run {
             report.elapsed = start.elapsed();
-            return Ok((
-                Lab {
-                    name: lab,
-                    topology: topo.clone(),
-                    held: None,
-                },
-                report,
-            ));
+            return Ok((Lab::pinned(lab, topo), report));
         }
         // A `down` that did not finish marked the lab closing; this `up`
         // makes it a lab again.
@@ -475,14 +468,16 @@ impl Lab {
             converge::settle_bridges(topo)?;
         }
         report.elapsed = start.elapsed();
-        Ok((
-            Lab {
-                name: lab,
-                topology: topo.clone(),
-                held: None,
-            },
-            report,
-        ))
+        Ok((Lab::pinned(lab, topo), report))
+    }
+
+    /// A handle on pinned lab `name` built from `topo`.
+    fn pinned(name: String, topo: &Topology) -> Lab {
+        Lab {
+            name,
+            topology: topo.clone(),
+            held: None,
+        }
     }
 
     /// Opens a lab that is up, from its journal.

@@ -9,8 +9,8 @@ mod addrs;
 mod dhcp;
 mod errors;
 mod names;
-mod ra;
 mod nat;
+mod ra;
 mod stp;
 #[cfg(test)]
 mod tests;

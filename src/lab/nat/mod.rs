@@ -69,6 +69,13 @@ pub fn apply(t: &Topology) -> Result<Vec<String>> {
     Ok(warnings)
 }
 
+/// Whether a NAT node of `t` has its uplink into the root namespace.
+pub fn has_host_uplink(t: &Topology) -> bool {
+    t.nodes
+        .values()
+        .any(|n| n.nat.as_deref().is_some_and(|s| s.uplink == Uplink::Host))
+}
+
 /// The NAT's interface toward internet node `up`, and its address there.
 fn uplink_end(t: &Topology, nat: &str, up: &str) -> Result<(String, Option<Ipv4Addr>)> {
     crate::topo::nat::uplink_end(t, nat, up)

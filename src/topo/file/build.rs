@@ -208,7 +208,13 @@ impl<'s> Builder<'s> {
         let text = self.r.string(n, "`kind`")?;
         match text.parse::<NodeKind>() {
             Ok(k) => Some(k),
-            Err(msg) => {
+            Err(_) => {
+                // The file also takes `dhcp` (a host running the server),
+                // which the model's own kinds do not list.
+                let msg = format!(
+                    "unknown node kind `{text}` (expected host, switch, router, nat, internet \
+                     or dhcp)"
+                );
                 self.r
                     .err(n.loc, msg, did_you_mean(&text, KINDS.iter().copied()));
                 None
