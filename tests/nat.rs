@@ -150,6 +150,47 @@ fn a_port_forward_reaches_http_server_and_traffic_leaves_masqueraded() {
     );
 }
 
+/// 1:1 static NAT: h1 owns public 203.0.113.10 in both directions, h2
+/// stays behind the NAT's own address.
+#[test]
+fn a_static_nat_gives_one_host_its_own_public_address() {
+    require_root!();
+    let lab = lab_name("ns");
+    let _g = LabGuard(lab.clone());
+    let yaml = FORWARDED.replace(
+        "      kind: nat\n",
+        "      kind: nat\n      static: [\"203.0.113.10:h1\"]\n",
+    );
+    up(&yaml, &lab);
+    let inet = ns(&lab, "internet");
+    // Outbound: the internet's server sees h1 as the static address, h2
+    // as the NAT's.
+    let _stun = stun_server(&inet, &["203.0.113.1:3478"]);
+    let h1 = mapped(&ns(&lab, "h1"), "203.0.113.1", 3478).expect("h1's mapping");
+    let h2 = mapped(&ns(&lab, "h2"), "203.0.113.1", 3478).expect("h2's mapping");
+    assert!(h1.starts_with("203.0.113.10:"), "h1 seen as {h1}");
+    assert!(h2.starts_with("203.0.113.2:"), "h2 seen as {h2}");
+    // Inbound: any port of the public address reaches h1, unsolicited;
+    // ICMP too.
+    let (_srv, _dir) = http_server(&ns(&lab, "h1"), 8000, "h1");
+    assert_eq!(
+        curl(&inet, "http://203.0.113.10:8000/who").as_deref(),
+        Some("h1"),
+        "curl from the internet to the static address"
+    );
+    assert!(ping(&inet, "203.0.113.10"));
+    // And h1's end sees the internet's own address (nothing rewrites the
+    // source on the way in): a server in h1 reports its peer.
+    let _h1_stun = stun_server(&ns(&lab, "h1"), &["0.0.0.0:5000"]);
+    let peer = mapped(&inet, "203.0.113.10", 5000).expect("h1's server answers");
+    assert!(peer.starts_with("203.0.113.1:"), "h1 saw {peer}");
+    // Hairpinning: h2 reaches h1 at its public address.
+    assert_eq!(
+        curl(&ns(&lab, "h2"), "http://203.0.113.10:8000/who").as_deref(),
+        Some("h1")
+    );
+}
+
 #[test]
 fn without_hairpinning_the_public_address_is_not_reachable_from_inside() {
     require_root!();

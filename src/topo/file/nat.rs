@@ -140,6 +140,41 @@ pub fn finish(t: &mut Topology) {
             }
         }
         default_route(t, &name);
+        static_addrs(t, &name);
+    }
+}
+
+/// Each static NAT's public address goes on the NAT's uplink interface
+/// (with the uplink subnet's prefix), so the NAT answers ARP for it and
+/// its prerouting rule sees the packets. One outside the uplink subnet is
+/// left alone: validation reports it.
+fn static_addrs(t: &mut Topology, nat: &str) {
+    let Some(spec) = t.nodes[nat].nat.as_deref() else {
+        return;
+    };
+    let Uplink::Node(up) = &spec.uplink else {
+        return;
+    };
+    let publics: Vec<IpAddr> = spec.static_nat.iter().map(|s| s.public.into()).collect();
+    let Some(end) = nat::uplink_end(t, nat, up).cloned() else {
+        return;
+    };
+    let Some(ep) = t
+        .links
+        .iter_mut()
+        .flat_map(|l| l.endpoints.iter_mut())
+        .find(|e| e.node == end.node && e.iface == end.iface)
+    else {
+        return;
+    };
+    for public in publics {
+        let net = ep.addrs.iter().find(|a| a.contains(&public)).copied();
+        if let Some(net) = net.filter(|_| !ep.addrs.iter().any(|a| a.addr == public)) {
+            ep.addrs.push(IpNet {
+                addr: public,
+                prefix: net.prefix,
+            });
+        }
     }
 }
 

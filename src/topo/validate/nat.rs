@@ -2,7 +2,7 @@
 //! what their uplink is. All before anything is built.
 
 use super::Checker;
-use crate::topo::nat::{Proto, Uplink};
+use crate::topo::nat::{NatSpec, Proto, Uplink};
 use crate::topo::suggest::did_you_mean;
 use crate::topo::NodeKind;
 use std::collections::BTreeMap;
@@ -83,20 +83,99 @@ pub(super) fn check(c: &mut Checker<'_>) {
                 on_uplink.insert(key, (name.clone(), loc.line));
             }
         }
-        for s in &nat.static_nat {
-            if !t.nodes.contains_key(&s.node) {
-                let loc = if s.loc.is_known() { s.loc } else { node.loc };
+        statics(c, name, node.loc, nat);
+    }
+}
+
+/// Static 1:1 NAT: to a node of the lab with an IPv4 address, with a
+/// public address in the uplink subnet (the NAT takes it there), each
+/// public address and inner node once.
+fn statics(c: &mut Checker<'_>, name: &str, node_loc: crate::topo::Loc, nat: &NatSpec) {
+    let t = c.t;
+    let mut seen_public = BTreeMap::new();
+    let mut seen_node = BTreeMap::new();
+    for s in &nat.static_nat {
+        let loc = if s.loc.is_known() { s.loc } else { node_loc };
+        let what = format!("static NAT `{}:{}` of `{name}`", s.public, s.node);
+        match t.nodes.get(&s.node) {
+            None => {
+                let hint = did_you_mean(&s.node, t.nodes.keys().map(String::as_str));
+                c.push(loc, format!("{what} names unknown node `{}`", s.node), hint);
+            }
+            Some(n) if n.kind == NodeKind::Switch || t.primary_addr(&s.node, false).is_none() => {
                 c.push(
                     loc,
-                    format!(
-                        "static NAT `{}:{}` of `{name}` names unknown node `{}`",
-                        s.public, s.node, s.node
-                    ),
-                    None,
+                    format!("{what}: `{}` has no IPv4 address", s.node),
+                    Some("map a host or router with an IPv4 address".into()),
                 );
             }
+            Some(_) => {}
         }
+        if let Some(line) = seen_public.insert(s.public, loc.line) {
+            c.push(
+                loc,
+                format!(
+                    "{what}: {} is mapped twice (first on line {line})",
+                    s.public
+                ),
+                Some("give each inner node its own public address".into()),
+            );
+        }
+        if let Some(line) = seen_node.insert(s.node.clone(), loc.line) {
+            c.push(
+                loc,
+                format!(
+                    "{what}: `{}` has a static NAT already (line {line})",
+                    s.node
+                ),
+                Some("a 1:1 NAT maps one inner node to one public address".into()),
+            );
+        }
+        static_public(c, name, loc, nat, s.public);
     }
+}
+
+/// The public address of a static NAT lies in the NAT's uplink subnet.
+fn static_public(
+    c: &mut Checker<'_>,
+    name: &str,
+    loc: crate::topo::Loc,
+    nat: &NatSpec,
+    public: std::net::Ipv4Addr,
+) {
+    let t = c.t;
+    let Uplink::Node(up) = &nat.uplink else {
+        c.push(
+            loc,
+            format!("static NAT {public} of `{name}`: a host uplink has no room for public addresses (its transfer subnet is a /30)"),
+            Some("give the NAT an internet node as its uplink, or use port forwards".into()),
+        );
+        return;
+    };
+    let Some(end) = crate::topo::nat::uplink_end(t, name, up) else {
+        return; // `uplink` reports the missing link
+    };
+    let ip = std::net::IpAddr::V4(public);
+    let own = end.addrs.iter().find(|a| a.is_ipv4());
+    let msg = match own {
+        Some(o) if o.addr == ip => format!(
+            "static NAT {public} of `{name}` is the NAT's own uplink address (masquerade uses it)"
+        ),
+        Some(_) if end.addrs.iter().any(|a| a.addr == ip) => return,
+        Some(o) => format!(
+            "static NAT {public} of `{name}` is not in its uplink subnet {}/{}",
+            o.network(),
+            o.prefix
+        ),
+        None => format!("static NAT {public} of `{name}`: its uplink has no IPv4 address"),
+    };
+    c.push(
+        loc,
+        msg,
+        Some(format!(
+            "pick a free address of the subnet between `{name}` and `{up}`"
+        )),
+    );
 }
 
 /// Behaviours this build can give. Linux conntrack filters inbound
@@ -304,6 +383,45 @@ topology:
         assert!(with("cone")
             .iter()
             .any(|(_, m)| m.contains("unknown NAT behaviour")));
+    }
+
+    #[test]
+    fn a_static_nat_takes_its_public_address_on_the_uplink() {
+        let with = |list: &str| {
+            file("inet", "\"8080:h1:80/tcp\"").replace(
+                "      uplink: inet\n",
+                &format!("      uplink: inet\n      static: [{list}]\n"),
+            )
+        };
+        let t = parse(&with("\"203.0.113.10:h1\""), None).expect("valid");
+        let wan = t
+            .links
+            .iter()
+            .flat_map(|l| &l.endpoints)
+            .find(|e| e.node == "nat1" && e.iface == "wan")
+            .expect("uplink end");
+        let addrs: Vec<String> = wan.addrs.iter().map(|a| a.to_string()).collect();
+        assert_eq!(addrs, ["203.0.113.2/24", "203.0.113.10/24"]);
+        for (list, want) in [
+            (
+                "\"198.18.0.10:h1\"",
+                "not in its uplink subnet 203.0.113.0/24",
+            ),
+            ("\"203.0.113.2:h1\"", "the NAT's own uplink address"),
+            ("\"203.0.113.10:h9\"", "unknown node `h9`"),
+            (
+                "\"203.0.113.10:h1\", \"203.0.113.11:h1\"",
+                "has a static NAT already",
+            ),
+            ("\"203.0.113.10:h1\", \"203.0.113.10:r1\"", "mapped twice"),
+            ("\"203.0.113.10\"", "not `PUBLIC-IPV4:NODE`"),
+        ] {
+            let e = errors(&with(list));
+            assert!(
+                e.iter().any(|(l, m)| *l == 10 && m.contains(want)),
+                "{list}: {e:?}"
+            );
+        }
     }
 
     #[test]
