@@ -268,59 +268,108 @@ fn rfc4787(lab: &str, client: &str, a1: &str, a2: &str) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
 }
 
+/// One NAT per preset, each on its own uplink subnet `<net>.0/24` of the
+/// internet node, which answers on `<net>.1` and `<net>.3`.
+const PRESETS: [(&str, &str); 5] = [
+    ("port-restricted", "203.0.113"),
+    ("symmetric", "198.51.100"),
+    ("full-cone", "192.0.2"),
+    ("restricted-cone", "100.64.1"),
+    ("cgnat", "100.64.2"),
+];
+
+fn presets_lab() -> String {
+    let mut nodes = String::from("    inet: {kind: internet}\n");
+    let mut links = String::new();
+    for (i, (preset, net)) in PRESETS.iter().enumerate() {
+        let n = i + 1;
+        nodes += &format!(
+            "    h{n}: {{gateway: 192.168.{n}.1}}\n    nat{n}: {{kind: nat, uplink: inet, nat: {preset}}}\n"
+        );
+        links += &format!(
+            "    - endpoints: [{{node: h{n}, iface: eth0, ip: 192.168.{n}.10/24}}, {{node: nat{n}, iface: lan, ip: 192.168.{n}.1/24}}]\n\
+             \x20   - endpoints: [{{node: nat{n}, iface: wan, ip: {net}.2/24}}, {{node: inet, iface: n{n}, ip: [{net}.1/24, {net}.3/24]}}]\n"
+        );
+    }
+    format!("topology:\n  nodes:\n{nodes}  links:\n{links}")
+}
+
+/// Checks one client's answers against RFC 4787's definitions for `preset`.
+fn check_preset(preset: &str, net: &str, r: &serde_json::Value) {
+    let b = nlab::topo::nat::preset(preset).expect("a preset");
+    use nlab::topo::nat::Dependence::*;
+    let m = &r["mapping"];
+    let all = [&m["a1p1"], &m["a2p1"], &m["a1p2"]];
+    let public = format!("{net}.2:");
+    assert!(
+        all.iter()
+            .all(|v| v.as_str().is_some_and(|v| v.starts_with(&public))),
+        "{preset}: every mapping on the NAT's address: {r}"
+    );
+    match b.mapping {
+        // Section 4.1: the same mapped endpoint whatever the destination.
+        EndpointIndependent => {
+            assert!(
+                m["a1p1"] == m["a2p1"] && m["a1p1"] == m["a1p2"],
+                "{preset}: {r}"
+            );
+        }
+        // Another port of the same address already gets another mapping.
+        _ => {
+            assert_ne!(m["a1p1"], m["a2p1"], "{preset}: {r}");
+            assert_ne!(m["a1p1"], m["a1p2"], "{preset}: {r}");
+        }
+    }
+    // Section 4.2.1: port preservation keeps the local port 40000.
+    let kept = m["a1p1"] == format!("{public}40000").as_str();
+    assert_eq!(
+        kept, b.port_preservation,
+        "{preset}: port preservation: {r}"
+    );
+    // Section 5: after sending to A1:P1 only, who may send back.
+    let f = &r["filtering"];
+    let (other_port, other_addr) = match b.filtering {
+        EndpointIndependent => (true, true),
+        AddressDependent => (true, false),
+        AddressAndPortDependent => (false, false),
+    };
+    assert_eq!(f["same_addr_other_port"], other_port, "{preset}: {r}");
+    assert_eq!(f["other_addr"], other_addr, "{preset}: {r}");
+}
+
 #[test]
 fn rfc_4787_mapping_and_filtering_per_preset() {
     require_root!();
     let lab = lab_name("nr");
     let _g = LabGuard(lab.clone());
-    let yaml = "
-topology:
-  nodes:
-    inet: {kind: internet}
-    hp: {gateway: 192.168.1.1}
-    hs: {gateway: 192.168.2.1}
-    natp: {kind: nat, uplink: inet, nat: port-restricted}
-    nats: {kind: nat, uplink: inet, nat: symmetric}
-  links:
-    - endpoints: [{node: hp, iface: eth0, ip: 192.168.1.10/24}, {node: natp, iface: lan, ip: 192.168.1.1/24}]
-    - endpoints: [{node: hs, iface: eth0, ip: 192.168.2.10/24}, {node: nats, iface: lan, ip: 192.168.2.1/24}]
-    - endpoints: [{node: natp, iface: wan, ip: 203.0.113.2/24}, {node: inet, iface: p, ip: [203.0.113.1/24, 203.0.113.3/24]}]
-    - endpoints: [{node: nats, iface: wan, ip: 198.51.100.2/24}, {node: inet, iface: s, ip: [198.51.100.1/24, 198.51.100.3/24]}]
-";
-    up(yaml, &lab);
-    let specs: Vec<String> = ["203.0.113.1", "203.0.113.3", "198.51.100.1", "198.51.100.3"]
+    up(&presets_lab(), &lab);
+    let specs: Vec<String> = PRESETS
         .iter()
+        .flat_map(|(_, net)| [format!("{net}.1"), format!("{net}.3")])
         .flat_map(|a| [format!("{a}:3478"), format!("{a}:3479")])
         .collect();
     let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
     let _stun = stun_server(&ns(&lab, "inet"), &specs);
-
-    // port-restricted: endpoint-independent mapping (one mapped endpoint
-    // for every destination, the internal port kept), address-and-port-
-    // dependent filtering (neither another port nor another address gets in).
-    let p = rfc4787(&lab, "hp", "203.0.113.1", "203.0.113.3");
-    let m = &p["mapping"];
-    assert_eq!(m["a1p1"], "203.0.113.2:40000", "{p}");
-    assert_eq!(m["a1p1"], m["a2p1"], "{p}");
-    assert_eq!(m["a1p1"], m["a1p2"], "{p}");
-    assert_eq!(p["filtering"]["same_addr_other_port"], false, "{p}");
-    assert_eq!(p["filtering"]["other_addr"], false, "{p}");
-
-    // symmetric: address-and-port-dependent mapping (another port of the
-    // same address already gets another mapping), no port preservation,
-    // address-and-port-dependent filtering.
-    let s = rfc4787(&lab, "hs", "198.51.100.1", "198.51.100.3");
-    let m = &s["mapping"];
-    let all = [&m["a1p1"], &m["a2p1"], &m["a1p2"]];
-    assert!(
-        all.iter()
-            .all(|v| v.as_str().is_some_and(|v| v.starts_with("198.51.100.2:"))),
-        "{s}"
-    );
-    assert_ne!(m["a1p1"], m["a2p1"], "{s}");
-    assert_ne!(m["a1p1"], m["a1p2"], "{s}");
-    assert_eq!(s["filtering"]["same_addr_other_port"], false, "{s}");
-    assert_eq!(s["filtering"]["other_addr"], false, "{s}");
+    // The clients wait for what does not come: run them side by side.
+    let answers: Vec<serde_json::Value> = std::thread::scope(|s| {
+        let runs: Vec<_> = PRESETS
+            .iter()
+            .enumerate()
+            .map(|(i, (_, net))| {
+                let lab = &lab;
+                s.spawn(move || {
+                    let (a1, a2) = (format!("{net}.1"), format!("{net}.3"));
+                    rfc4787(lab, &format!("h{}", i + 1), &a1, &a2)
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().expect("client thread"))
+            .collect()
+    });
+    for ((preset, net), r) in PRESETS.iter().zip(&answers) {
+        check_preset(preset, net, r);
+    }
 }
 
 #[test]

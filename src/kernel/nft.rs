@@ -32,6 +32,11 @@ fn nft_error(what: &str, e: NftablesError) -> Error {
                 "could not run nft ({inner}); install nftables (Debian: apt-get install nftables)"
             )
         }
+        // The crate leaves nft's standard error to ours when it applies a
+        // batch: the reason is printed there, not captured here.
+        NftablesError::NftFailed { stderr, .. } if stderr.trim().is_empty() => {
+            "nft refused the batch (nft printed why on standard error)".to_string()
+        }
         NftablesError::NftFailed { stderr, .. } => stderr.trim().to_string(),
         other => other.to_string(),
     };

@@ -110,6 +110,36 @@ pub enum Dependence {
     AddressAndPortDependent,
 }
 
+/// How `Dependence` values are written in files, in its order.
+pub const DEPENDENCES: &[&str] = &[
+    "endpoint-independent",
+    "address-dependent",
+    "address-and-port-dependent",
+];
+
+impl FromStr for Dependence {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "endpoint-independent" => Ok(Dependence::EndpointIndependent),
+            "address-dependent" => Ok(Dependence::AddressDependent),
+            "address-and-port-dependent" => Ok(Dependence::AddressAndPortDependent),
+            _ => Err(format!("`{s}` is not one of {}", DEPENDENCES.join(", "))),
+        }
+    }
+}
+
+impl fmt::Display for Dependence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = match self {
+            Dependence::EndpointIndependent => 0,
+            Dependence::AddressDependent => 1,
+            Dependence::AddressAndPortDependent => 2,
+        };
+        f.write_str(DEPENDENCES[i])
+    }
+}
+
 /// The RFC 4787 behaviour of a NAT toward its uplink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Behaviour {
@@ -154,10 +184,12 @@ pub fn preset(name: &str) -> Option<Behaviour> {
         "restricted-cone" => b(EndpointIndependent, AddressDependent, true),
         "port-restricted" => b(EndpointIndependent, AddressAndPortDependent, true),
         "symmetric" => b(AddressAndPortDependent, AddressAndPortDependent, false),
-        // A carrier-grade NAT (RFC 6888 asks for endpoint-independent
-        // mapping, RFC 7857 for filtering no looser than address-dependent)
-        // hands out ports from a pool, not the host's own.
-        "cgnat" => b(EndpointIndependent, AddressDependent, false),
+        // A carrier-grade NAT: RFC 6888 asks for endpoint-independent
+        // mapping and filtering no looser than address-dependent. A real
+        // one hands out ports from a block per subscriber; Linux conntrack
+        // stays endpoint-independent only while it keeps the port, so
+        // nlab's keeps it too.
+        "cgnat" => b(EndpointIndependent, AddressDependent, true),
         _ => return None,
     })
 }

@@ -60,6 +60,7 @@ pub fn apply(t: &Topology) -> Result<Vec<String>> {
                 .collect::<Result<_>>()?,
             hairpin: spec.hairpin,
             behaviour: spec.behaviour,
+            inner: inner_hosts(t, node, spec),
         };
         let ns_name = netns::ns_name(&t.name, node);
         let ns = NetNs::open(&ns_name)?;
@@ -67,6 +68,36 @@ pub fn apply(t: &Topology) -> Result<Vec<String>> {
         nft::apply(Some(&ns), &rules::nat_batch(&r), &what)?;
     }
     Ok(warnings)
+}
+
+/// The IPv4 addresses a mapping of NAT `nat` may lead to: every address
+/// of the lab's hosts, routers and other NATs, except the NAT's own, the
+/// internet nodes', those on the NAT's uplink subnet and the inner ends of
+/// its static NATs (they have their own public address). Hosts that get
+/// their address by DHCP have none here.
+fn inner_hosts(t: &Topology, nat: &str, spec: &NatSpec) -> Vec<Ipv4Addr> {
+    let uplink_nets: Vec<crate::topo::IpNet> = match &spec.uplink {
+        Uplink::Node(up) => crate::topo::nat::uplink_end(t, nat, up)
+            .map(|e| e.addrs.clone())
+            .unwrap_or_default(),
+        Uplink::Host => Vec::new(),
+    };
+    let statics: Vec<&str> = spec.static_nat.iter().map(|s| s.node.as_str()).collect();
+    let mut out: Vec<Ipv4Addr> = t
+        .nodes
+        .values()
+        .filter(|n| n.name != nat && !statics.contains(&n.name.as_str()))
+        .filter(|n| matches!(n.kind, NodeKind::Host | NodeKind::Router | NodeKind::Nat))
+        .flat_map(|n| t.endpoints_of(&n.name))
+        .flat_map(|e| e.addrs.iter())
+        .filter_map(|a| match a.addr {
+            IpAddr::V4(v) if !uplink_nets.iter().any(|n| n.contains(&a.addr)) => Some(v),
+            _ => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Whether a NAT node of `t` has its uplink into the root namespace.

@@ -4,6 +4,8 @@
 //! it cannot fail), deletes it and builds it again: one transaction
 //! replaces whatever an earlier `up` left there.
 
+mod cone;
+
 use crate::topo::nat::{Behaviour, Dependence, Proto};
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
@@ -28,6 +30,9 @@ pub struct NatRules {
     pub static_nat: Vec<(Ipv4Addr, Ipv4Addr)>,
     pub hairpin: bool,
     pub behaviour: Behaviour,
+    /// Addresses of the hosts behind the NAT that its mappings may lead
+    /// to (for filtering looser than address-and-port-dependent).
+    pub inner: Vec<Ipv4Addr>,
 }
 
 fn eq(left: Value, right: Value) -> Value {
@@ -125,6 +130,13 @@ pub fn nat_batch(r: &NatRules) -> Value {
                 json!({"snat": {"addr": public.to_string()}}),
             ],
         );
+    }
+    if r.behaviour.filtering != Dependence::AddressAndPortDependent {
+        let mut reach = reach.clone();
+        if let Some(p) = r.public.filter(|_| !r.hairpin) {
+            reach.push(eq(field("ip", "daddr"), json!(p.to_string())));
+        }
+        cone::add(&mut b, r.behaviour.filtering, &r.inner, &up, &reach);
     }
     if r.hairpin {
         // A hairpinned connection goes back out inside: without its own
@@ -234,6 +246,10 @@ mod tests {
             )],
             hairpin,
             behaviour: crate::topo::nat::preset(beh).expect("preset"),
+            inner: vec![
+                Ipv4Addr::new(192, 168, 1, 10),
+                Ipv4Addr::new(192, 168, 1, 12),
+            ],
         }
     }
 
@@ -241,7 +257,12 @@ mod tests {
     /// hands nft a document it could not have typed.
     #[test]
     fn batches_fit_the_nftables_schema() {
-        for (h, beh) in [(true, "port-restricted"), (false, "symmetric")] {
+        for (h, beh) in [
+            (true, "port-restricted"),
+            (false, "symmetric"),
+            (true, "full-cone"),
+            (false, "restricted-cone"),
+        ] {
             let v = nat_batch(&rules(h, beh));
             serde_json::from_value::<Nftables>(v.clone()).unwrap_or_else(|e| panic!("{e}: {v:#}"));
         }
@@ -268,8 +289,27 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("fully-random"));
+        // Port-restricted is conntrack's own filtering: nothing learned.
+        assert!(!text.contains("\"learn\""));
         assert!(nat_batch(&rules(false, "symmetric"))
             .to_string()
             .contains("fully-random"));
+    }
+
+    /// Looser filtering learns each mapping per inner host and lets new
+    /// inbound flows that hit one through to that host.
+    #[test]
+    fn cone_filtering_learns_mappings_per_inner_host() {
+        let full = nat_batch(&rules(false, "full-cone")).to_string();
+        for name in ["mapped_0", "mapped_1", "learn_0", "learn_1"] {
+            assert!(full.contains(name), "{name}: {full}");
+        }
+        assert!(
+            full.contains("\"dnat\":{\"addr\":\"192.168.1.12\"}"),
+            "{full}"
+        );
+        let restricted = nat_batch(&rules(false, "restricted-cone")).to_string();
+        assert!(restricted.contains("\"ipv4_addr\""), "{restricted}");
+        assert!(!full.contains("\"ipv4_addr\""), "{full}");
     }
 }

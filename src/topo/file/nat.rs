@@ -2,7 +2,7 @@
 //! `nat`) and the internet node a NAT gets when the file names none.
 
 use super::reader::{Fields, Reader};
-use super::yaml::YNode;
+use super::yaml::{YNode, YVal};
 use crate::topo::model::{Endpoint, IpNet, Link, Node, NodeKind, Topology};
 use crate::topo::nat::{self, Forward, NatSpec, StaticNat, Uplink, UPLINK_IFACE};
 use crate::topo::suggest::did_you_mean;
@@ -62,18 +62,58 @@ pub(super) fn spec(
         s.hairpin = r.bool(h, "`hairpin`").unwrap_or(true);
     }
     if let Some(b) = f.value("nat") {
-        if let Some(text) = r.string(b, "`nat`") {
-            match nat::preset(&text) {
-                Some(p) => s.behaviour = p,
-                None => {
-                    let hint = did_you_mean(&text, nat::PRESETS.iter().copied())
-                        .unwrap_or_else(|| format!("one of {}", nat::PRESETS.join(", ")));
-                    r.err(b.loc, format!("unknown NAT behaviour `{text}`"), Some(hint));
-                }
-            }
+        if let Some(beh) = behaviour(r, b) {
+            s.behaviour = beh;
         }
     }
     Some(Box::new(s))
+}
+
+/// Keys of `nat:` written as a mapping.
+const BEHAVIOUR_KEYS: &[&str] = &["preset", "mapping", "filtering", "port_preservation"];
+
+/// `nat: PRESET`, or `nat: {preset, mapping, filtering, port_preservation}`
+/// (each key optional; the preset, `port-restricted` unless named, gives
+/// what the others leave out).
+fn behaviour(r: &mut Reader<'_>, n: &YNode) -> Option<nat::Behaviour> {
+    if !matches!(n.val, YVal::Map(_)) {
+        let text = r.string(n, "`nat`")?;
+        return preset(r, n, &text);
+    }
+    let f = r.fields(n, "`nat`", BEHAVIOUR_KEYS);
+    let mut b = match f.value("preset") {
+        Some(p) => {
+            let text = r.string(p, "`preset`")?;
+            preset(r, p, &text)?
+        }
+        None => nat::Behaviour::default(),
+    };
+    for (key, slot) in [("mapping", &mut b.mapping), ("filtering", &mut b.filtering)] {
+        let Some(v) = f.value(key) else { continue };
+        let text = r.string(v, &format!("`{key}`"))?;
+        match text.parse::<nat::Dependence>() {
+            Ok(d) => *slot = d,
+            Err(msg) => {
+                let hint = did_you_mean(&text, nat::DEPENDENCES.iter().copied());
+                r.err(v.loc, format!("`{key}`: {msg}"), hint);
+                return None;
+            }
+        }
+    }
+    if let Some(v) = f.value("port_preservation") {
+        b.port_preservation = r.bool(v, "`port_preservation`")?;
+    }
+    Some(b)
+}
+
+fn preset(r: &mut Reader<'_>, n: &YNode, text: &str) -> Option<nat::Behaviour> {
+    let p = nat::preset(text);
+    if p.is_none() {
+        let hint = did_you_mean(text, nat::PRESETS.iter().copied())
+            .unwrap_or_else(|| format!("one of {}", nat::PRESETS.join(", ")));
+        r.err(n.loc, format!("unknown NAT behaviour `{text}`"), Some(hint));
+    }
+    p
 }
 
 fn forward(r: &mut Reader<'_>, n: &YNode) -> Option<Forward> {

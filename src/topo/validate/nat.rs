@@ -178,13 +178,13 @@ fn static_public(
     );
 }
 
-/// Behaviours this build can give. Linux conntrack filters inbound
-/// packets address-and-port-dependently and nothing else yet: looser
-/// filtering (full cone, restricted cone, cgnat) needs a dynamic nftables
-/// map from the mapped port to the internal endpoint, which nlab does not
-/// build yet. Address-dependent mapping has no nftables form at all:
-/// masquerade either reuses the source port (endpoint-independent) or
-/// picks one per flow (`fully-random`, address-and-port-dependent).
+/// Behaviours this build can give. Linux masquerade either keeps the
+/// source port (endpoint-independent mapping with port preservation) or
+/// picks one per flow (`fully-random`: address-and-port-dependent mapping);
+/// address-dependent mapping has no nftables form. Filtering looser than
+/// conntrack's own is learned per mapping (`lab::nat::rules::cone`), which
+/// needs the mapped port to be the inner one: endpoint-independent mapping
+/// with port preservation.
 fn behaviour(
     c: &mut Checker<'_>,
     name: &str,
@@ -192,11 +192,22 @@ fn behaviour(
     b: &crate::topo::nat::Behaviour,
 ) {
     use crate::topo::nat::Dependence::*;
-    if b.filtering != AddressAndPortDependent {
-        c.push(loc, format!("NAT `{name}`: {:?} filtering is not available yet (nlab gives address-and-port-dependent filtering only)", b.filtering), Some("use `nat: port-restricted` or `nat: symmetric`".into()));
-    }
-    if b.mapping == AddressDependent {
-        c.push(loc, format!("NAT `{name}`: address-dependent mapping has no nftables form"), Some("use endpoint-independent (`port-restricted`) or address-and-port-dependent (`symmetric`) mapping".into()));
+    let mut refuse =
+        |msg: String, hint: &str| c.push(loc, format!("NAT `{name}`: {msg}"), Some(hint.into()));
+    match (b.mapping, b.port_preservation) {
+        (AddressDependent, _) => refuse(
+            "address-dependent mapping has no nftables form".into(),
+            "use endpoint-independent (`port-restricted`) or address-and-port-dependent (`symmetric`) mapping",
+        ),
+        (EndpointIndependent, false) => refuse(
+            "endpoint-independent mapping needs port preservation (without it Linux picks a port per flow, which is address-and-port-dependent)".into(),
+            "turn port preservation on, or use address-and-port-dependent mapping (`symmetric`)",
+        ),
+        (AddressAndPortDependent, _) if b.filtering != AddressAndPortDependent => refuse(
+            format!("{} filtering needs endpoint-independent mapping (a mapping that changes per destination cannot be reached from others)", b.filtering),
+            "use `full-cone` or `restricted-cone`, or address-and-port-dependent filtering",
+        ),
+        _ => {}
     }
 }
 
@@ -363,22 +374,15 @@ topology:
     }
 
     #[test]
-    fn behaviours_nftables_cannot_give_are_refused() {
+    fn every_preset_is_accepted_and_unknown_ones_refused() {
         let with = |p: &str| {
             errors(&file("inet", "\"8080:h1:80/tcp\"").replace(
                 "      uplink: inet\n",
                 &format!("      uplink: inet\n      nat: {p}\n"),
             ))
         };
-        assert!(with("symmetric").is_empty());
-        assert!(with("port-restricted").is_empty());
-        for p in ["full-cone", "restricted-cone", "cgnat"] {
-            assert!(
-                with(p)
-                    .iter()
-                    .any(|(l, m)| *l == 7 && m.contains("filtering is not available")),
-                "{p}"
-            );
+        for p in crate::topo::nat::PRESETS {
+            assert!(with(p).is_empty(), "{p}: {:?}", with(p));
         }
         assert!(with("cone")
             .iter()
@@ -421,6 +425,46 @@ topology:
                 e.iter().any(|(l, m)| *l == 10 && m.contains(want)),
                 "{list}: {e:?}"
             );
+        }
+    }
+
+    #[test]
+    fn behaviour_keys_name_rfc_4787_classes() {
+        use crate::topo::nat::Dependence::*;
+        let with = |nat: &str| {
+            file("inet", "\"8080:h1:80/tcp\"").replace(
+                "      uplink: inet\n",
+                &format!("      uplink: inet\n      nat: {nat}\n"),
+            )
+        };
+        let t = parse(
+            &with("{preset: symmetric, filtering: address-and-port-dependent}"),
+            None,
+        )
+        .expect("valid");
+        let b = t.nodes["nat1"].nat.as_deref().expect("spec").behaviour;
+        assert_eq!(
+            (b.mapping, b.port_preservation),
+            (AddressAndPortDependent, false)
+        );
+        let t = parse(&with("{filtering: endpoint-independent}"), None).expect("valid");
+        let b = t.nodes["nat1"].nat.as_deref().expect("spec").behaviour;
+        assert_eq!(b, crate::topo::nat::preset("full-cone").expect("preset"));
+        for (nat, want) in [
+            (
+                "{mapping: address-dependent}",
+                "address-dependent mapping has no nftables form",
+            ),
+            ("{port_preservation: false}", "needs port preservation"),
+            (
+                "{preset: symmetric, filtering: address-dependent}",
+                "address-dependent filtering needs endpoint-independent mapping",
+            ),
+            ("{mapping: cone}", "`mapping`: `cone` is not one of"),
+            ("{filter: address-dependent}", "unknown key `filter`"),
+        ] {
+            let e = errors(&with(nat));
+            assert!(e.iter().any(|(_, m)| m.contains(want)), "{nat}: {e:?}");
         }
     }
 
