@@ -372,6 +372,41 @@ fn rfc_4787_mapping_and_filtering_per_preset() {
     }
 }
 
+/// The README's NAT examples do what their comments say.
+#[test]
+fn home_and_cgnat_examples_work_as_documented() {
+    require_root!();
+    let lab = lab_name("ne");
+    let g = LabGuard(lab.clone());
+    up(&example("home-nat"), &lab);
+    let inet = ns(&lab, "internet");
+    let (_srv, _dir) = http_server(&ns(&lab, "h1"), 80, "h1");
+    assert_eq!(
+        curl(&inet, "http://203.0.113.2:8080/who").as_deref(),
+        Some("h1")
+    );
+    let _stun = stun_server(&inet, &["203.0.113.1:3478"]);
+    let seen = mapped(&ns(&lab, "srv"), "203.0.113.1", 3478).expect("srv's mapping");
+    assert!(seen.starts_with("203.0.113.10:"), "srv seen as {seen}");
+    drop(g);
+    let lab = lab_name("nc");
+    let _g = LabGuard(lab.clone());
+    up(&example("cgnat"), &lab);
+    let specs = [
+        "198.51.100.1:3478",
+        "198.51.100.1:3479",
+        "198.51.100.3:3478",
+        "198.51.100.3:3479",
+    ];
+    let _stun = stun_server(&ns(&lab, "inet"), &specs);
+    let r = rfc4787(&lab, "sub1", "198.51.100.1", "198.51.100.3");
+    check_preset("cgnat", "198.51.100", &r);
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(format!("examples/topologies/{name}.yaml")).expect("example")
+}
+
 #[test]
 fn mininet_natnet_example_nats_two_networks_toward_h0() {
     require_root!();
