@@ -7,8 +7,8 @@
 //!     cargo run --release --example dhcp_clients -- LAB h1:eth0 h2:eth0 …
 //!     cargo run --release --example dhcp_clients -- LAB --hosts h 1000 eth0
 
-use nlab::services::dhcp::client_run::Clients;
-use nlab::services::dhcp::plan::ClientPlan;
+use nlab::testing::dhcp::client_run::Clients;
+use nlab::testing::dhcp::plan::ClientPlan;
 use nlab::topo::dhcp::DhcpClient;
 use std::time::{Duration, Instant};
 

@@ -13,10 +13,10 @@
 //! - `stats`: prints the link's counters as one JSON line;
 //! - `quit` (or end of input): stops, deletes the TAPs and namespaces.
 
-use nlab::kernel::netlink::Socket;
-use nlab::kernel::netns::{self, NetNs};
-use nlab::kernel::{addr, link, tap};
-use nlab::services::emulator::{EmulatedLink, Running, TapEnd};
+use nlab::testing::emulator::{EmulatedLink, Running, TapEnd};
+use nlab::testing::netlink::Socket;
+use nlab::testing::netns::{self, NetNs};
+use nlab::testing::{addr, link, tap};
 use nlab::topo::conditions::Directed;
 use std::io::{BufRead, Write};
 
@@ -25,7 +25,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 fn configure(ns: &str, iface: &str, ip: &str) -> Res<()> {
     let h = NetNs::open(ns)?;
     let net = ip.parse()?;
-    let r: Result<(), nlab::kernel::Error> = std::thread::scope(|s| {
+    let r: Result<(), nlab::testing::KernelError> = std::thread::scope(|s| {
         s.spawn(|| {
             h.run(|| {
                 let mut sock = Socket::new()?;
@@ -41,7 +41,7 @@ fn configure(ns: &str, iface: &str, ip: &str) -> Res<()> {
             })?
         })
         .join()
-        .unwrap_or_else(|_| Err(nlab::kernel::Error::protocol(ns, "thread panicked")))
+        .unwrap_or_else(|_| Err(nlab::testing::KernelError::protocol(ns, "thread panicked")))
     });
     Ok(r?)
 }

@@ -105,7 +105,7 @@ tools=(
   ping:iputils-ping iperf3:iperf3 socat:socat curl:curl python3:python3
   nft:nftables rdisc6:ndisc6
   tcpdump:tcpdump tshark:tshark capinfos:wireshark-common
-  dhclient:isc-dhcp-client udhcpc:udhcpc dnsmasq:dnsmasq-base
+  dhclient:isc-dhcp-client udhcpc:udhcpc dnsmasq:dnsmasq-base perfdhcp:kea-admin
   runuser:util-linux flock:util-linux lsns:util-linux unshare:util-linux mount:mount
   kill:procps pgrep:procps
   sh:dash bash:bash mkfifo:coreutils find:findutils sha256sum:coreutils

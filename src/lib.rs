@@ -37,9 +37,13 @@
 // The one layer that may: every syscall wrapper, each `unsafe` with its
 // SAFETY note, behind a safe API.
 #[allow(unsafe_code)]
-pub mod kernel;
+mod kernel;
+// The `nlab` command line; the binary calls `cli::main` and nothing else.
+#[doc(hidden)]
+pub mod cli;
 pub mod lab;
-pub mod pause;
-pub mod services;
-pub mod store;
+mod pause;
+mod services;
+mod store;
+pub mod testing;
 pub mod topo;

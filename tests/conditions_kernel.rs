@@ -2,8 +2,8 @@
 //! witnesses: `iperf3` goodput, `tc -j` and `ip -j` read-backs.
 mod common;
 use common::*;
-use nlab::kernel::features;
 use nlab::lab::{Lab, UpOptions};
+use nlab::testing::features;
 use nlab::topo::conditions::{Directed, Impairment, Rate};
 
 use std::process::{Command, Stdio};

@@ -461,12 +461,12 @@ fn the_builtin_client_gets_its_address_from_dnsmasq() {
             .stderr(std::process::Stdio::null()),
     );
     std::thread::sleep(Duration::from_millis(300));
-    let plans = [nlab::services::dhcp::plan::ClientPlan {
+    let plans = [nlab::testing::dhcp::plan::ClientPlan {
         node: "h2".into(),
         iface: "h2-eth0".into(),
         client: nlab::topo::dhcp::DhcpClient::Builtin,
     }];
-    let clients = nlab::services::dhcp::client_run::Clients::start(&lab, &plans);
+    let clients = nlab::testing::dhcp::client_run::Clients::start(&lab, &plans);
     assert!(
         wait_until(Duration::from_secs(10), || clients.status()[0]
             .binding
@@ -543,4 +543,74 @@ fn up_fails_clearly_when_a_host_gets_no_address_and_bad_files_build_nothing() {
         "{out}"
     );
     assert_eq!(count_ns(&format!("nlab-{lab}-")), 0);
+}
+
+/// perfdhcp's counts for one exchange (`DISCOVER-OFFER` or `REQUEST-ACK`):
+/// sent, received, drops, rejected leases, non-unique addresses.
+fn perfdhcp_counts(out: &str, exchange: &str) -> [u64; 5] {
+    let section = out
+        .split("***Statistics for: ")
+        .find(|s| s.starts_with(exchange))
+        .unwrap_or_else(|| panic!("no {exchange} statistics in:\n{out}"));
+    let field = |name: &str| {
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no `{name}` in {exchange}:\n{section}"))
+    };
+    [
+        field("sent packets:"),
+        field("received packets:"),
+        field("drops:"),
+        field("rejected leases:"),
+        field("non unique addresses:"),
+    ]
+}
+
+/// Kea's `perfdhcp` as 50 clients (its own MACs) through DISCOVER, OFFER,
+/// REQUEST and ACK: every exchange completes, no address twice, and the
+/// lease table holds all 50.
+#[test]
+fn perfdhcp_completes_50_exchanges_with_unique_addresses() {
+    require_root!();
+    if Command::new("perfdhcp").arg("-v").output().is_err() {
+        eprintln!("SKIP: perfdhcp_completes_50_exchanges_with_unique_addresses: no perfdhcp (Debian kea-admin)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let lab = lab_name("dp");
+    let _g = LabGuard(lab.clone());
+    let hosts = [("p1", Some("10.0.0.50/24"), None)];
+    let file = write(dir.path(), "t.yaml", &topology(&lab, 3600, &hosts), false);
+    up(&file);
+    let o = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns(&lab, "p1"),
+            "timeout",
+            "60",
+            "perfdhcp",
+        ])
+        .args(["-4", "-l", "eth0", "-R", "50", "-n", "50", "-r", "50"])
+        .args(["-p", "10", "-W", "2000000"])
+        .output()
+        .expect("perfdhcp");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "perfdhcp failed: {out}{}", text(&o));
+    for exchange in ["DISCOVER-OFFER", "REQUEST-ACK"] {
+        assert_eq!(
+            perfdhcp_counts(&out, exchange),
+            [50, 50, 0, 0, 0],
+            "{exchange}:\n{out}"
+        );
+    }
+    let pool: Vec<String> = leases_json(&lab)
+        .iter()
+        .filter(|l| l["state"] == "bound")
+        .filter_map(|l| l["ip"].as_str().map(str::to_string))
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = pool.iter().collect();
+    assert_eq!((pool.len(), unique.len()), (50, 50), "{pool:?}");
 }

@@ -11,10 +11,10 @@
 mod common;
 
 use common::{lost_seqs, one_way, LabGuard};
-use nlab::kernel::netlink::Socket;
-use nlab::kernel::netns::{self, NetNs};
-use nlab::kernel::{addr, link, tap};
-use nlab::services::emulator::{EmulatedLink, Running, TapEnd};
+use nlab::testing::emulator::{EmulatedLink, Running, TapEnd};
+use nlab::testing::netlink::Socket;
+use nlab::testing::netns::{self, NetNs};
+use nlab::testing::{addr, link, tap};
 use nlab::topo::conditions::{Directed, Impairment, Loss, Rate};
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -310,5 +310,5 @@ fn runtime_changes_and_refusals() {
     }];
     let err = Lab::ephemeral(&sched).expect_err("schedule accepted");
     assert!(err.to_string().contains("supervisor"), "{err}");
-    assert!(nlab::kernel::netns::lab_pinned(&sched.name).is_empty());
+    assert!(nlab::testing::netns::lab_pinned(&sched.name).is_empty());
 }

@@ -70,7 +70,7 @@ fn assert_gone(lab: &str, inodes: &HashSet<u64>) {
     let left = processes_in(inodes);
     assert!(left.is_empty(), "processes left in lab {lab}: {left:?}");
     assert!(
-        !nlab::lab::teardown::all_labs().iter().any(|l| l == lab),
+        !nlab::lab::all_labs().iter().any(|l| l == lab),
         "cleanup would still find lab {lab}"
     );
     assert_no_trace(lab);

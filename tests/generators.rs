@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 use nlab::lab::{Lab, UpOptions};
-use nlab::services::ping::{self, PingHost, PingOpts};
+use nlab::testing::ping::{self, PingHost, PingOpts};
 use nlab::topo::generate;
 use std::time::{Duration, Instant};
 

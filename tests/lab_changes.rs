@@ -102,6 +102,6 @@ fn down_ends_processes_and_is_idempotent() {
     assert!(!status.success());
     assert_no_trace(&name);
     // Again: nothing to do, no error.
-    nlab::lab::teardown::down(&name).unwrap();
+    nlab::lab::down(&name).unwrap();
     assert_no_trace(&name);
 }

@@ -112,7 +112,7 @@ fn labs_with_the_same_names_and_addresses_do_not_see_each_other() {
     // Lab a has no 10.0.0.3; lab b's h3 must not answer for it.
     assert!(!ping(&ns(&a, "h1"), "10.0.0.3"));
     // Tearing one down leaves the other intact.
-    nlab::lab::teardown::down(&a).unwrap();
+    nlab::lab::down(&a).unwrap();
     assert_no_trace(&a);
     assert!(ping(&ns(&b, "h1"), "10.0.0.3"));
 }

@@ -100,3 +100,28 @@ fn lab_reaches_services_only_through_the_supervisor_api() {
         hits.join("\n")
     );
 }
+
+/// The library's public surface is `lab` and `topo` (plus the hidden
+/// command line and the test-only `testing` re-exports): a new `pub mod`
+/// at the crate root widens it, and `testing` names items, not layers.
+#[test]
+fn the_public_surface_is_lab_and_topo() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("read lib.rs");
+    let mut public: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub mod "))
+        .map(|m| m.trim_end_matches(';'))
+        .collect();
+    public.sort_unstable();
+    assert_eq!(public, ["cli", "lab", "testing", "topo"], "lib.rs");
+    let testing = std::fs::read_to_string(src.join("testing.rs")).expect("read testing.rs");
+    for layer in ["kernel", "services", "store"] {
+        for whole in [format!("crate::{layer};"), format!("crate::{layer}::*")] {
+            assert!(
+                !testing.contains(&whole),
+                "testing.rs re-exports all of {layer}"
+            );
+        }
+    }
+}

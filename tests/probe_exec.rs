@@ -2,8 +2,8 @@
 //! node the way `ip netns exec` does. Witnesses: `cat`, `ip -j link`, `ls`.
 
 mod common;
-use nlab::kernel::exec::{command_in, exec_replace};
-use nlab::kernel::netns::{self, create_pinned, delete_pinned, prepare_run_dir};
+use nlab::testing::exec::{command_in, exec_replace};
+use nlab::testing::netns::{self, create_pinned, delete_pinned, prepare_run_dir};
 use std::fs;
 use std::io::Read;
 use std::path::Path;

@@ -21,9 +21,9 @@
 //! `--ignored`.
 mod common;
 
-use nlab::kernel::limits::{self, Family};
-use nlab::kernel::netns;
-use nlab::services::ping::{
+use nlab::testing::limits::{self, Family};
+use nlab::testing::netns;
+use nlab::testing::ping::{
     mininet_report, ping_all, ping_all_capped, ping_pairs, PairResult, PingHost, PingOpts, Summary,
 };
 use std::cell::Cell;

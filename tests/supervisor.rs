@@ -3,8 +3,8 @@
 //! `ip link`), resume after `kill -9`, and teardown.
 mod common;
 use common::*;
-use nlab::lab::{teardown, Lab, UpOptions};
-use nlab::services::supervisor::{self, paths, process, protocol::Applied, Client};
+use nlab::lab::{self as teardown, Lab, UpOptions};
+use nlab::testing::supervisor::{self, paths, process, protocol::Applied, Client};
 use nlab::topo::conditions::{Step, StepAction};
 use std::process::Command;
 use std::time::Duration;

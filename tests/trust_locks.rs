@@ -117,7 +117,7 @@ fn a_held_lock_fails_in_time_and_names_its_holder() {
     let _g = LabGuard(name.clone());
     let o = run(&["up", "--topo", "minimal", "--name", &name]);
     assert!(o.status.success(), "{}", text(&o));
-    let lock = nlab::store::lock_path(&name);
+    let lock = nlab::testing::lock_path(&name);
     assert!(lock.exists(), "{} missing", lock.display());
     // flock(1) as an independent holder: it locks, then becomes sleep.
     let holder = Group::spawn(
@@ -127,7 +127,7 @@ fn a_held_lock_fails_in_time_and_names_its_holder() {
             .args(["sleep", "60"]),
     );
     let t = Instant::now();
-    while nlab::store::LabLock::acquire_within(&name, Duration::ZERO).is_ok() {
+    while nlab::testing::LabLock::acquire_within(&name, Duration::ZERO).is_ok() {
         assert!(t.elapsed() < Duration::from_secs(5), "flock never locked");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -235,7 +235,7 @@ fn a_journal_naming_another_lab_changes_only_its_own() {
     assert_eq!(j["lab"], l1.as_str());
 
     // The supervisor's journal likewise: saved where it was read from.
-    use nlab::services::supervisor::desired::Desired;
+    use nlab::testing::supervisor::desired::Desired;
     let s1 = format!("/run/nlab/{l1}/supervisor.json");
     let d = Desired::empty(&l2);
     d.save().expect("saving");
@@ -307,7 +307,7 @@ fn up_never_deletes_a_veth_nlab_did_not_make() {
 #[test]
 fn stale_locks_go_held_ones_stay() {
     require_root!();
-    use nlab::store::{lock_path, remove_stale_locks, LabLock};
+    use nlab::testing::{lock_path, remove_stale_locks, LabLock};
     let (stale, held) = (lab_name("ls"), lab_name("lh"));
     let lock = LabLock::acquire(&stale).expect("lock");
     drop(lock);

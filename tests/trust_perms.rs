@@ -83,7 +83,7 @@ fn with_umask_000_nothing_of_a_lab_is_writable_by_others() {
     assert_eq!(mode(&format!("{lab_dir}/etc")), 0o755);
     assert_eq!(mode(&format!("{lab_dir}/etc/hosts")), 0o644);
     assert_eq!(mode("/run/nlab/.locks"), 0o700);
-    let lock = nlab::store::lock_path(&name);
+    let lock = nlab::testing::lock_path(&name);
     assert_eq!(mode(&lock.display().to_string()), 0o600);
 
     // An unprivileged user: cannot write the hosts file nodes read, nor
@@ -121,8 +121,8 @@ fn nobody_cannot_hold_a_lab_lock() {
     assert!(o.status.success(), "{}", text(&o));
     let mut files = Vec::new();
     walk(Path::new(&format!("/run/nlab/{name}")), &mut files);
-    walk(&nlab::store::lock_path(&name), &mut files);
-    let lock = nlab::store::lock_path(&name);
+    walk(&nlab::testing::lock_path(&name), &mut files);
+    let lock = nlab::testing::lock_path(&name);
     assert!(files.iter().any(|(p, _)| *p == lock), "no lock file");
     for (p, m) in &files {
         if m.is_file() {

@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use nlab::lab::{Lab, UpOptions};
-use nlab::services::supervisor;
+use nlab::testing::supervisor;
 use nlab::topo::conditions::{Step, StepAction};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};

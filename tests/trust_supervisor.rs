@@ -6,7 +6,7 @@
 mod common;
 use common::pause::Pause;
 use common::*;
-use nlab::services::supervisor::{paths, process};
+use nlab::testing::supervisor::{paths, process};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -306,7 +306,7 @@ fn a_process_that_only_looks_like_a_supervisor_survives_down() {
         .pids
         .iter()
         .copied()
-        .find(|&p| nlab::kernel::proc::is_root(p))
+        .find(|&p| nlab::testing::proc::is_root(p))
         .expect("the root fake");
     let alive = |pids: &[i32]| -> Vec<i32> {
         pids.iter()
@@ -417,7 +417,7 @@ fn a_held_pid_file_lock_fails_start_and_names_the_holder() {
     );
     let holder_pid = holder.id() as i32;
     assert!(wait_until(Duration::from_secs(5), || {
-        nlab::kernel::proc::flock_holders(&pid_file).contains(&holder_pid)
+        nlab::testing::proc::flock_holders(&pid_file).contains(&holder_pid)
     }));
     let o = run(&["supervisor", "start", &name]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -457,7 +457,7 @@ fn a_supervisor_silent_on_its_socket_is_not_answering_after_5_s_and_replaced() {
     let pid = silent.id() as i32;
     let _r = Reap(&mut silent);
     assert!(wait_until(Duration::from_secs(5), || paths::socket(&name).exists()));
-    let start = nlab::kernel::proc::stat(pid).expect("stat").start_ticks;
+    let start = nlab::testing::proc::stat(pid).expect("stat").start_ticks;
     std::fs::write(paths::pid(&name), format!("{pid} {start}\n")).expect("pid file");
     let t = Instant::now();
     let o = run(&["supervisor", "status", &name, "--json"]);

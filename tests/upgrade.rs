@@ -76,3 +76,79 @@ fn a_lab_of_the_previous_release_is_listed_inspected_and_removed() {
     assert_no_trace(&lab);
     drop(g);
 }
+
+/// A supervisor the previous release started: a root process holding the
+/// lab's pid file (pid only, as that release wrote it) and listening on
+/// the old socket in the lab's directory. Python stands in for it; what
+/// nlab sees of it (pid file, open descriptor, uid, socket) is the same.
+const OLD_SUPERVISOR: &str = r#"
+import fcntl, os, socket, sys, time
+lab = sys.argv[1]
+d = f"/run/nlab/{lab}"
+f = open(f"{d}/supervisor.pid", "w")
+fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+f.write(f"{os.getpid()}\n"); f.flush()
+s = socket.socket(socket.AF_UNIX); s.bind(f"{d}/supervisor.sock"); s.listen()
+print("ready", flush=True)
+time.sleep(600)
+"#;
+
+#[test]
+fn a_supervisor_of_the_previous_release_is_named_and_replaced() {
+    require_root!();
+    let lab = lab_name("ups");
+    let g = LabGuard(lab.clone());
+    let out = nlab()
+        .args(["up", "--topo", "linear,2", "--name", &lab])
+        .output()
+        .expect("up");
+    assert!(out.status.success(), "{}", text(&out));
+    let mut old = std::process::Command::new("python3")
+        .args(["-c", OLD_SUPERVISOR, &lab])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(old.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("ready line");
+    assert_eq!(line.trim(), "ready");
+
+    // Named as what it is at once, not "starting" for its first seconds.
+    let out = nlab()
+        .args(["supervisor", "status", &lab, "--json"])
+        .output()
+        .expect("status");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    assert_eq!(v["state"], "not-answering", "{v}");
+    assert_eq!(v["pid"], old.id(), "{v}");
+    let reason = v["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("previous nlab release"), "{v}");
+    assert!(reason.contains("supervisor start"), "{v}");
+
+    // `supervisor start` replaces it with one of this release.
+    let out = nlab()
+        .args(["supervisor", "start", &lab])
+        .output()
+        .expect("supervisor start");
+    assert!(out.status.success(), "{}", text(&out));
+    let ended = old.wait().expect("wait");
+    assert!(
+        !ended.success(),
+        "the old supervisor was not ended: {ended:?}"
+    );
+    let out = nlab()
+        .args(["supervisor", "status", &lab, "--json"])
+        .output()
+        .expect("status");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+    assert_eq!(v["state"], "running", "{v}");
+    assert!(!std::path::Path::new(&format!("/run/nlab/{lab}/supervisor.sock")).exists());
+
+    let out = nlab().args(["down", &lab]).output().expect("down");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_no_trace(&lab);
+    drop(g);
+}

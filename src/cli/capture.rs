@@ -3,14 +3,14 @@
 
 use super::output::{print_json, BadInput};
 use super::root::require_root;
-use anyhow::Context;
-use clap::Args;
-use nlab::lab::Lab;
-use nlab::services::capture::{
+use crate::lab::Lab;
+use crate::services::capture::{
     self, filter,
     sinks::{LineSink, PcapngSink},
     Capture, IfCount, Limits, Sink, Target,
 };
+use anyhow::Context;
+use clap::Args;
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -135,8 +135,8 @@ pub fn capture(a: CaptureArgs) -> anyhow::Result<i32> {
         count: a.count,
         duration: a.duration,
     };
-    nlab::kernel::signals::catch_stop_signals().context("installing signal handlers")?;
-    let stop = nlab::kernel::signals::sigint_seen;
+    crate::kernel::signals::catch_stop_signals().context("installing signal handlers")?;
+    let stop = crate::kernel::signals::sigint_seen;
     let filter_note = a
         .filter
         .as_ref()

@@ -5,9 +5,9 @@
 use super::lifecycle::print_up;
 use super::root::require_root;
 use super::{run, show};
+use crate::lab::{Lab, UpOptions};
+use crate::topo;
 use anyhow::Context;
-use nlab::lab::{Lab, UpOptions};
-use nlab::topo;
 
 pub fn demo() -> anyhow::Result<i32> {
     require_root()?;

@@ -19,10 +19,10 @@ struct Row {
 
 pub fn leases(lab: &str, json: bool) -> anyhow::Result<i32> {
     // An unknown lab is an error (exit 2), not an empty table.
-    let _ = nlab::lab::Lab::open(lab)?;
-    let now = nlab::store::now();
+    let _ = crate::lab::Lab::open(lab)?;
+    let now = crate::store::now();
     let mut rows = Vec::new();
-    for (server, t) in nlab::lab::dhcp::leases(lab)? {
+    for (server, t) in crate::lab::dhcp::leases(lab)? {
         for l in t.leases.values() {
             rows.push(Row {
                 server: server.clone(),

@@ -3,10 +3,10 @@
 use super::output::{print_json, secs, table, BadInput};
 use super::root::require_root;
 use super::UpArgs;
+use crate::lab::{self, Lab, UpOptions, UpReport};
+use crate::topo::{self, Topology, ValidTopology};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use nlab::lab::{self, Lab, UpOptions, UpReport};
-use nlab::topo::{self, Topology};
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
@@ -19,7 +19,10 @@ const TABLE_ROWS: usize = 20;
 /// `--name` wins over a file's `name:`; `--link` and `--mac` apply to a
 /// file as defaults under what it says (links without conditions,
 /// interfaces of hosts and routers without a MAC).
-pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
+///
+/// The loaders validate once; only a topology `--link` or `--mac` changed
+/// is validated again, and `up` takes the result as it is.
+pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
     if let Some(n) = &a.name {
         lab::check_lab_name(n).map_err(|e| BadInput(format!("--name: {e}")))?;
     }
@@ -31,7 +34,11 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
     };
     match (&a.file, &a.topo) {
         (Some(f), _) => {
-            let mut t = topo::file::load_as(f, a.name.as_deref())?;
+            let v = topo::file::load_valid(f, a.name.as_deref())?;
+            if link.is_none() && !a.mac {
+                return Ok(v);
+            }
+            let mut t = v.into_inner();
             let mut changed = link
                 .as_ref()
                 .is_some_and(|imp| topo::file::default_conditions(&mut t, imp) > 0);
@@ -39,16 +46,21 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
                 changed |= topo::file::sequential_macs(&mut t) > 0;
             }
             if changed {
-                topo::validate::validate(&t)?;
+                Ok(ValidTopology::new(t)?)
+            } else {
+                Ok(ValidTopology::checked(t))
             }
-            Ok(t)
         }
         (None, Some(spec)) => {
             let name = a
                 .name
                 .clone()
                 .unwrap_or_else(|| topo::generate::default_lab_name(spec));
-            let mut t = topo::generate::from_spec(spec, &name, a.mac)?;
+            let v = topo::generate::valid_from_spec(spec, &name, a.mac)?;
+            if link.is_none() && !a.nat {
+                return Ok(v);
+            }
+            let mut t = v.into_inner();
             if a.nat {
                 topo::generate::add_nat(&mut t)?;
             }
@@ -57,7 +69,7 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<Topology> {
                     l.conditions = topo::conditions::Directed::symmetric(imp.clone());
                 }
             }
-            Ok(t)
+            Ok(ValidTopology::new(t)?)
         }
         (None, None) => Err(BadInput("give a topology file or --topo SPEC".into()).into()),
     }
@@ -153,7 +165,7 @@ static REMOVING: Mutex<()> = Mutex::new(());
 /// exists: a signal during `up` waits for its lock, then removes what it
 /// made.
 fn remove_on_termination(lab: &str) -> anyhow::Result<()> {
-    let term = nlab::kernel::signals::catch_termination()?;
+    let term = crate::kernel::signals::catch_termination()?;
     // Line editing puts the terminal in raw mode; leave it as it was.
     let tty = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
     let lab = lab.to_string();
@@ -200,7 +212,7 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
         replace: a.replace,
         ephemeral: false,
     };
-    let result = Lab::up(&t, &opts);
+    let result = Lab::up_valid(&t, &opts);
     bar.finish();
     let (lab, report) = result.with_context(|| format!("bringing up lab {}", t.name))?;
     if a.json {
@@ -355,7 +367,7 @@ pub fn print_up(t: &Topology, r: &UpReport) {
     let emulated = t
         .links
         .iter()
-        .filter(|l| nlab::lab::emulated::needs_emulator(l))
+        .filter(|l| crate::lab::emulated::needs_emulator(l))
         .count();
     if emulated > 0 {
         println!(

@@ -1,13 +1,13 @@
 //! `nlab link set|show|reset|presets` and `nlab features`.
 
 use super::output::{print_json, table, BadInput};
+use crate::kernel::features;
+use crate::lab::link_conditions::backend_for;
+use crate::lab::live::LinkStatus;
+use crate::lab::Lab;
+use crate::topo::conditions::{presets, spec, units, Backend, Directed, Impairment, StepAction};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use nlab::kernel::features;
-use nlab::lab::link_conditions::backend_for;
-use nlab::lab::live::LinkStatus;
-use nlab::lab::Lab;
-use nlab::topo::conditions::{presets, spec, units, Backend, Directed, Impairment, StepAction};
 use serde_json::json;
 
 #[derive(Subcommand, Debug)]
@@ -280,7 +280,7 @@ fn emulator_text(d: &serde_json::Value) -> String {
     s
 }
 
-fn observed_text(o: &Option<nlab::lab::link_conditions::Observed>) -> String {
+fn observed_text(o: &Option<crate::lab::link_conditions::Observed>) -> String {
     match o {
         None => "?".into(),
         Some(o) => match &o.conditions {
@@ -439,7 +439,7 @@ pub fn features(json: bool) -> anyhow::Result<i32> {
     super::root::require_root()?;
     let f = features::probe()?;
     let rate = Directed::symmetric(Impairment {
-        rate: Some(nlab::topo::conditions::Rate {
+        rate: Some(crate::topo::conditions::Rate {
             bits_per_sec: 1_000_000,
             burst_bytes: None,
         }),

@@ -5,7 +5,7 @@
 //! event.
 //!
 //! `RUST_LOG` takes comma-separated directives as `env_logger` does:
-//! `debug` (every target), `nlab::services::ping=trace` (a target and the
+//! `debug` (every target), `crate::services::ping=trace` (a target and the
 //! modules under it), a bare target (everything of it), `off`. The most
 //! specific target wins; `-v` raises the default level, never lowers it.
 
@@ -191,24 +191,24 @@ mod tests {
         assert!(!at(0).enabled(&Level::INFO, "nlab"));
         assert!(at(1).enabled(&Level::INFO, "nlab"));
         assert!(!at(1).enabled(&Level::DEBUG, "nlab"));
-        assert!(at(2).enabled(&Level::DEBUG, "nlab::lab"));
+        assert!(at(2).enabled(&Level::DEBUG, "crate::lab"));
         assert!(at(5).enabled(&Level::TRACE, "x"));
     }
 
     #[test]
     fn rust_log_levels_per_target_most_specific_wins() {
         let (f, bad) = Filter::new(
-            Some("info, nlab::services=debug,nlab::services::ping=off, nlab::kernel,bogus=loud"),
+            Some("info, crate::services=debug,crate::services::ping=off, crate::kernel,bogus=loud"),
             0,
         );
         assert_eq!(bad, ["bogus=loud"]);
-        assert!(f.enabled(&Level::INFO, "nlab::lab"));
-        assert!(!f.enabled(&Level::DEBUG, "nlab::lab"));
-        assert!(f.enabled(&Level::DEBUG, "nlab::services::emulator"));
-        assert!(!f.enabled(&Level::ERROR, "nlab::services::ping::engine"));
-        assert!(f.enabled(&Level::TRACE, "nlab::kernel::exec"));
+        assert!(f.enabled(&Level::INFO, "crate::lab"));
+        assert!(!f.enabled(&Level::DEBUG, "crate::lab"));
+        assert!(f.enabled(&Level::DEBUG, "crate::services::emulator"));
+        assert!(!f.enabled(&Level::ERROR, "crate::services::ping::engine"));
+        assert!(f.enabled(&Level::TRACE, "crate::kernel::exec"));
         // A prefix counts only at a module boundary.
-        assert!(!f.enabled(&Level::DEBUG, "nlab::kernelx"));
+        assert!(!f.enabled(&Level::DEBUG, "crate::kernelx"));
         assert_eq!(f.max(), LevelFilter::TRACE);
         // -v raises the default over RUST_LOG's, never lowers it.
         assert!(Filter::new(Some("error"), 1).0.enabled(&Level::INFO, "a"));

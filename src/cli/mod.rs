@@ -41,7 +41,25 @@ mod supervise;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use output::{exit_code, print_error, print_error_json};
+use output::{exit_code, print_error, print_error_json};
+
+/// Runs the `nlab` command line on the process's arguments and returns the
+/// exit code (the `nlab` binary is this and nothing else).
+pub fn main() -> i32 {
+    let json = wants_json(&std::env::args_os().collect::<Vec<_>>());
+    let args = Cli::parse();
+    log::init(args.verbose);
+    match dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            print_error(&e);
+            if json {
+                print_error_json(&e);
+            }
+            exit_code(&e)
+        }
+    }
+}
 
 /// A kernel-native network lab: namespaces, veths and bridges, set up in
 /// milliseconds, inspected live, torn down without a trace.
@@ -71,7 +89,7 @@ pub struct Cli {
     pub wait: std::time::Duration,
     /// Say more on stderr: `-v` what nlab decides (info), `-vv` how it
     /// goes (debug), `-vvv` everything. Warnings always show; `RUST_LOG`
-    /// (`debug`, `nlab::services::ping=trace`) filters per module.
+    /// (`debug`, `crate::services::ping=trace`) filters per module.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
@@ -273,8 +291,8 @@ pub struct UpArgs {
     /// host side is nlab's own: that veth (alias `nlab:LAB:nat0:uplink`),
     /// an nft table `ip nlab-LAB` that masquerades the transfer subnet,
     /// and net.ipv4.ip_forward=1 (the old value restored when the last
-    /// such lab goes). `nlab down`/`cleanup` remove all of it, also after
-    /// a kill -9. A host forward chain that drops (Docker's) is reported,
+    /// such lab goes). `nlab down`/`cleanup` remove all of it, even after
+    /// nlab was killed. A host forward chain that drops (Docker's) is reported,
     /// not changed. Topology files say `kind: nat` (README "NAT").
     #[arg(long, requires = "topo")]
     pub nat: bool,
@@ -307,7 +325,7 @@ pub fn wants_json(args: &[std::ffi::OsString]) -> bool {
 /// Runs the parsed command; the `Err` carries what to print and the exit
 /// code.
 pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    nlab::store::set_lock_wait(cli.wait);
+    crate::store::set_lock_wait(cli.wait);
     match cli.command {
         Command::Up(a) => lifecycle::up(a),
         Command::Down { lab, json } => lifecycle::down(&lab, json),

@@ -43,28 +43,28 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
     for cause in e.chain() {
         // A program `exec` could not execute: what a shell would say.
         if let Some(code) = cause
-            .downcast_ref::<nlab::kernel::Error>()
+            .downcast_ref::<crate::kernel::Error>()
             .and_then(|k| k.exec_status())
         {
             return code;
         }
         if cause.downcast_ref::<BadInput>().is_some()
             || cause
-                .downcast_ref::<nlab::topo::validate::TopoErrors>()
+                .downcast_ref::<crate::topo::validate::TopoErrors>()
                 .is_some()
         {
             return EXIT_INPUT;
         }
-        if let Some(le) = cause.downcast_ref::<nlab::lab::Error>() {
+        if let Some(le) = cause.downcast_ref::<crate::lab::Error>() {
             if matches!(
                 le,
-                nlab::lab::Error::NoSuchLab(_)
-                    | nlab::lab::Error::NoSuchNode { .. }
-                    | nlab::lab::Error::NoSuchLink { .. }
-                    | nlab::lab::Error::NoSuchEndpoint { .. }
-                    | nlab::lab::Error::Store(nlab::store::Error::BadLabName(..))
-                    | nlab::lab::Error::OtherSource { .. }
-                    | nlab::lab::Error::Invalid(_)
+                crate::lab::Error::NoSuchLab(_)
+                    | crate::lab::Error::NoSuchNode { .. }
+                    | crate::lab::Error::NoSuchLink { .. }
+                    | crate::lab::Error::NoSuchEndpoint { .. }
+                    | crate::lab::Error::Store(crate::store::Error::BadLabName(..))
+                    | crate::lab::Error::OtherSource { .. }
+                    | crate::lab::Error::Invalid(_)
             ) {
                 return EXIT_INPUT;
             }
@@ -101,8 +101,8 @@ pub fn print_error_json(e: &anyhow::Error) {
 /// A stable name for what went wrong, and what to do about it.
 fn error_kind(e: &anyhow::Error) -> (&'static str, Vec<String>) {
     for cause in e.chain() {
-        if let Some(le) = cause.downcast_ref::<nlab::lab::Error>() {
-            use nlab::lab::Error as L;
+        if let Some(le) = cause.downcast_ref::<crate::lab::Error>() {
+            use crate::lab::Error as L;
             let hit = match le {
                 L::NoSuchLab(_) => {
                     Some(("no_such_lab", "see `nlab list` for the labs that are up"))
@@ -113,7 +113,7 @@ fn error_kind(e: &anyhow::Error) -> (&'static str, Vec<String>) {
                 L::NoSuchLink { .. } | L::NoSuchEndpoint { .. } => {
                     Some(("no_such_link", "see `nlab link show LAB` for its links"))
                 }
-                L::Store(nlab::store::Error::BadLabName(..)) => {
+                L::Store(crate::store::Error::BadLabName(..)) => {
                     Some(("bad_lab_name", "pick a name as the message says"))
                 }
                 _ => None,
@@ -123,7 +123,7 @@ fn error_kind(e: &anyhow::Error) -> (&'static str, Vec<String>) {
             }
         }
         if cause
-            .downcast_ref::<nlab::topo::validate::TopoErrors>()
+            .downcast_ref::<crate::topo::validate::TopoErrors>()
             .is_some()
         {
             return (
@@ -134,7 +134,7 @@ fn error_kind(e: &anyhow::Error) -> (&'static str, Vec<String>) {
         if cause.downcast_ref::<BadInput>().is_some() {
             return ("bad_input", Vec::new());
         }
-        if let Some(k) = cause.downcast_ref::<nlab::kernel::Error>() {
+        if let Some(k) = cause.downcast_ref::<crate::kernel::Error>() {
             if k.exec_status().is_some() {
                 return (
                     "not_executable",

@@ -3,10 +3,10 @@
 use super::output::{print_json, secs};
 use super::root::require_root;
 use super::PingArgs;
+use crate::lab::Lab;
+use crate::services::ping::{self, PingOpts};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use nlab::lab::Lab;
-use nlab::services::ping::{self, PingOpts};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,8 @@ pub fn exec(lab: &str, node: &str, command: &[String]) -> anyhow::Result<i32> {
     // Replacing this process keeps the terminal, signals and the exit code
     // exactly the command's own. A program that cannot be executed exits
     // 127 or 126, as in a shell (see `exit_code`).
-    let dir = nlab::store::lab_dir(lab.name());
-    let err = nlab::kernel::exec::exec_replace_lab(&ns, &dir, prog, args);
+    let dir = crate::store::lab_dir(lab.name());
+    let err = crate::kernel::exec::exec_replace_lab(&ns, &dir, prog, args);
     Err(anyhow::Error::new(err).context(format!("running `{prog}` in {node}")))
 }
 
@@ -44,8 +44,8 @@ pub fn shell(lab: &str, node: &str) -> anyhow::Result<i32> {
         "Entering {node} of lab {} (namespace {ns}); `exit` to leave.",
         lab.name()
     );
-    let dir = nlab::store::lab_dir(lab.name());
-    let err = nlab::kernel::exec::exec_replace_lab::<&str>(&ns, &dir, &sh, &[]);
+    let dir = crate::store::lab_dir(lab.name());
+    let err = crate::kernel::exec::exec_replace_lab::<&str>(&ns, &dir, &sh, &[]);
     Err(anyhow::Error::new(err).context(format!("starting {sh} in {node}")))
 }
 

@@ -2,9 +2,9 @@
 
 use super::output::{print_json, table, BadInput};
 use super::root::require_root;
+use crate::lab::{self, inspect::LabView, Lab};
+use crate::topo;
 use anyhow::Context;
-use nlab::lab::{self, inspect::LabView, Lab};
-use nlab::topo;
 
 pub fn list(json: bool) -> anyhow::Result<i32> {
     let labs = lab::list();
@@ -25,7 +25,7 @@ pub fn list(json: bool) -> anyhow::Result<i32> {
         "source",
         "age",
     ]);
-    let now = nlab::store::now();
+    let now = crate::store::now();
     let supervised: Vec<String> = labs
         .iter()
         .filter_map(|l| Some(format!("{} (pid {})", l.name, l.supervisor?)))

@@ -3,9 +3,9 @@
 
 use super::output::{print_json, table, BadInput};
 use super::root::require_root;
+use crate::lab::emulated::Supervised;
+use crate::services::supervisor::{self, schedule::wall_ns, Health, Status};
 use clap::Subcommand;
-use nlab::lab::emulated::Supervised;
-use nlab::services::supervisor::{self, schedule::wall_ns, Health, Status};
 
 #[derive(Subcommand, Debug)]
 pub enum SupervisorCmd {
@@ -38,7 +38,7 @@ pub enum SupervisorCmd {
 pub fn supervise(lab: &str) -> anyhow::Result<i32> {
     require_root()?;
     // A bad name is bad input (exit 2), as for every command.
-    nlab::lab::check_lab_name(lab)?;
+    crate::lab::check_lab_name(lab)?;
     supervisor::daemon::run(lab)?;
     Ok(0)
 }
@@ -48,7 +48,7 @@ pub fn supervisor(cmd: SupervisorCmd) -> anyhow::Result<i32> {
     match cmd {
         SupervisorCmd::Status { lab, json } => status(&lab, json),
         SupervisorCmd::Start { lab } => {
-            nlab::lab::check_lab_name(&lab)?;
+            crate::lab::check_lab_name(&lab)?;
             let c = supervisor::ensure_running(&lab).map_err(bad_lab)?;
             let st = c.status()?;
             println!(
@@ -58,7 +58,7 @@ pub fn supervisor(cmd: SupervisorCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         SupervisorCmd::Stop { lab } => {
-            nlab::lab::check_lab_name(&lab)?;
+            crate::lab::check_lab_name(&lab)?;
             let r = supervisor::stop(&lab);
             if r.found == 0 {
                 println!("Lab {lab} has no supervisor running.");
@@ -81,7 +81,7 @@ fn bad_lab(e: supervisor::Error) -> anyhow::Error {
 /// that does not run or does not answer: its links are not working.
 fn status(lab: &str, json: bool) -> anyhow::Result<i32> {
     // Tells a typo from a lab, and what the lab needs a supervisor for.
-    let l = nlab::lab::Lab::open(lab)?;
+    let l = crate::lab::Lab::open(lab)?;
     let needs = Supervised::of(l.topology());
     let health = supervisor::health(lab)?;
     let effects = needs.effects();

@@ -5,6 +5,11 @@
 //! The only module allowed `unsafe` (lib.rs denies it everywhere else).
 //! One module per kind of kernel object.
 
+// An internal layer: outside the crate only `crate::testing` reaches a
+// few of its items, for nlab's own tests; the public API is `lab` and
+// `topo`, which `missing_docs` holds to full documentation.
+#![allow(missing_docs)]
+
 pub mod addr;
 pub mod ethtool;
 pub mod exec;

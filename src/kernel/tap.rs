@@ -130,10 +130,7 @@ pub fn delete(ns: &str, name: &str) -> Result<()> {
 /// A queue attached to a TAP: one fd, frames prefixed by a vnet header.
 #[derive(Debug)]
 pub struct Tap {
-    pub name: String,
     pub fd: OwnedFd,
-    /// Whether the kernel took UDP segmentation offload (6.2+).
-    pub uso: bool,
 }
 
 /// Attaches to the existing TAP `name` in `ns` with vnet headers and
@@ -155,6 +152,9 @@ pub fn attach(ns: &str, name: &str) -> Result<Tap> {
         (base | TUN_F_USO4 | TUN_F_USO6) as libc::c_ulong,
     )
     .is_ok();
+    // UDP segmentation offload needs 6.2+; without it the kernel
+    // segments UDP before the TAP.
+    tracing::debug!(tap = name, uso, "offloads set");
     if !uso {
         ioctl_val(&f, TUNSETOFFLOAD, base as libc::c_ulong)
             .map_err(|e| Error::io(format!("{what}: offloads"), e))?;
@@ -167,11 +167,7 @@ pub fn attach(ns: &str, name: &str) -> Result<Tap> {
             std::io::Error::last_os_error(),
         ));
     }
-    Ok(Tap {
-        name: name.to_string(),
-        fd: f.into(),
-        uso,
-    })
+    Ok(Tap { fd: f.into() })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::topo::{Link, Topology};
 
 /// Putting conditions on a link's qdiscs is kernel work the supervisor's
 /// tc driver shares with `up`: it lives in [`crate::kernel::tc::links`].
-pub use crate::kernel::tc::links::{apply_link, backend_for, kernel_carries, set_root};
+pub use crate::kernel::tc::links::{apply_link, backend_for, kernel_carries};
 
 /// Every condition set a link will ever have: its own and its schedule's.
 pub fn all_conditions(l: &Link) -> impl Iterator<Item = &Directed> {

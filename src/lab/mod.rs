@@ -3,33 +3,40 @@
 //! [`Lab`] is the library's entry point: bring a topology up, run commands
 //! in its nodes, read it back, tear it down.
 
-pub mod apply;
-pub mod builder;
-pub mod converge;
-pub mod dhcp;
-pub mod emulated;
+pub(crate) mod apply;
+pub(crate) mod builder;
+pub(crate) mod converge;
+pub(crate) mod dhcp;
+pub(crate) mod emulated;
 mod ephemeral;
-pub mod handles;
-pub mod held;
-pub mod hosts;
-pub mod inspect;
-pub mod link_conditions;
-pub mod links;
-pub mod live;
-pub mod nat;
+pub(crate) mod handles;
+pub(crate) mod held;
+pub(crate) mod hosts;
+pub(crate) mod inspect;
+pub(crate) mod link_conditions;
+pub(crate) mod links;
+pub(crate) mod live;
+pub(crate) mod nat;
 mod node;
 mod owned;
-pub mod plan;
-pub mod slaac;
-pub mod status;
-pub mod teardown;
+pub(crate) mod plan;
+pub(crate) mod slaac;
+pub(crate) mod status;
+pub(crate) mod teardown;
 
 /// The journal, lab paths and locks moved to [`crate::store`] (issue 12);
 /// this keeps `lab::state::…` paths of code written before working.
-pub use crate::store as state;
+pub use apply::Timings;
 pub use builder::LabBuilder;
+pub use converge::StpWait;
+pub use inspect::{IfaceView, LabView, NodeInfo};
+pub use link_conditions::Observed;
+pub use live::LinkStatus;
 pub use node::{LinkHandle, Node};
+pub use plan::Plan;
+pub use status::NodeBrief;
 pub use status::{list, LabSummary};
+pub use teardown::{all_labs, down, TeardownReport};
 
 use crate::kernel::{self, netns};
 use crate::services::supervisor::api as supervisor;

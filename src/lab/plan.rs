@@ -23,6 +23,7 @@ pub struct Drift {
 }
 
 impl Drift {
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty() && self.links.is_empty() && self.routes.is_empty()
     }

@@ -11,6 +11,11 @@
 //! - [`journal`]: `state.json`, the lab's recorded topology and phase.
 //! - [`lock`]: the lock that serializes commands working on one lab.
 
+// An internal layer: outside the crate only `crate::testing` reaches a
+// few of its items, for nlab's own tests; the public API is `lab` and
+// `topo`, which `missing_docs` holds to full documentation.
+#![allow(missing_docs)]
+
 pub mod journal;
 pub mod lock;
 pub mod names;
@@ -18,9 +23,7 @@ pub mod paths;
 pub mod uplinks;
 
 pub use journal::{now, write_atomic, write_atomic_as, Phase, State, STATE_VERSION};
-pub use lock::{
-    lock_path, lock_wait, remove_stale_locks, set_lock_wait, LabLock, DEFAULT_LOCK_WAIT, LOCK_DIR,
-};
+pub use lock::{lock_path, remove_stale_locks, set_lock_wait, LabLock};
 pub use names::check_lab_name;
 pub use paths::{
     create_private_file, ensure_lab_dir, ensure_private_dir, lab_dir, list_lab_dirs, RUN_DIR,

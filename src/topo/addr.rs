@@ -25,6 +25,7 @@ impl Ipv4Pool {
     }
 
     /// A pool over `net` (host bits of `net` are ignored).
+    #[cfg(test)]
     pub fn new(net: IpNet) -> Result<Self, String> {
         match net.network() {
             IpAddr::V4(a) if net.prefix <= 30 => Ok(Ipv4Pool {

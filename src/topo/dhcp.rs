@@ -121,6 +121,17 @@ pub enum DhcpClient {
     Udhcpc,
 }
 
+impl DhcpClient {
+    /// How `dhcp_client:` spells it in a topology file.
+    pub fn key(self) -> &'static str {
+        match self {
+            DhcpClient::Builtin => "builtin",
+            DhcpClient::Dhclient => "dhclient",
+            DhcpClient::Udhcpc => "udhcpc",
+        }
+    }
+}
+
 /// Parses `A-B` (an address range, both ends included).
 pub fn parse_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
     let (a, b) = s.split_once('-').ok_or_else(|| {

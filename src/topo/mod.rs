@@ -1,16 +1,16 @@
 //! The topology model: plain data, no syscalls.
 
-pub mod addr;
+pub(crate) mod addr;
 pub mod conditions;
 pub mod dhcp;
 pub mod file;
 pub mod generate;
-pub mod graph;
+pub(crate) mod graph;
 pub mod model;
 pub mod nat;
 pub mod ra;
-pub mod routes;
-pub mod suggest;
+pub(crate) mod routes;
+pub(crate) mod suggest;
 mod valid;
 pub mod validate;
 

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// One route a node should hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WantedRoute {
+pub(crate) struct WantedRoute {
     pub dst: IpNet,
     pub via: Option<IpAddr>,
     /// The outgoing interface the topology names (`dev:`).
@@ -49,7 +49,7 @@ pub fn default_dst(v6: bool) -> IpNet {
 
 impl Topology {
     /// The default gateways and static routes of `node`, gateways first.
-    pub fn routes_of(&self, node: &str) -> Vec<WantedRoute> {
+    pub(crate) fn routes_of(&self, node: &str) -> Vec<WantedRoute> {
         let Some(n) = self.nodes.get(node) else {
             return Vec::new();
         };
@@ -93,7 +93,11 @@ impl Topology {
     /// The routes of `node` that can exist now: those whose interface's
     /// link `is_up` says is up (a route through a link that is down is
     /// absent by design, and the kernel refuses to add it).
-    pub fn live_routes_of(&self, node: &str, is_up: impl Fn(&Link) -> bool) -> Vec<WantedRoute> {
+    pub(crate) fn live_routes_of(
+        &self,
+        node: &str,
+        is_up: impl Fn(&Link) -> bool,
+    ) -> Vec<WantedRoute> {
         self.routes_of(node)
             .into_iter()
             .filter(|r| {
@@ -108,7 +112,7 @@ impl Topology {
 
 /// What bringing a link up must put back in one of its nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeRestore {
+pub(crate) struct NodeRestore {
     pub node: String,
     /// The addresses of the link's ends on this node (`iface`, address):
     /// the kernel drops IPv6 ones when an interface goes down.
@@ -120,7 +124,7 @@ pub struct NodeRestore {
 impl Topology {
     /// What bringing link `key` up must restore, per node of the link
     /// (each node once). Empty when no link has that key.
-    pub fn after_link_up(&self, key: &str) -> Vec<NodeRestore> {
+    pub(crate) fn after_link_up(&self, key: &str) -> Vec<NodeRestore> {
         let Some(l) = self.links.iter().find(|l| l.key() == key) else {
             return Vec::new();
         };

@@ -31,8 +31,9 @@ impl ValidTopology {
     }
 
     /// For the loaders of this module tree, which have just run
-    /// `validate_with` (the same checks, with file locations).
-    pub(in crate::topo) fn checked(t: Topology) -> Self {
+    /// `validate_with` (the same checks, with file locations), and for
+    /// the command line, when a change it offered to make changed nothing.
+    pub(crate) fn checked(t: Topology) -> Self {
         ValidTopology(t)
     }
 

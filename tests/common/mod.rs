@@ -31,7 +31,7 @@ pub struct LabGuard(pub String);
 
 impl Drop for LabGuard {
     fn drop(&mut self) {
-        let _ = nlab::lab::teardown::down(&self.0);
+        let _ = nlab::lab::down(&self.0);
         if !std::thread::panicking() {
             assert_no_trace(&self.0);
         }
@@ -217,7 +217,7 @@ pub fn pair(lab: &str, c: nlab::topo::conditions::Directed) -> Topology {
 /// True where the userspace emulator carries netem conditions; elsewhere
 /// says why the calling test skips.
 pub fn emulator_backend() -> bool {
-    let f = nlab::kernel::features::probe().expect("feature probe");
+    let f = nlab::testing::features::probe().expect("feature probe");
     if f.netem {
         eprintln!("SKIP: this kernel has netem, so the userspace emulator is not used");
         return false;

@@ -4,8 +4,8 @@
 
 use super::format::{self, NetView};
 use super::{iperf, jobs, line, Console};
+use crate::services::ping::{self, PingHost, PingOpts};
 use anyhow::{anyhow, bail};
-use nlab::services::ping::{self, PingHost, PingOpts};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -194,7 +194,7 @@ impl Console {
                 }
                 let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.0).collect();
                 names.extend(self.lab.topology().nodes.keys().map(|s| s.as_str()));
-                let hint = nlab::topo::suggest::did_you_mean(cmd, names.iter().copied())
+                let hint = crate::topo::suggest::did_you_mean(cmd, names.iter().copied())
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
                 bail!("*** Unknown command: {input}{hint}; `help` lists commands")

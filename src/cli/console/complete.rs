@@ -44,7 +44,7 @@ impl Complete {
                     .map(|s| s.to_string()),
             );
         }
-        out.sort_by(|a, b| nlab::topo::natural_cmp(a, b));
+        out.sort_by(|a, b| crate::topo::natural_cmp(a, b));
         out.dedup();
         (start, out)
     }

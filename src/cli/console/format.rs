@@ -2,8 +2,8 @@
 //! `ports`, from the topology and (when it can be read) the kernel's view.
 //! Pure functions over [`NetView`], so the shapes are tested without root.
 
-use nlab::lab::inspect::LabView;
-use nlab::topo::{natural_cmp, NodeKind, Topology};
+use crate::lab::inspect::LabView;
+use crate::topo::{natural_cmp, NodeKind, Topology};
 use std::fmt::Write as _;
 
 /// One interface of a node, as the console prints it.
@@ -92,7 +92,7 @@ impl NetView {
             nodes.push(NodeRow {
                 name: name.clone(),
                 kind,
-                namespace: nlab::kernel::netns::ns_name(&t.name, name),
+                namespace: crate::kernel::netns::ns_name(&t.name, name),
                 ifaces,
             });
         }
@@ -208,7 +208,7 @@ mod tests {
     use super::*;
 
     fn view() -> NetView {
-        let t = nlab::topo::generate::from_spec("single,2", "fmt", false).unwrap();
+        let t = crate::topo::generate::from_spec("single,2", "fmt", false).unwrap();
         NetView::new(&t, None)
     }
 
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn hosts_come_before_switches_in_natural_order() {
-        let t = nlab::topo::generate::from_spec("linear,10", "fmt", false).unwrap();
+        let t = crate::topo::generate::from_spec("linear,10", "fmt", false).unwrap();
         let v = NetView::new(&t, None);
         let order: Vec<&str> = v.nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(order[..3], ["h1", "h2", "h3"]);

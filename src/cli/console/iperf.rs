@@ -4,9 +4,9 @@
 //! other, counting the bytes that arrive.
 
 use super::jobs;
+use crate::kernel::netns::NetNs;
+use crate::lab::Lab;
 use anyhow::{anyhow, Context};
-use nlab::kernel::netns::NetNs;
-use nlab::lab::Lab;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::process::Stdio;

@@ -3,10 +3,10 @@
 //! output to a log file so it does not write over the prompt, stopped when
 //! the console exits).
 
+use crate::kernel::{proc, signals};
+use crate::lab::Lab;
 use anyhow::Context;
 use nix::sys::signal::Signal;
-use nlab::kernel::{proc, signals};
-use nlab::lab::Lab;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -114,11 +114,11 @@ impl Jobs {
         // In the lab's runtime directory: the logs outlive the console (for
         // a CI step to read) and go with the lab at `nlab down`.
         // Root's only, like the rest of the lab's directory.
-        let dir = nlab::store::ensure_lab_dir(lab.name())?.join("jobs");
-        nlab::store::ensure_private_dir(&dir)?;
+        let dir = crate::store::ensure_lab_dir(lab.name())?.join("jobs");
+        crate::store::ensure_private_dir(&dir)?;
         let id = self.next;
         let log = dir.join(format!("{}-job{id}-{node}.log", std::process::id()));
-        let out = nlab::store::create_private_file(&log)?;
+        let out = crate::store::create_private_file(&log)?;
         let err = out.try_clone().context("duplicating the log file")?;
         let mut cmd = shell_command(lab, Some(node), line)?;
         // Its own process group: Ctrl-C at the terminal does not reach it,

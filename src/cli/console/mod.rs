@@ -10,8 +10,8 @@ mod iperf;
 mod jobs;
 mod line;
 
+use crate::lab::Lab;
 use anyhow::Context;
-use nlab::lab::Lab;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Config, Editor};
@@ -120,7 +120,7 @@ impl Console {
             Editor::with_config(config).context("opening the terminal for line editing")?;
         let t = self.lab.topology();
         let mut nodes: Vec<String> = t.nodes.keys().cloned().collect();
-        nodes.sort_by(|a, b| nlab::topo::natural_cmp(a, b));
+        nodes.sort_by(|a, b| crate::topo::natural_cmp(a, b));
         let mut first: Vec<String> = commands::COMMANDS.iter().map(|c| c.0.to_string()).collect();
         first.extend(nodes.iter().cloned());
         let mut words = nodes.clone();

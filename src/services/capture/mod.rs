@@ -7,6 +7,7 @@
 
 pub mod filter;
 pub mod pcapng;
+#[cfg(test)]
 pub mod pcapng_read;
 pub mod sinks;
 pub mod summary;

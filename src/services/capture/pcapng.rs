@@ -168,6 +168,7 @@ impl<W: Write> Writer<W> {
     }
 
     /// The underlying writer (the buffered bytes flushed first).
+    #[cfg(test)]
     pub fn into_inner(mut self) -> io::Result<W> {
         self.out.flush()?;
         Ok(self.out)

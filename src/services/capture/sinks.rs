@@ -27,10 +27,6 @@ impl<W: Write> PcapngSink<W> {
             flush_each_batch: false,
         })
     }
-
-    pub fn bytes(&self) -> u64 {
-        self.w.bytes
-    }
 }
 
 impl<W: Write> Sink for PcapngSink<W> {

@@ -19,6 +19,10 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Instant;
 
+/// How long a new supervisor waits for the pid-file lock of one that is
+/// exiting.
+const DYING_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// How often an idle supervisor checks that its lab still exists.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -116,10 +120,14 @@ struct PidFile {
 }
 
 impl PidFile {
-    /// `None` when another process holds the lock. Never waits: a second
-    /// supervisor leaves, and the caller names the holder.
+    /// `None` when a live process holds the lock: a second supervisor
+    /// leaves at once, and the caller names the holder. A holder that is
+    /// already dying (killed with -9: its leader a zombie while its other
+    /// threads still close its files) is waited for, at most
+    /// [`DYING_HOLDER_WAIT`], so a restart right after a kill works.
     fn lock(lab: &str) -> Result<Option<PidFile>> {
         let p = paths::pid(lab);
+        let deadline = Instant::now() + DYING_HOLDER_WAIT;
         loop {
             // Root only, whatever the umask: anyone who can open it can
             // flock it, and a held lock keeps every supervisor out.
@@ -135,7 +143,13 @@ impl PidFile {
             if !files::try_lock_exclusive(&f)
                 .map_err(|e| Error::io(format!("locking {}", p.display()), e))?
             {
-                return Ok(None);
+                let left = deadline.saturating_duration_since(Instant::now());
+                let live = proc::flock_holders(&p).into_iter().any(process::alive);
+                if live || left.is_zero() {
+                    return Ok(None);
+                }
+                process::wait_dying_lock_holders(lab, left);
+                continue;
             }
             // A stopping supervisor unlinks the file while holding the
             // lock: a lock on the unlinked inode protects nothing, retry.

@@ -122,6 +122,11 @@ pub mod paths {
     pub fn socket(lab: &str) -> PathBuf {
         socket_dir(lab).join("supervisor.sock")
     }
+    /// Where the previous release's supervisor listened (the lab's
+    /// directory itself, before the socket moved into a root-only one).
+    pub fn old_socket(lab: &str) -> PathBuf {
+        lab_dir(lab).join("supervisor.sock")
+    }
     pub fn desired(lab: &str) -> PathBuf {
         lab_dir(lab).join("supervisor.json")
     }
@@ -176,10 +181,17 @@ pub fn health(lab: &str) -> Result<Health> {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
             ) =>
         {
-            if sup.age().is_some_and(|a| a < START_TIMEOUT) {
+            if previous_release(lab) {
+                format!(
+                    "a supervisor of the previous nlab release: it listens on {}, not on {}",
+                    paths::old_socket(lab).display(),
+                    paths::socket(lab).display()
+                )
+            } else if sup.age().is_some_and(|a| a < START_TIMEOUT) {
                 return Ok(Health::Starting(sup));
+            } else {
+                format!("not listening on {}", paths::socket(lab).display())
             }
-            format!("not listening on {}", paths::socket(lab).display())
         }
         Error::NotAnswering { .. } => format!(
             "silent on its socket for {} s, state {}",
@@ -189,6 +201,13 @@ pub fn health(lab: &str) -> Result<Health> {
         e => e.to_string(),
     };
     Ok(Health::NotAnswering { sup, why })
+}
+
+/// The previous release's supervisor listens in the lab's directory, and
+/// nothing of this release makes a socket there.
+fn previous_release(lab: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(paths::old_socket(lab)).is_ok_and(|m| m.file_type().is_socket())
 }
 
 /// The error of a supervisor that did not answer within `timeout`.
@@ -255,6 +274,9 @@ pub fn ensure_running(lab: &str) -> Result<Client> {
     if !strays.is_empty() {
         process::terminate(&strays);
     }
+    // A supervisor just killed may still hold the pid-file lock while its
+    // threads exit; the new one would find it taken and leave.
+    process::wait_dying_lock_holders(lab, Duration::from_secs(3));
     process::spawn_detached(lab)?;
     let start = Instant::now();
     while start.elapsed() < START_TIMEOUT {
@@ -293,6 +315,7 @@ fn replace(lab: &str, sup: &process::Supervisor, why: &str) -> Result<()> {
     );
     if process::kill(sup) {
         let _ = std::fs::remove_file(paths::socket(lab));
+        let _ = std::fs::remove_file(paths::old_socket(lab));
         return Ok(());
     }
     Err(Error::Start(format!(
@@ -358,6 +381,7 @@ pub fn stop(lab: &str) -> StopReport {
 
 fn remove_files(lab: &str) {
     let _ = std::fs::remove_file(paths::socket(lab));
+    let _ = std::fs::remove_file(paths::old_socket(lab));
     let _ = std::fs::remove_dir(paths::socket_dir(lab));
     let _ = std::fs::remove_file(paths::pid(lab));
 }

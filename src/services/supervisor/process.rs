@@ -242,6 +242,24 @@ pub fn pid_lock_holders(lab: &str) -> String {
     }
 }
 
+/// Waits, at most `timeout`, while the lab's pid-file lock is held only by
+/// processes already exiting (a supervisor killed with -9: its leader a
+/// zombie while its other threads still close its files). True once the
+/// lock is free or held by a live process, false on timeout.
+pub fn wait_dying_lock_holders(lab: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let holders = proc::flock_holders(&paths::pid(lab));
+        if holders.is_empty() || holders.iter().any(|&p| alive(p)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Alive and not a zombie (a zombie holds nothing any more).
 pub fn alive(pid: i32) -> bool {
     proc::alive(pid)

@@ -3,7 +3,7 @@
 
 use super::addrs::segments;
 use super::Checker;
-use crate::topo::dhcp::{DhcpServer, Scope};
+use crate::topo::dhcp::{DhcpClient, DhcpServer, Scope};
 use crate::topo::model::{Endpoint, IpNet, Node, NodeKind};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -19,6 +19,17 @@ pub(super) fn check(c: &mut Checker) {
     let mut server_in: HashMap<usize, usize> = HashMap::new();
     let mut subnets: Vec<(String, IpNet)> = Vec::new();
     for node in t.nodes.values() {
+        if node.dhcp_client != DhcpClient::Builtin {
+            c.push(
+                node.loc,
+                format!(
+                    "`{}` asks for `dhcp_client: {}`, but nlab runs only its built-in client",
+                    node.name,
+                    node.dhcp_client.key()
+                ),
+                Some("remove `dhcp_client` (or set `builtin`); to try dhclient or udhcpc, leave the interface without an address and run it with `nlab exec`".into()),
+            );
+        }
         if node.dhcp_relay && node.kind != NodeKind::Router {
             c.push(
                 node.loc,

@@ -151,6 +151,15 @@ fn clients_without_a_server_and_other_mistakes() {
         10,
         "unknown `dhcp_client`",
     );
+    // Named, but not run by this version: refused, not left to time out.
+    for other in ["dhclient", "udhcpc"] {
+        let e = expect(
+            &lan_with("    h1: {}", &format!("    h1: {{dhcp_client: {other}}}")),
+            10,
+            "runs only its built-in client",
+        );
+        assert!(e.msg.contains(other), "{}", e.msg);
+    }
     expect(
         &lan_with(
             "{node: d1, iface: eth0, ip: 10.0.0.2/24}",
