@@ -289,9 +289,78 @@ pub fn uplink_end<'t>(t: &'t super::Topology, nat: &str, up: &str) -> Option<&'t
     })
 }
 
+/// The nodes on the inside of NAT `nat`: everything reachable from its
+/// interfaces other than `uplink_iface` without passing through an
+/// internet node or another NAT (whose own inside its masquerade hides),
+/// the NAT itself left out. Switches are crossed but not listed.
+pub fn inside(t: &super::Topology, nat: &str, uplink_iface: Option<&str>) -> Vec<String> {
+    use super::NodeKind;
+    let mut seen = std::collections::BTreeSet::from([nat.to_string()]);
+    let mut todo: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    let step = |from: &str, skip_iface: Option<&str>, todo: &mut Vec<String>| {
+        for l in &t.links {
+            let Some(i) = l.end_index_of_node(from) else {
+                continue;
+            };
+            if skip_iface.is_some_and(|s| l.endpoints[i].iface == s) {
+                continue;
+            }
+            todo.push(l.endpoints[1 - i].node.clone());
+        }
+    };
+    step(nat, uplink_iface, &mut todo);
+    while let Some(n) = todo.pop() {
+        if !seen.insert(n.clone()) {
+            continue;
+        }
+        let Some(kind) = t.nodes.get(&n).map(|n| n.kind) else {
+            continue;
+        };
+        match kind {
+            NodeKind::Internet => {}
+            NodeKind::Nat => out.push(n),
+            NodeKind::Switch => step(&n, None, &mut todo),
+            NodeKind::Host | NodeKind::Router => {
+                step(&n, None, &mut todo);
+                out.push(n);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inside_of_a_nat_stops_at_internet_nodes_and_other_nats() {
+        let yaml = "name: n
+topology:
+  nodes:
+    inet: {kind: internet}
+    h1: {gateway: 192.168.1.1}
+    r1: {kind: router, gateway: 192.168.1.1}
+    h2: {gateway: 10.2.0.1}
+    s1: {kind: switch}
+    nat1: {kind: nat, uplink: inet}
+    nat2: {kind: nat, uplink: inet}
+    h3: {gateway: 192.168.3.1}
+  links:
+    - endpoints: [{node: h1, iface: eth0, ip: 192.168.1.10/24}, \"s1:p1\"]
+    - endpoints: [{node: r1, iface: lan, ip: 192.168.1.2/24}, \"s1:p2\"]
+    - endpoints: [{node: nat1, iface: lan, ip: 192.168.1.1/24}, \"s1:p3\"]
+    - endpoints: [{node: r1, iface: r, ip: 10.2.0.1/24}, {node: h2, iface: eth0, ip: 10.2.0.10/24}]
+    - endpoints: [{node: nat1, iface: wan, ip: 203.0.113.2/24}, {node: inet, iface: a, ip: 203.0.113.1/24}]
+    - endpoints: [{node: nat2, iface: wan, ip: 198.51.100.2/24}, {node: inet, iface: b, ip: 198.51.100.1/24}]
+    - endpoints: [{node: nat2, iface: lan, ip: 192.168.3.1/24}, {node: h3, iface: eth0, ip: 192.168.3.10/24}]
+";
+        let t = crate::topo::file::parse(yaml, None).expect("valid");
+        assert_eq!(inside(&t, "nat1", Some("wan")), ["h1", "h2", "r1"]);
+        assert_eq!(inside(&t, "nat2", Some("wan")), ["h3"]);
+    }
 
     #[test]
     fn forwards_parse_and_print() {

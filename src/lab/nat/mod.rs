@@ -70,29 +70,23 @@ pub fn apply(t: &Topology) -> Result<Vec<String>> {
     Ok(warnings)
 }
 
-/// The IPv4 addresses a mapping of NAT `nat` may lead to: every address
-/// of the lab's hosts, routers and other NATs, except the NAT's own, the
-/// internet nodes', those on the NAT's uplink subnet and the inner ends of
-/// its static NATs (they have their own public address). Hosts that get
-/// their address by DHCP have none here.
+/// The IPv4 addresses a mapping of NAT `nat` may lead to: those of the
+/// nodes on its inside (`topo::nat::inside`), except the inner ends of its
+/// static NATs (they have their own public address). Hosts that get their
+/// address by DHCP have none here.
 fn inner_hosts(t: &Topology, nat: &str, spec: &NatSpec) -> Vec<Ipv4Addr> {
-    let uplink_nets: Vec<crate::topo::IpNet> = match &spec.uplink {
-        Uplink::Node(up) => crate::topo::nat::uplink_end(t, nat, up)
-            .map(|e| e.addrs.clone())
-            .unwrap_or_default(),
-        Uplink::Host => Vec::new(),
+    let uplink_if = match &spec.uplink {
+        Uplink::Node(up) => crate::topo::nat::uplink_end(t, nat, up).map(|e| e.iface.as_str()),
+        Uplink::Host => Some(UPLINK_IFACE),
     };
     let statics: Vec<&str> = spec.static_nat.iter().map(|s| s.node.as_str()).collect();
-    let mut out: Vec<Ipv4Addr> = t
-        .nodes
-        .values()
-        .filter(|n| n.name != nat && !statics.contains(&n.name.as_str()))
-        .filter(|n| matches!(n.kind, NodeKind::Host | NodeKind::Router | NodeKind::Nat))
-        .flat_map(|n| t.endpoints_of(&n.name))
-        .flat_map(|e| e.addrs.iter())
+    let mut out: Vec<Ipv4Addr> = crate::topo::nat::inside(t, nat, uplink_if)
+        .iter()
+        .filter(|n| !statics.contains(&n.as_str()))
+        .flat_map(|n| t.endpoints_of(n).flat_map(|e| e.addrs.iter()))
         .filter_map(|a| match a.addr {
-            IpAddr::V4(v) if !uplink_nets.iter().any(|n| n.contains(&a.addr)) => Some(v),
-            _ => None,
+            IpAddr::V4(v) => Some(v),
+            IpAddr::V6(_) => None,
         })
         .collect();
     out.sort();
