@@ -121,13 +121,16 @@ fn create(lab: &str, root: &mut Socket, rec: &UplinkRecord) -> Result<()> {
     let ns_name = netns::ns_name(lab, &rec.node);
     let nat_ns = NetNs::open(&ns_name)?;
     let here = NetNs::current()?;
+    // Both ends come up only after they are told to make no IPv6
+    // link-local address: the root end then sends no router solicitations
+    // or MLD reports into the host, and network managers see no IPv6 there.
     let a = link::VethEnd {
         name: &rec.root_if,
         ns_fd: here.raw_fd(),
         index: 0,
         mac: None,
         mtu: None,
-        up: true,
+        up: false,
         master: None,
     };
     let b = link::VethEnd {
@@ -136,7 +139,7 @@ fn create(lab: &str, root: &mut Socket, rec: &UplinkRecord) -> Result<()> {
         index: 0,
         mac: None,
         mtu: None,
-        up: true,
+        up: false,
         master: None,
     };
     let what = |w: &str| format!("{w} of the host uplink {} of {ns_name}", rec.root_if);
@@ -144,6 +147,8 @@ fn create(lab: &str, root: &mut Socket, rec: &UplinkRecord) -> Result<()> {
     let idx = link::index_of(root, &rec.root_if, "the root namespace")?;
     let reqs = vec![
         link::set_alias(idx, &alias(lab, &rec.node), what("tagging")),
+        link::no_link_local(idx, what("turning off IPv6 link-local on the root end")),
+        link::set_up(idx, true, what("setting up the root end")),
         addr::add(
             idx,
             &v4(rec.root_addr, rec.prefix),
@@ -157,6 +162,7 @@ fn create(lab: &str, root: &mut Socket, rec: &UplinkRecord) -> Result<()> {
     let nidx = link::index_of(&mut conn.sock, UPLINK_IFACE, &ns_name)?;
     let default = v4(Ipv4Addr::UNSPECIFIED, 0);
     let reqs = vec![
+        link::no_link_local(nidx, what("turning off IPv6 link-local on the NAT end")),
         link::set_up(nidx, true, what("setting up the NAT end")),
         addr::add(
             nidx,
