@@ -532,6 +532,48 @@ fn host_uplinks_reach_the_host_end_and_leave_nothing() {
     drop(stun);
     lo("del");
     uplink_found_by_its_owner_tag_alone(&before);
+    a_dropping_host_forward_chain_is_reported_not_changed(&before);
+}
+
+/// A host forward chain with a drop policy (Docker's) is named in a
+/// warning at `up` and left as it was.
+fn a_dropping_host_forward_chain_is_reported_not_changed(before: &(String, String, String)) {
+    let nft = |args: &[&str]| {
+        let ok = Command::new("nft").args(args).status().expect("nft");
+        assert!(ok.success(), "nft {args:?}");
+    };
+    nft(&["add", "table", "ip", "dockerish"]);
+    nft(&[
+        "add",
+        "chain",
+        "ip",
+        "dockerish",
+        "FORWARD",
+        "{ type filter hook forward priority 0; policy drop; }",
+    ]);
+    let listed = || root_state().1;
+    let with_drop = listed();
+    let lab = lab_name("nd");
+    let g = LabGuard(lab.clone());
+    let out = nlab()
+        .args(["up", "--topo", "single,2", "--nat", "--name", &lab])
+        .output()
+        .expect("nlab");
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning:") && err.contains("ip dockerish FORWARD"),
+        "{err}"
+    );
+    assert!(
+        listed().contains("table ip dockerish {\n\tchain FORWARD {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}"),
+        "{}",
+        listed()
+    );
+    drop(g);
+    assert_eq!(listed(), with_drop, "the host's chain after down");
+    nft(&["delete", "table", "ip", "dockerish"]);
+    assert_eq!(&root_state(), before);
 }
 
 /// With the uplink record lost (as after a crash between steps), `down`
