@@ -132,6 +132,8 @@ echo "*** cargo fmt --check"
 cargo fmt --all -- --check
 echo "*** cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "*** cargo doc (broken or private links in the docs fail the suite)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 echo "*** cargo build (tests and the nlab binary)"
 cargo test --all-targets --no-run --quiet
 nlab=target/debug/nlab

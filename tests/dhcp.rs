@@ -116,6 +116,18 @@ fn ipv4_of(lab: &str, node: &str) -> Vec<String> {
         .collect()
 }
 
+/// busybox's client once in `node` (it quits after its lease, `-q`),
+/// with the test's `script`; the run must succeed.
+fn udhcpc_once(lab: &str, node: &str, script: &Path) {
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns(lab, node), "udhcpc", "-n", "-q", "-f"])
+        .args(["-i", "eth0", "-t", "5", "-T", "1", "-s"])
+        .arg(script)
+        .output()
+        .expect("udhcpc");
+    assert!(o.status.success(), "udhcpc in {node}: {}", text(&o));
+}
+
 fn up(file: &Path) {
     let o = nlab().arg("up").arg(file).output().expect("nlab up");
     assert!(o.status.success(), "up failed: {}", text(&o));
@@ -295,27 +307,7 @@ fn udhcpc_gets_a_pool_address_renews_and_releases() {
     );
     drop(client);
     // A reservation, once more through busybox's client, which quits.
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns(&lab, "c2"),
-            "udhcpc",
-            "-n",
-            "-q",
-            "-f",
-            "-i",
-            "eth0",
-            "-t",
-            "5",
-            "-T",
-            "1",
-            "-s",
-        ])
-        .arg(&script)
-        .output()
-        .expect("udhcpc");
-    assert!(o.status.success(), "{}", text(&o));
+    udhcpc_once(&lab, "c2", &script);
     assert_eq!(ipv4_of(&lab, "c2"), ["10.0.0.21"]);
     let table = nlab().args(["leases", &lab]).output().expect("leases");
     let t = text(&table);
@@ -385,27 +377,7 @@ fn builtin_clients_then_a_supervisor_killed_with_9_keeps_every_lease() {
     // A newcomer gets an address nobody holds; the built-in clients that
     // came back kept theirs.
     let script = udhcpc_script(dir.path());
-    let o = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns(&lab, "u1"),
-            "udhcpc",
-            "-n",
-            "-q",
-            "-f",
-            "-i",
-            "eth0",
-            "-t",
-            "5",
-            "-T",
-            "1",
-            "-s",
-        ])
-        .arg(&script)
-        .output()
-        .expect("udhcpc");
-    assert!(o.status.success(), "{}", text(&o));
+    udhcpc_once(&lab, "u1", &script);
     assert_eq!(ipv4_of(&lab, "u1"), ["10.0.0.102"]);
     let all = leases_json(&lab);
     let mut ips: Vec<&str> = all.iter().filter_map(|l| l["ip"].as_str()).collect();

@@ -108,6 +108,10 @@ fn lab_reaches_services_only_through_the_supervisor_api() {
 fn the_public_surface_is_lab_and_topo() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let lib = std::fs::read_to_string(src.join("lib.rs")).expect("read lib.rs");
+    assert!(
+        lib.contains("#![warn(missing_docs)]"),
+        "lib.rs must warn on missing docs"
+    );
     let mut public: Vec<&str> = lib
         .lines()
         .filter_map(|l| l.trim().strip_prefix("pub mod "))

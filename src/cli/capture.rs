@@ -23,20 +23,30 @@ use std::time::Duration;
     nlab capture demo h1:h1-eth0 s1:s1-eth1 -w two.pcapng --duration 10\n  \
     nlab capture demo h1:h1-eth0 --filter 'icmp or arp'\n  \
     nlab capture demo h1:h1-eth0 -w - | tcpdump -nr -\n  \
-    nlab capture demo h1:h1-eth0 -w - | wireshark -k -i -\n\n\
+    nlab capture demo h1:h1-eth0 -w - | wireshark -k -i -\n  \
+    nlab capture demo --list                           what the lab records on its own\n\n\
     The file is pcapng with one interface per NODE:IFACE, named like `h1:h1-eth0`\n\
     (Wireshark's frame.interface_name), each packet marked inbound or outbound.\n\
     Filters are tcpdump's language, compiled by `tcpdump -dd` (tcpdump must be\n\
     installed to use --filter) and run in the kernel: filtered packets never\n\
     reach nlab. At the end, packets captured, received by the filter and dropped\n\
-    by the kernel (ring full) are counted per interface on stderr.")]
+    by the kernel (ring full) are counted per interface on stderr.\n\n\
+    To record a link for the lab's whole life, write `capture: true` on it in the\n\
+    topology file (or `capture: {max_size: 16mb, files: 4, both_ends: false}`, the\n\
+    defaults) and run `nlab up FILE`: the lab's supervisor writes rotating pcapng\n\
+    files under /run/nlab/LAB/capture/, which `--list` shows and `nlab down` removes.")]
 pub struct CaptureArgs {
     /// Lab name (see `nlab list`).
     pub lab: String,
     /// Interfaces to capture on, as NODE:IFACE (`h1:h1-eth0`; see
     /// `nlab inspect LAB` for the names).
-    #[arg(value_name = "NODE:IFACE", required = true)]
+    #[arg(value_name = "NODE:IFACE", required_unless_present = "list")]
     pub targets: Vec<String>,
+    /// Show the links the lab records on its own (`capture: true` on a
+    /// link in the topology file): interfaces, files, size, packets,
+    /// drops, since when (as JSON with `--json`).
+    #[arg(long, conflicts_with_all = ["targets", "write", "filter", "count", "duration"])]
+    pub list: bool,
     /// Write pcapng to FILE (`-` for stdout, flushed as packets come, for
     /// a pipe into `tcpdump -r -` or `wireshark -k -i -`). Without -w: one
     /// line per packet on stdout.
@@ -55,7 +65,8 @@ pub struct CaptureArgs {
     /// Kernel ring per interface in KiB; more drops less.
     #[arg(short = 'B', long, value_name = "KIB", default_value_t = (capture::DEFAULT_RING_BYTES / 1024) as u64)]
     pub buffer: u64,
-    /// Also print the counts as JSON on stdout (with `-w FILE` only).
+    /// Also print the counts as JSON on stdout (with `-w FILE` or
+    /// `--list` only).
     #[arg(long)]
     pub json: bool,
 }
@@ -121,6 +132,9 @@ fn check_args(a: &CaptureArgs) -> anyhow::Result<()> {
 
 pub fn capture(a: CaptureArgs) -> anyhow::Result<i32> {
     require_root()?;
+    if a.list {
+        return super::capture_list::list(&a.lab, a.json);
+    }
     check_args(&a)?;
     let lab = Lab::open(&a.lab)?;
     let targets = targets_of(&lab, &a.targets)?;

@@ -323,6 +323,7 @@ pub fn print_up(t: &Topology, r: &UpReport) {
             r.links,
             secs(r.elapsed)
         );
+        say_recorded(t);
         return;
     }
     let mut tab = table(&["node", "kind", "interfaces", "addresses"]);
@@ -378,8 +379,26 @@ pub fn print_up(t: &Topology, r: &UpReport) {
             t.name
         );
     }
+    say_recorded(t);
     println!(
         "Next: nlab pingall {0} | nlab exec {0} NODE -- CMD | nlab inspect {0} | nlab down {0}",
+        t.name
+    );
+}
+
+/// Which links the supervisor records, and where.
+fn say_recorded(t: &topo::Topology) {
+    let recs = topo::capture::recordings(t);
+    if recs.is_empty() {
+        return;
+    }
+    let links: Vec<&str> = recs.iter().map(|r| r.link.as_str()).collect();
+    println!(
+        "Recording {} link{} ({}) into {}/; see `nlab capture {} --list`.",
+        recs.len(),
+        if recs.len() == 1 { "" } else { "s" },
+        abbreviate(&links.join(", "), 60),
+        crate::services::capture::record::files::dir(&t.name).display(),
         t.name
     );
 }

@@ -191,7 +191,7 @@ mod tests {
         assert!(!at(0).enabled(&Level::INFO, "nlab"));
         assert!(at(1).enabled(&Level::INFO, "nlab"));
         assert!(!at(1).enabled(&Level::DEBUG, "nlab"));
-        assert!(at(2).enabled(&Level::DEBUG, "crate::lab"));
+        assert!(at(2).enabled(&Level::DEBUG, "nlab::lab"));
         assert!(at(5).enabled(&Level::TRACE, "x"));
     }
 
@@ -202,8 +202,8 @@ mod tests {
             0,
         );
         assert_eq!(bad, ["bogus=loud"]);
-        assert!(f.enabled(&Level::INFO, "crate::lab"));
-        assert!(!f.enabled(&Level::DEBUG, "crate::lab"));
+        assert!(f.enabled(&Level::INFO, "nlab::lab"));
+        assert!(!f.enabled(&Level::DEBUG, "nlab::lab"));
         assert!(f.enabled(&Level::DEBUG, "crate::services::emulator"));
         assert!(!f.enabled(&Level::ERROR, "crate::services::ping::engine"));
         assert!(f.enabled(&Level::TRACE, "crate::kernel::exec"));
@@ -218,12 +218,12 @@ mod tests {
     #[test]
     fn lines_name_the_level_and_below_info_the_target() {
         assert_eq!(
-            format_line(&Level::WARN, "nlab::x", "3 of 9 failed", ""),
+            format_line(&Level::WARN, "crate::x", "3 of 9 failed", ""),
             "warning: 3 of 9 failed"
         );
         assert_eq!(
-            format_line(&Level::DEBUG, "nlab::x", "done", " waves=2"),
-            "debug [nlab::x]: done waves=2"
+            format_line(&Level::DEBUG, "crate::x", "done", " waves=2"),
+            "debug [crate::x]: done waves=2"
         );
     }
 }

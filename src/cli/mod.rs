@@ -26,6 +26,7 @@ macro_rules! eprintln {
     }};
 }
 mod capture;
+mod capture_list;
 mod console;
 mod demo;
 mod leases;
@@ -37,6 +38,7 @@ mod root;
 mod run;
 mod show;
 mod supervise;
+mod wiring;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -141,10 +143,48 @@ pub enum Command {
     },
     /// Show a lab as the kernel holds it: nodes, interfaces, addresses,
     /// MACs, veth peers, and anything that drifted from the topology.
+    /// Exits 1 when something drifted.
     Inspect {
         /// Lab name (see `nlab list`).
         lab: String,
+        /// Show the lab's wiring instead: each interface and what it is
+        /// joined to wherever that is on the host (a veth end someone
+        /// moved to another namespace is found there), bridge ports, and
+        /// interfaces the topology does not have.
+        #[arg(long)]
+        wiring: bool,
         /// Print the result (or the error) as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which interface is joined to which, for every network namespace
+    /// on the host (labs or not), read from the kernel: veth peers and the
+    /// namespace they are in, bridge ports, macvlan/macvtap parents, and
+    /// the processes holding each TUN/TAP device.
+    ///
+    /// Namespaces are named `root` (the host's own), by container
+    /// (`podman:NAME`, `docker:NAME`), by `ip netns` name (nlab's are
+    /// `nlab-LAB-NODE`), else by the process that holds them (`pid 812
+    /// (sleep)`). "Which host veth is my container's eth0?": `nlab wiring
+    /// --ns NAME` or `--pid PID` and read the `joined to` column.
+    #[command(after_help = "Examples:\n  \
+        nlab wiring                    every namespace and its interfaces\n  \
+        nlab wiring --ns podman:web    one container (or `--ns web`)\n  \
+        nlab wiring --pid 812          the namespace process 812 is in\n  \
+        nlab wiring --json | jq '.namespaces[] | select(.kind == \"container\")'")]
+    Wiring {
+        /// Show only the namespace with this name: `root`, an `ip netns`
+        /// name, a container's name or id, or a name from the first column.
+        #[arg(long, value_name = "NAME", conflicts_with = "pid")]
+        ns: Option<String>,
+        /// Show only the namespace process PID is in.
+        #[arg(long, value_name = "PID")]
+        pid: Option<i32>,
+        /// Also list each namespace's loopback interface.
+        #[arg(long)]
+        all: bool,
+        /// Print the result (or the error) as JSON on stdout (loopbacks
+        /// included).
         #[arg(long)]
         json: bool,
     },
@@ -175,6 +215,11 @@ pub enum Command {
         target: String,
         #[arg(long, short, default_value = "dot", value_parser = ["dot", "mermaid", "json"])]
         format: String,
+        /// Draw a running lab's wiring as the kernel has it (veth pairs
+        /// between namespaces, also to namespaces outside the lab) instead
+        /// of its topology.
+        #[arg(long)]
+        wiring: bool,
     },
     /// Open Mininet's console on a running lab (`nodes`, `net`, `pingall`,
     /// `h1 ping -c1 h2`, …); `help` inside lists the commands.
@@ -331,11 +376,22 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Down { lab, json } => lifecycle::down(&lab, json),
         Command::Cleanup { json } => lifecycle::cleanup(json),
         Command::List { json } => show::list(json),
-        Command::Inspect { lab, json } => show::inspect(&lab, json),
+        Command::Inspect { lab, wiring, json } => match wiring {
+            true => wiring::inspect_wiring(&lab, json),
+            false => show::inspect(&lab, json),
+        },
+        Command::Wiring { ns, pid, all, json } => {
+            wiring::wiring(wiring::Filter { ns, pid, all }, json)
+        }
         Command::Exec { lab, node, command } => run::exec(&lab, &node, &command),
         Command::Shell { lab, node } => run::shell(&lab, &node),
         Command::Pingall(a) => run::pingall(a),
-        Command::Graph { target, format } => show::graph(&target, &format),
+        Command::Graph {
+            target,
+            format,
+            wiring: true,
+        } => wiring::graph(&target, &format),
+        Command::Graph { target, format, .. } => show::graph(&target, &format),
         Command::Cli { lab, commands } => lifecycle::cli(&lab, commands),
         Command::Demo => demo::demo(),
         Command::Supervisor(c) => supervise::supervisor(c),

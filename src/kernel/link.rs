@@ -253,7 +253,7 @@ pub fn dump(sock: &mut Socket, what: &str) -> Result<Vec<LinkState>> {
     Ok(out)
 }
 
-fn parse_link(l: &LinkMessage) -> LinkState {
+pub(super) fn parse_link(l: &LinkMessage) -> LinkState {
     let mut s = LinkState {
         index: l.header.index,
         name: String::new(),

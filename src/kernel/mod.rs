@@ -8,7 +8,7 @@
 // An internal layer: outside the crate only `crate::testing` reaches a
 // few of its items, for nlab's own tests; the public API is `lab` and
 // `topo`, which `missing_docs` holds to full documentation.
-#![allow(missing_docs)]
+#![allow(missing_docs, rustdoc::private_intra_doc_links)]
 
 pub mod addr;
 pub mod ethtool;
@@ -20,10 +20,13 @@ pub mod files;
 pub mod icmp6;
 pub mod limits;
 pub mod link;
+pub mod link_detail;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod nsid;
+pub mod nsscan;
 pub mod packet;
 pub mod packet_send;
 pub mod proc;

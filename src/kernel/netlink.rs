@@ -284,6 +284,53 @@ impl Socket {
             }
         }
     }
+    /// Sends one request the kernel answers with messages but that is no
+    /// dump (`RTM_GETLINK` of one index, `RTM_GETNSID`), and returns them.
+    /// The ack that follows the answer ends it.
+    pub fn get(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        what: &str,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        let seq = self.next_seq();
+        let mut hdr = NetlinkHeader::default();
+        hdr.flags = NLM_F_REQUEST | NLM_F_ACK;
+        hdr.sequence_number = seq;
+        let mut m = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(msg));
+        m.finalize();
+        let mut out = vec![0u8; m.buffer_len()];
+        m.serialize(&mut out);
+        self.send_all(&out).map_err(|e| Error::io(what, e))?;
+        let mut result = Vec::new();
+        loop {
+            let n = self.recv().map_err(|e| Error::io(what, e))?;
+            let mut off = 0;
+            while off + 16 <= n {
+                let buf = NetlinkBuffer::new_checked(&self.rbuf[off..n])
+                    .map_err(|e| Error::protocol(what, e.to_string()))?;
+                let len = buf.length() as usize;
+                let (ty, s) = (buf.message_type(), buf.sequence_number());
+                if s == seq && ty == NLMSG_ERROR {
+                    let code = parse_error(&self.rbuf[off + 16..off + len.max(16)]);
+                    self.rbuf = Vec::new();
+                    return match code {
+                        Some((code, _)) => Err(Error::errno(what, code)),
+                        None => Ok(result),
+                    };
+                }
+                if s == seq {
+                    let parsed = NetlinkMessage::<RouteNetlinkMessage>::deserialize(
+                        &self.rbuf[off..off + len],
+                    )
+                    .map_err(|e| Error::protocol(what, e.to_string()))?;
+                    if let NetlinkPayload::InnerMessage(inner) = parsed.payload {
+                        result.push(inner);
+                    }
+                }
+                off += align4(len.max(16));
+            }
+        }
+    }
 }
 
 fn align4(n: usize) -> usize {

@@ -221,6 +221,43 @@ impl PacketRing {
         unsafe { self.map.add(i * self.block_size) }
     }
 
+    /// Takes the socket's pending error (the kernel sets `ENETDOWN` when
+    /// the interface goes down; until the error is read, every poll
+    /// returns at once). A downed interface that comes back up delivers
+    /// packets again.
+    pub fn take_error(&self) {
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt into a live int with its size.
+        unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+    }
+
+    /// Whether the socket is still bound to its interface: `false` once
+    /// the interface is deleted (the kernel unbinds the socket then, and
+    /// a new interface of the same name and index is not this one).
+    pub fn bound(&self) -> bool {
+        // SAFETY: a zeroed sockaddr_ll is valid; getsockname fills it.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: getsockname into a live sockaddr_ll with its size.
+        let r = unsafe {
+            libc::getsockname(
+                self.fd.as_raw_fd(),
+                (&mut sll as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        r == 0 && sll.sll_ifindex > 0
+    }
+
     /// Counts since the last call (the kernel resets them on each read).
     pub fn stats(&self, what: &str) -> Result<RingStats> {
         // SAFETY: a zeroed tpacket_stats_v3 is valid.
@@ -399,8 +436,10 @@ impl Drop for Block<'_> {
 }
 
 /// Waits until one of `fds` is readable (a ring has a block for us), a
-/// signal arrives, or `timeout` passes.
-pub fn wait_any(fds: &[RawFd], timeout: std::time::Duration) {
+/// signal arrives, or `timeout` passes. Returns the indices of the fds
+/// flagged with an error (their interface went down or was deleted; see
+/// [`PacketRing::take_error`]).
+pub fn wait_any(fds: &[RawFd], timeout: std::time::Duration) -> Vec<usize> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
         .map(|&fd| libc::pollfd {
@@ -414,7 +453,7 @@ pub fn wait_any(fds: &[RawFd], timeout: std::time::Duration) {
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
     };
     // SAFETY: live pollfds with their count and a live timespec.
-    unsafe {
+    let n = unsafe {
         libc::ppoll(
             pfds.as_mut_ptr(),
             pfds.len() as libc::nfds_t,
@@ -422,4 +461,12 @@ pub fn wait_any(fds: &[RawFd], timeout: std::time::Duration) {
             std::ptr::null(),
         )
     };
+    if n <= 0 {
+        return Vec::new();
+    }
+    pfds.iter()
+        .enumerate()
+        .filter(|(_, p)| p.revents & (libc::POLLERR | libc::POLLNVAL) != 0)
+        .map(|(i, _)| i)
+        .collect()
 }

@@ -19,10 +19,15 @@ impl Lab {
     /// generators do (hosts count from `eth0`, switches from `eth1`), and
     /// [`addr`](LabBuilder::addr) puts an address on a node's newest one.
     ///
-    /// ```no_run
+    /// Nothing is checked or built until [`up`](LabBuilder::up) (or
+    /// [`build`](LabBuilder::build)); mistakes along the chain are
+    /// collected and come back together.
+    ///
+    /// ```
     /// use nlab::lab::Lab;
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let lab = Lab::builder("doc")
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let lab = Lab::builder(&format!("builder{}", std::process::id()))
     ///     .host("h1")
     ///     .host("h2")
     ///     .switch("s1")
@@ -30,13 +35,21 @@ impl Lab {
     ///     .addr("h1", "10.0.0.1/24")
     ///     .link("h2", "s1") // h2-eth0 -- s1-eth2
     ///     .addr("h2", "10.0.0.2/24")
-    ///     .conditions(&[("delay", "5ms"), ("loss", "1%")])
-    ///     .up()?; // needs root
-    /// let out = lab.exec_output("h1", &["ping", "-c1", "h2"])?;
-    /// assert!(out.status.success());
-    /// lab.down()?;
-    /// # Ok(())
-    /// # }
+    ///     .conditions(&[("delay", "5ms")]) // on h2 -- s1, both ways
+    ///     .ephemeral()
+    ///     .up()?;
+    /// let out = lab.exec_output("h1", &["ping", "-c1", "-W2", "h2"])?;
+    /// let text = String::from_utf8_lossy(&out.stdout);
+    /// assert!(out.status.success(), "{text}");
+    /// // 5 ms each way on h2's link: the round trip takes at least 10 ms.
+    /// let rtt: f64 = text
+    ///     .split("time=")
+    ///     .nth(1)
+    ///     .and_then(|t| t.split(' ').next())
+    ///     .ok_or("no time= in ping's output")?
+    ///     .parse()?;
+    /// assert!(rtt >= 10.0, "{text}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn builder(name: &str) -> LabBuilder {
         LabBuilder {
@@ -49,17 +62,22 @@ impl Lab {
     }
 
     /// Brings `topo` (from a file or a `--topo` generator) up as an
-    /// ephemeral lab: see [`LabBuilder::ephemeral`].
+    /// ephemeral lab: see [`LabBuilder::ephemeral`]. The same as
+    /// [`Lab::up`] with [`UpOptions::ephemeral`] set, without the report.
     ///
-    /// ```no_run
-    /// use nlab::lab::Lab;
+    /// ```
+    /// use nlab::lab::{self, Lab};
     /// use nlab::topo::generate;
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let lab = Lab::ephemeral(&generate::from_spec("linear,3", "eph", false)?)?;
-    /// assert!(lab.exec_output("h1", &["ping", "-c1", "h3"])?.status.success());
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let name = format!("eph{}", std::process::id());
+    /// let lab = Lab::ephemeral(&generate::from_spec("linear,3", &name, false)?)?;
+    /// assert!(lab.exec_output("h1", &["ping", "-c1", "-W2", "h3"])?.status.success());
+    /// // Other processes do not see it: no journal, nothing pinned.
+    /// assert!(Lab::open(&name).is_err());
+    /// assert!(lab::list().iter().all(|l| l.name != name));
     /// drop(lab); // everything is gone now
-    /// # Ok(())
-    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ephemeral(topo: &Topology) -> Result<Lab> {
         let opts = UpOptions {
@@ -91,22 +109,30 @@ impl LabBuilder {
     /// kernel reclaims all of it when the process exits, even by
     /// `kill -9`, and dropping the [`Lab`] frees it at once. Other
     /// processes (`nlab list`, `ip netns`) do not see it; links with a
-    /// schedule are refused (they need the lab's supervisor).
+    /// schedule are refused (they need the lab's supervisor), and so are
+    /// DHCP and router advertisements ([`Error::Conditions`](super::Error::Conditions)).
+    /// Each ephemeral lab of a process needs its own name.
     ///
-    /// ```no_run
+    /// ```
     /// use nlab::lab::Lab;
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let lab = Lab::builder("eph")
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let name = format!("ephb{}", std::process::id());
+    /// let lab = Lab::builder(&name)
     ///     .host("h1")
     ///     .host("h2")
     ///     .link("h1", "h2")
     ///     .addr("h1", "10.0.0.1/24")
     ///     .addr("h2", "10.0.0.2/24")
     ///     .ephemeral()
-    ///     .up()?; // needs root
-    /// assert!(lab.exec_output("h1", &["ping", "-c1", "h2"])?.status.success());
-    /// # Ok(())
-    /// # } // the lab is freed here, when `lab` is dropped
+    ///     .up()?;
+    /// assert!(lab.is_ephemeral());
+    /// assert!(lab.exec_output("h1", &["ping", "-c1", "-W2", "h2"])?.status.success());
+    /// drop(lab); // the lab is freed here
+    /// // Nothing of it is left: its name can be used again at once.
+    /// let again = Lab::builder(&name).host("h1").ephemeral().up()?;
+    /// assert_eq!(again.topology().nodes.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ephemeral(mut self) -> Self {
         self.ephemeral = true;
@@ -251,7 +277,22 @@ impl LabBuilder {
     }
 
     /// Checks everything: the builder's own complaints first, then what
-    /// [`ValidTopology::new`] finds.
+    /// [`ValidTopology::new`] finds. Needs no root: a test can check a
+    /// topology without building it.
+    ///
+    /// ```
+    /// use nlab::lab::Lab;
+    ///
+    /// let errs = Lab::builder("typos")
+    ///     .host("h1")
+    ///     .host("h2")
+    ///     .link("h1", "h3") // no such node
+    ///     .addr("h1", "10.0.0.1") // no prefix length
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(errs.mentions("`10.0.0.1` needs a prefix length"), "{errs}");
+    /// assert!(errs.mentions("`h3`"), "{errs}");
+    /// ```
     pub fn build(self) -> Result<ValidTopology, TopoErrors> {
         let mut errs = self.errs;
         match ValidTopology::new(self.t) {
@@ -264,7 +305,37 @@ impl LabBuilder {
         }
     }
 
-    /// Builds and brings the lab up with default options.
+    /// Builds and brings the lab up with default options: a pinned lab
+    /// (one that stays up until [`Lab::down`] or `nlab down`, and that
+    /// `nlab` commands can reach), unless [`ephemeral`](Self::ephemeral)
+    /// was called. Errors: the topology's problems as
+    /// [`Error::Invalid`](super::Error::Invalid), then whatever
+    /// [`Lab::up_valid`] reports.
+    ///
+    /// ```
+    /// use nlab::lab::Lab;
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let name = format!("bup{}", std::process::id());
+    /// let lab = Lab::builder(&name)
+    ///     .host("h1")
+    ///     .router("r1")
+    ///     .host("h2")
+    ///     .link("h1", "r1")
+    ///     .addr("h1", "10.0.1.1/24")
+    ///     .addr("r1", "10.0.1.254/24")
+    ///     .gateway("h1", "10.0.1.254")
+    ///     .link("h2", "r1")
+    ///     .addr("h2", "10.0.2.1/24")
+    ///     .addr("r1", "10.0.2.254/24")
+    ///     .gateway("h2", "10.0.2.254")
+    ///     .up()?;
+    /// // `nlab exec`, `nlab inspect` and other processes see it by name.
+    /// let ping = lab.exec_output("h1", &["ping", "-c1", "-W2", "h2"]);
+    /// lab.down()?;
+    /// assert!(ping?.status.success(), "h1 reaches h2 through r1");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn up(self) -> Result<Lab> {
         Ok(self.up_with(&UpOptions::default())?.0)
     }

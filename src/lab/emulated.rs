@@ -44,6 +44,8 @@ pub struct Supervised {
     pub advertising: BTreeSet<String>,
     /// DHCP servers, relays or clients.
     pub dhcp: bool,
+    /// Links recorded for the lab's lifetime (`capture:`).
+    pub recorded: BTreeSet<String>,
 }
 
 impl Supervised {
@@ -66,6 +68,10 @@ impl Supervised {
                 .map(|a| format!("{}:{}", a.node, a.iface))
                 .collect(),
             dhcp: supervisor::dhcp_needed(t),
+            recorded: crate::topo::capture::recordings(t)
+                .into_iter()
+                .map(|r| r.link)
+                .collect(),
         }
     }
 
@@ -74,6 +80,7 @@ impl Supervised {
             && self.scheduled.is_empty()
             && self.advertising.is_empty()
             && !self.dhcp
+            && self.recorded.is_empty()
     }
 
     /// What stops working without the supervisor, for a message:
@@ -102,6 +109,12 @@ impl Supervised {
         }
         if self.dhcp {
             v.push("DHCP answers nobody and leases are not renewed".to_string());
+        }
+        if !self.recorded.is_empty() {
+            v.push(format!(
+                "link(s) {} are not recorded",
+                short_list(&self.recorded)
+            ));
         }
         v.join(", ")
     }
@@ -147,8 +160,8 @@ pub fn set_emulated(lab: &str, l: &Link, c: &Directed) -> Result<()> {
 }
 
 /// Hands the supervisor what `t` needs after `plan` was applied: every
-/// emulated link (restarted when its TAPs were just made), and the
-/// schedules of new or changed links. Starts the supervisor only when
+/// emulated link (restarted when its TAPs were just made), the schedules
+/// of new or changed links, router adverts and recordings. Starts the supervisor only when
 /// something needs it, and stops it when nothing does any more.
 pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
     let lab = t.name.as_str();
@@ -169,6 +182,18 @@ pub fn sync_supervisor(t: &Topology, plan: &Plan) -> Result<()> {
     client
         .set_ra(crate::topo::ra::adverts(t))
         .map_err(|e| service_error(lab, e))?;
+    let recordings = crate::topo::capture::recordings(t);
+    let none = recordings.is_empty();
+    match client.set_capture(recordings, plan.create_links.clone()) {
+        // A supervisor of an older nlab, which records nothing anyway.
+        Err(supervisor::Error::Remote {
+            kind: supervisor::ErrorKind::BadRequest,
+            ..
+        }) if none => {}
+        r => {
+            r.map_err(|e| service_error(lab, e))?;
+        }
+    }
     let emulated = needs.emulated;
     for l in &t.links {
         let key = l.key();

@@ -15,9 +15,9 @@
 //! So when the process dies, even by `kill -9`, the kernel reclaims every
 //! namespace, interface and qdisc. Dropping the last clone of the [`Lab`]
 //! (or [`Lab::down`]) ends the programs left in its nodes and frees it all
-//! at once. Scheduled link changes, DHCP and router advertisements need
-//! a supervisor and are refused; so is a NAT's host uplink, which lives in
-//! the root namespace.
+//! at once. Scheduled link changes, DHCP, router advertisements and
+//! recorded links (`capture:`) need a supervisor and are refused; so is a
+//! NAT's host uplink, which lives in the root namespace.
 
 use super::emulated::Supervised;
 use super::{converge, link_conditions, plan, teardown, Error, Lab, Result, UpOptions, UpReport};
@@ -72,11 +72,11 @@ impl Drop for Hold {
     }
 }
 
-/// [`Lab::up_valid`] with `ephemeral` set: builds `topo` held by this
-/// process. Nothing of a failed `up` remains.
-pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
-    let start = Instant::now();
-    let lab = topo.name.clone();
+/// What an ephemeral lab cannot have, refused before anything is made:
+/// conditions no backend can run, anything the supervisor carries, and a
+/// NAT's host uplink (it lives in the root namespace).
+fn refuse_what_needs_more(topo: &ValidTopology) -> Result<()> {
+    let lab = &topo.name;
     link_conditions::check_topology(topo)?;
     if let Some(l) = topo.links.iter().find(|l| !l.schedule.is_empty()) {
         return Err(Error::Conditions(format!(
@@ -87,14 +87,16 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
         )));
     }
     let needs = Supervised::of(topo);
-    if needs.dhcp || !needs.advertising.is_empty() {
+    if needs.dhcp || !needs.advertising.is_empty() || !needs.recorded.is_empty() {
         return Err(Error::Conditions(format!(
             "lab {lab} has {}: these run in the lab's supervisor, which an ephemeral lab does \
              not have; bring the lab up pinned (without `ephemeral`)",
             if needs.dhcp {
                 "a DHCP server, relay or client"
-            } else {
+            } else if !needs.advertising.is_empty() {
                 "routers sending IPv6 router advertisements"
+            } else {
+                "links with `capture` (recorded for the lab's lifetime)"
             }
         )));
     }
@@ -105,6 +107,15 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
              up pinned (without `ephemeral`), or give the NAT an internet node as its uplink"
         )));
     }
+    Ok(())
+}
+
+/// [`Lab::up_valid`] with `ephemeral` set: builds `topo` held by this
+/// process. Nothing of a failed `up` remains.
+pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
+    let start = Instant::now();
+    let lab = topo.name.clone();
+    refuse_what_needs_more(topo)?;
     if opts.dry_run {
         return Err(Error::Internal(
             "a dry run of an ephemeral lab: plan it with a pinned `up` and `dry_run`".into(),

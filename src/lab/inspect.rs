@@ -16,15 +16,24 @@ use std::collections::BTreeMap;
 /// One interface as found in the kernel.
 #[derive(Debug, Clone, Serialize)]
 pub struct IfaceView {
+    /// The interface's name inside its node (`eth0`; a switch's bridge
+    /// carries the switch's name).
     pub name: String,
+    /// The kernel's ifindex, unique within the node's namespace only.
     pub index: u32,
+    /// The kernel's link kind (`veth`, `bridge`, `tun`, …); `None` when
+    /// the kernel names none.
     pub kind: Option<String>,
+    /// The hardware address, `aa:bb:cc:dd:ee:ff`; `None` when it has none.
     pub mac: Option<String>,
+    /// In bytes.
     pub mtu: u32,
     /// Administratively up.
     pub up: bool,
     /// Operational state (`up`, `down`, `lowerlayerdown`, …).
     pub oper: String,
+    /// Global-scope addresses with their prefix length, sorted
+    /// (link-local ones are left out).
     pub addrs: Vec<IpNet>,
     /// Bridge this interface is a port of.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,20 +44,30 @@ pub struct IfaceView {
     pub peer: Option<String>,
 }
 
+/// One node as found in the kernel.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeInfo {
+    /// The node's name in the topology.
     pub name: String,
+    /// Host, switch or router, as the topology says.
     pub kind: NodeKind,
+    /// The name of the network namespace that is the node
+    /// (`nlab-LAB-NODE`, or `nlab-LAB:NODE` when the lab's name has a
+    /// `-`); `ip netns exec` reaches it for a pinned lab.
     pub namespace: String,
     /// False when the namespace is gone.
     pub present: bool,
+    /// Every interface in the namespace but `lo` (empty when the
+    /// namespace is gone).
     pub interfaces: Vec<IfaceView>,
 }
 
 /// The whole lab as the kernel holds it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LabView {
+    /// The lab's name.
     pub lab: String,
+    /// Every node of the topology, in natural order (`h2` before `h10`).
     pub nodes: Vec<NodeInfo>,
     /// Differences between the topology and the kernel, one sentence each.
     pub drift: Vec<String>,

@@ -19,6 +19,8 @@ use serde::Serialize;
 /// One link as `nlab link show` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkStatus {
+    /// The link's key, `a:ifa--b:ifb` with the ends in sorted order, as
+    /// the journal and messages name it.
     pub key: String,
     /// `node:iface` of the two ends; `a_to_b` is sent by `ends[0]`.
     pub ends: [String; 2],
@@ -29,10 +31,16 @@ pub struct LinkStatus {
     /// --down`, the console), `down (file)` (`up: false`), `down
     /// (schedule)` (held down by the lab's supervisor now).
     pub state: String,
+    /// The MTU both ends were given, in bytes; `None` leaves the kernel's
+    /// default (1500).
     pub mtu: Option<u32>,
     /// As recorded (the file's, or the last `link set`).
     pub conditions: Directed,
+    /// What carries the conditions: nothing (none set), the kernel's
+    /// qdiscs, or the userspace emulator where the kernel lacks netem.
     pub backend: Backend,
+    /// Timed changes the lab's supervisor makes to the link (the file's
+    /// `schedule:`); empty without one.
     pub schedule: Vec<Step>,
     /// What the kernel holds on each end's egress, read back now.
     pub observed: [Option<Observed>; 2],
@@ -99,6 +107,9 @@ impl Lab {
         })
     }
 
+    /// The lab's links as recorded, in the topology's order; the index of
+    /// a link here is what [`set_link_conditions`](Self::set_link_conditions)
+    /// and [`set_link_mtu`](Self::set_link_mtu) take.
     pub fn links(&self) -> &[Link] {
         &self.topology.links
     }

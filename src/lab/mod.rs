@@ -1,7 +1,27 @@
-//! Plan and apply: the desired topology against the recorded state.
+//! Labs: bring a topology up, run code and commands in its nodes, change
+//! its links, read it back from the kernel, tear it down.
 //!
-//! [`Lab`] is the library's entry point: bring a topology up, run commands
-//! in its nodes, read it back, tear it down.
+//! [`Lab`] is the entry point: [`Lab::builder`] declares a lab in code,
+//! [`Lab::up`] takes a [`Topology`] from a file or a generator (see
+//! [`crate::topo`]), [`Lab::open`] finds a lab that is already up.
+//!
+//! A lab is one of two kinds:
+//! - *pinned* (the default, what `nlab up` makes): its namespaces are
+//!   pinned under `/run/netns`, a journal under `/run/nlab` records it,
+//!   and a supervisor process carries what needs a running loop
+//!   (emulated links, schedules, DHCP, router advertisements). It stays
+//!   up until [`Lab::down`] or `nlab down`, and any process (the `nlab`
+//!   command included) can open it by name.
+//! - *ephemeral* ([`UpOptions::ephemeral`], [`LabBuilder::ephemeral`]):
+//!   held by the process that made it, invisible to others, and freed by
+//!   the kernel when that process exits, however it exits. The right
+//!   kind for tests.
+//!
+//! Everything that touches the kernel needs root (`CAP_NET_ADMIN` and
+//! `CAP_SYS_ADMIN`); the errors say which operation on which object
+//! failed. A pinned lab's `up`, link changes and `down` take a per-lab
+//! lock, so concurrent callers (two tests, a test and `nlab`) do not
+//! interleave.
 
 pub(crate) mod apply;
 pub(crate) mod builder;
@@ -20,12 +40,12 @@ pub(crate) mod nat;
 mod node;
 mod owned;
 pub(crate) mod plan;
+pub(crate) mod recorded;
 pub(crate) mod slaac;
 pub(crate) mod status;
 pub(crate) mod teardown;
+pub(crate) mod wiring;
 
-/// The journal, lab paths and locks moved to [`crate::store`] (issue 12);
-/// this keeps `lab::state::…` paths of code written before working.
 pub use apply::Timings;
 pub use builder::LabBuilder;
 pub use converge::StpWait;
@@ -50,49 +70,89 @@ use std::time::{Duration, Instant};
 /// Errors of the plan/apply layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A syscall failed (netlink, entering a namespace, a sysctl, a
+    /// qdisc); the message names the object and the operation. Most often
+    /// the process lacks `CAP_NET_ADMIN`/`CAP_SYS_ADMIN`: run as root.
     #[error(transparent)]
     Kernel(#[from] kernel::Error),
+    /// A file or program could not be read, written or started.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done, e.g. `running ping in h1`.
         what: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
-    /// The lab's files: journal, name, lock (see [`crate::store`]).
+    /// The lab's files under `/run/nlab`: its journal, its lock; or a name
+    /// that is not a lab name (1–24 of `[a-z0-9_-]`).
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// No lab of this name has a journal: it was never brought up, was
+    /// torn down, or is ephemeral (held by another process, which only
+    /// that process can reach).
     #[error("no lab named `{0}` is up (see `nlab list`)")]
     NoSuchLab(String),
+    /// A node name that the lab's topology does not have.
     #[error("lab `{lab}` has no node `{node}` (nodes: {known})")]
     NoSuchNode {
+        /// The lab's name.
         lab: String,
+        /// The name asked for.
         node: String,
+        /// The lab's nodes in natural order, at most 12 of them, comma
+        /// separated, for the message.
         known: String,
     },
+    /// [`Lab::link`] named two nodes that no link joins directly.
     #[error("lab `{lab}` has no link between `{a}` and `{b}`")]
-    NoSuchLink { lab: String, a: String, b: String },
+    NoSuchLink {
+        /// The lab's name.
+        lab: String,
+        /// The first node asked for.
+        a: String,
+        /// The second node asked for.
+        b: String,
+    },
+    /// Applying a plan (or tearing a lab down) failed for these kernel
+    /// operations; the others were done. A lab that did not exist before
+    /// the failed `up` was removed again.
     #[error("{} kernel operation(s) failed:\n  {}", .0.len(), join_errors(.0))]
     Apply(Vec<kernel::Error>),
+    /// Teardown left something behind: one line per lab (or per group of
+    /// processes that kept reappearing); `nlab cleanup` retries.
     #[error("cleanup failed for:\n  {}", .0.join("\n  "))]
     Cleanup(Vec<String>),
+    /// Link conditions (or features) this lab cannot have: no backend of
+    /// this kernel carries them, or an ephemeral lab was asked for a
+    /// schedule, DHCP or router advertisements, which need a supervisor.
     #[error("{0}")]
     Conditions(String),
+    /// A link end (`node:iface`, as `nlab link show` lists them) that the
+    /// lab does not have.
     #[error("lab `{lab}` has no link end `{endpoint}` ({hint})")]
     NoSuchEndpoint {
+        /// The lab's name.
         lab: String,
+        /// The end asked for.
         endpoint: String,
+        /// The closest existing end (`did you mean …?`) or where to look.
         hint: String,
     },
     /// The lab's supervisor (emulated links, schedules) failed.
     #[error("supervisor of {lab}: {source}")]
     Service {
+        /// The lab whose supervisor failed.
         lab: String,
+        /// What went wrong there.
         #[source]
         source: supervisor::Error,
     },
     /// The topology given to [`Lab::up`] failed [`crate::topo::validate`].
     #[error(transparent)]
     Invalid(#[from] TopoErrors),
+    /// A bug in nlab, or a request the API cannot express otherwise
+    /// (an empty command line, a dry run of an ephemeral lab).
     #[error("internal error: {0}")]
     Internal(String),
     /// `ip6: auto` hosts got no address from the routers' adverts in time.
@@ -107,8 +167,11 @@ pub enum Error {
          the new one, or `nlab down {lab}` first"
     )]
     OtherSource {
+        /// The lab's name.
         lab: String,
+        /// The source the lab was made from, in words.
         old: String,
+        /// The source of this `up`, in words.
         new: String,
     },
 }
@@ -122,6 +185,7 @@ fn join_errors(e: &[kernel::Error]) -> String {
 }
 
 impl Error {
+    /// An [`Error::Io`] saying what was being done when `source` happened.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             what: what.into(),
@@ -138,9 +202,11 @@ impl Error {
     }
 }
 
+/// The result of everything in [`crate::lab`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Refuses names that are not lab names (see [`store::check_lab_name`]).
+/// Refuses names that are not lab names (1–24 of `[a-z0-9_-]`; see
+/// [`crate::topo::validate::check_lab_name`]) with [`Error::Store`].
 pub fn check_lab_name(name: &str) -> Result<()> {
     Ok(store::check_lab_name(name)?)
 }
@@ -151,17 +217,30 @@ pub type Progress<'a> = dyn Fn(&str, usize, usize) + Sync + 'a;
 /// No progress output.
 pub fn quiet(_: &str, _: usize, _: usize) {}
 
+/// How [`Lab::up`] and [`Lab::up_valid`] work; `Default` is what
+/// `nlab up` does without flags: a pinned lab, applied, waiting for
+/// spanning tree, no progress output.
+///
+/// ```
+/// use nlab::lab::UpOptions;
+/// let opts = UpOptions { ephemeral: true, seed: Some(7), ..Default::default() };
+/// assert!(!opts.dry_run && !opts.replace);
+/// ```
 #[derive(Clone, Copy, Default)]
 pub struct UpOptions<'a> {
-    /// Compute and return the plan without touching the kernel.
+    /// Compute and return the plan without touching the kernel (`nlab up
+    /// --dry-run`). Refused for an ephemeral lab.
     pub dry_run: bool,
+    /// Called as each phase of applying moves on (see [`Progress`]);
+    /// `None` reports nothing.
     pub progress: Option<&'a Progress<'a>>,
     /// Seed for the userspace link emulator. `None` keeps a running lab's
     /// seed, or picks a random one for a new lab (reported in the
     /// [`UpReport`] so a run can be repeated with it).
     pub seed: Option<u64>,
     /// Return right after applying, without waiting for spanning tree to
-    /// converge on a looped topology (see [`converge`]).
+    /// converge on a looped topology (`nlab up --no-wait`; see
+    /// [`StpWait`]).
     pub no_wait: bool,
     /// What `topo` was made from (`file:/abs/path`, `topo:GENERATOR`). An
     /// existing lab made from another source is not reshaped unless
@@ -179,19 +258,28 @@ pub struct UpOptions<'a> {
 /// What `up` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpReport {
+    /// The lab's name.
     pub lab: String,
+    /// How many nodes the lab has now.
     pub nodes: usize,
+    /// How many links the lab has now.
     pub links: usize,
     /// Kernel-visible changes made (0 when the lab already matched).
     pub changes: usize,
+    /// What `up` decided to create, change and remove.
     pub plan: plan::Plan,
     /// Drift found in the kernel before applying (and repaired).
     pub drift: Vec<String>,
+    /// [`UpOptions::dry_run`] was set: `plan` is what would change, and
+    /// nothing did.
     pub dry_run: bool,
     /// The emulator seed the lab runs with (see [`UpOptions::seed`]).
     pub seed: u64,
+    /// Wall time of the whole `up` (in seconds, in JSON).
     #[serde(serialize_with = "ser_secs")]
     pub elapsed: Duration,
+    /// Where the time went while applying (all zero when nothing
+    /// changed).
     pub timings: apply::Timings,
     /// Links the user set down (`nlab link set --down`) that stay down
     /// although the topology says up (`nlab link set LAB END --up` brings
@@ -371,12 +459,67 @@ impl Lab {
     /// [`up_valid`](Self::up_valid) for a topology not checked yet: it is
     /// validated first, and a problem is [`Error::Invalid`] with nothing
     /// touched.
+    ///
+    /// ```
+    /// use nlab::lab::{Error, Lab, UpOptions};
+    /// use nlab::topo::generate;
+    ///
+    /// // Mininet's `--topo single,2`: h1 and h2 (10.0.0.1, 10.0.0.2) on s1.
+    /// let name = format!("up{}", std::process::id());
+    /// let topo = generate::from_spec("single,2", &name, false)?;
+    /// let opts = UpOptions { ephemeral: true, ..Default::default() };
+    ///
+    /// // A mistake is reported before anything is built.
+    /// let mut bad = topo.clone();
+    /// bad.links[0].endpoints[0].node = "h9".into();
+    /// assert!(matches!(Lab::up(&bad, &opts), Err(Error::Invalid(_))));
+    ///
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    /// let (lab, report) = Lab::up(&topo, &opts)?;
+    /// assert_eq!((report.nodes, report.links), (3, 2));
+    /// let ping = lab.exec_output("h1", &["ping", "-c1", "-W2", "10.0.0.2"])?;
+    /// assert!(ping.status.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn up(topo: &Topology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
         Self::up_valid(&ValidTopology::new(topo.clone())?, opts)
     }
 
     /// Brings `topo` up, or changes a running lab of the same name to match
-    /// it, touching only what differs.
+    /// it, touching only what differs: the same topology again changes
+    /// nothing, a node added is the only thing created. Links the user
+    /// took down (`nlab link set --down`, [`LinkHandle::down`]) stay down
+    /// (listed in [`UpReport::kept_down`]).
+    ///
+    /// A pinned lab that did not exist before a failed `up` is removed
+    /// again; one that did is left as far as `up` got, and the next `up`
+    /// carries on. Errors: [`Error::Kernel`] or [`Error::Apply`] for what
+    /// the kernel refused, [`Error::Conditions`] for link conditions no
+    /// backend can carry (before anything is touched),
+    /// [`Error::OtherSource`] when [`UpOptions::origin`] differs from the
+    /// lab's.
+    ///
+    /// ```
+    /// use nlab::lab::{Lab, UpOptions};
+    /// use nlab::topo::{generate, ValidTopology};
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let name = format!("upvalid{}", std::process::id());
+    /// let topo = generate::valid_from_spec("single,2", &name, false)?;
+    /// let opts = UpOptions::default(); // a pinned lab, as `nlab up` makes
+    /// let (lab, first) = Lab::up_valid(&topo, &opts)?;
+    /// let (_, again) = Lab::up_valid(&topo, &opts)?;
+    ///
+    /// // One more host on s1: only it and its link are made.
+    /// let bigger = generate::from_spec("single,3", &name, false)?;
+    /// let (_, grown) = Lab::up_valid(&ValidTopology::new(bigger)?, &opts)?;
+    /// lab.down()?; // before checking, so a failed check leaves nothing
+    ///
+    /// assert!(first.changes > 0);
+    /// assert_eq!(again.changes, 0);
+    /// assert_eq!(grown.plan.create_nodes, ["h3"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn up_valid(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
         if opts.ephemeral {
             return ephemeral::up(topo, opts);
@@ -388,11 +531,9 @@ impl Lab {
         // Before anything is touched (not even the lab's directory): every
         // link's conditions need a backend this build can run.
         link_conditions::check_topology(topo)?;
-        let _lock = if opts.dry_run {
-            None
-        } else {
-            Some(LabLock::acquire(&lab)?)
-        };
+        let _lock = (!opts.dry_run)
+            .then(|| LabLock::acquire(&lab))
+            .transpose()?;
         crate::pause::at("up-locked");
         let recorded = recorded_for_up(topo, opts, _lock.as_ref())?;
         let fresh = recorded.is_none();
@@ -451,7 +592,10 @@ impl Lab {
             st.phase = Phase::Handover;
             st.save()?;
             crate::pause::at("applied");
-        } else if journal_changed || st.down_by_user != user_down_before {
+        } else if journal_changed || st.down_by_user != user_down_before || st.topology != *topo {
+            // Nothing to build, but a setting the supervisor carries
+            // (router adverts, recordings) changed: record it.
+            st.topology = topo.clone();
             st.save()?;
         }
         // The supervisor resolves link keys from the journal: after it.
@@ -487,7 +631,33 @@ impl Lab {
         }
     }
 
-    /// Opens a lab that is up, from its journal.
+    /// Opens a pinned lab that is up, from its journal: one brought up by
+    /// `nlab up`, another process or an earlier run. Errors with
+    /// [`Error::NoSuchLab`] when there is none of that name (ephemeral
+    /// labs have no journal: only their own process reaches them).
+    ///
+    /// ```
+    /// use nlab::lab::{self, Error, Lab};
+    ///
+    /// assert!(matches!(Lab::open("nosuchlab"), Err(Error::NoSuchLab(_))));
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let name = format!("open{}", std::process::id());
+    /// let made = Lab::builder(&name)
+    ///     .host("h1")
+    ///     .host("h2")
+    ///     .link("h1", "h2")
+    ///     .addr("h1", "10.0.0.1/24")
+    ///     .addr("h2", "10.0.0.2/24")
+    ///     .up()?;
+    /// drop(made); // a pinned lab stays up without its handle
+    ///
+    /// let lab = Lab::open(&name)?;
+    /// let ping = lab.exec_output("h1", &["ping", "-c1", "-W2", "h2"]);
+    /// lab::down(&name)?;
+    /// assert!(ping?.status.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(name: &str) -> Result<Lab> {
         check_lab_name(name)?;
         match State::load(name)? {
@@ -500,10 +670,13 @@ impl Lab {
         }
     }
 
+    /// The lab's name, as given to the builder or in the topology.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The topology the lab was built from, with the live changes made
+    /// through this handle (or recorded in the journal when opened).
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
@@ -557,7 +730,31 @@ impl Lab {
             .map_err(|e| Error::io(format!("running {prog} in {node}"), e))
     }
 
-    /// Reads the lab back from the kernel.
+    /// Reads the lab back from the kernel: every node's interfaces with
+    /// their state, addresses, bridge and peer, and every difference from
+    /// the topology in [`LabView::drift`] (what `nlab inspect` prints).
+    ///
+    /// ```
+    /// use nlab::lab::Lab;
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let lab = Lab::builder(&format!("inspect{}", std::process::id()))
+    ///     .host("h1")
+    ///     .switch("s1")
+    ///     .link("h1", "s1") // h1-eth0 -- s1-eth1
+    ///     .addr("h1", "10.0.0.1/24")
+    ///     .ephemeral()
+    ///     .up()?;
+    /// let view = lab.inspect()?;
+    /// let names: Vec<&str> = view.nodes.iter().map(|n| n.name.as_str()).collect();
+    /// assert_eq!(names, ["h1", "s1"]);
+    /// let eth0 = &view.nodes[0].interfaces[0];
+    /// assert_eq!(eth0.name, "h1-eth0");
+    /// assert_eq!(eth0.addrs[0].to_string(), "10.0.0.1/24");
+    /// assert_eq!(eth0.peer.as_deref(), Some("s1:s1-eth1"));
+    /// assert!(view.drift.is_empty(), "{:?}", view.drift);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn inspect(&self) -> Result<inspect::LabView> {
         Ok(inspect::inspect(&self.topology)?.0)
     }
@@ -567,7 +764,27 @@ impl Lab {
         self.held.is_some()
     }
 
-    /// Tears the lab down (processes, namespaces, files).
+    /// Tears the lab down: ends the programs still running in its nodes
+    /// and its supervisor, removes its namespaces and its files. For an
+    /// ephemeral lab, dropping the last clone of the `Lab` does the same;
+    /// `down` says what it removed and reports errors. A pinned lab can
+    /// also be torn down by name with [`down`](fn@down).
+    ///
+    /// ```
+    /// use nlab::lab::{Error, Lab};
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let name = format!("down{}", std::process::id());
+    /// let lab = Lab::builder(&name)
+    ///     .host("h1")
+    ///     .host("h2")
+    ///     .link("h1", "h2")
+    ///     .up()?;
+    /// let report = lab.down()?;
+    /// assert_eq!(report.namespaces, 2);
+    /// assert!(matches!(Lab::open(&name), Err(Error::NoSuchLab(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn down(self) -> Result<teardown::TeardownReport> {
         if let Some(h) = &self.held {
             return ephemeral::down(h);

@@ -27,15 +27,16 @@ impl Lab {
     /// [`Error::NoSuchNode`] (listing the lab's nodes) when the lab has no
     /// such node.
     ///
-    /// ```no_run
+    /// ```
     /// use nlab::lab::{Lab, UpOptions};
     /// use nlab::topo::generate;
     /// use std::io::{Read, Write};
     /// use std::net::{TcpListener, TcpStream};
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
     ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let topo = generate::from_spec("single,2", "demo", false)?;
-    /// let (lab, _) = Lab::up(&topo, &UpOptions::default())?;
+    /// let topo = generate::from_spec("single,2", &format!("node{}", std::process::id()), false)?;
+    /// let opts = UpOptions { ephemeral: true, ..Default::default() };
+    /// let (lab, _) = Lab::up(&topo, &opts)?;
     /// // The socket is made inside h1's namespace and works from any thread.
     /// let listener = lab.node("h1")?.run(|| TcpListener::bind("10.0.0.1:0"))??;
     /// let addr = listener.local_addr()?;
@@ -50,9 +51,8 @@ impl Lab {
     /// })??;
     /// server.join().expect("server thread")?;
     /// assert_eq!(reply, "pong");
-    /// lab.down()?;
-    /// # Ok(())
-    /// # }
+    /// assert!(lab.node("h9").is_err()); // the error lists h1, h2, s1
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn node(&self, name: &str) -> Result<Node<'_>> {
         let ns_name = self.namespace(name)?;
@@ -67,6 +67,50 @@ impl Lab {
     /// bring up or give conditions. Errors with [`Error::NoSuchNode`] or
     /// [`Error::NoSuchLink`]. Parallel links between the two nodes are
     /// handled together, as `nlab link set --down` and the console do.
+    ///
+    /// ```
+    /// use nlab::lab::Lab;
+    /// use nlab::topo::conditions::{Directed, Impairment};
+    /// use std::net::{TcpListener, TcpStream};
+    /// use std::time::{Duration, Instant};
+    /// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+    ///
+    /// let mut lab = Lab::builder(&format!("link{}", std::process::id()))
+    ///     .host("h1")
+    ///     .host("h2")
+    ///     .link("h1", "h2")
+    ///     .addr("h1", "10.0.0.1/24")
+    ///     .addr("h2", "10.0.0.2/24")
+    ///     // A link of an ephemeral lab keeps the backend it started with
+    ///     // (kernel or userspace), so give it conditions from the start.
+    ///     .conditions(&[("delay", "1ms")])
+    ///     .ephemeral()
+    ///     .up()?;
+    /// let ping = |lab: &Lab| -> Result<bool, nlab::lab::Error> {
+    ///     let argv = ["ping", "-c2", "-i0.2", "-W1", "10.0.0.2"]; // any reply will do
+    ///     Ok(lab.exec_output("h1", &argv)?.status.success())
+    /// };
+    /// assert!(ping(&lab)?);
+    ///
+    /// // Down: nothing gets through; up again: traffic flows.
+    /// lab.link("h1", "h2")?.down()?;
+    /// assert!(!ping(&lab)?);
+    /// lab.link("h1", "h2")?.up()?;
+    /// assert!(ping(&lab)?);
+    ///
+    /// // 25 ms each way, live: a TCP handshake now takes at least 50 ms.
+    /// let slow = Impairment { delay: Duration::from_millis(25), ..Default::default() };
+    /// lab.link("h1", "h2")?.set_conditions(Directed::symmetric(slow))?;
+    /// let listener = lab.node("h2")?.run(|| TcpListener::bind("10.0.0.2:0"))??;
+    /// let addr = listener.local_addr()?;
+    /// let took = lab.node("h1")?.run(move || -> std::io::Result<Duration> {
+    ///     let start = Instant::now();
+    ///     TcpStream::connect(addr)?;
+    ///     Ok(start.elapsed())
+    /// })??;
+    /// assert!(took >= Duration::from_millis(50), "{took:?}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn link(&mut self, a: &str, b: &str) -> Result<LinkHandle<'_>> {
         self.namespace(a)?;
         self.namespace(b)?;

@@ -65,6 +65,8 @@ impl Plan {
             + self.condition_links.len()
             + self.route_repairs
     }
+
+    /// Whether the lab already matches: `up` would change nothing.
     pub fn is_empty(&self) -> bool {
         self.changes() == 0
     }
@@ -94,6 +96,9 @@ fn link_content(l: &Link) -> Link {
     for e in &mut l.endpoints {
         e.loc = Default::default();
     }
+    // Recording is the supervisor's to do: starting or stopping it
+    // leaves the link as it is.
+    l.capture = None;
     // The same link written with its ends swapped is the same link.
     // Directions are named by the sending end, so they swap along.
     if l.endpoints[0].id() > l.endpoints[1].id() {
@@ -268,6 +273,7 @@ mod tests {
                 up: true,
                 conditions: Default::default(),
                 schedule: Vec::new(),
+                capture: None,
                 loc: Default::default(),
             });
         }
@@ -289,6 +295,17 @@ mod tests {
         let p = plan(&t, Some(&t), &Drift::default());
         assert!(p.is_empty(), "{p:?}");
         assert!(!p.rewrite_hosts);
+    }
+
+    #[test]
+    fn recording_a_link_or_not_changes_nothing_in_the_kernel() {
+        let t = star(2);
+        let mut u = t.clone();
+        u.links[0].capture = Some(Default::default());
+        assert!(plan(&u, Some(&t), &Drift::default()).is_empty());
+        assert!(plan(&t, Some(&u), &Drift::default()).is_empty());
+        // The journal must still learn it: the topologies differ.
+        assert_ne!(t, u);
     }
 
     #[test]

@@ -16,18 +16,23 @@ use std::collections::BTreeSet;
 /// A node as the read commands name it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeBrief {
+    /// The node's name.
     pub name: String,
+    /// `host`, `switch` or `router`.
     pub kind: String,
 }
 
 /// A lab's entry in `nlab list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct LabSummary {
+    /// The lab's name.
     pub name: String,
     /// The lab's nodes, `{name, kind}` in natural order: the same schema as
     /// `up --json`, `inspect --json` and `graph --format json` give.
     pub nodes: Vec<NodeBrief>,
+    /// Nodes in the journal's topology (0 without a journal).
     pub node_count: usize,
+    /// Links in the journal's topology (0 without a journal).
     pub link_count: usize,
     /// `up`; `applying` (an `nlab up` holds the lab's lock and applies
     /// it); `degraded` (recorded but not working as recorded: see
@@ -36,14 +41,37 @@ pub struct LabSummary {
     /// Why the status is not `up`: what is wrong, what it breaks, and the
     /// command that mends it. `None` when the lab is up.
     pub reason: Option<String>,
+    /// The lab's network namespaces pinned under `/run/netns` now; fewer
+    /// than `node_count` means some are gone.
     pub namespaces: usize,
+    /// The topology file the lab was made from; `None` for a generator,
+    /// the builder, or without a journal.
     pub source: Option<String>,
+    /// When the lab was first brought up, in seconds since the Unix epoch
+    /// (0 without a journal).
     pub created: u64,
     /// Pid of the lab's supervisor, when one runs.
     pub supervisor: Option<i32>,
 }
 
-/// Every lab with a trace on this host.
+/// Every lab with a trace on this host (`nlab list`): a journal, a pinned
+/// namespace or files, in name order, each with a status that says
+/// whether it works and, if not, why. Ephemeral labs leave no trace and
+/// are not listed.
+///
+/// ```
+/// use nlab::lab::{self, Lab};
+/// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+///
+/// let name = format!("list{}", std::process::id());
+/// let lab = Lab::builder(&name).host("h1").host("h2").link("h1", "h2").up()?;
+/// let listed = lab::list().into_iter().find(|l| l.name == name);
+/// lab.down()?;
+/// let listed = listed.ok_or("the lab is not listed")?;
+/// assert_eq!((listed.status.as_str(), listed.node_count), ("up", 2));
+/// assert!(lab::list().iter().all(|l| l.name != name));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn list() -> Vec<LabSummary> {
     let supervisors = supervisor::running();
     teardown::all_labs()

@@ -19,9 +19,16 @@ use std::path::Path;
 /// What a teardown removed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TeardownReport {
+    /// The labs torn down.
     pub labs: Vec<String>,
+    /// Network namespaces removed.
     pub namespaces: usize,
+    /// Processes ended: those still running in the lab's nodes, and its
+    /// supervisor.
     pub processes: usize,
+    /// Files and directories removed: `/etc/netns` entries, the lab's
+    /// directory under `/run/nlab`, stale lock files (always 0 for an
+    /// ephemeral lab, which has none).
     pub files: usize,
 }
 
@@ -85,7 +92,25 @@ fn remove_held(names: &[String], recorded: &[NsRecord], what: &str, down: bool) 
     Ok(pids.len() + late)
 }
 
-/// `nlab down LAB`: everything of one lab, found by journal and by name.
+/// `nlab down LAB`: everything of one pinned lab, found by its journal and
+/// by name, so a lab that a crash left half-built goes too. Waits for
+/// the lab's lock: an `up` or link change in progress finishes first.
+/// Tearing down a lab that is not there is not an error (the report
+/// counts nothing). Ephemeral labs are not found by name: drop them or
+/// call [`Lab::down`](super::Lab::down).
+///
+/// ```
+/// use nlab::lab::{self, Lab};
+/// # if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) != 0 { return Ok(()); }
+///
+/// let name = format!("downfn{}", std::process::id());
+/// Lab::builder(&name).host("h1").host("h2").link("h1", "h2").up()?;
+/// // Later, from this process or another one, by name only:
+/// let report = lab::down(&name)?;
+/// assert_eq!((report.labs, report.namespaces), (vec![name.clone()], 2));
+/// assert_eq!(lab::down(&name)?.namespaces, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn down(lab: &str) -> Result<TeardownReport> {
     super::check_lab_name(lab)?;
     let lock = LabLock::acquire(lab)?;

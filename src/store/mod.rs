@@ -14,7 +14,7 @@
 // An internal layer: outside the crate only `crate::testing` reaches a
 // few of its items, for nlab's own tests; the public API is `lab` and
 // `topo`, which `missing_docs` holds to full documentation.
-#![allow(missing_docs)]
+#![allow(missing_docs, rustdoc::private_intra_doc_links)]
 
 pub mod journal;
 pub mod lock;

@@ -34,7 +34,11 @@ pub enum Distribution {
 /// Variation of the delay.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Jitter {
+    /// How far a packet's delay strays from the base delay (the first
+    /// word of the file's `jitter: 2ms 25% normal`); never zero.
     pub amount: Duration,
+    /// The shape of the variation (the file's `uniform`, `normal`,
+    /// `pareto`, `paretonormal`; uniform when not given).
     #[serde(default)]
     pub distribution: Distribution,
     /// Correlation with the previous packet's jitter, percent.
@@ -47,14 +51,23 @@ pub struct Jitter {
 #[serde(tag = "model", rename_all = "kebab-case")]
 pub enum Loss {
     /// Each packet independently, with this probability (percent).
-    Random { percent: f64 },
+    Random {
+        /// 0–100 (the file's `loss: 1%`).
+        percent: f64,
+    },
     /// Gilbert-Elliott burst loss, in netem's `gemodel` terms (all percent):
     /// `p` good→bad, `r` bad→good, `one_minus_h` loss in the bad state,
     /// `one_minus_k` loss in the good state.
+    /// The file spells it `loss: gemodel P R 1-H 1-K`; left out values
+    /// default to r = 100%, 1-h = 100%, 1-k = 0%.
     GilbertElliott {
+        /// Chance of moving from the good state to the bad one.
         p: f64,
+        /// Chance of moving from the bad state back to the good one.
         r: f64,
+        /// Chance a packet is lost in the bad state.
         one_minus_h: f64,
+        /// Chance a packet is lost in the good state.
         one_minus_k: f64,
     },
 }
@@ -63,6 +76,8 @@ pub enum Loss {
 /// at once, overtaking those queued before it (netem `reorder`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Reorder {
+    /// 0–100 (the file's `reorder: 25%`, or `25% gap 5`). netem reorders
+    /// only delayed packets: it needs a `delay`.
     pub percent: f64,
     /// Every `gap`-th packet is a candidate (netem's gap); 0 = any packet.
     #[serde(default)]
@@ -72,6 +87,8 @@ pub struct Reorder {
 /// A token-bucket rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rate {
+    /// The file's `rate: 10mbit` (tc's units: `kbit`, `mbit`, `gbit`, or
+    /// bytes per second as `kbps`, `mbps`).
     pub bits_per_sec: u64,
     /// Bucket size in bytes; `None` lets the backend pick a sane one for
     /// the rate (enough for a few milliseconds of line rate).
@@ -88,15 +105,20 @@ pub struct Impairment {
     /// One-way base delay.
     #[serde(with = "duration_serde")]
     pub delay: Duration,
+    /// Variation of the delay; `None` keeps every packet at `delay`.
     pub jitter: Option<Jitter>,
+    /// `None` loses nothing (but what an overflowing queue drops).
     pub loss: Option<Loss>,
     /// Percent of packets sent twice.
     pub duplicate: f64,
+    /// `None` keeps packets in order.
     pub reorder: Option<Reorder>,
     /// Percent of packets with one bit flipped.
     pub corrupt: f64,
+    /// `None`: as fast as the host can move packets.
     pub rate: Option<Rate>,
-    /// Queue length in packets (netem/tbf `limit`).
+    /// Queue length in packets (netem/tbf `limit`); `None`: 1000 packets
+    /// for netem and the emulator, about 50 ms at `rate` for tbf.
     pub limit: Option<u32>,
 }
 
@@ -124,7 +146,9 @@ impl Impairment {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Directed {
+    /// What packets sent by the link's first end meet.
     pub a_to_b: Impairment,
+    /// What packets sent by the link's second end meet.
     pub b_to_a: Impairment,
 }
 
@@ -137,10 +161,14 @@ impl Directed {
         }
     }
 
+    /// True when neither direction has conditions: the link stays a plain
+    /// veth.
     pub fn is_none(&self) -> bool {
         self.a_to_b.is_none() && self.b_to_a.is_none()
     }
 
+    /// True when either direction needs netem (see
+    /// [`Impairment::needs_netem`]).
     pub fn needs_netem(&self) -> bool {
         self.a_to_b.needs_netem() || self.b_to_a.needs_netem()
     }
@@ -153,11 +181,14 @@ impl Directed {
 /// carries the complete conditions from that moment on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
+    /// When, from the start of the schedule (the file's `at: 10s`).
     #[serde(with = "duration_serde")]
     pub at: Duration,
+    /// What happens then.
     pub action: StepAction,
 }
 
+/// What a [`Step`] does to its link.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StepAction {

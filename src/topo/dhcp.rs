@@ -30,22 +30,33 @@ pub struct Scope {
     pub subnet: Option<IpNet>,
     /// First and last address handed out, inclusive.
     pub pool: (Ipv4Addr, Ipv4Addr),
+    /// How long a lease lasts, in seconds (the file's `lease: 1h`);
+    /// [`DEFAULT_LEASE_SECS`] when not given.
     pub lease_secs: u32,
+    /// The default gateway handed out (option 3, the file's `router`);
+    /// `None` hands out none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub router: Option<Ipv4Addr>,
+    /// Name servers handed out (option 6, the file's `dns`); empty: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<Ipv4Addr>,
+    /// The DNS domain handed out (option 15, the file's `domain`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// The interface MTU handed out, in bytes (option 26, the file's
+    /// `mtu`); `None`: clients keep their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u16>,
     /// Classless static routes (option 121): destination, next hop.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<(IpNet, Ipv4Addr)>,
+    /// Fixed addresses for given MACs (the file's `reservations`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reservations: Vec<Reservation>,
+    /// Where the scope was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
+    /// Where its `pool` was written (file parser only), for errors.
     #[serde(default, skip)]
     pub pool_loc: Loc,
 }
@@ -96,8 +107,12 @@ impl Scope {
 /// A fixed address for one MAC.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reservation {
+    /// The client's hardware address.
     pub mac: MacAddr,
+    /// The address it always gets: inside the scope's subnet, outside its
+    /// pool.
     pub ip: Ipv4Addr,
+    /// Where it was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
 }

@@ -31,14 +31,16 @@
 //!       up: false
 //!       conditions: {delay: 10ms, jitter: 1ms, loss: 1%, rate: 10mbit}
 //!       schedule: [{at: 10s, loss: 30%}, {at: 20s, down: true}]
+//!       capture: true           # or {max_size: 16mb, files: 4, both_ends: false}
 //! ```
 //!
 //! DHCP: a node of `kind: dhcp` (a host running nlab's DHCP server) with a
 //! `dhcp:` mapping (see `parse_dhcp`), `ip: dhcp` on a host's interface,
 //! `dhcp_relay: true` on a router.
 //!
-//! Conditions and schedules are described in [`conditions`]; `defaults:`
-//! may carry `conditions:` for every link (a link's own keys override them).
+//! Conditions and schedules are described in [`super::conditions`];
+//! `defaults:` may carry `conditions:` for every link (a link's own keys
+//! override them).
 //!
 //! Any other key is an error that lists the keys allowed there. An
 //! interface's `ip`, `mac` or `mtu` may be set on the endpoint or under
@@ -48,6 +50,7 @@ mod build;
 mod emit;
 mod flags;
 mod nat;
+mod parse_capture;
 mod parse_conditions;
 mod parse_dhcp;
 mod parse_ra;
@@ -69,7 +72,33 @@ use std::path::Path;
 /// and reading it whole would take the machine's memory.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 
-/// Read, parse and validate a topology file.
+/// Reads, parses and validates a topology file (`nlab up FILE`). The lab
+/// is named by the file's `name:`; [`load_as`] names it otherwise. Every
+/// problem found is in the error, each with its `file:line:column`.
+///
+/// ```
+/// use nlab::topo::file;
+///
+/// let yaml = [
+///     "name: pair",
+///     "topology:",
+///     "  nodes: {a: {}, b: {}}",
+///     "  links:",
+///     "    - endpoints: [a:eth0, b:eth0]",
+/// ];
+/// let path = std::env::temp_dir().join(format!("nlab-doc-{}.yaml", std::process::id()));
+/// std::fs::write(&path, yaml.join("\n"))?;
+/// let topo = file::load(&path);
+/// std::fs::remove_file(&path)?;
+/// let topo = topo?;
+/// assert_eq!(topo.name, "pair");
+/// assert_eq!(topo.links[0].key(), "a:eth0--b:eth0");
+/// assert_eq!(topo.source.as_deref(), path.to_str());
+///
+/// let missing = file::load("/nonexistent/lab.yaml".as_ref()).unwrap_err();
+/// assert!(missing.to_string().contains("cannot read the topology file"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn load(path: &Path) -> Result<Topology, TopoErrors> {
     load_as(path, None)
 }
@@ -155,8 +184,34 @@ pub fn read_limited(path: &Path, max: u64) -> Result<String, String> {
     })
 }
 
-/// Parse and validate topology text; `source` names it in messages and
-/// becomes `Topology::source`.
+/// Parses and validates topology text; `source` names it in messages
+/// and becomes [`Topology::source`](crate::topo::Topology::source).
+///
+/// ```
+/// use nlab::topo::{file, NodeKind};
+///
+/// let yaml = r#"
+/// name: demo
+/// topology:
+///   nodes:
+///     h1: {}
+///     h2: {}
+///     s1: {kind: switch}
+///   links:
+///     - endpoints: ["h1:eth0", "s1:p1"]
+///       conditions: {delay: 10ms, loss: 1%}
+///     - endpoints: [{node: h2, iface: eth0, ip: 10.0.0.2/24}, "s1:p2"]
+/// "#;
+/// let topo = file::parse(yaml, Some("demo.yaml"))?;
+/// assert_eq!(topo.nodes["s1"].kind, NodeKind::Switch);
+/// let delay = topo.links[0].conditions.a_to_b.delay;
+/// assert_eq!(delay, std::time::Duration::from_millis(10));
+///
+/// // Mistakes come back together, each where it was written.
+/// let errs = file::parse(&yaml.replace("s1:p2", "s2:p2"), Some("demo.yaml")).unwrap_err();
+/// assert!(errs.to_string().starts_with("demo.yaml:11:"), "{errs}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn parse(text: &str, source: Option<&str>) -> Result<Topology, TopoErrors> {
     parse_as(text, source, None)
 }

@@ -27,7 +27,23 @@ pub use spec::MAX_GENERATED_NODES;
 
 /// Build the topology `spec` names (`linear,4`, `tree,depth=2,fanout=3`, …)
 /// as lab `lab`; `mac` gives hosts Mininet's sequential MACs (`--mac`).
-/// The result has passed [`validate`].
+/// The result has passed [`validate`]. The spellings are `nlab up
+/// --topo`'s ([`mininet_spellings`] lists them); an unknown one is an
+/// error that lists them too.
+///
+/// ```
+/// use nlab::topo::generate;
+///
+/// let t = generate::from_spec("tree,depth=2,fanout=2", "tree", true)?;
+/// assert_eq!(t.nodes.len(), 7); // s1 over s2 and s3, four hosts
+/// let h1 = t.links.iter().flat_map(|l| &l.endpoints).find(|e| e.node == "h1").unwrap();
+/// assert_eq!(h1.iface, "h1-eth0");
+/// assert_eq!(h1.addrs[0].to_string(), "10.0.0.1/8");
+/// assert_eq!(h1.mac.unwrap().to_string(), "00:00:00:00:00:01");
+///
+/// assert!(generate::from_spec("ring,3", "x", false).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn from_spec(spec: &str, lab: &str, mac: bool) -> Result<Topology, TopoErrors> {
     let s = Spec::parse(spec).map_err(TopoErrors::from)?;
     let mut b = Builder::new(lab, mac);
@@ -215,6 +231,7 @@ impl Builder {
             up: true,
             conditions: Default::default(),
             schedule: Vec::new(),
+            capture: None,
             loc: Default::default(),
         });
     }

@@ -19,14 +19,18 @@ pub const MAX_IFNAME: usize = 15;
 /// "not from a file" (a generator or an API call).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Loc {
+    /// 1-based; 0 when unknown.
     pub line: u32,
+    /// 1-based, in characters.
     pub column: u32,
 }
 
 impl Loc {
+    /// A location in a file, both counts starting at 1.
     pub fn new(line: u32, column: u32) -> Self {
         Loc { line, column }
     }
+    /// Whether this points into a file (errors then print `file:line:col`).
     pub fn is_known(&self) -> bool {
         self.line > 0
     }
@@ -44,12 +48,16 @@ pub struct Topology {
     pub name: String,
     /// Nodes by name; a `BTreeMap` so every walk is in a stable order.
     pub nodes: BTreeMap<String, Node>,
+    /// The links, in the order they were declared (which numbers
+    /// interfaces a generator names, and [`crate::lab::Lab::links`]).
     pub links: Vec<Link>,
     /// The file it came from, for error messages; `None` for generators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
 }
 
+/// What a node is (the file's `kind:`; `linux` is read as `host`,
+/// `bridge` as `switch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
@@ -66,6 +74,7 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
+    /// `host`, `switch` or `router`, as files and `--json` spell it.
     pub fn as_str(&self) -> &'static str {
         match self {
             NodeKind::Host => "host",
@@ -99,9 +108,13 @@ impl FromStr for NodeKind {
     }
 }
 
+/// One node: a network namespace of its own.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
+    /// Unique in the lab: 1–32 of `[A-Za-z0-9_.-]`, not starting with
+    /// `-` or `.` (see [`crate::topo::validate`]).
     pub name: String,
+    /// Host, switch or router.
     pub kind: NodeKind,
     /// IPv4 default gateway (hosts and routers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,6 +149,7 @@ pub struct Node {
     /// NAT nodes only: uplink, forwards, behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat: Option<Box<super::nat::NatSpec>>,
+    /// Where the node was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -145,6 +159,9 @@ fn is_builtin(c: &super::dhcp::DhcpClient) -> bool {
 }
 
 impl Node {
+    /// A node with nothing but a name and a kind: no gateway, routes,
+    /// DHCP or router advertisements; spanning tree decided from the
+    /// topology.
     pub fn new(name: impl Into<String>, kind: NodeKind) -> Self {
         Node {
             name: name.into(),
@@ -167,12 +184,16 @@ impl Node {
 /// A static route. `dst` of `0.0.0.0/0` or `::/0` is a default route.
 #[derive(Debug, Clone, Eq, Serialize, Deserialize)]
 pub struct Route {
+    /// The destination prefix (`default` in a file is `0.0.0.0/0`).
     pub dst: IpNet,
+    /// The next hop; `None` makes the destination directly reachable on
+    /// `dev`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<IpAddr>,
     /// Outgoing interface name inside the node (optional when `via` is given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev: Option<String>,
+    /// Where the route was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -180,6 +201,7 @@ pub struct Route {
 /// A point-to-point link: one veth pair (or, later, an emulated pair).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Link {
+    /// The two ends; their order names the directions of `conditions`.
     pub endpoints: [Endpoint; 2],
     /// MTU for both ends (an endpoint's own `mtu` wins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +216,10 @@ pub struct Link {
     /// Timed changes, run by the lab's supervisor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedule: Vec<Step>,
+    /// Recorded for the lab's lifetime by its supervisor (`capture:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<super::capture::Record>,
+    /// Where the link was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -214,6 +240,7 @@ impl Link {
             up: true,
             conditions: Directed::default(),
             schedule: Vec::new(),
+            capture: None,
             loc: Loc::default(),
         }
     }
@@ -243,24 +270,31 @@ impl Link {
 /// One end of a link: the interface `iface` inside node `node`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Endpoint {
+    /// The node the interface is in.
     pub node: String,
     /// Interface name inside the node's namespace (≤ 15 bytes).
     pub iface: String,
+    /// The interface's hardware address (the file's `mac`, or `nlab up
+    /// --mac`); `None` lets the kernel pick a random one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
     /// Addresses with prefix length, IPv4 and IPv6 mixed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addrs: Vec<IpNet>,
+    /// This end's MTU in bytes, over the link's; `None`: the link's, else
+    /// the kernel's default (1500).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     /// `ip: dhcp`: the IPv4 address comes from a DHCP server.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dhcp: bool,
+    /// Where the end was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
 }
 
 impl Endpoint {
+    /// The end `iface` in `node`, with no address, MAC or MTU.
     pub fn new(node: impl Into<String>, iface: impl Into<String>) -> Self {
         Endpoint {
             node: node.into(),
@@ -281,11 +315,24 @@ impl Endpoint {
 /// An address with its prefix length, e.g. `10.0.0.1/8` or `fd00::1/64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpNet {
+    /// The address; host bits may be set (`10.0.0.1/24` is an interface
+    /// address, not only a network).
     pub addr: IpAddr,
+    /// The prefix length: at most 32 for IPv4, 128 for IPv6.
     pub prefix: u8,
 }
 
 impl IpNet {
+    /// Fails when `prefix` is longer than the address family allows.
+    ///
+    /// ```
+    /// use nlab::topo::IpNet;
+    /// let net = IpNet::new("10.0.0.1".parse()?, 24)?;
+    /// assert!(net.contains(&"10.0.0.200".parse()?));
+    /// assert_eq!(net.to_string(), "10.0.0.1/24");
+    /// assert!(IpNet::new("10.0.0.1".parse()?, 33).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(addr: IpAddr, prefix: u8) -> Result<Self, String> {
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
@@ -293,6 +340,7 @@ impl IpNet {
         }
         Ok(IpNet { addr, prefix })
     }
+    /// Whether the address is IPv4.
     pub fn is_ipv4(&self) -> bool {
         self.addr.is_ipv4()
     }
@@ -341,6 +389,7 @@ impl IpNet {
         };
         other.network() == self.network()
     }
+    /// Whether this is a default route's destination (`/0`).
     pub fn is_default(&self) -> bool {
         self.prefix == 0
     }
@@ -397,6 +446,8 @@ impl MacAddr {
         let b = n.to_be_bytes();
         MacAddr([b[2], b[3], b[4], b[5], b[6], b[7]])
     }
+    /// Whether the group bit is set: such an address cannot be an
+    /// interface's.
     pub fn is_multicast(&self) -> bool {
         self.0[0] & 1 == 1
     }
@@ -488,6 +539,7 @@ impl PartialEq for Link {
             && self.up == o.up
             && self.conditions == o.conditions
             && self.schedule == o.schedule
+            && self.capture == o.capture
     }
 }
 
@@ -503,6 +555,7 @@ impl PartialEq for Endpoint {
 }
 
 impl Topology {
+    /// An empty topology for the lab `name`: no nodes, no links.
     pub fn new(name: impl Into<String>) -> Self {
         Topology {
             name: name.into(),
@@ -648,6 +701,7 @@ mod tests {
             up: true,
             conditions: Default::default(),
             schedule: Vec::new(),
+            capture: None,
             loc: Loc::new(8, 7),
         });
         a.source = Some("a.yaml".into());

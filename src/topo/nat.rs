@@ -27,11 +27,14 @@ pub enum Uplink {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
+    /// `/tcp` (the default).
     Tcp,
+    /// `/udp`.
     Udp,
 }
 
 impl Proto {
+    /// `tcp` or `udp`, as files and nft write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Tcp => "tcp",
@@ -43,10 +46,15 @@ impl Proto {
 /// `8080:h1:80/tcp`: the NAT's uplink port 8080 goes to port 80 of `h1`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Forward {
+    /// The port on the NAT's public address.
     pub port: u16,
+    /// The node it goes to (at its first IPv4 address).
     pub node: String,
+    /// The port on that node.
     pub to_port: u16,
+    /// TCP or UDP.
     pub proto: Proto,
+    /// Where the forward was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -94,8 +102,11 @@ impl FromStr for Forward {
 /// `203.0.113.10:h1`: a 1:1 static NAT, the public address to the node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StaticNat {
+    /// The node's public address, in the NAT's uplink subnet.
     pub public: Ipv4Addr,
+    /// The node behind the NAT that has it.
     pub node: String,
+    /// Where it was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
 }
@@ -105,8 +116,11 @@ pub struct StaticNat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Dependence {
+    /// The same for every remote endpoint.
     EndpointIndependent,
+    /// Depends on the remote address only.
     AddressDependent,
+    /// Depends on the remote address and port.
     AddressAndPortDependent,
 }
 
@@ -143,7 +157,9 @@ impl fmt::Display for Dependence {
 /// The RFC 4787 behaviour of a NAT toward its uplink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Behaviour {
+    /// Whether the mapped endpoint changes with the destination (4.1).
     pub mapping: Dependence,
+    /// Which remote endpoints may send back through a mapping (5).
     pub filtering: Dependence,
     /// Keep the internal source port when it is free (RFC 4787 4.2.1).
     pub port_preservation: bool,
@@ -197,15 +213,19 @@ pub fn preset(name: &str) -> Option<Behaviour> {
 /// Everything a NAT node adds to a router.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NatSpec {
+    /// Where the NAT's outside is.
     pub uplink: Uplink,
+    /// Port forwards (`forward:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub forwards: Vec<Forward>,
+    /// 1:1 static NATs (`static:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub static_nat: Vec<StaticNat>,
     /// Internal hosts reach each other through the NAT's public address
     /// and forwarded ports (RFC 4787 REQ-9).
     #[serde(default)]
     pub hairpin: bool,
+    /// The RFC 4787 behaviour (`nat:`).
     #[serde(default)]
     pub behaviour: Behaviour,
     /// Where `uplink:` was written (or the node, when it was not).
@@ -214,6 +234,8 @@ pub struct NatSpec {
 }
 
 impl NatSpec {
+    /// A NAT toward `uplink` with no forwards or static NATs, hairpinning
+    /// on and the default behaviour (`port-restricted`).
     pub fn new(uplink: Uplink) -> Self {
         NatSpec {
             uplink,

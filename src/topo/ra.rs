@@ -36,6 +36,8 @@ pub struct Ra {
     /// Seconds; `None`: [`DEFAULT_VALID`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_lifetime: Option<u32>,
+    /// Seconds; `None`: [`DEFAULT_PREFERRED`], or the valid lifetime if
+    /// that is shorter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_lifetime: Option<u32>,
     /// Seconds hosts keep the router as a default router (0: not a
@@ -61,12 +63,19 @@ pub struct Ra {
 pub struct RaLocs {
     /// The `ipv6_ra` key.
     pub at: Loc,
+    /// Each entry of `interfaces`.
     pub interfaces: Vec<Loc>,
+    /// Each entry of `prefixes`.
     pub prefixes: Vec<Loc>,
+    /// `valid_lifetime`.
     pub valid: Loc,
+    /// `preferred_lifetime`.
     pub preferred: Loc,
+    /// `router_lifetime`.
     pub router_lifetime: Loc,
+    /// `mtu`.
     pub mtu: Loc,
+    /// `interval`.
     pub interval: Loc,
 }
 
@@ -78,16 +87,22 @@ impl PartialEq for RaLocs {
 }
 
 impl Ra {
+    /// MaxRtrAdvInterval in seconds, default filled in.
     pub fn interval(&self) -> u32 {
         self.interval.unwrap_or(DEFAULT_INTERVAL)
     }
+    /// The prefixes' valid lifetime in seconds, default filled in.
     pub fn valid(&self) -> u32 {
         self.valid_lifetime.unwrap_or(DEFAULT_VALID)
     }
+    /// The prefixes' preferred lifetime in seconds, default filled in
+    /// (never longer than [`valid`](Self::valid) unless set so).
     pub fn preferred(&self) -> u32 {
         self.preferred_lifetime
             .unwrap_or(DEFAULT_PREFERRED.min(self.valid()))
     }
+    /// The router lifetime in seconds, default filled in (3 × the
+    /// interval, at most [`MAX_ROUTER_LIFETIME`]).
     pub fn router_lifetime(&self) -> u32 {
         self.router_lifetime
             .unwrap_or_else(|| (3 * self.interval()).min(MAX_ROUTER_LIFETIME))
@@ -98,15 +113,24 @@ impl Ra {
 /// needs, with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Advert {
+    /// The router sending it.
     pub node: String,
+    /// The interface it is sent on.
     pub iface: String,
+    /// The prefixes advertised (networks, host bits cleared); may be
+    /// empty: the advert then only announces a default router.
     pub prefixes: Vec<IpNet>,
+    /// Seconds (see [`Ra::valid`]).
     pub valid_lifetime: u32,
+    /// Seconds (see [`Ra::preferred`]).
     pub preferred_lifetime: u32,
+    /// Seconds; 0: not a default router (see [`Ra::router_lifetime`]).
     pub router_lifetime: u32,
+    /// Recursive DNS servers (RFC 8106); empty: no RDNSS option.
     pub rdnss: Vec<Ipv6Addr>,
     /// Lifetime of the RDNSS option, seconds.
     pub rdnss_lifetime: u32,
+    /// The MTU option, bytes; `None`: no MTU option.
     pub mtu: Option<u32>,
     /// MaxRtrAdvInterval, seconds.
     pub interval: u32,
@@ -174,8 +198,12 @@ pub fn adverts(t: &Topology) -> Vec<Advert> {
 /// links that are up).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
+    /// The host.
     pub node: String,
+    /// Its interface.
     pub iface: String,
+    /// The prefixes advertised on its segment; the host should have an
+    /// address in each.
     pub prefixes: Vec<IpNet>,
 }
 

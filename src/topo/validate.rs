@@ -6,6 +6,7 @@
 //! user fixes a file in one round.
 
 mod addrs;
+mod capture;
 mod dhcp;
 mod errors;
 mod names;
@@ -59,6 +60,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     ra::check(&mut c);
     dhcp::check(&mut c);
     nat::check(&mut c);
+    capture::check(&mut c);
     c.finish()
 }
 

@@ -7,8 +7,8 @@
 
 pub mod filter;
 pub mod pcapng;
-#[cfg(test)]
 pub mod pcapng_read;
+pub mod record;
 pub mod sinks;
 pub mod summary;
 
@@ -70,6 +70,8 @@ pub trait Sink {
     fn flush(&mut self) -> std::io::Result<()>;
     /// The capture is over; `stats` per interface, in target order.
     fn finish(&mut self, stats: &[IfCount]) -> std::io::Result<()>;
+    /// The kernel's counts so far (every [`CHECK_EVERY`] while running).
+    fn progress(&mut self, _stats: &[IfCount]) {}
 }
 
 /// What happened on one interface.
@@ -186,11 +188,23 @@ impl Capture {
     /// then reads the kernel's counters and finishes the sink. A reader
     /// that went away (`| head`) ends the capture like a signal does.
     pub fn run(
-        mut self,
+        self,
         sink: &mut dyn Sink,
         limits: &Limits,
         stop: &dyn Fn() -> bool,
     ) -> Result<Vec<IfCount>, Error> {
+        self.run_until(sink, limits, stop).map(|(counts, _)| counts)
+    }
+
+    /// [`Self::run`], also saying why it ended. The kernel's counters
+    /// are read (and handed to [`Sink::progress`]) every
+    /// [`CHECK_EVERY`] too.
+    pub fn run_until(
+        mut self,
+        sink: &mut dyn Sink,
+        limits: &Limits,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<(Vec<IfCount>, Ended), Error> {
         let start = Instant::now();
         let mut counts: Vec<IfCount> = self
             .rings
@@ -203,64 +217,140 @@ impl Capture {
             .collect();
         let mut left = limits.count.unwrap_or(u64::MAX);
         let fds: Vec<i32> = self.rings.iter().map(|(_, r)| r.raw_fd()).collect();
-        let io = |e: std::io::Error| Error::Io {
-            what: "writing captured packets".into(),
-            source: e,
-        };
-        let mut closed = false;
         let mut checked = Instant::now();
-        loop {
-            match self.drain(sink, &mut counts, left) {
+        let ended = loop {
+            match self.batch(sink, &mut counts, left) {
                 Ok(n) => left -= n,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    closed = true;
-                    break;
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break Ended::ReaderGone,
                 Err(e) => return Err(io(e)),
             }
-            match sink.flush() {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    closed = true;
-                    break;
-                }
-                r => r.map_err(io)?,
-            }
             let remaining = limits.duration.map(|d| d.saturating_sub(start.elapsed()));
-            if left == 0 || stop() || remaining == Some(Duration::ZERO) {
-                break;
+            if left == 0 || remaining == Some(Duration::ZERO) {
+                break Ended::Limit;
             }
-            if checked.elapsed() > Duration::from_millis(250) {
+            if stop() {
+                break Ended::Stopped;
+            }
+            if checked.elapsed() > CHECK_EVERY {
                 checked = Instant::now();
                 if self.lab_gone() {
-                    break;
+                    break Ended::LabGone;
                 }
+                // Deleted while down: no error came with the deletion.
+                if let Some(gone) = self.unbound() {
+                    break gone;
+                }
+                self.add_stats(&mut counts)?;
+                sink.progress(&counts);
             }
             let wait = remaining.map_or(Duration::from_millis(200), |r| {
                 r.min(Duration::from_millis(200))
             });
-            packet::wait_any(&fds, wait);
-        }
+            if let Some(gone) = self.wait(&fds, wait) {
+                break gone;
+            }
+        };
         // Packets of the last moments sit in a block the kernel retires
         // after `retire`: wait for it, so a --duration or Ctrl-C capture
         // holds everything that arrived before it ended.
-        if left > 0 && !closed {
+        if left > 0 && ended != Ended::ReaderGone {
             std::thread::sleep(self.retire + Duration::from_millis(20));
-            if let Ok(n) = self.drain(sink, &mut counts, left) {
-                left -= n;
-            }
-            let _ = left;
+            let _ = self.drain(sink, &mut counts, left);
         }
         let end = now_ns();
-        for ((t, ring), c) in self.rings.iter().zip(counts.iter_mut()) {
-            let st = ring.stats(&t.label())?;
-            c.received = st.received;
-            c.dropped = st.dropped;
+        self.add_stats(&mut counts)?;
+        for c in counts.iter_mut() {
             c.end_ns = end;
         }
         match sink.finish(&counts) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
             r => r.map_err(io)?,
         }
-        Ok(counts)
+        Ok((counts, ended))
+    }
+
+    /// Drains the rings into the sink and flushes it; how many packets.
+    fn batch(
+        &mut self,
+        sink: &mut dyn Sink,
+        counts: &mut [IfCount],
+        left: u64,
+    ) -> std::io::Result<u64> {
+        let n = self.drain(sink, counts, left)?;
+        sink.flush()?;
+        Ok(n)
+    }
+
+    /// Waits for packets; an interface that went down or away flags its
+    /// socket with an error: taken (so the next wait waits), and if the
+    /// interface was deleted, the capture ends.
+    fn wait(&self, fds: &[i32], timeout: Duration) -> Option<Ended> {
+        let flagged = packet::wait_any(fds, timeout);
+        for &i in &flagged {
+            self.rings[i].1.take_error();
+        }
+        if flagged.is_empty() {
+            None
+        } else {
+            self.unbound()
+        }
+    }
+
+    /// The first interface that was deleted since its ring was opened.
+    fn unbound(&self) -> Option<Ended> {
+        self.rings
+            .iter()
+            .find(|(_, r)| !r.bound())
+            .map(|(t, _)| Ended::InterfaceGone(t.label()))
+    }
+
+    /// Adds the kernel's counts since the last read (it resets them).
+    fn add_stats(&self, counts: &mut [IfCount]) -> Result<(), Error> {
+        for ((t, ring), c) in self.rings.iter().zip(counts.iter_mut()) {
+            let st = ring.stats(&t.label())?;
+            c.received += st.received;
+            c.dropped += st.dropped;
+        }
+        Ok(())
+    }
+}
+
+/// How often a running capture checks that its lab is still there and
+/// reads the kernel's counters.
+pub const CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Why a capture ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The packet count or the duration was reached.
+    Limit,
+    /// `stop()` said so.
+    Stopped,
+    /// The reader of the output went away (a closed pipe).
+    ReaderGone,
+    /// A node's pinned namespace is gone or another one now.
+    LabGone,
+    /// This interface (`node:iface`) was deleted.
+    InterfaceGone(String),
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Limit => f.write_str("its packet count or duration was reached"),
+            Ended::Stopped => f.write_str("it was stopped"),
+            Ended::ReaderGone => f.write_str("the reader of its output went away"),
+            Ended::LabGone => {
+                f.write_str("a node's namespace went away (lab down or node recreated)")
+            }
+            Ended::InterfaceGone(i) => write!(f, "interface {i} went away"),
+        }
+    }
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::Io {
+        what: "writing captured packets".into(),
+        source: e,
     }
 }

@@ -52,6 +52,11 @@ fn pad4(n: usize) -> usize {
     n.next_multiple_of(4)
 }
 
+/// Bytes [`Writer::packet`] writes for a packet of `captured` bytes.
+pub fn epb_len(captured: usize) -> u64 {
+    (12 + 20 + pad4(captured) + 12) as u64
+}
+
 /// Appends one option (code, length, value padded to 4 bytes).
 fn option(buf: &mut Vec<u8>, code: u16, value: &[u8]) {
     buf.extend_from_slice(&code.to_le_bytes());
@@ -168,7 +173,6 @@ impl<W: Write> Writer<W> {
     }
 
     /// The underlying writer (the buffered bytes flushed first).
-    #[cfg(test)]
     pub fn into_inner(mut self) -> io::Result<W> {
         self.out.flush()?;
         Ok(self.out)

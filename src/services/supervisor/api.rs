@@ -9,7 +9,7 @@
 
 pub use super::client::Client;
 pub use super::local::Local;
-pub use super::protocol::{LinkState, Status};
+pub use super::protocol::{ErrorKind, LinkState, Status};
 pub use crate::services::dhcp::service::Status as DhcpStatus;
 pub use crate::services::dhcp::Leases as DhcpLeases;
 
@@ -25,6 +25,8 @@ pub fn dhcp_leases(lab: &str) -> Result<Vec<(String, DhcpLeases)>> {
     crate::services::dhcp::leases::read_all(lab)
         .map_err(|e| Error::io(format!("reading the lease files of {lab}"), e))
 }
+pub use crate::services::capture::record::{listing as capture_listing, FileStat, RecordingStatus};
+
 pub use super::{
     driven_links, ensure_running, health, running, status, stop, Error, Health, Result, StopReport,
 };

@@ -172,6 +172,21 @@ impl Client {
         self.typed(&Request::SetRa { adverts })
     }
 
+    /// Records exactly `recordings` (starting and stopping recorders);
+    /// the links in `fresh` were just made again and are recorded anew.
+    pub fn set_capture(
+        &self,
+        recordings: Vec<crate::topo::capture::Recording>,
+        fresh: Vec<String>,
+    ) -> Result<Vec<crate::services::capture::record::RecordingStatus>> {
+        self.typed(&Request::SetCapture { recordings, fresh })
+    }
+
+    /// What the supervisor records.
+    pub fn capture(&self) -> Result<Vec<crate::services::capture::record::RecordingStatus>> {
+        self.typed(&Request::Capture)
+    }
+
     pub fn stats(&self) -> Result<serde_json::Value> {
         self.call(&Request::Stats)
     }

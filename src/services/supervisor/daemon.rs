@@ -64,6 +64,7 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
         started_unix_ns: wall_ns(),
         ra: crate::services::ra::Advertisers::default(),
         dhcp: crate::services::dhcp::service::Service::new(lab),
+        capture: crate::services::capture::record::Recorders::default(),
     };
     log(format!(
         "started for lab {lab} ({} link(s) to drive)",
@@ -71,6 +72,8 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
     ));
     sup.reattach();
     sup.set_ra();
+    // Recording resumes into new files (a restart after kill -9 included).
+    sup.set_capture(&[]);
     sup.run_due();
     // DHCP resumes from the lease files (a restart after kill -9 included).
     sup.dhcp.sync();
@@ -103,11 +106,17 @@ pub fn run_with(lab: &str, drivers: Drivers) -> Result<()> {
                 };
                 let _ = reply.send(answer);
             }
+            // A recording whose interface went away starts again once
+            // the interface is back.
+            Err(RecvTimeoutError::Timeout) if sup.capture.has_stopped() => {
+                sup.set_capture(&[]);
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
     sup.dhcp.stop();
+    sup.capture.stop();
     log("stopped");
     let _ = fs::remove_file(paths::socket(lab));
     Ok(())
@@ -120,11 +129,13 @@ struct PidFile {
 }
 
 impl PidFile {
-    /// `None` when a live process holds the lock: a second supervisor
-    /// leaves at once, and the caller names the holder. A holder that is
-    /// already dying (killed with -9: its leader a zombie while its other
-    /// threads still close its files) is waited for, at most
-    /// [`DYING_HOLDER_WAIT`], so a restart right after a kill works.
+    /// `None` when another supervisor holds the lock: a second one leaves
+    /// at once, and the caller names the holder. A holder that is no live
+    /// supervisor is one killed a moment ago whose descriptors the kernel
+    /// is still closing (its leader a zombie while its other threads exit;
+    /// a packet socket takes a grace period each): that one is waited
+    /// for, at most [`DYING_HOLDER_WAIT`], so a restart right after a
+    /// kill works.
     fn lock(lab: &str) -> Result<Option<PidFile>> {
         let p = paths::pid(lab);
         let deadline = Instant::now() + DYING_HOLDER_WAIT;
@@ -144,11 +155,15 @@ impl PidFile {
                 .map_err(|e| Error::io(format!("locking {}", p.display()), e))?
             {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let live = proc::flock_holders(&p).into_iter().any(process::alive);
-                if live || left.is_zero() {
+                // Wait only for a holder on its way out: the lock held by a
+                // live process that the pid file names as the supervisor is
+                // another supervisor at work.
+                let live_holder = proc::flock_holders(&p).into_iter().any(process::alive);
+                let live_supervisor = process::from_pid_file(lab).is_some();
+                if (live_holder && live_supervisor) || left.is_zero() {
                     return Ok(None);
                 }
-                process::wait_dying_lock_holders(lab, left);
+                std::thread::sleep(std::time::Duration::from_millis(5));
                 continue;
             }
             // A stopping supervisor unlinks the file while holding the
@@ -244,7 +259,7 @@ fn serve(conn: UnixStream, tx: mpsc::Sender<Job>) {
             Err(e) => (
                 Response::Error(RemoteError {
                     kind: super::ErrorKind::BadRequest,
-                    message: format!("not a request ({e}); ops: status, set-link, set-schedule, remove-link, stats, set-ra, stop"),
+                    message: format!("not a request ({e}); ops: status, set-link, set-schedule, remove-link, stats, set-ra, set-capture, capture, dhcp-sync, dhcp, stop"),
                 }),
                 false,
             ),
@@ -278,6 +293,7 @@ struct Supervisor {
     started_unix_ns: u64,
     ra: crate::services::ra::Advertisers,
     dhcp: crate::services::dhcp::service::Service,
+    capture: crate::services::capture::record::Recorders,
 }
 
 impl Supervisor {
@@ -311,6 +327,36 @@ impl Supervisor {
             log(format!("router advertisements on {end}: {e}"));
         }
         errs
+    }
+
+    /// Records the links `desired` asks for (at start: the ones the last
+    /// supervisor recorded).
+    fn set_capture(&mut self, fresh: &[String]) -> Vec<(String, String)> {
+        let errs = self.capture.set(&self.lab, &self.desired.capture, fresh);
+        for (link, e) in &errs {
+            log(format!("recording {link}: {e}"));
+        }
+        errs
+    }
+
+    fn handle_set_capture(
+        &mut self,
+        recordings: Vec<crate::topo::capture::Recording>,
+        fresh: &[String],
+    ) -> Result<Vec<crate::services::capture::record::RecordingStatus>> {
+        log(format!("recording {} link(s)", recordings.len()));
+        self.desired.capture =
+            crate::services::capture::record::entries(&self.desired.capture, recordings, wall_ns());
+        self.save();
+        let errs = self.set_capture(fresh);
+        if !errs.is_empty() {
+            let list: Vec<String> = errs.iter().map(|(k, e)| format!("{k}: {e}")).collect();
+            return Err(Error::Driver(format!(
+                "recording did not start on {}",
+                list.join("; ")
+            )));
+        }
+        Ok(self.capture.status(&self.lab))
     }
 
     /// Applies every step that is due, in order, each once.
@@ -508,6 +554,10 @@ impl Supervisor {
                 }
                 serde_json::to_value(self.ra.status())
             }
+            Request::SetCapture { recordings, fresh } => {
+                serde_json::to_value(self.handle_set_capture(recordings, &fresh)?)
+            }
+            Request::Capture => serde_json::to_value(self.capture.status(&self.lab)),
             Request::DhcpSync => {
                 self.dhcp.sync();
                 serde_json::to_value(self.dhcp.status())

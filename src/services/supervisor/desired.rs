@@ -21,6 +21,9 @@ pub struct Desired {
     /// Router advertisements to send (see `services::ra`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ra: Vec<crate::topo::ra::Advert>,
+    /// Links to record (see `services::capture::record`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capture: Vec<crate::services::capture::record::Entry>,
 }
 
 /// One link the supervisor drives.
@@ -43,6 +46,7 @@ impl Desired {
             lab: lab.to_string(),
             links: BTreeMap::new(),
             ra: Vec::new(),
+            capture: Vec::new(),
         }
     }
 

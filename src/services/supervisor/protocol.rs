@@ -103,6 +103,17 @@ pub enum Request {
     SetRa {
         adverts: Vec<crate::topo::ra::Advert>,
     },
+    /// Replaces the links the supervisor records (every recorded link of
+    /// the lab; empty: none); answers with [`Request::Capture`]'s status.
+    SetCapture {
+        recordings: Vec<crate::topo::capture::Recording>,
+        /// Links (keys) whose interfaces were just made again: their
+        /// recorders start over on the new ones.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fresh: Vec<String>,
+    },
+    /// What is recorded: per link, its files, packets and drops.
+    Capture,
     /// Starts (or restarts) the lab's DHCP servers, relays and clients as
     /// its journal's topology asks; answers with [`Request::Dhcp`]'s status.
     DhcpSync,

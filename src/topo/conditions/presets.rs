@@ -10,10 +10,13 @@ use std::time::Duration;
 /// A preset with where its numbers come from.
 #[derive(Debug, Clone, Serialize)]
 pub struct Preset {
+    /// What the file's `preset: NAME` and `nlab link set --preset` take.
     pub name: &'static str,
+    /// One line on the network it stands for.
     pub summary: &'static str,
     /// Where the figures come from (typical published values).
     pub source: &'static str,
+    /// What each direction of the link gets.
     pub conditions: Impairment,
 }
 

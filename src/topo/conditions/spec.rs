@@ -353,11 +353,14 @@ pub fn file_form(d: &super::Directed, ends: [&str; 2]) -> Vec<(String, FileValue
 /// A value of [`file_form`]: a condition's text, or one end's conditions.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FileValue {
+    /// A condition's value as the file spells it (`20ms`).
     Text(String),
+    /// One sending end's conditions: (key, value) pairs.
     Map(Vec<(String, String)>),
 }
 
 impl FileValue {
+    /// As JSON: a string, or an object of strings.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             FileValue::Text(t) => serde_json::Value::String(t.clone()),

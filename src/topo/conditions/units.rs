@@ -9,7 +9,9 @@ use std::time::Duration;
 /// A parse failure: what is wrong, and (when obvious) the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitError {
+    /// What is wrong, naming the value.
     pub msg: String,
+    /// How to write it instead; `None` when there is no obvious fix.
     pub hint: Option<String>,
 }
 
@@ -31,6 +33,7 @@ impl std::fmt::Display for UnitError {
     }
 }
 
+/// The result of the unit parsers.
 pub type UResult<T> = Result<T, UnitError>;
 
 /// Splits `20ms` into (20.0, "ms"). The number may be fractional.

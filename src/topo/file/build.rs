@@ -33,7 +33,14 @@ const NODE_KEYS: &[&str] = &[
 ];
 const ROUTE_KEYS: &[&str] = &["dst", "via", "dev"];
 const IFACE_KEYS: &[&str] = &["ip", "mac", "mtu"];
-const LINK_KEYS: &[&str] = &["endpoints", "mtu", "up", "conditions", "schedule"];
+const LINK_KEYS: &[&str] = &[
+    "endpoints",
+    "mtu",
+    "up",
+    "conditions",
+    "schedule",
+    "capture",
+];
 const ENDPOINT_KEYS: &[&str] = &["node", "iface", "ip", "mac", "mtu"];
 const KINDS: &[&str] = &[
     "host", "switch", "router", "linux", "bridge", "dhcp", "nat", "internet",
@@ -432,12 +439,14 @@ impl<'s> Builder<'s> {
             Some(s) => self.r.schedule(s, &conditions, &ends),
             None => Vec::new(),
         };
+        let capture = f.get("capture").and_then(|v| self.r.capture(v));
         Some(Link {
             endpoints: [a, b],
             mtu,
             up,
             conditions,
             schedule,
+            capture,
             loc: n.loc,
         })
     }

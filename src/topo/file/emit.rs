@@ -115,6 +115,10 @@ fn link(o: &mut String, l: &Link) -> std::fmt::Result {
             }
         }
     }
+    if let Some(c) = &l.capture {
+        let yaml = super::parse_capture::capture_yaml(c);
+        writeln!(o, "      capture: {yaml}")?;
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use proptest::prelude::*;
 
 /// Bad input: each case checks the message and where it points.
 mod bad_input;
+mod capture;
 mod dhcp;
 mod flags;
 mod parse_conditions;
@@ -169,6 +170,7 @@ fn the_documented_example_parses() {
         Some(10_000_000)
     );
     assert_eq!(t.links[1].schedule.len(), 2);
+    assert!(t.links[1].capture.is_some());
 }
 
 #[test]

@@ -11,12 +11,15 @@ pub struct TopoError {
     pub file: Option<String>,
     /// Where in the file; unknown (`line == 0`) for generated topologies.
     pub loc: Loc,
+    /// What is wrong, in one sentence naming the node, link or key.
     pub msg: String,
     /// A suggested fix, printed on its own line.
     pub hint: Option<String>,
 }
 
 impl TopoError {
+    /// A problem with no location, file or hint (add them with the
+    /// `with_` methods).
     pub fn new(msg: impl Into<String>) -> Self {
         TopoError {
             file: None,
@@ -26,6 +29,7 @@ impl TopoError {
         }
     }
 
+    /// A problem written at `loc` in the file.
     pub fn at(loc: Loc, msg: impl Into<String>) -> Self {
         TopoError {
             loc,
@@ -33,11 +37,13 @@ impl TopoError {
         }
     }
 
+    /// Adds a suggested fix.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
+    /// Names the file (printed before the location); `None` for none.
     pub fn with_file(mut self, file: Option<&str>) -> Self {
         self.file = file.map(str::to_string);
         self
@@ -67,12 +73,15 @@ impl std::error::Error for TopoError {}
 pub struct TopoErrors(pub Vec<TopoError>);
 
 impl TopoErrors {
+    /// How many problems were found.
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// True when nothing was found (a valid topology).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// The problems in file order.
     pub fn iter(&self) -> std::slice::Iter<'_, TopoError> {
         self.0.iter()
     }

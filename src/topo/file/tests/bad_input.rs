@@ -9,10 +9,10 @@ fn unknown_key_suggests_the_right_one() {
     );
     assert_eq!(
         e.msg,
-        "unknown key `endpoint` in a link; allowed here: `endpoints`, `mtu`, `up`, `conditions`, `schedule`"
+        "unknown key `endpoint` in a link; allowed here: `endpoints`, `mtu`, `up`, `conditions`, `schedule`, `capture`"
     );
     assert_eq!(e.hint.as_deref(), Some("did you mean `endpoints`?"));
-    assert_eq!(e.to_string().lines().next(), Some("t.yaml:9:7: unknown key `endpoint` in a link; allowed here: `endpoints`, `mtu`, `up`, `conditions`, `schedule`"));
+    assert_eq!(e.to_string().lines().next(), Some("t.yaml:9:7: unknown key `endpoint` in a link; allowed here: `endpoints`, `mtu`, `up`, `conditions`, `schedule`, `capture`"));
 
     let e = expect(
         &base_with("topology:", "topologies:"),
