@@ -59,6 +59,13 @@ for l in json.load(sys.stdin):
   done
 }
 
+# Node cgroups (nlab's `nlab` parents and `nlab-LAB-NODE` dirs) in every
+# hierarchy: cgroups are the host's even inside the sandbox (it has no
+# cgroup namespace), so a test that leaks one leaks it on the host.
+nlab_cgroups() {
+  find /sys/fs/cgroup -maxdepth 10 -type d -name 'nlab*' 2>/dev/null | sort
+}
+
 # Entries of the directories labs live in (and lab locks).
 lab_entries() {
   find "${lab_dirs[@]}" -mindepth 1 -maxdepth 2 2>/dev/null | sort
@@ -107,8 +114,15 @@ tools=(
   tcpdump:tcpdump tshark:tshark capinfos:wireshark-common
   dhclient:isc-dhcp-client udhcpc:udhcpc dnsmasq:dnsmasq-base perfdhcp:kea-admin
   runuser:util-linux flock:util-linux lsns:util-linux unshare:util-linux mount:mount
-  kill:procps pgrep:procps
+  kill:procps pgrep:procps ps:procps getconf:libc-bin
   sh:dash bash:bash mkfifo:coreutils find:findutils sha256sum:coreutils
+  qemu-system-x86_64:qemu-system-x86 busybox:busybox-static mknod:coreutils
+  apt-get:apt dpkg-deb:dpkg
+  nsenter:util-linux tar:tar
+  # Containers (tests/image_nodes.rs): Podman with runc (crun refuses
+  # hybrid cgroups), and a static busybox the tests import as an image
+  # offline (no registry).
+  podman:podman runc:runc
 )
 need=()
 for t in "${tools[@]}"; do
@@ -127,6 +141,10 @@ fi
 for t in "${tools[@]}"; do
   command -v "${t%%:*}" >/dev/null || { echo "FAIL: ${t%%:*} (package ${t#*:}) is not on PATH" >&2; exit 1; }
 done
+
+# The VM tests' guest kernel: downloaded here (the sandbox has no
+# network) and unpacked, never installed (tests/vm.rs skips without it).
+scripts/vm-kernel.sh target/nlab-vm || echo "*** no guest kernel: the VM tests will skip"
 
 echo "*** cargo fmt --check"
 cargo fmt --all -- --check
@@ -198,6 +216,7 @@ done
 
 host_before=$(snapshot)
 entries_before=$(lab_entries)
+cgroups_before=$(nlab_cgroups)
 ns_before=$(netns_holders)
 
 echo "*** cargo test (in a sandbox: its own network, mount and PID namespaces)"
@@ -226,6 +245,14 @@ fi
 if ! diff -u <(echo "$entries_before") <(lab_entries); then
   echo "FAIL: the host's ${lab_dirs[*]} changed during the test suite (diff above)" >&2
   status=1
+fi
+cgroups_left=$(comm -13 <(echo "$cgroups_before") <(nlab_cgroups) | sed '/^$/d')
+if [ -n "$cgroups_left" ]; then
+  echo "FAIL: the suite left node cgroups behind:" >&2
+  echo "$cgroups_left" >&2
+  status=1
+else
+  echo "*** no nlab cgroup left in any hierarchy"
 fi
 leaked=$(LC_ALL=C join -v2 <(echo "$ns_before" | cut -d' ' -f1) <(netns_holders) || true)
 if echo "$leaked" | grep -q ' host'; then

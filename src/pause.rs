@@ -12,7 +12,10 @@
 //! `exec`'s setns and its check that the lab is not closing, before the
 //! exec),
 //! `down-locked` (down holds the lab lock), `up-locked` (up holds the lab
-//! lock), `down-scanned` (down has killed the processes it found).
+//! lock), `down-scanned` (down has killed the processes it found),
+//! `node-setup` (up made the nodes' cgroups, before their `exec:` lists).
+//! `attach-resolved` (up has opened the namespaces it attaches, nothing
+//! is changed yet).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

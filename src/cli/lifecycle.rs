@@ -26,6 +26,10 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
     if let Some(n) = &a.name {
         lab::check_lab_name(n).map_err(|e| BadInput(format!("--name: {e}")))?;
     }
+    let host_cpu = match &a.host {
+        Some(spec) => topo::limits::parse_mininet_host(spec).map_err(BadInput)?,
+        None => None,
+    };
     let link = match &a.link {
         Some(spec) => {
             topo::conditions::mininet::parse_link(spec).map_err(|e| BadInput(e.to_string()))?
@@ -35,13 +39,14 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
     match (&a.file, &a.topo) {
         (Some(f), _) => {
             let v = topo::file::load_valid(f, a.name.as_deref())?;
-            if link.is_none() && !a.mac {
+            if link.is_none() && !a.mac && host_cpu.is_none() {
                 return Ok(v);
             }
             let mut t = v.into_inner();
             let mut changed = link
                 .as_ref()
                 .is_some_and(|imp| topo::file::default_conditions(&mut t, imp) > 0);
+            changed |= host_cpu.is_some_and(|c| limit_hosts(&mut t, c) > 0);
             if a.mac {
                 changed |= topo::file::sequential_macs(&mut t) > 0;
             }
@@ -57,7 +62,7 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
                 .clone()
                 .unwrap_or_else(|| topo::generate::default_lab_name(spec));
             let v = topo::generate::valid_from_spec(spec, &name, a.mac)?;
-            if link.is_none() && !a.nat {
+            if link.is_none() && host_cpu.is_none() && !a.nat {
                 return Ok(v);
             }
             let mut t = v.into_inner();
@@ -69,10 +74,25 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
                     l.conditions = topo::conditions::Directed::symmetric(imp.clone());
                 }
             }
+            if let Some(c) = host_cpu {
+                limit_hosts(&mut t, c);
+            }
             Ok(ValidTopology::new(t)?)
         }
         (None, None) => Err(BadInput("give a topology file or --topo SPEC".into()).into()),
     }
+}
+
+/// `--host cfs,cpu=F`: the CPU limit for every host without its own.
+fn limit_hosts(t: &mut Topology, cpu: topo::limits::Cpu) -> usize {
+    let mut n = 0;
+    for node in t.nodes.values_mut() {
+        if node.kind == topo::NodeKind::Host && node.run.cpu.is_none() {
+            node.run.cpu = Some(cpu);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// What `up` builds from, as the journal records it: the file's absolute
@@ -243,7 +263,14 @@ fn up_json(t: &Topology, r: &UpReport) -> anyhow::Result<serde_json::Value> {
     nodes.sort_by(|a, b| topo::natural_cmp(&a.name, &b.name));
     let list: Vec<serde_json::Value> = nodes
         .iter()
-        .map(|n| serde_json::json!({ "name": n.name, "kind": n.kind.to_string() }))
+        .map(|n| {
+            let kind = if n.vm.is_some() {
+                "vm".to_string()
+            } else {
+                n.kind.to_string()
+            };
+            serde_json::json!({ "name": n.name, "kind": kind })
+        })
         .collect();
     if let Some(o) = v.as_object_mut() {
         o.insert("node_count".into(), r.nodes.into());
@@ -324,6 +351,7 @@ pub fn print_up(t: &Topology, r: &UpReport) {
             secs(r.elapsed)
         );
         say_recorded(t);
+        super::vms::print(&t.name, &r.vms);
         return;
     }
     let mut tab = table(&["node", "kind", "interfaces", "addresses"]);
@@ -331,7 +359,13 @@ pub fn print_up(t: &Topology, r: &UpReport) {
     nodes.sort_by(|a, b| topo::natural_cmp(&a.name, &b.name));
     for n in nodes.iter().take(TABLE_ROWS) {
         let eps: Vec<&topo::Endpoint> = t.endpoints_of(&n.name).collect();
-        let ifaces: Vec<&str> = eps.iter().map(|e| e.iface.as_str()).collect();
+        let mut ifaces: Vec<&str> = eps.iter().map(|e| e.iface.as_str()).collect();
+        ifaces.extend(
+            t.host_links
+                .iter()
+                .filter(|h| h.node == n.name)
+                .map(|h| h.iface.as_str()),
+        );
         let addrs: Vec<String> = eps
             .iter()
             .flat_map(|e| {
@@ -341,10 +375,12 @@ pub fn print_up(t: &Topology, r: &UpReport) {
             })
             .collect();
         // A DHCP server is a host running nlab's server: say so.
-        let kind = if n.dhcp.is_some() {
-            "dhcp".to_string()
-        } else {
-            n.kind.to_string()
+        let kind = match (&n.attach, n.dhcp.is_some()) {
+            (Some(topo::external::Attach::Image(_)), _) => "image".to_string(),
+            (Some(_), _) => "external".to_string(),
+            (None, true) => "dhcp".to_string(),
+            (None, false) if n.vm.is_some() => "vm".to_string(),
+            (None, false) => n.kind.to_string(),
         };
         tab.add_row(vec![
             n.name.clone(),
@@ -365,6 +401,8 @@ pub fn print_up(t: &Topology, r: &UpReport) {
         r.changes,
         secs(r.elapsed)
     );
+    super::limits::print_settings(t);
+    super::limits::print_exec(&r.exec);
     let emulated = t
         .links
         .iter()
@@ -380,6 +418,7 @@ pub fn print_up(t: &Topology, r: &UpReport) {
         );
     }
     say_recorded(t);
+    super::vms::print(&t.name, &r.vms);
     println!(
         "Next: nlab pingall {0} | nlab exec {0} NODE -- CMD | nlab inspect {0} | nlab down {0}",
         t.name
@@ -428,8 +467,21 @@ pub fn down(name: &str, json: bool) -> anyhow::Result<i32> {
         print_json(&r)?;
     } else {
         println!(
-            "Lab {name} is down: removed {} namespaces{} in {}. The kernel frees their memory in the background.",
+            "Lab {name} is down: removed {} namespaces{}{}{} in {}. The kernel frees their memory in the background.",
             r.namespaces,
+            if r.cgroups > 0 {
+                format!(", {} node cgroups", r.cgroups)
+            } else {
+                String::new()
+            },
+            if r.detached > 0 {
+                format!(
+                    ", detached {} (their processes, interfaces and routes left as they were)",
+                    r.detached
+                )
+            } else {
+                String::new()
+            },
             if r.processes > 0 {
                 format!(" and ended {} processes", r.processes)
             } else {

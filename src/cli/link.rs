@@ -472,6 +472,7 @@ pub fn features(json: bool) -> anyhow::Result<i32> {
                 "rate_and_limit": backend_name(backend_for(&rate, &f)),
                 "delay_loss_and_the_rest": backend_name(backend_for(&delay, &f)),
             },
+            "cgroups": super::limits::cgroup_json(),
         }))?;
         return Ok(0);
     }
@@ -487,6 +488,9 @@ pub fn features(json: bool) -> anyhow::Result<i32> {
     println!("rate, limit:                       {rate_b}");
     println!("delay, jitter, loss, duplicate,");
     println!("reorder, corrupt:                  {other_b}");
+    for (k, v) in super::limits::cgroup_lines() {
+        println!("{:<35}{v}", format!("{k}:"));
+    }
     Ok(0)
 }
 

@@ -31,6 +31,7 @@ mod console;
 mod demo;
 mod leases;
 mod lifecycle;
+mod limits;
 mod link;
 pub mod log;
 mod output;
@@ -38,6 +39,7 @@ mod root;
 mod run;
 mod show;
 mod supervise;
+mod vms;
 mod wiring;
 
 use clap::{Args, Parser, Subcommand};
@@ -118,8 +120,18 @@ pub enum Command {
     /// `nlab link set --down` stays down. On a looped topology (switches
     /// running spanning tree) `up` returns once every bridge port forwards
     /// (at most 60 s; `--no-wait` returns at once).
+    ///
+    /// Nodes may also be existing namespaces (`kind: external` with
+    /// `netns:`, `pid:` or `container:`), containers nlab starts (`image:`)
+    /// and veth ends in the root namespace (`host:IFNAME` endpoints): see
+    /// README "Attaching existing namespaces, containers and image nodes".
     Up(UpArgs),
     /// Remove a lab: its processes, namespaces, links and files.
+    ///
+    /// Attached namespaces (`kind: external`) are only detached: nlab
+    /// deletes the interfaces it added there and its own pin, and never ends
+    /// their processes nor touches their own interfaces, addresses or
+    /// routes. Containers of `image:` nodes are removed; `host:` ends go.
     Down {
         /// Lab name (see `nlab list`).
         lab: String,
@@ -129,6 +141,9 @@ pub enum Command {
     },
     /// Remove every lab on this host, including those left by a crashed or
     /// killed nlab.
+    ///
+    /// Also finds, without any journal, `host:` interfaces by their alias
+    /// `nlab:<lab>` and containers nlab started by their label `nlab.lab`.
     Cleanup {
         /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
@@ -206,6 +221,18 @@ pub enum Command {
         /// Node name (see `nlab inspect LAB`).
         node: String,
     },
+    /// Attach the terminal to a VM's serial console (a VM nlab started,
+    /// `kind: vm` with `kernel:` or `disk:`). Every key goes to the guest,
+    /// Ctrl-C included; Ctrl-] detaches, and the guest keeps running.
+    /// Without a terminal, stdin is sent to the guest and the guest's
+    /// output printed until the input ended and the guest went quiet
+    /// (1.5 s): `echo uname -a | nlab console LAB vm1`.
+    Console {
+        /// Lab name (see `nlab list`).
+        lab: String,
+        /// The VM's node name.
+        node: String,
+    },
     /// Ping between every pair of hosts, in parallel, with ICMP sent by
     /// nlab itself. Exits 1 when any pair fails.
     Pingall(PingArgs),
@@ -241,6 +268,15 @@ pub enum Command {
     /// and the userspace link emulator: see it, start it, stop it.
     #[command(subcommand)]
     Supervisor(supervise::SupervisorCmd),
+    /// Run as the init of a node's PID namespace (started by nlab itself
+    /// for nodes with `isolation: {pid: true}`).
+    #[command(hide = true)]
+    NodeInit {
+        /// Lab name.
+        lab: String,
+        /// Node name.
+        node: String,
+    },
     /// Run as the lab's supervisor (started by nlab itself).
     #[command(hide = true)]
     Supervise {
@@ -261,7 +297,8 @@ pub enum Command {
         json: bool,
     },
     /// What this kernel can do for link conditions (qdiscs probed in a
-    /// throwaway namespace) and which backend each kind of condition uses.
+    /// throwaway namespace) and which backend each kind of condition uses;
+    /// which cgroup version carries node limits (cpu, memory, pids).
     Features {
         /// Print the result (or the error) as JSON on stdout.
         #[arg(long)]
@@ -299,6 +336,12 @@ pub struct UpArgs {
     /// (neither on the link nor under `defaults:`).
     #[arg(long, value_name = "SPEC")]
     pub link: Option<String>,
+    /// Limits for hosts in Mininet's spelling: `cfs,cpu=0.1` gives each
+    /// host 10% of the whole machine's CPU time (CFS bandwidth, like
+    /// `mn --host cfs,cpu=.1`), `proc` none. With a file: hosts the file
+    /// gives no `cpu:`. `rt` is refused (use cfs).
+    #[arg(long, value_name = "SPEC")]
+    pub host: Option<String>,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -385,6 +428,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Exec { lab, node, command } => run::exec(&lab, &node, &command),
         Command::Shell { lab, node } => run::shell(&lab, &node),
+        Command::Console { lab, node } => vms::console(&lab, &node),
         Command::Pingall(a) => run::pingall(a),
         Command::Graph {
             target,
@@ -396,6 +440,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo => demo::demo(),
         Command::Supervisor(c) => supervise::supervisor(c),
         Command::Supervise { lab } => supervise::supervise(&lab),
+        Command::NodeInit { .. } => limits::node_init(),
         Command::Link(c) => link::dispatch(c),
         Command::Features { json } => link::features(json),
         Command::Capture(a) => capture::capture(a),

@@ -65,6 +65,8 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
                     | crate::lab::Error::Store(crate::store::Error::BadLabName(..))
                     | crate::lab::Error::OtherSource { .. }
                     | crate::lab::Error::Invalid(_)
+                    | crate::lab::Error::Unavailable(_)
+                    | crate::lab::Error::NodeRun(_)
             ) {
                 return EXIT_INPUT;
             }

@@ -22,11 +22,20 @@ pub fn exec(lab: &str, node: &str, command: &[String]) -> anyhow::Result<i32> {
         .ok_or_else(|| anyhow::anyhow!("no command given after --"))?;
     std::env::set_var("NLAB_LAB", lab.name());
     std::env::set_var("NLAB_NODE", node);
+    let spec = node_spec(&lab, node)?;
+    if lab
+        .topology()
+        .nodes
+        .get(node)
+        .is_some_and(|n| n.run.memory.is_some())
+    {
+        return super::limits::exec_watching_oom(&lab, node, prog, args);
+    }
     // Replacing this process keeps the terminal, signals and the exit code
     // exactly the command's own. A program that cannot be executed exits
     // 127 or 126, as in a shell (see `exit_code`).
     let dir = crate::store::lab_dir(lab.name());
-    let err = crate::kernel::exec::exec_replace_lab(&ns, &dir, prog, args);
+    let err = crate::kernel::exec::exec_replace_lab(&ns, &dir, spec.as_ref(), prog, args);
     Err(anyhow::Error::new(err).context(format!("running `{prog}` in {node}")))
 }
 
@@ -44,9 +53,22 @@ pub fn shell(lab: &str, node: &str) -> anyhow::Result<i32> {
         "Entering {node} of lab {} (namespace {ns}); `exit` to leave.",
         lab.name()
     );
+    let spec = node_spec(&lab, node)?;
     let dir = crate::store::lab_dir(lab.name());
-    let err = crate::kernel::exec::exec_replace_lab::<&str>(&ns, &dir, &sh, &[]);
+    let err = crate::kernel::exec::exec_replace_lab::<&str>(&ns, &dir, spec.as_ref(), &sh, &[]);
     Err(anyhow::Error::new(err).context(format!("starting {sh} in {node}")))
+}
+
+/// The node's limits and isolation for a program replacing this process,
+/// with the node's `env:` set in this process's environment.
+fn node_spec(lab: &Lab, node: &str) -> anyhow::Result<Option<crate::kernel::exec_node::NodeSpec>> {
+    let Some(n) = lab.topology().nodes.get(node) else {
+        return Ok(None);
+    };
+    for (k, v) in &n.run.env {
+        std::env::set_var(k, v);
+    }
+    Ok(crate::lab::node_run::spec(lab.name(), n)?)
 }
 
 pub fn pingall(a: PingArgs) -> anyhow::Result<i32> {

@@ -20,6 +20,7 @@
 //! that passed the check was inside before `down` looked, so `down`'s scan
 //! of `/proc` finds it.
 
+use super::exec_node::{NodeEntry, NodeSpec};
 use super::netns::{ns_name, ns_path, ETC_NETNS};
 use super::{Error, Result};
 use std::ffi::{CStr, CString, OsStr};
@@ -73,6 +74,8 @@ struct Entry {
     /// a file opened before the child's `unshare` lives on a mount of the
     /// old namespace, which a plain bind refuses (`EINVAL`).
     hosts_tree: Option<OwnedFd>,
+    /// Limits and isolation the node asks for (see `exec_node`).
+    node: Option<NodeEntry>,
 }
 
 impl Entry {
@@ -105,10 +108,11 @@ impl Entry {
             closing: None,
             parent: Some(std::process::id() as libc::pid_t),
             hosts_tree,
+            node: None,
         })
     }
 
-    fn prepare(ns: &str, lab_dir: Option<&Path>) -> Result<Entry> {
+    fn prepare(ns: &str, lab_dir: Option<&Path>, node: Option<&NodeSpec>) -> Result<Entry> {
         let path = ns_path(ns);
         let file = File::open(&path)
             .map_err(|e| Error::io(format!("opening namespace {ns} to run a program in it"), e))?;
@@ -136,6 +140,10 @@ impl Entry {
             closing,
             parent: None,
             hosts_tree: None,
+            node: node
+                .filter(|n| !n.is_empty())
+                .map(|n| NodeEntry::prepare(n, ns))
+                .transpose()?,
         })
     }
 
@@ -251,7 +259,10 @@ impl Entry {
                 }
             }
         }
-        Ok(())
+        match &self.node {
+            Some(n) => n.apply(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -364,18 +375,20 @@ fn etc_binds(ns: &str) -> Result<Vec<(CString, CString)>> {
 /// `NLAB_NS=<ns_name>` in its environment. Spawn it as usual; a failure to
 /// enter the node is reported by `spawn` (with the failed step on stderr).
 pub fn command_in<S: AsRef<OsStr>>(ns_name: &str, program: &str, args: &[S]) -> Result<Command> {
-    command_in_lab(ns_name, None, program, args)
+    command_in_lab(ns_name, None, None, program, args)
 }
 
 /// [`command_in`] for a namespace of the lab whose runtime directory is
-/// `lab_dir`: the child refuses to start once that lab is closing.
+/// `lab_dir`: the child refuses to start once that lab is closing. `node`:
+/// the node's limits and isolation, if it has any.
 pub fn command_in_lab<S: AsRef<OsStr>>(
     ns_name: &str,
     lab_dir: Option<&Path>,
+    node: Option<&NodeSpec>,
     program: &str,
     args: &[S],
 ) -> Result<Command> {
-    let entry = Entry::prepare(ns_name, lab_dir)?;
+    let entry = Entry::prepare(ns_name, lab_dir, node)?;
     let mut cmd = Command::new(program);
     cmd.args(args).env(ENV_NS, ns_name);
     // SAFETY: `Entry::enter` only makes async-signal-safe syscalls and does
@@ -425,18 +438,27 @@ pub fn command_in_node<S: AsRef<OsStr>>(
 /// namespace, which is checked first. Returns only on error; if entering
 /// succeeded but `execvp` failed, the process is left inside the node.
 pub fn exec_replace<S: AsRef<OsStr>>(ns_name: &str, program: &str, args: &[S]) -> Error {
-    exec_replace_env(ns_name, None, program, args, &[(ENV_NS, ns_name)])
+    exec_replace_env(ns_name, None, None, program, args, &[(ENV_NS, ns_name)])
 }
 
 /// [`exec_replace`] for a namespace of the lab whose runtime directory is
-/// `lab_dir`: refuses once that lab is closing.
+/// `lab_dir`: refuses once that lab is closing. `node` as in
+/// [`command_in_lab`].
 pub fn exec_replace_lab<S: AsRef<OsStr>>(
     ns_name: &str,
     lab_dir: &Path,
+    node: Option<&NodeSpec>,
     program: &str,
     args: &[S],
 ) -> Error {
-    exec_replace_env(ns_name, Some(lab_dir), program, args, &[(ENV_NS, ns_name)])
+    exec_replace_env(
+        ns_name,
+        Some(lab_dir),
+        node,
+        program,
+        args,
+        &[(ENV_NS, ns_name)],
+    )
 }
 
 /// [`exec_replace`] for node `node` of lab `lab`, also setting `NLAB_LAB`
@@ -451,6 +473,7 @@ pub fn exec_replace_node<S: AsRef<OsStr>>(
     exec_replace_env(
         &ns,
         None,
+        None,
         program,
         args,
         &[(ENV_NS, ns.as_str()), (ENV_LAB, lab), (ENV_NODE, node)],
@@ -460,11 +483,12 @@ pub fn exec_replace_node<S: AsRef<OsStr>>(
 fn exec_replace_env<S: AsRef<OsStr>>(
     ns: &str,
     lab_dir: Option<&Path>,
+    node: Option<&NodeSpec>,
     program: &str,
     args: &[S],
     extra_env: &[(&str, &str)],
 ) -> Error {
-    match try_exec_replace(ns, lab_dir, program, args, extra_env) {
+    match try_exec_replace(ns, (lab_dir, node), program, args, extra_env) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -472,7 +496,7 @@ fn exec_replace_env<S: AsRef<OsStr>>(
 
 fn try_exec_replace<S: AsRef<OsStr>>(
     ns: &str,
-    lab_dir: Option<&Path>,
+    (lab_dir, node): (Option<&Path>, Option<&NodeSpec>),
     program: &str,
     args: &[S],
     extra_env: &[(&str, &str)],
@@ -490,7 +514,7 @@ fn try_exec_replace<S: AsRef<OsStr>>(
             ),
         ));
     }
-    let entry = Entry::prepare(ns, lab_dir)?;
+    let entry = Entry::prepare(ns, lab_dir, node)?;
     let prog = cstring(program.as_bytes(), || format!("program name {program:?}"))?;
     let mut argv = Vec::with_capacity(args.len() + 1);
     argv.push(prog.clone());

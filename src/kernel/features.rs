@@ -121,3 +121,24 @@ pub fn probe() -> Result<Features> {
     let f = probe_in_scratch()?;
     Ok(CACHE.get_or_init(|| f).clone())
 }
+
+/// Of sysctl `keys` (`net.ipv4.ip_forward`), those a fresh network
+/// namespace does not have: host-wide keys live only in the initial
+/// namespace, and a kernel may lack a key altogether.
+pub fn missing_sysctls(keys: &[String]) -> Result<Vec<String>> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(|e| Error::sys("creating a scratch namespace to look for sysctls", e))?;
+            Ok(keys
+                .iter()
+                .filter(|k| {
+                    !std::path::Path::new(&format!("/proc/sys/{}", k.replace('.', "/"))).exists()
+                })
+                .cloned()
+                .collect())
+        })
+        .join()
+        .unwrap_or_else(|_| Err(Error::protocol("scratch namespace", "thread panicked")))
+    })
+}

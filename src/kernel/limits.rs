@@ -232,12 +232,21 @@ pub fn open_files_soft() -> Option<u64> {
 
 /// This process's soft and hard `RLIMIT_NOFILE` (`u64::MAX`: unlimited).
 pub fn open_files() -> Option<(u64, u64)> {
+    rlimit(libc::RLIMIT_NOFILE)
+}
+
+/// This process's soft and hard `RLIMIT_NPROC` (`u64::MAX`: unlimited).
+pub fn processes() -> Option<(u64, u64)> {
+    rlimit(libc::RLIMIT_NPROC)
+}
+
+fn rlimit(resource: libc::__rlimit_resource_t) -> Option<(u64, u64)> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit fills a valid struct.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+    if unsafe { libc::getrlimit(resource, &mut rl) } != 0 {
         return None;
     }
     let unlimited = |v: libc::rlim_t| {

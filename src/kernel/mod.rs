@@ -11,8 +11,12 @@
 #![allow(missing_docs, rustdoc::private_intra_doc_links)]
 
 pub mod addr;
+pub mod attach;
+pub mod cgroup;
+pub mod container;
 pub mod ethtool;
 pub mod exec;
+pub mod exec_node;
 pub mod fd;
 pub mod fd_held;
 pub mod features;
@@ -21,6 +25,7 @@ pub mod icmp6;
 pub mod limits;
 pub mod link;
 pub mod link_detail;
+pub mod macvlan;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
@@ -29,11 +34,14 @@ pub mod nsid;
 pub mod nsscan;
 pub mod packet;
 pub mod packet_send;
+pub mod pid_init;
 pub mod proc;
 pub mod route;
 pub mod signals;
+pub mod tagged;
 pub mod tap;
 pub mod tc;
+pub mod term;
 pub mod thread;
 #[cfg(test)]
 mod wire;

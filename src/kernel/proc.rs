@@ -288,6 +288,26 @@ pub fn detach_on_spawn(cmd: &mut std::process::Command) {
     }
 }
 
+/// Makes `cmd`, once spawned, a child in its own session (so the
+/// terminal's Ctrl-C does not reach it) that creates its files with
+/// `umask` (QEMU creates its console socket and log itself, and those
+/// must be root's alone). Unlike [`detach_on_spawn`] there is no second
+/// fork: the caller learns the child's pid, which it records.
+pub fn own_session_with_umask(cmd: &mut std::process::Command, umask: u32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only async-signal-safe calls (setsid, umask) between fork
+    // and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::umask(umask as libc::mode_t);
+            Ok(())
+        });
+    }
+}
+
 /// Sends `sig` to process `pid`. Only for a pid this process is sure of
 /// (its own child, or one just read and checked); [`Pidfd`] otherwise.
 /// A process that has exited meanwhile gives ESRCH.

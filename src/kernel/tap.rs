@@ -41,7 +41,7 @@ struct IfReq {
     _pad: [u8; 22],
 }
 
-fn ifreq(name: &str, what: &str) -> Result<IfReq> {
+fn ifreq(name: &str, what: &str, flags: i16) -> Result<IfReq> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
         return Err(Error::protocol(
@@ -51,7 +51,7 @@ fn ifreq(name: &str, what: &str) -> Result<IfReq> {
     }
     let mut r = IfReq {
         name: [0; libc::IFNAMSIZ],
-        flags: TAP_FLAGS,
+        flags,
         _pad: [0; 22],
     };
     r.name[..bytes.len()].copy_from_slice(bytes);
@@ -80,7 +80,12 @@ fn ioctl_val(fd: &File, req: libc::Ioctl, arg: libc::c_ulong) -> std::io::Result
 /// TUNSETIFF would quietly create a fresh, non-persistent TAP for a name
 /// that does not exist, so unless `create` the device must exist already.
 fn open_in(ns: &str, name: &str, what: &str, create: bool) -> Result<File> {
-    let mut req = ifreq(name, what)?;
+    open_with(ns, name, what, create, TAP_FLAGS)
+}
+
+/// [`open_in`] with the TUNSETIFF flags given.
+fn open_with(ns: &str, name: &str, what: &str, create: bool, flags: i16) -> Result<File> {
+    let mut req = ifreq(name, what, flags)?;
     let netns = NetNs::open(ns)?;
     let what_s = what.to_string();
     let f = std::thread::scope(|s| {
@@ -114,6 +119,27 @@ fn open_in(ns: &str, name: &str, what: &str, create: bool) -> Result<File> {
 pub fn create(ns: &str, name: &str) -> Result<()> {
     let what = format!("creating tap {name} in {ns}");
     let f = open_in(ns, name, &what, true)?;
+    ioctl_val(&f, TUNSETOWNER, 0).map_err(|e| Error::io(format!("{what}: owner"), e))?;
+    ioctl_val(&f, TUNSETPERSIST, 1).map_err(|e| Error::io(format!("{what}: persist"), e))?;
+    Ok(())
+}
+
+/// Creates the persistent TAP `name` in `ns` for a VM's NIC: vnet
+/// headers, checksum and segmentation offloads on (QEMU renegotiates them
+/// with the guest when it attaches), and `IFF_MULTI_QUEUE` when the guest
+/// gets more than one queue (QEMU then attaches one fd per queue, with
+/// the same flag, which the kernel requires to match).
+pub fn create_for_vm(ns: &str, name: &str, queues: u16) -> Result<()> {
+    let what = format!("creating tap {name} in {ns} for a VM");
+    let flags = if queues > 1 {
+        TAP_FLAGS | libc::IFF_MULTI_QUEUE as i16
+    } else {
+        TAP_FLAGS
+    };
+    let f = open_with(ns, name, &what, true, flags)?;
+    let base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+    ioctl_val(&f, TUNSETOFFLOAD, base as libc::c_ulong)
+        .map_err(|e| Error::io(format!("{what}: offloads"), e))?;
     ioctl_val(&f, TUNSETOWNER, 0).map_err(|e| Error::io(format!("{what}: owner"), e))?;
     ioctl_val(&f, TUNSETPERSIST, 1).map_err(|e| Error::io(format!("{what}: persist"), e))?;
     Ok(())
@@ -189,9 +215,9 @@ mod tests {
 
     #[test]
     fn names_are_checked_before_any_syscall() {
-        assert!(ifreq("h1-eth0", "t").is_ok());
-        assert!(ifreq("", "t").is_err());
-        assert!(ifreq("a-name-that-is-too-long", "t").is_err());
+        assert!(ifreq("h1-eth0", "t", TAP_FLAGS).is_ok());
+        assert!(ifreq("", "t", TAP_FLAGS).is_err());
+        assert!(ifreq("a-name-that-is-too-long", "t", TAP_FLAGS).is_err());
         assert_eq!(std::mem::size_of::<IfReq>(), 40);
     }
 }

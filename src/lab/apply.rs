@@ -252,8 +252,8 @@ fn mtu_of(l: &Link, i: usize) -> Option<u32> {
 
 /// Requests that must run inside one node after the links exist.
 #[derive(Default)]
-struct NodeWork {
-    reqs: Vec<Request>,
+pub(crate) struct NodeWork {
+    pub(crate) reqs: Vec<Request>,
 }
 
 /// Applies `plan` (computed from `desired` and the recorded topology).
@@ -263,6 +263,7 @@ pub fn apply(
     recorded: Option<&Topology>,
     plan: &Plan,
     progress: &Progress<'_>,
+    resolved: &mut super::external::Resolved,
 ) -> Result<Timings> {
     let lab = desired.name.as_str();
     let mut t = Timings::default();
@@ -289,8 +290,20 @@ pub fn apply(
     // 2. Namespaces, each with its sysctls, lo and (switches) bridge.
     let stp = effective_stp(desired);
     let v6 = desired.ipv6_nodes();
-    let (created, errs) = create_nodes(lab, desired, &plan.create_nodes, &stp, &v6, progress);
+    let own: Vec<String> = plan
+        .create_nodes
+        .iter()
+        .filter(|n| !super::external::is_attached(desired, n))
+        .cloned()
+        .collect();
+    let (created, errs) = create_nodes(lab, desired, &own, &stp, &v6, progress);
     record_created(lab, created, errs, &mut handles)?;
+    // Attached namespaces and image nodes: pinned, not made.
+    handles.extend(super::external::attach_nodes(
+        desired,
+        resolved,
+        &plan.create_nodes,
+    )?);
     t.mark("namespaces", &mut since);
 
     // 3. Veth pairs, both ends in place, from pipelined sockets.
@@ -305,6 +318,8 @@ pub fn apply(
         &mut work,
         progress,
     )?;
+    // Interfaces on host NICs, before the routes that may use them.
+    super::macvlan::create(desired, &plan.create_nodes, &mut work)?;
     t.mark("links", &mut since);
 
     // 4. Routes, after the addresses that make their gateways reachable.
@@ -315,6 +330,9 @@ pub fn apply(
     if !errs.is_empty() {
         return Err(Error::Apply(errs));
     }
+    // VMs: each linked interface bridged to the TAP of a guest NIC.
+    super::vm::wire(desired, &plan.create_nodes)?;
+    super::host_links::create_all(desired, &plan.create_host_links, &mut handles)?;
     t.mark("addresses", &mut since);
 
     // 6. Links whose conditions alone changed (new links got theirs with
@@ -341,6 +359,9 @@ fn remove(
     handles: &mut BTreeMap<String, NodeIndex>,
 ) -> Result<()> {
     delete_links(lab, recorded, plan, handles)?;
+    if !plan.delete_host_links.is_empty() {
+        super::detach::remove_host_ends(lab, Some(&plan.delete_host_links))?;
+    }
     if !plan.delete_nodes.is_empty() {
         let names: Vec<String> = plan
             .delete_nodes
@@ -434,6 +455,7 @@ fn create_links(
             index_of(lab, &e.node, handles)?;
         }
     }
+    super::external::record_planned(desired, plan)?;
     let (veths, tap_links) = partition_links(plan, links);
     let total = veths.len();
     progress("links", 0, total);
@@ -530,7 +552,7 @@ fn veth_request(
         name: &me.iface,
         ns_fd: m_fd,
         index: m_idx,
-        mac: me.mac,
+        mac: super::vm::ns_mac(desired, me),
         mtu: mtu_of(l, m),
         up: l.up && !m_no_ll,
         master: m_master,
@@ -539,7 +561,7 @@ fn veth_request(
         name: &pe.iface,
         ns_fd: p_fd,
         index: p_idx,
-        mac: pe.mac,
+        mac: super::vm::ns_mac(desired, pe),
         mtu: mtu_of(l, p),
         up: l.up,
         master: None,
@@ -554,6 +576,11 @@ fn veth_request(
         let m_work = &mut work.entry(me.node.clone()).or_default().reqs;
         port_and_up(m_work, m_idx, None, l.up, true, me, &m_ns);
     }
+    for (e, idx) in [(me, m_idx), (pe, p_idx)] {
+        if let Some(r) = super::external::tag(desired, &e.node, &e.iface, idx) {
+            work.entry(e.node.clone()).or_default().reqs.push(r);
+        }
+    }
     let p_ns = netns::ns_name(lab, &pe.node);
     let p_work = &mut work.entry(pe.node.clone()).or_default().reqs;
     let p_no_ll = without_link_local(desired, v6, &pe.node);
@@ -564,20 +591,22 @@ fn veth_request(
         } else {
             &l.conditions.b_to_a
         };
+        let guest = super::vm::is_vm(desired, &e.node);
         let reqs = &mut work.entry(e.node.clone()).or_default().reqs;
-        queue_qdisc_and_addrs(lab, e, idx, kernel.then_some(sends), reqs);
+        queue_qdisc_and_addrs(lab, e, idx, kernel.then_some(sends), guest, reqs);
     }
     Ok(req)
 }
 
 /// Queues, after the veth exists, the egress qdisc of end `e` (which
 /// carries what it `sends`, when the kernel carries the link) and its
-/// addresses.
+/// addresses (none for a `guest`'s end: they are the VM's).
 fn queue_qdisc_and_addrs(
     lab: &str,
     e: &crate::topo::Endpoint,
     idx: u32,
     sends: Option<&crate::topo::conditions::Impairment>,
+    guest: bool,
     reqs: &mut Vec<Request>,
 ) {
     let ns_name = netns::ns_name(lab, &e.node);
@@ -585,7 +614,7 @@ fn queue_qdisc_and_addrs(
         let what = format!("setting {} on {} in {ns_name}", q.kind, e.iface);
         reqs.push(crate::kernel::tc::set_root(idx, &q, false, what));
     }
-    for a in &e.addrs {
+    for a in e.addrs.iter().filter(|_| !guest) {
         reqs.push(addr::add(
             idx,
             a,
@@ -716,7 +745,7 @@ fn create_tap_link(
             None
         };
         let reqs = &mut work.entry(e.node.clone()).or_default().reqs;
-        if let Some(mac) = e.mac {
+        if let Some(mac) = super::vm::ns_mac(desired, e) {
             reqs.push(link::set_mac(
                 idx,
                 mac,
@@ -732,7 +761,8 @@ fn create_tap_link(
         }
         let no_ll = without_link_local(desired, v6, &e.node);
         port_and_up(reqs, idx, master, l.up, no_ll, e, &ns_name);
-        queue_qdisc_and_addrs(lab, e, idx, None, reqs);
+        let guest = super::vm::is_vm(desired, &e.node);
+        queue_qdisc_and_addrs(lab, e, idx, None, guest, reqs);
     }
     Ok(())
 }

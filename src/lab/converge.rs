@@ -140,6 +140,29 @@ pub fn wait_for_stp(
     }
 }
 
+/// The waits after applying: spanning tree on looped topologies and
+/// SLAAC addresses (unless `no_wait`), then the bridges' settling.
+pub(crate) fn settle(
+    topo: &crate::topo::Topology,
+    p: &super::plan::Plan,
+    opts: &super::UpOptions,
+    progress: &super::Progress<'_>,
+    report: &mut super::UpReport,
+) -> super::Result<()> {
+    if !opts.no_wait {
+        let w = wait_for_stp(topo, STP_WAIT_LIMIT, !p.is_empty(), progress)?;
+        report
+            .warnings
+            .extend(w.as_ref().and_then(StpWait::warning));
+        report.spanning_tree = w;
+        super::slaac::wait_for_slaac(topo, super::slaac::SLAAC_WAIT)?;
+    }
+    if !p.is_empty() {
+        settle_bridges(topo)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,7 @@ impl Hold {
             namespaces: names.len(),
             processes,
             files: 0,
+            ..Default::default()
         })
     }
 }
@@ -72,18 +73,24 @@ impl Drop for Hold {
     }
 }
 
-/// What an ephemeral lab cannot have, refused before anything is made:
-/// conditions no backend can run, anything the supervisor carries, and a
-/// NAT's host uplink (it lives in the root namespace).
-fn refuse_what_needs_more(topo: &ValidTopology) -> Result<()> {
+/// What an ephemeral lab cannot have: what needs the lab's supervisor
+/// (schedules, DHCP, adverts, recordings), attachments, limits, isolation
+/// and a NAT's host uplink (it lives in the root namespace). Refused
+/// before anything is made.
+fn refuse_what_needs_a_pinned_lab(topo: &ValidTopology) -> Result<()> {
     let lab = &topo.name;
-    link_conditions::check_topology(topo)?;
     if let Some(l) = topo.links.iter().find(|l| !l.schedule.is_empty()) {
         return Err(Error::Conditions(format!(
             "link {} has a schedule: scheduled changes need the lab's supervisor, which an \
              ephemeral lab does not have; bring the lab up pinned (without `ephemeral`) or \
              change the link from the test with `lab.link(a, b)?.set_conditions(..)`",
             l.key()
+        )));
+    }
+    if topo.nodes.values().any(|n| n.attach.is_some()) || !topo.host_links.is_empty() {
+        return Err(Error::Attach(format!(
+            "lab {lab} attaches namespaces, containers or `host:` interfaces: an ephemeral lab \
+             holds only namespaces it made; bring the lab up pinned (without `ephemeral`)"
         )));
     }
     let needs = Supervised::of(topo);
@@ -107,6 +114,7 @@ fn refuse_what_needs_more(topo: &ValidTopology) -> Result<()> {
              up pinned (without `ephemeral`), or give the NAT an internet node as its uplink"
         )));
     }
+    super::node_run::refuse_in_ephemeral(topo)?;
     Ok(())
 }
 
@@ -115,7 +123,9 @@ fn refuse_what_needs_more(topo: &ValidTopology) -> Result<()> {
 pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpReport)> {
     let start = Instant::now();
     let lab = topo.name.clone();
-    refuse_what_needs_more(topo)?;
+    link_conditions::check_topology(topo)?;
+    super::vm::preflight(topo, true)?;
+    refuse_what_needs_a_pinned_lab(topo)?;
     if opts.dry_run {
         return Err(Error::Internal(
             "a dry run of an ephemeral lab: plan it with a pinned `up` and `dry_run`".into(),
@@ -143,7 +153,7 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
     });
     let p = plan::plan(topo, None, &plan::Drift::default());
     let progress = opts.progress.unwrap_or(&super::quiet);
-    let timings = super::apply::apply(topo, None, &p, progress)?;
+    let timings = super::apply::apply(topo, None, &p, progress, &mut Default::default())?;
     // NAT rules live in the lab's own namespaces (no host uplink here).
     super::nat::apply(topo)?;
     for key in &Supervised::of(topo).emulated {
@@ -176,8 +186,12 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
         elapsed: start.elapsed(),
         timings,
         kept_down: Vec::new(),
+        exec: Vec::new(),
         warnings: stp.iter().filter_map(converge::StpWait::warning).collect(),
         spanning_tree: stp,
+        // Only VMs the user starts (preflight refused the others): their
+        // QEMU arguments, for `Lab::command`.
+        vms: super::qemu::ensure_running(topo)?,
     };
     let t: &crate::topo::Topology = topo;
     Ok((

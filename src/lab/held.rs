@@ -108,8 +108,12 @@ pub fn pids_in(pinned: &HashSet<u64>, recorded: &[NsRecord]) -> Vec<i32> {
         .filter(|r| r.cookie != 0 && !pinned.contains(&r.inode))
         .map(|r| (r.inode, r.cookie))
         .collect();
+    // Never the namespace nlab runs in, nor init's, whatever a pin or a
+    // record says: a lab's namespaces are never those.
+    let roots = crate::kernel::attach::root_inodes();
     netns::pid_inodes()
         .into_iter()
+        .filter(|(_, ino)| !roots.contains(ino))
         .filter(|(pid, ino)| {
             pinned.contains(ino)
                 || loose

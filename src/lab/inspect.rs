@@ -128,7 +128,12 @@ fn compare(
     drift: &mut Drift,
 ) -> PeerOf {
     switch_drift(t, views, drift);
-    let peer_of = link_drift(t, views, driven, drift);
+    let mut peer_of = link_drift(t, views, driven, drift);
+    // `host:` links: the other end is in the root namespace.
+    for h in &t.host_links {
+        let peer = format!("{}:{}", crate::topo::external::HOST_NODE, h.host_iface);
+        peer_of.insert((h.node.clone(), h.iface.clone()), peer);
+    }
     route_drift(t, views, driven, drift);
     peer_of
 }
@@ -245,7 +250,10 @@ fn end_problems(
         ));
     }
     let Some(v) = views.get(&e.node) else { return };
-    for want in &e.addrs {
+    // A VM's addresses are its guest's (see `vm`): the namespace's end
+    // carries none.
+    let guest = super::vm::is_vm(t, &e.node);
+    for want in e.addrs.iter().filter(|_| !guest) {
         // The kernel drops an interface's IPv6 addresses when it goes
         // down; bringing the link up puts them back.
         if !want_up && want.addr.is_ipv6() {

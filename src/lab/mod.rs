@@ -24,26 +24,36 @@
 //! interleave.
 
 pub(crate) mod apply;
+mod attached;
 pub(crate) mod builder;
+pub(crate) mod cgroups;
 pub(crate) mod converge;
+mod detach;
 pub(crate) mod dhcp;
 pub(crate) mod emulated;
 mod ephemeral;
+mod external;
 pub(crate) mod handles;
 pub(crate) mod held;
+mod host_links;
 pub(crate) mod hosts;
 pub(crate) mod inspect;
+mod kvm_probe;
 pub(crate) mod link_conditions;
 pub(crate) mod links;
 pub(crate) mod live;
+mod macvlan;
 pub(crate) mod nat;
 mod node;
+pub(crate) mod node_run;
 mod owned;
 pub(crate) mod plan;
+mod qemu;
 pub(crate) mod recorded;
 pub(crate) mod slaac;
 pub(crate) mod status;
 pub(crate) mod teardown;
+pub(crate) mod vm;
 pub(crate) mod wiring;
 
 pub use apply::Timings;
@@ -53,10 +63,12 @@ pub use inspect::{IfaceView, LabView, NodeInfo};
 pub use link_conditions::Observed;
 pub use live::LinkStatus;
 pub use node::{LinkHandle, Node};
+pub use node_run::ExecRun;
 pub use plan::Plan;
 pub use status::NodeBrief;
 pub use status::{list, LabSummary};
 pub use teardown::{all_labs, down, TeardownReport};
+pub use vm::VmReport;
 
 use crate::kernel::{self, netns};
 use crate::services::supervisor::api as supervisor;
@@ -155,12 +167,40 @@ pub enum Error {
     /// (an empty command line, a dry run of an ephemeral lab).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A node's limits or isolation cannot be had on this machine (a
+    /// missing cgroup controller, a bind source that does not exist).
+    #[error("{0}")]
+    NodeRun(String),
+    /// A command of a node's `exec:` list failed.
+    #[error("exec of node `{node}`: `{command}` {detail}")]
+    NodeExec {
+        /// The node it ran in.
+        node: String,
+        /// The command as written.
+        command: String,
+        /// How it failed (exit status, signal, output).
+        detail: String,
+    },
+    /// An attached namespace, container or image (issue 14) that cannot
+    /// be used as the topology says.
+    #[error("{0}")]
+    Attach(String),
     /// `ip6: auto` hosts got no address from the routers' adverts in time.
     #[error("{0}")]
     Slaac(String),
     /// Hosts with `ip: dhcp` that got no address in time.
     #[error("{0}")]
     Dhcp(String),
+    /// A virtual machine or an interface on a host NIC could not be set
+    /// up: QEMU failed at start (its own words follow), or a parent NIC
+    /// vanished while `up` ran.
+    #[error("{0}")]
+    Vm(String),
+    /// What the topology needs from this host is not there: a VM image,
+    /// a parent NIC, QEMU. Found before anything was touched; one problem
+    /// per line.
+    #[error("{0}")]
+    Unavailable(String),
     /// `up` from another source than the one the lab was made from.
     #[error(
         "lab `{lab}` was made from {old}, not {new}: add --replace to tear it down and build \
@@ -290,9 +330,46 @@ pub struct UpReport {
     /// or with `no_wait`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spanning_tree: Option<converge::StpWait>,
+    /// What the nodes' `exec:` commands printed (nodes created by this `up`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exec: Vec<node_run::ExecRun>,
     /// Things the user should know although `up` succeeded.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The lab's virtual machines: the QEMU arguments for those the user
+    /// starts, the pid and console of those nlab runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vms: Vec<VmReport>,
+}
+
+impl UpReport {
+    /// The report of an `up` that planned `p` and has done nothing yet.
+    fn planned(
+        topo: &Topology,
+        p: &plan::Plan,
+        changes: usize,
+        drift: &[String],
+        opts: &UpOptions,
+        kept_down: &[String],
+    ) -> UpReport {
+        UpReport {
+            lab: topo.name.clone(),
+            nodes: topo.nodes.len(),
+            links: topo.links.len(),
+            changes,
+            plan: p.clone(),
+            drift: drift.to_vec(),
+            dry_run: opts.dry_run,
+            seed: opts.seed.unwrap_or(0),
+            elapsed: Duration::ZERO,
+            timings: Default::default(),
+            kept_down: kept_down.to_vec(),
+            spanning_tree: None,
+            exec: Vec::new(),
+            warnings: Vec::new(),
+            vms: Vec::new(),
+        }
+    }
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -531,6 +608,9 @@ impl Lab {
         // Before anything is touched (not even the lab's directory): every
         // link's conditions need a backend this build can run.
         link_conditions::check_topology(topo)?;
+        vm::preflight(topo, false)?;
+        // Limits and isolation the machine cannot give fail here too.
+        let layout = node_run::precheck(topo)?;
         let _lock = (!opts.dry_run)
             .then(|| LabLock::acquire(&lab))
             .transpose()?;
@@ -543,21 +623,16 @@ impl Lab {
         let topo = kept.as_ref().unwrap_or(topo);
         let (drift, orphans) = drift_and_orphans(&lab, recorded.as_ref())?;
         let p = plan::plan(topo, recorded.as_ref().map(|s| &s.topology), &drift);
-        let mut report = UpReport {
-            lab: lab.clone(),
-            nodes: topo.nodes.len(),
-            links: topo.links.len(),
-            changes: p.changes() + orphans.len(),
-            plan: p.clone(),
-            drift: drift.notes.clone(),
-            dry_run: opts.dry_run,
-            seed: opts.seed.unwrap_or(0),
-            elapsed: Duration::ZERO,
-            timings: Default::default(),
-            kept_down: kept_down.clone(),
-            spanning_tree: None,
-            warnings: Vec::new(),
+        // Before anything is touched: every attached process, namespace,
+        // container and image exists, and no `host:` name is taken.
+        let mut resolved = match external::resolve(topo, &p.create_nodes, &p.create_host_links) {
+            Ok(r) => r,
+            // A fresh lab gives its lock file back: nothing else exists.
+            Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
         };
+        crate::pause::at("attach-resolved");
+        let changes = p.changes() + orphans.len();
+        let mut report = UpReport::planned(topo, &p, changes, &drift.notes, opts, &kept_down);
         if opts.dry_run {
             report.elapsed = start.elapsed();
             return Ok((Lab::pinned(lab, topo), report));
@@ -579,7 +654,13 @@ impl Lab {
             st.updated = store::now();
             st.pid = std::process::id();
             st.save()?;
-            let result = apply::apply(topo, (!fresh).then_some(&previous), &p, progress);
+            let result = apply::apply(
+                topo,
+                (!fresh).then_some(&previous),
+                &p,
+                progress,
+                &mut resolved,
+            );
             match result.and_then(|t| Ok((t, nat::apply(topo)?))) {
                 Ok((t, w)) => {
                     report.timings = t;
@@ -606,20 +687,24 @@ impl Lab {
             st.phase = Phase::Applied;
             st.save()?;
         }
-        if !opts.no_wait {
-            let w =
-                converge::wait_for_stp(topo, converge::STP_WAIT_LIMIT, !p.is_empty(), progress)?;
-            report
-                .warnings
-                .extend(w.as_ref().and_then(converge::StpWait::warning));
-            report.spanning_tree = w;
-            slaac::wait_for_slaac(topo, slaac::SLAAC_WAIT)?;
+        // Guests next: they boot into a lab that is all there.
+        match qemu::ensure_running(topo) {
+            Ok(v) => report.vms = v,
+            Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
         }
-        if !p.is_empty() {
-            converge::settle_bridges(topo)?;
+        converge::settle(topo, &p, opts, progress, &mut report)?;
+        let made = Lab {
+            name: lab.clone(),
+            topology: topo.clone(),
+            held: None,
+        };
+        // Last, on a lab that works: the node's `exec:` commands may use it.
+        match node_run::after_up(&made, &p, layout.as_ref()) {
+            Ok(ran) => report.exec = ran,
+            Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
         }
         report.elapsed = start.elapsed();
-        Ok((Lab::pinned(lab, topo), report))
+        Ok((made, report))
     }
 
     /// A handle on pinned lab `name` built from `topo`.
@@ -708,13 +793,21 @@ impl Lab {
     /// lab's `/etc/hosts` in place).
     pub fn command(&self, node: &str, program: &str, args: &[String]) -> Result<Command> {
         let ns = self.namespace(node)?;
+        let n = self.topology.nodes.get(node);
         let mut c = match &self.held {
             Some(h) => kernel::exec::command_in_held(&ns, Some(&h.hosts), program, args)?,
             None => {
                 let dir = store::lab_dir(&self.name);
-                kernel::exec::command_in_lab(&ns, Some(&dir), program, args)?
+                let spec = n
+                    .map(|n| node_run::spec(&self.name, n))
+                    .transpose()?
+                    .flatten();
+                kernel::exec::command_in_lab(&ns, Some(&dir), spec.as_ref(), program, args)?
             }
         };
+        if let Some(n) = n {
+            c.envs(&n.run.env);
+        }
         c.env("NLAB_LAB", &self.name).env("NLAB_NODE", node);
         Ok(c)
     }

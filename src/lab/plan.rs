@@ -53,6 +53,12 @@ pub struct Plan {
     pub route_repairs: usize,
     /// Whether name resolution files must be rewritten.
     pub rewrite_hosts: bool,
+    /// `host:` ends to delete (their names in the root namespace).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delete_host_links: Vec<String>,
+    /// `host:` links to create (key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub create_host_links: Vec<String>,
 }
 
 impl Plan {
@@ -64,6 +70,8 @@ impl Plan {
             + self.create_links.len()
             + self.condition_links.len()
             + self.route_repairs
+            + self.delete_host_links.len()
+            + self.create_host_links.len()
     }
 
     /// Whether the lab already matches: `up` would change nothing.
@@ -132,6 +140,22 @@ fn emulated(l: &Link) -> bool {
     super::emulated::needs_emulator(l)
 }
 
+/// A VM whose links changed (added, removed, rewired) is recreated: its
+/// guest gets a NIC per link at start, and its TAPs are numbered in link
+/// order.
+fn vm_rewired(n: &Node, old: &Topology, new: &Topology) -> bool {
+    let of = |t: &Topology| -> Vec<Link> {
+        let v: Vec<Link> = t
+            .links
+            .iter()
+            .filter(|l| l.endpoints.iter().any(|e| e.node == n.name))
+            .map(|l| wiring(&link_content(l)))
+            .collect();
+        v
+    };
+    n.vm.is_some() && of(old) != of(new)
+}
+
 /// The spanning-tree setting each switch will get: the file's choice, or on
 /// when the switch sits in a loop of the switch graph.
 pub fn effective_stp(t: &Topology) -> BTreeMap<String, bool> {
@@ -162,7 +186,8 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
             Some(d) => {
                 let changed = node_content(d) != node_content(n)
                     || stp_new.get(name) != stp_old.get(name)
-                    || drift.nodes.contains(name);
+                    || drift.nodes.contains(name)
+                    || vm_rewired(d, old, desired);
                 if changed {
                     p.delete_nodes.push(name.clone());
                     recreate.insert(name.clone());
@@ -247,6 +272,7 @@ pub fn plan(desired: &Topology, recorded: Option<&Topology>, drift: &Drift) -> P
                 .unwrap_or(false)
         })
         .collect();
+    (p.delete_host_links, p.create_host_links) = super::host_links::plan(desired, recorded, &p);
     p.rewrite_hosts = p.changes() > p.route_repairs;
     p
 }

@@ -23,6 +23,10 @@ pub struct TeardownReport {
     pub labs: Vec<String>,
     /// Network namespaces removed.
     pub namespaces: usize,
+    /// Attached namespaces (`kind: external`) given back: only nlab's
+    /// interfaces and pin removed, their processes left running.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub detached: usize,
     /// Processes ended: those still running in the lab's nodes, and its
     /// supervisor.
     pub processes: usize,
@@ -30,6 +34,13 @@ pub struct TeardownReport {
     /// directory under `/run/nlab`, stale lock files (always 0 for an
     /// ephemeral lab, which has none).
     pub files: usize,
+    /// Node cgroups removed (nodes with limits).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cgroups: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Threads that unpin namespaces at once. Each unmount waits for an RCU
@@ -47,6 +58,9 @@ pub fn remove_namespaces(names: &[String]) -> Result<usize> {
 /// namespaces of the lab that are no longer pinned. `what` names the work
 /// in errors; `down` pauses at `down-scanned` between killing and unpinning.
 fn remove_held(names: &[String], recorded: &[NsRecord], what: &str, down: bool) -> Result<usize> {
+    // Attached namespaces are detached, never emptied of processes; image
+    // nodes lose their container first.
+    let names = &super::detach::split(names)?[..];
     let inodes: HashSet<u64> = names
         .iter()
         .filter_map(|n| netns::pinned_inode(n))
@@ -131,6 +145,11 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     // processes in the lab's namespaces misses it), and it could otherwise
     // still be changing links while they are removed.
     let supervisors = supervisor::stop(lab).found;
+    // Guests by their records, so QEMU powers off rather than being
+    // killed with the node's other processes.
+    let supervisors = supervisors + super::qemu::stop_all(lab);
+    // `host:` ends first: found by their tag, whatever the journal says.
+    super::detach::remove_host_ends(lab, None)?;
     // What a host uplink made in the root namespace, before the lab's
     // namespaces (whose NAT ends the deleted veths take with them).
     super::nat::uplink::remove(lab)?;
@@ -147,9 +166,20 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
             }
         }
     }
+    let attached = super::attached::Record::load(lab);
+    let marks = super::attached::marked();
+    let detached = names
+        .iter()
+        .filter(|n| {
+            attached
+                .pin(n)
+                .map_or_else(|| marks.contains_key(*n), |p| !p.image)
+        })
+        .count();
     let mut report = TeardownReport {
         labs: vec![lab.to_string()],
-        namespaces: names.len(),
+        namespaces: names.len() - detached,
+        detached,
         ..Default::default()
     };
     // The record outlives the pins (the lab dir goes last): namespaces a
@@ -162,6 +192,13 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     report.processes = supervisors + remove_held(first, &recorded, &what, true)?;
     crate::pause::at("down-partial");
     report.processes += remove_held(rest, &recorded, &what, false)?;
+    // With the processes gone the node cgroups are empty; the record is
+    // in the lab dir, so before it goes.
+    report.cgroups = super::node_run::teardown(lab)?;
+    // Containers whose pin went already (an interrupted down), and marks
+    // of attachments whose pin never came (or went by hand).
+    super::detach::remove_containers(lab);
+    super::detach::unmark_unpinned(lab)?;
     for etc in netns::lab_etc(lab) {
         hosts::remove_entry(&Path::new(netns::ETC_NETNS).join(&etc))?;
         report.files += 1;
@@ -180,6 +217,11 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
 pub fn all_labs() -> Vec<String> {
     let mut labs: Vec<String> = store::list_lab_dirs();
     for (lab, _) in supervisor::running() {
+        if !labs.contains(&lab) {
+            labs.push(lab);
+        }
+    }
+    for lab in super::detach::labs_in_root() {
         if !labs.contains(&lab) {
             labs.push(lab);
         }
@@ -212,13 +254,24 @@ pub fn all_labs() -> Vec<String> {
 pub fn cleanup_all() -> Result<TeardownReport> {
     let mut total = TeardownReport::default();
     let mut errors = Vec::new();
-    for lab in all_labs() {
+    // Containers nlab started from this root namespace whose lab left no
+    // other trace (a kill -9 right after `run`).
+    let mut labs = all_labs();
+    for (rt, name, lab) in super::detach::labelled_containers() {
+        crate::kernel::container::remove(rt, &name);
+        if !labs.contains(&lab) && super::check_lab_name(&lab).is_ok() {
+            labs.push(lab);
+        }
+    }
+    for lab in labs {
         match down(&lab) {
             Ok(r) => {
                 total.labs.push(lab);
                 total.namespaces += r.namespaces;
+                total.detached += r.detached;
                 total.processes += r.processes;
                 total.files += r.files;
+                total.cgroups += r.cgroups;
             }
             Err(e) => errors.push(format!("{lab}: {e}")),
         }

@@ -38,6 +38,10 @@
 //! `dhcp:` mapping (see `parse_dhcp`), `ip: dhcp` on a host's interface,
 //! `dhcp_relay: true` on a router.
 //!
+//! Virtual machines: `kind: vm` with the keys of [`super::vm`]; an
+//! interface on a host NIC: `macvlan:`/`macvtap:` under `interfaces:`
+//! (see [`super::macvlan`]); such an interface is on no link.
+//!
 //! Conditions and schedules are described in [`super::conditions`];
 //! `defaults:` may carry `conditions:` for every link (a link's own keys
 //! override them).
@@ -53,7 +57,10 @@ mod nat;
 mod parse_capture;
 mod parse_conditions;
 mod parse_dhcp;
+mod parse_external;
+mod parse_limits;
 mod parse_ra;
+mod parse_vm;
 mod reader;
 #[cfg(test)]
 mod tests;
@@ -61,6 +68,7 @@ mod yaml;
 
 pub use emit::to_yaml;
 pub use flags::{default_conditions, sequential_macs};
+pub(crate) use parse_vm::image_problem;
 
 use super::model::Topology;
 use super::valid::ValidTopology;
@@ -232,7 +240,8 @@ pub fn parse_as(
     let mut t = b.build(&root);
     t.source = source.map(str::to_string);
     let extra = b.extra;
-    let errs = b.into_errors();
+    let mut errs = b.into_errors();
+    errs.extend(parse_vm::resolve_paths(&mut t, source));
     // Validation on a half-read file would mostly echo the same mistakes
     // (a link to a node whose entry failed to read), so it waits for a clean read.
     if !errs.is_empty() {

@@ -51,6 +51,9 @@ pub struct Topology {
     /// The links, in the order they were declared (which numbers
     /// interfaces a generator names, and [`crate::lab::Lab::links`]).
     pub links: Vec<Link>,
+    /// Links to the root namespace (`host:IFNAME` endpoints).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_links: Vec<super::external::HostLink>,
     /// The file it came from, for error messages; `None` for generators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -149,6 +152,21 @@ pub struct Node {
     /// NAT nodes only: uplink, forwards, behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat: Option<Box<super::nat::NatSpec>>,
+    /// Limits, isolation, environment and `exec:` of the processes nlab
+    /// starts in the node (see [`super::limits`]).
+    #[serde(default, skip_serializing_if = "super::limits::NodeRun::is_empty")]
+    pub run: super::limits::NodeRun,
+    /// `kind: vm`: the node's network stack is a guest's (see
+    /// [`super::vm`]); the file's kind reads as `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<super::vm::Vm>,
+    /// Interfaces on a host NIC (`macvlan:`/`macvtap:` under
+    /// `interfaces:`), beside the node's links.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub macvlans: Vec<super::macvlan::Macvlan>,
+    /// A namespace nlab does not make: an existing one or a container's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attach: Option<super::external::Attach>,
     /// Where the node was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
@@ -176,6 +194,10 @@ impl Node {
             dhcp_relay: false,
             dhcp_client: super::dhcp::DhcpClient::Builtin,
             nat: None,
+            vm: None,
+            macvlans: Vec::new(),
+            run: Default::default(),
+            attach: None,
             loc: Loc::default(),
         }
     }
@@ -505,7 +527,10 @@ impl<'de> Deserialize<'de> for MacAddr {
 
 impl PartialEq for Topology {
     fn eq(&self, o: &Self) -> bool {
-        self.name == o.name && self.nodes == o.nodes && self.links == o.links
+        self.name == o.name
+            && self.nodes == o.nodes
+            && self.links == o.links
+            && self.host_links == o.host_links
     }
 }
 
@@ -523,6 +548,10 @@ impl PartialEq for Node {
             && self.dhcp_relay == o.dhcp_relay
             && self.dhcp_client == o.dhcp_client
             && self.nat == o.nat
+            && self.vm == o.vm
+            && self.macvlans == o.macvlans
+            && self.run == o.run
+            && self.attach == o.attach
     }
 }
 
@@ -561,16 +590,24 @@ impl Topology {
             name: name.into(),
             nodes: BTreeMap::new(),
             links: Vec::new(),
+            host_links: Vec::new(),
             source: None,
         }
     }
 
-    /// Every endpoint that sits in `node`, in link order.
+    /// Every interface of `node`: its link ends in link order, then its
+    /// interfaces on host NICs (`macvlan:`, `macvtap:`).
     pub fn endpoints_of<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Endpoint> + 'a {
         self.links
             .iter()
             .flat_map(|l| l.endpoints.iter())
             .filter(move |e| e.node == node)
+            .chain(
+                self.nodes
+                    .get(node)
+                    .into_iter()
+                    .flat_map(|n| n.macvlans.iter().map(|m| &m.end)),
+            )
     }
 
     /// Hosts (and routers) in a stable order: by name with numeric suffixes

@@ -53,6 +53,10 @@ impl Topology {
         let Some(n) = self.nodes.get(node) else {
             return Vec::new();
         };
+        // A VM's gateway and routes are its guest's, not its namespace's.
+        if n.vm.is_some() {
+            return Vec::new();
+        }
         let iface_for = |via: Option<IpAddr>| {
             let via = via?;
             self.endpoints_of(node)

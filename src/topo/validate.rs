@@ -9,12 +9,15 @@ mod addrs;
 mod capture;
 mod dhcp;
 mod errors;
+mod external;
+mod limits;
 mod names;
 mod nat;
 mod ra;
 mod stp;
 #[cfg(test)]
 mod tests;
+mod vm;
 
 pub use errors::{TopoError, TopoErrors};
 pub use names::{check_iface_name, check_lab_name, check_node_name, MAX_LAB_NAME, MAX_NODE_NAME};
@@ -60,7 +63,10 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     ra::check(&mut c);
     dhcp::check(&mut c);
     nat::check(&mut c);
+    external::check(&mut c);
     capture::check(&mut c);
+    vm::check(&mut c);
+    limits::check(&mut c);
     c.finish()
 }
 

@@ -42,6 +42,10 @@ pub fn notes(t: &Topology, w: &Wiring) -> Vec<String> {
             }
         }
     }
+    // `host:` links: the node's end is the topology's too.
+    for h in &t.host_links {
+        named.insert((&h.node, &h.iface));
+    }
     for ns in w
         .namespaces
         .iter()
@@ -50,6 +54,10 @@ pub fn notes(t: &Topology, w: &Wiring) -> Vec<String> {
         let Some(node) = ns.node.as_deref() else {
             continue;
         };
+        // An attached namespace's own interfaces are not the lab's.
+        if t.nodes.get(node).is_some_and(|n| n.attach.is_some()) {
+            continue;
+        }
         let switch = t.nodes.get(node).map(|n| n.kind) == Some(NodeKind::Switch);
         for f in &ns.interfaces {
             let own_bridge = switch && f.kind == "bridge" && f.name == node;

@@ -36,6 +36,12 @@ pub const EMULATOR: &str = super::drivers::Emulator::NAME;
 /// The driver that carries a link's conditions (and schedule) as qdiscs.
 pub const TC: &str = super::drivers::Tc::NAME;
 
+/// The `nlab` binary that runs helper processes (the supervisor, a PID
+/// namespace's init): `$NLAB_EXE`, this program, or an `nlab` beside it.
+pub fn nlab_exe() -> Result<std::path::PathBuf> {
+    super::process::exe()
+}
+
 /// Whether any supervisor process of `lab` runs (by pid file, and strays
 /// that hold a lost one open), answering or not.
 pub fn has_process(lab: &str) -> bool {

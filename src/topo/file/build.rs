@@ -2,6 +2,7 @@
 //! defaults, `interfaces:` merged into link endpoints) live here; rules about
 //! the topology itself live in `validate`.
 
+use super::parse_limits::RUN_KEYS;
 use super::reader::Reader;
 use super::yaml::{YNode, YVal};
 use crate::topo::model::{Endpoint, IpNet, Link, Loc, MacAddr, Node, NodeKind, Route, Topology};
@@ -43,7 +44,17 @@ const LINK_KEYS: &[&str] = &[
 ];
 const ENDPOINT_KEYS: &[&str] = &["node", "iface", "ip", "mac", "mtu"];
 const KINDS: &[&str] = &[
-    "host", "switch", "router", "linux", "bridge", "dhcp", "nat", "internet",
+    "host",
+    "switch",
+    "router",
+    "linux",
+    "bridge",
+    "dhcp",
+    "nat",
+    "internet",
+    "vm",
+    "external",
+    "ext-container",
 ];
 
 /// Settings of one interface, from `interfaces:` or an endpoint mapping;
@@ -168,6 +179,7 @@ impl<'s> Builder<'s> {
                 }
             }
         }
+        super::parse_external::split_host_links(&mut self.r, &mut t);
         for n in &self.default_gw {
             if t.endpoints_of(n).any(|e| e.dhcp) {
                 if let Some(node) = t.nodes.get_mut(n) {
@@ -216,11 +228,11 @@ impl<'s> Builder<'s> {
         match text.parse::<NodeKind>() {
             Ok(k) => Some(k),
             Err(_) => {
-                // The file also takes `dhcp` (a host running the server),
-                // which the model's own kinds do not list.
+                // The file also takes kinds the model reads as hosts
+                // (`dhcp`, `vm`, `external`), which its own kinds do not list.
                 let msg = format!(
-                    "unknown node kind `{text}` (expected host, switch, router, nat, internet \
-                     or dhcp)"
+                    "unknown node kind `{text}` (expected host, switch, router, nat, internet, \
+                     dhcp, vm or external)"
                 );
                 self.r
                     .err(n.loc, msg, did_you_mean(&text, KINDS.iter().copied()));
@@ -254,13 +266,30 @@ impl<'s> Builder<'s> {
 
     fn node(&mut self, name: &str, loc: Loc, n: &YNode, d: &Defaults) -> Node {
         let what = format!("node `{name}`");
-        let f = self.r.fields(n, &what, NODE_KEYS);
+        let keys: Vec<&'static str> = NODE_KEYS
+            .iter()
+            .chain(super::parse_vm::VM_KEYS)
+            .chain(RUN_KEYS)
+            .chain(super::parse_external::ATTACH_KEYS)
+            .copied()
+            .collect();
+        // `env` is both an image's and any node's programs' (one key).
+        let mut keys = keys;
+        keys.sort_unstable();
+        keys.dedup();
+        let f = self.r.fields(n, &what, &keys);
+        let kind_text = f.value("kind").and_then(|k| k.text(self.r.src));
+        // `kind: vm` is a host whose network stack is a guest's.
+        let vm_kind = kind_text.as_deref() == Some("vm");
+        let external = kind_text
+            .as_deref()
+            .is_some_and(|k| super::parse_external::EXTERNAL_KINDS.contains(&k));
         // `kind: dhcp` is a host that runs the DHCP server its `dhcp:` describes.
         let dhcp_kind = f
             .value("kind")
             .is_some_and(|k| k.text(self.r.src).as_deref() == Some("dhcp"));
         let kind = match f.value("kind") {
-            _ if dhcp_kind => NodeKind::Host,
+            _ if dhcp_kind || vm_kind || external => NodeKind::Host,
             Some(k) => self.kind(k).unwrap_or(NodeKind::Host),
             None => d.kind.unwrap_or(NodeKind::Host),
         };
@@ -291,6 +320,19 @@ impl<'s> Builder<'s> {
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
         node.nat = super::nat::spec(&mut self.r, name, kind, &f, loc);
+        node.vm = self.r.vm(&f, name, vm_kind, loc);
+        node.run = self.r.node_run(&f, name, vm_kind);
+        node.attach = self.r.attach(&f, name, kind_text.as_deref(), loc);
+        // Defaults are for the lab's own hosts: an existing namespace keeps
+        // its default routes (validation refuses gateways written on it).
+        if node.attach.as_ref().is_some_and(|a| a.is_external()) {
+            if f.get("gateway").is_none() {
+                node.gateway = None;
+            }
+            if f.get("gateway6").is_none() {
+                node.gateway6 = None;
+            }
+        }
         if let Some(routes) = f.value("routes") {
             for r in self.r.list(routes, "`routes`", false) {
                 if let Some(route) = self.route(r) {
@@ -300,6 +342,10 @@ impl<'s> Builder<'s> {
         }
         if let Some(ifs) = f.value("interfaces") {
             for (iface, k, v) in self.r.entries(ifs, &format!("`interfaces` of `{name}`")) {
+                if super::parse_vm::on_nic(v, self.r.src) {
+                    node.macvlans.extend(self.nic(name, &iface, k.loc, v));
+                    continue;
+                }
                 let spec = self.iface(v, &format!("interface `{name}:{iface}`"), k.loc);
                 self.ifaces.insert((name.to_string(), iface), spec);
             }
@@ -359,6 +405,32 @@ impl<'s> Builder<'s> {
             dev,
             loc: n.loc,
         })
+    }
+
+    /// An interface on a host NIC: `ip`, `mac`, `mtu` as for any other,
+    /// and its `macvlan:` or `macvtap:`.
+    fn nic(
+        &mut self,
+        node: &str,
+        iface: &str,
+        loc: Loc,
+        v: &YNode,
+    ) -> Option<crate::topo::macvlan::Macvlan> {
+        let what = format!("interface `{node}:{iface}`");
+        let f = self.r.fields(v, &what, super::parse_vm::NIC_IFACE_KEYS);
+        let own = self.iface_fields(&f, loc);
+        let mut end = Endpoint::new(node, iface);
+        end.loc = loc;
+        if let Some(((addrs, dhcp), at)) = own.addrs {
+            if dhcp {
+                let msg = format!("{what} is on a host NIC: `ip: dhcp` is not supported there");
+                self.r.err(at, msg, Some("give it a static address".into()));
+            }
+            end.addrs = addrs;
+        }
+        end.mac = own.mac.map(|m| m.0);
+        end.mtu = own.mtu.map(|m| m.0);
+        self.r.nic(&f, end)
     }
 
     /// `ip`, `mac`, `mtu` of an interface (in `interfaces:` or an endpoint

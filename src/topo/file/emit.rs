@@ -5,6 +5,7 @@
 
 use crate::topo::conditions::spec::{self, FileValue};
 use crate::topo::conditions::{units, StepAction};
+use crate::topo::external::{Attach, HOST_NODE};
 use crate::topo::model::{natural_cmp, Endpoint, Link, Node, Route, Topology};
 use std::fmt::Write;
 
@@ -25,15 +26,51 @@ fn write_topology(o: &mut String, t: &Topology) -> std::fmt::Result {
     for n in nodes {
         node(o, n)?;
     }
-    if t.links.is_empty() {
+    if t.links.is_empty() && t.host_links.is_empty() {
         writeln!(o, "  links: []")?;
     } else {
         writeln!(o, "  links:")?;
         for l in &t.links {
             link(o, l)?;
         }
+        for h in &t.host_links {
+            let mut ep = Endpoint::new(h.node.clone(), h.iface.clone());
+            ep.addrs = h.addrs.clone();
+            ep.mac = h.mac;
+            ep.mtu = h.mtu;
+            let host = q(&format!("{HOST_NODE}:{}", h.host_iface));
+            writeln!(o, "    - endpoints: [{}, {host}]", endpoint(&ep))?;
+        }
     }
     Ok(())
+}
+
+/// An attached node's keys, one `key: value` each.
+fn attach(a: &Attach) -> Vec<String> {
+    match a {
+        Attach::Netns(n) => vec![format!("netns: {}", q(n))],
+        Attach::Pid(p) => vec![format!("pid: {p}")],
+        Attach::Container(c) => vec![format!("container: {}", q(c))],
+        Attach::Image(i) => {
+            let mut v = vec![format!("image: {}", q(&i.image))];
+            if !i.cmd.is_empty() {
+                let words: Vec<String> = i.cmd.iter().map(|w| q(w)).collect();
+                v.push(format!("cmd: [{}]", words.join(", ")));
+            }
+            if let Some(e) = &i.entrypoint {
+                v.push(format!("entrypoint: {}", q(e)));
+            }
+            if !i.env.is_empty() {
+                let kv: Vec<String> = i
+                    .env
+                    .iter()
+                    .map(|(k, x)| format!("{}: {}", q(k), q(x)))
+                    .collect();
+                v.push(format!("env: {{{}}}", kv.join(", ")));
+            }
+            v
+        }
+    }
 }
 
 fn node(o: &mut String, n: &Node) -> std::fmt::Result {
@@ -52,6 +89,15 @@ fn node(o: &mut String, n: &Node) -> std::fmt::Result {
     }
     if n.ip6_auto {
         simple.push("ip6: auto".into());
+    }
+    let mut run = super::parse_limits::run_yaml(&n.run);
+    if matches!(n.attach, Some(crate::topo::external::Attach::Image(_))) {
+        // One `env:` key feeds both; the image's writes it back.
+        run.retain(|l| !l.starts_with("env: "));
+    }
+    simple.extend(run);
+    if let Some(a) = &n.attach {
+        simple.extend(attach(a));
     }
     if n.routes.is_empty() {
         return writeln!(o, "    {}: {{{}}}", q(&n.name), simple.join(", "));

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 mod bad_input;
 mod capture;
 mod dhcp;
+mod external;
 mod flags;
 mod parse_conditions;
 mod reading;

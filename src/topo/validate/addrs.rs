@@ -21,6 +21,11 @@ pub(super) fn check(c: &mut Checker) {
     for ep in &eps {
         by_node.entry(ep.node.as_str()).or_default().push(ep);
     }
+    // Interfaces on host NICs can hold a node's gateway too.
+    for node in c.t.nodes.values() {
+        let nics = node.macvlans.iter().map(|m| &m.end);
+        by_node.entry(node.name.as_str()).or_default().extend(nics);
+    }
     for node in c.t.nodes.values() {
         if node.kind == NodeKind::Switch {
             switch_takes_no_routes(c, node);
