@@ -312,3 +312,53 @@ fn runtime_changes_and_refusals() {
     assert!(err.to_string().contains("supervisor"), "{err}");
     assert!(nlab::testing::netns::lab_pinned(&sched.name).is_empty());
 }
+
+/// A NAT works in an ephemeral lab (its table lives in the NAT's own
+/// namespace); a host uplink, which would outlive the process in the root
+/// namespace, is refused before anything is made.
+#[test]
+fn a_nat_in_an_ephemeral_lab_and_a_host_uplink_refused() {
+    require_root!();
+    let yaml = "
+topology:
+  nodes:
+    h1: {gateway: 192.168.1.1}
+    nat1: {kind: nat}
+  links:
+    - endpoints: [{node: h1, iface: eth0, ip: 192.168.1.10/24}, {node: nat1, iface: lan, ip: 192.168.1.1/24}]
+";
+    let name = common::lab_name("en");
+    let t = nlab::topo::file::parse_as(yaml, None, Some(&name)).expect("valid topology");
+    let lab = Lab::ephemeral(&t).expect("ephemeral NAT lab");
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nat/stun_server.py");
+    let mut stun = lab
+        .command(
+            "internet",
+            "python3",
+            &[server.into(), "203.0.113.1:3478".into()],
+        )
+        .expect("command")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("stun server");
+    let mut ready = String::new();
+    BufReader::new(stun.stdout.take().expect("stdout"))
+        .read_line(&mut ready)
+        .expect("ready line");
+    let code = "import socket\ns=socket.socket(2,2)\ns.settimeout(2)\n\
+                s.sendto(b'map',('203.0.113.1',3478))\nprint(s.recv(99).decode())";
+    let o = lab
+        .exec_output("h1", &["python3", "-c", code])
+        .expect("client");
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(seen.starts_with("203.0.113.2:"), "h1 seen as {seen:?}");
+    let _ = stun.kill();
+    let _ = stun.wait();
+    drop(lab);
+    let host = yaml.replace("nat1: {kind: nat}", "nat1: {kind: nat, uplink: host}");
+    let name = common::lab_name("eu");
+    let t = nlab::topo::file::parse_as(&host, None, Some(&name)).expect("valid topology");
+    let err = Lab::ephemeral(&t).expect_err("a host uplink accepted");
+    assert!(err.to_string().contains("uplink: host"), "{err}");
+    assert!(nlab::testing::netns::lab_pinned(&name).is_empty());
+}

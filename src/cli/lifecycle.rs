@@ -62,10 +62,13 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
                 .clone()
                 .unwrap_or_else(|| topo::generate::default_lab_name(spec));
             let v = topo::generate::valid_from_spec(spec, &name, a.mac)?;
-            if link.is_none() && host_cpu.is_none() {
+            if link.is_none() && host_cpu.is_none() && !a.nat {
                 return Ok(v);
             }
             let mut t = v.into_inner();
+            if a.nat {
+                topo::generate::add_nat(&mut t)?;
+            }
             if let Some(imp) = link {
                 for l in &mut t.links {
                     l.conditions = topo::conditions::Directed::symmetric(imp.clone());

@@ -372,6 +372,18 @@ pub struct UpArgs {
     /// lost for ~4 s after such an `up`).
     #[arg(long)]
     pub no_wait: bool,
+    /// With --topo: Mininet's --nat, so lab hosts reach what this host
+    /// reaches. Adds a NAT node `nat0` on the first switch (the next host
+    /// address), routes every host's default through it, and links it to
+    /// the host by a veth `nlu-<8 hex>` on a /30 of 100.127.0.0/16. The
+    /// host side is nlab's own: that veth (alias `nlab:LAB:nat0:uplink`),
+    /// an nft table `ip nlab-LAB` that masquerades the transfer subnet,
+    /// and net.ipv4.ip_forward=1 (the old value restored when the last
+    /// such lab goes). `nlab down`/`cleanup` remove all of it, even after
+    /// nlab was killed. A host forward chain that drops (Docker's) is reported,
+    /// not changed. Topology files say `kind: nat` (README "NAT").
+    #[arg(long, requires = "topo")]
+    pub nat: bool,
 }
 
 #[derive(Args, Debug)]

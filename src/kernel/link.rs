@@ -197,6 +197,16 @@ pub fn delete_by_name(name: &str, what: String) -> Request {
     Request::new(RouteNetlinkMessage::DelLink(msg), 0, what)
 }
 
+/// A request setting the alias of the link at `index` (the owner tag of
+/// root-namespace objects, `nlab:<lab>:…`).
+pub fn set_alias(index: u32, alias: &str, what: String) -> Request {
+    let mut msg = LinkMessage::default();
+    msg.header.index = index;
+    msg.attributes
+        .push(LinkAttribute::IfAlias(alias.to_string()));
+    Request::new(RouteNetlinkMessage::SetLink(msg), 0, what)
+}
+
 /// A link as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinkState {
@@ -225,6 +235,10 @@ pub struct LinkState {
     /// The device has carrier (for a veth: its peer is up). Set at once,
     /// unlike `oper`, which the kernel updates a little later.
     pub carrier: bool,
+    /// The interface alias (`ip link set … alias`): nlab's owner tag on
+    /// what it makes in the root namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
 }
 
 /// Reads every link of the socket's namespace.
@@ -253,6 +267,7 @@ pub(super) fn parse_link(l: &LinkMessage) -> LinkState {
         peer_netnsid: None,
         port_state: None,
         carrier: false,
+        alias: None,
     };
     for a in &l.attributes {
         match a {
@@ -263,6 +278,7 @@ pub(super) fn parse_link(l: &LinkMessage) -> LinkState {
                 s.mac = Some(MacAddr(b));
             }
             LinkAttribute::Mtu(m) => s.mtu = *m,
+            LinkAttribute::IfAlias(a) => s.alias = Some(a.clone()),
             LinkAttribute::Carrier(c) => s.carrier = *c != 0,
             LinkAttribute::Controller(m) => s.master = Some(*m),
             LinkAttribute::Link(p) => s.peer_index = Some(*p),

@@ -29,6 +29,7 @@ pub mod macvlan;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod nsid;
 pub mod nsscan;
 pub mod packet;

@@ -93,12 +93,12 @@ fn node_sysctls(kind: NodeKind, v6: bool, slaac: bool) -> &'static [(&'static st
         // Addresses come from the topology, which guarantees they are
         // unique: skip duplicate address detection and solicitations.
         // Nor adverts: only `ip6: auto` hosts take them.
-        NodeKind::Host => &[
+        NodeKind::Host | NodeKind::Internet => &[
             ("net.ipv6.conf.default.accept_dad", "0"),
             ("net.ipv6.conf.default.router_solicitations", "0"),
             ("net.ipv6.conf.default.accept_ra", "0"),
         ],
-        NodeKind::Router => &[
+        NodeKind::Router | NodeKind::Nat => &[
             ("net.ipv6.conf.default.accept_dad", "0"),
             ("net.ipv6.conf.default.router_solicitations", "0"),
             ("net.ipv4.ip_forward", "1"),

@@ -16,7 +16,8 @@
 //! namespace, interface and qdisc. Dropping the last clone of the [`Lab`]
 //! (or [`Lab::down`]) ends the programs left in its nodes and frees it all
 //! at once. Scheduled link changes, DHCP, router advertisements and
-//! recorded links (`capture:`) need a supervisor and are refused.
+//! recorded links (`capture:`) need a supervisor and are refused; so is a
+//! NAT's host uplink, which lives in the root namespace.
 
 use super::emulated::Supervised;
 use super::{converge, link_conditions, plan, teardown, Error, Lab, Result, UpOptions, UpReport};
@@ -73,8 +74,9 @@ impl Drop for Hold {
 }
 
 /// What an ephemeral lab cannot have: what needs the lab's supervisor
-/// (schedules, DHCP, adverts, recordings), attachments, limits and
-/// isolation. Refused before anything is made.
+/// (schedules, DHCP, adverts, recordings), attachments, limits, isolation
+/// and a NAT's host uplink (it lives in the root namespace). Refused
+/// before anything is made.
 fn refuse_what_needs_a_pinned_lab(topo: &ValidTopology) -> Result<()> {
     let lab = &topo.name;
     if let Some(l) = topo.links.iter().find(|l| !l.schedule.is_empty()) {
@@ -103,6 +105,13 @@ fn refuse_what_needs_a_pinned_lab(topo: &ValidTopology) -> Result<()> {
             } else {
                 "links with `capture` (recorded for the lab's lifetime)"
             }
+        )));
+    }
+    if super::nat::has_host_uplink(topo) {
+        return Err(Error::Conditions(format!(
+            "lab {lab} has a NAT node with `uplink: host` (or `--nat`): its veth, nft table and \
+             ip_forward setting in the root namespace would outlive this process; bring the lab \
+             up pinned (without `ephemeral`), or give the NAT an internet node as its uplink"
         )));
     }
     super::node_run::refuse_in_ephemeral(topo)?;
@@ -145,6 +154,8 @@ pub(super) fn up(topo: &ValidTopology, opts: &UpOptions) -> Result<(Lab, UpRepor
     let p = plan::plan(topo, None, &plan::Drift::default());
     let progress = opts.progress.unwrap_or(&super::quiet);
     let timings = super::apply::apply(topo, None, &p, progress, &mut Default::default())?;
+    // NAT rules live in the lab's own namespaces (no host uplink here).
+    super::nat::apply(topo)?;
     for key in &Supervised::of(topo).emulated {
         let Some(l) = topo.links.iter().find(|l| &l.key() == key) else {
             continue;

@@ -471,6 +471,7 @@ mod tests {
             peer_netnsid: None,
             port_state: None,
             carrier: true,
+            alias: None,
         }
     }
 

@@ -43,6 +43,7 @@ pub(crate) mod link_conditions;
 pub(crate) mod links;
 pub(crate) mod live;
 mod macvlan;
+pub(crate) mod nat;
 mod node;
 pub(crate) mod node_run;
 mod owned;
@@ -634,14 +635,7 @@ impl Lab {
         let mut report = UpReport::planned(topo, &p, changes, &drift.notes, opts, &kept_down);
         if opts.dry_run {
             report.elapsed = start.elapsed();
-            return Ok((
-                Lab {
-                    name: lab,
-                    topology: topo.clone(),
-                    held: None,
-                },
-                report,
-            ));
+            return Ok((Lab::pinned(lab, topo), report));
         }
         // A `down` that did not finish marked the lab closing; this `up`
         // makes it a lab again.
@@ -667,8 +661,11 @@ impl Lab {
                 progress,
                 &mut resolved,
             );
-            match result {
-                Ok(t) => report.timings = t,
+            match result.and_then(|t| Ok((t, nat::apply(topo)?))) {
+                Ok((t, w)) => {
+                    report.timings = t;
+                    report.warnings.extend(w);
+                }
                 Err(e) => return Err(undo_fresh(fresh, _lock, &lab, e)),
             }
             // Not "applied" yet: emulated links pass nothing until the
@@ -708,6 +705,15 @@ impl Lab {
         }
         report.elapsed = start.elapsed();
         Ok((made, report))
+    }
+
+    /// A handle on pinned lab `name` built from `topo`.
+    fn pinned(name: String, topo: &Topology) -> Lab {
+        Lab {
+            name,
+            topology: topo.clone(),
+            held: None,
+        }
     }
 
     /// Opens a pinned lab that is up, from its journal: one brought up by

@@ -171,6 +171,7 @@ mod tests {
             peer_netnsid: peer.map(|_| 1),
             port_state: None,
             carrier: true,
+            alias: None,
         }
     }
 

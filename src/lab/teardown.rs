@@ -150,6 +150,9 @@ pub fn down_locked(lab: &str, _held: &LabLock) -> Result<TeardownReport> {
     let supervisors = supervisors + super::qemu::stop_all(lab);
     // `host:` ends first: found by their tag, whatever the journal says.
     super::detach::remove_host_ends(lab, None)?;
+    // What a host uplink made in the root namespace, before the lab's
+    // namespaces (whose NAT ends the deleted veths take with them).
+    super::nat::uplink::remove(lab)?;
     // Selected by parsing each name, never by prefix: `nlab-a-` is also a
     // prefix of lab `a-b`'s namespaces (`nlab-a-b:h1`).
     let mut names = netns::lab_pinned(lab);
@@ -232,6 +235,11 @@ pub fn all_labs() -> Vec<String> {
             if !labs.iter().any(|l| l == lab) {
                 labs.push(lab.to_string());
             }
+        }
+    }
+    for lab in super::nat::uplink::labs_in_root() {
+        if !labs.contains(&lab) {
+            labs.push(lab);
         }
     }
     // Only names nlab could have made: anything else under the prefix is

@@ -20,6 +20,7 @@ pub mod journal;
 pub mod lock;
 pub mod names;
 pub mod paths;
+pub mod uplinks;
 
 pub use journal::{now, write_atomic, write_atomic_as, Phase, State, STATE_VERSION};
 pub use lock::{lock_path, remove_stale_locks, set_lock_wait, LabLock};

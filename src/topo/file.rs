@@ -53,6 +53,7 @@
 mod build;
 mod emit;
 mod flags;
+mod nat;
 mod parse_capture;
 mod parse_conditions;
 mod parse_dhcp;

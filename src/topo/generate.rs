@@ -10,6 +10,7 @@
 //!   names naturally before adding hosts: `h1s2` comes before `h2s1`); with
 //!   `--mac` the MAC carries the same number.
 
+mod nat;
 mod spec;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use super::validate::{validate, TopoError, TopoErrors};
 use spec::{Gen, Spec};
 use std::collections::HashMap;
 
+pub use nat::{add_nat, NAT_NODE};
 pub use spec::MAX_GENERATED_NODES;
 
 /// Build the topology `spec` names (`linear,4`, `tree,depth=2,fanout=3`, …)

@@ -31,6 +31,8 @@ fn write_dot(o: &mut String, t: &Topology, stp: &BTreeSet<String>) -> std::fmt::
         let (shape, style) = match n.kind {
             NodeKind::Host => ("box", "rounded"),
             NodeKind::Router => ("octagon", "filled\", fillcolor=\"#fde2c4"),
+            NodeKind::Nat => ("doubleoctagon", "filled\", fillcolor=\"#fde2c4"),
+            NodeKind::Internet => ("doublecircle", "filled\", fillcolor=\"#e2e2e2"),
             NodeKind::Switch => ("ellipse", "filled\", fillcolor=\"#cfe2ff"),
         };
         let label = node_label(n, stp);
@@ -82,7 +84,8 @@ fn write_mermaid(o: &mut String, t: &Topology, stp: &BTreeSet<String>) -> std::f
         let label = mq(&node_label(n, stp));
         match n.kind {
             NodeKind::Host => writeln!(o, "  {id}[\"{label}\"]")?,
-            NodeKind::Router => writeln!(o, "  {id}((\"{label}\"))")?,
+            NodeKind::Router | NodeKind::Nat => writeln!(o, "  {id}((\"{label}\"))")?,
+            NodeKind::Internet => writeln!(o, "  {id}>\"{label}\"]")?,
             NodeKind::Switch => {
                 writeln!(o, "  {id}{{{{\"{label}\"}}}}")?;
                 switches.push(id.clone());

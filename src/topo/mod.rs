@@ -19,6 +19,7 @@ pub(crate) mod graph;
 pub mod limits;
 pub mod macvlan;
 pub mod model;
+pub mod nat;
 pub mod ra;
 pub(crate) mod routes;
 pub(crate) mod suggest;

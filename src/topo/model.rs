@@ -70,6 +70,10 @@ pub enum NodeKind {
     Switch,
     /// A host with IP forwarding on.
     Router,
+    /// A router that masquerades the lab toward its uplink (`Node::nat`).
+    Nat,
+    /// A namespace standing in for "the internet" on a NAT's uplink.
+    Internet,
 }
 
 impl NodeKind {
@@ -79,6 +83,8 @@ impl NodeKind {
             NodeKind::Host => "host",
             NodeKind::Switch => "switch",
             NodeKind::Router => "router",
+            NodeKind::Nat => "nat",
+            NodeKind::Internet => "internet",
         }
     }
 }
@@ -96,8 +102,10 @@ impl FromStr for NodeKind {
             "host" | "linux" => Ok(NodeKind::Host),
             "switch" | "bridge" => Ok(NodeKind::Switch),
             "router" => Ok(NodeKind::Router),
+            "nat" => Ok(NodeKind::Nat),
+            "internet" => Ok(NodeKind::Internet),
             other => Err(format!(
-                "unknown node kind `{other}` (expected host, switch or router)"
+                "unknown node kind `{other}` (expected host, switch, router, nat or internet)"
             )),
         }
     }
@@ -141,6 +149,9 @@ pub struct Node {
     /// Which client gets the addresses of its `ip: dhcp` interfaces.
     #[serde(default, skip_serializing_if = "is_builtin")]
     pub dhcp_client: super::dhcp::DhcpClient,
+    /// NAT nodes only: uplink, forwards, behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat: Option<Box<super::nat::NatSpec>>,
     /// Limits, isolation, environment and `exec:` of the processes nlab
     /// starts in the node (see [`super::limits`]).
     #[serde(default, skip_serializing_if = "super::limits::NodeRun::is_empty")]
@@ -182,6 +193,7 @@ impl Node {
             dhcp: None,
             dhcp_relay: false,
             dhcp_client: super::dhcp::DhcpClient::Builtin,
+            nat: None,
             vm: None,
             macvlans: Vec::new(),
             run: Default::default(),
@@ -258,6 +270,11 @@ impl Link {
     /// The end `id` (`node:iface`) is which of the two, if either.
     pub fn end_index(&self, id: &str) -> Option<usize> {
         self.endpoints.iter().position(|e| e.id() == id)
+    }
+
+    /// Which end is on node `node`, if either (the first, for a loop).
+    pub fn end_index_of_node(&self, node: &str) -> Option<usize> {
+        self.endpoints.iter().position(|e| e.node == node)
     }
 
     /// A stable identity for planning: the two `node:iface` ends, sorted.
@@ -530,6 +547,7 @@ impl PartialEq for Node {
             && self.dhcp == o.dhcp
             && self.dhcp_relay == o.dhcp_relay
             && self.dhcp_client == o.dhcp_client
+            && self.nat == o.nat
             && self.vm == o.vm
             && self.macvlans == o.macvlans
             && self.run == o.run

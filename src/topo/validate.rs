@@ -12,6 +12,7 @@ mod errors;
 mod external;
 mod limits;
 mod names;
+mod nat;
 mod ra;
 mod stp;
 #[cfg(test)]
@@ -61,6 +62,7 @@ pub(crate) fn validate_with(t: &Topology, extra: Extra) -> Result<(), TopoErrors
     addrs::check(&mut c);
     ra::check(&mut c);
     dhcp::check(&mut c);
+    nat::check(&mut c);
     external::check(&mut c);
     capture::check(&mut c);
     vm::check(&mut c);

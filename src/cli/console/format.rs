@@ -143,6 +143,8 @@ fn class(kind: NodeKind) -> &'static str {
         NodeKind::Host => "Host",
         NodeKind::Switch => "LinuxBridge",
         NodeKind::Router => "Router",
+        NodeKind::Nat => "NAT",
+        NodeKind::Internet => "Host",
     }
 }
 

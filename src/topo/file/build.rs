@@ -26,6 +26,11 @@ const NODE_KEYS: &[&str] = &[
     "dhcp",
     "dhcp_relay",
     "dhcp_client",
+    "uplink",
+    "forward",
+    "static",
+    "hairpin",
+    "nat",
 ];
 const ROUTE_KEYS: &[&str] = &["dst", "via", "dev"];
 const IFACE_KEYS: &[&str] = &["ip", "mac", "mtu"];
@@ -45,6 +50,8 @@ const KINDS: &[&str] = &[
     "linux",
     "bridge",
     "dhcp",
+    "nat",
+    "internet",
     "vm",
     "external",
     "ext-container",
@@ -194,6 +201,7 @@ impl<'s> Builder<'s> {
                 Some(hint),
             );
         }
+        super::nat::finish(&mut t);
         t
     }
 
@@ -219,7 +227,13 @@ impl<'s> Builder<'s> {
         let text = self.r.string(n, "`kind`")?;
         match text.parse::<NodeKind>() {
             Ok(k) => Some(k),
-            Err(msg) => {
+            Err(_) => {
+                // The file also takes kinds the model reads as hosts
+                // (`dhcp`, `vm`, `external`), which its own kinds do not list.
+                let msg = format!(
+                    "unknown node kind `{text}` (expected host, switch, router, nat, internet, \
+                     dhcp, vm or external)"
+                );
                 self.r
                     .err(n.loc, msg, did_you_mean(&text, KINDS.iter().copied()));
                 None
@@ -305,6 +319,7 @@ impl<'s> Builder<'s> {
         node.ipv6_ra = f.get("ipv6_ra").and_then(|v| self.r.ipv6_ra(v));
         node.ip6_auto = f.value("ip6").is_some_and(|v| self.r.ip6_mode(v));
         self.dhcp_keys(&mut node, &f, dhcp_kind, loc);
+        node.nat = super::nat::spec(&mut self.r, name, kind, &f, loc);
         node.vm = self.r.vm(&f, name, vm_kind, loc);
         node.run = self.r.node_run(&f, name, vm_kind);
         node.attach = self.r.attach(&f, name, kind_text.as_deref(), loc);

@@ -163,7 +163,7 @@ fn bad_kind() {
     let e = expect(
         &base_with("{kind: switch}", "{kind: swtich}"),
         6,
-        "unknown node kind `swtich` (expected host, switch or router)",
+        "unknown node kind `swtich` (expected host, switch, router, nat, internet, dhcp, vm or external)",
     );
     assert_eq!(e.hint.as_deref(), Some("did you mean `switch`?"));
     assert_eq!(e.loc, Loc::new(6, 16));
