@@ -9,7 +9,8 @@
 //! nothing deletes.
 
 use super::journal::write_atomic;
-use super::paths::{lab_dir, RUN_DIR};
+use super::lock::LOCK_DIR;
+use super::paths::{lab_dir, LAB_DIR_MODE, RUN_DIR};
 use super::{Error, Result};
 use crate::kernel::files;
 use serde::{Deserialize, Serialize};
@@ -80,9 +81,12 @@ fn read_forward() -> Option<ForwardRecord> {
 pub fn with_forward<R>(
     f: impl FnOnce(Option<ForwardRecord>) -> (Option<ForwardRecord>, R),
 ) -> Result<R> {
-    files::ensure_dir(Path::new(RUN_DIR), 0o755)
-        .map_err(|e| Error::io(format!("creating {RUN_DIR}"), e))?;
-    let lock_path = Path::new(RUN_DIR).join(".ip_forward.lock");
+    // Among the lab locks, where nothing deletes a lock file (a lock on a
+    // deleted inode serializes nothing).
+    for (d, mode) in [(RUN_DIR, 0o755), (LOCK_DIR, LAB_DIR_MODE)] {
+        files::ensure_dir(Path::new(d), mode).map_err(|e| Error::io(format!("creating {d}"), e))?;
+    }
+    let lock_path = Path::new(LOCK_DIR).join("ip_forward.lock");
     let lock = files::open_file(&lock_path, 0o600, false)
         .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
     let start = Instant::now();
@@ -90,9 +94,18 @@ pub fn with_forward<R>(
         .map_err(|e| Error::io(format!("locking {}", lock_path.display()), e))?
     {
         if start.elapsed() > Duration::from_secs(10) {
+            let holders: Vec<String> = files::lock_holders(&lock)
+                .iter()
+                .map(|h| format!("pid {} ({})", h.pid, h.command))
+                .collect();
             return Err(Error::Journal(format!(
-                "{} stayed locked for 10 s",
-                lock_path.display()
+                "{} stayed locked for 10 s, held by {}; try again once it has finished",
+                lock_path.display(),
+                if holders.is_empty() {
+                    "a process that could not be named".to_string()
+                } else {
+                    holders.join(", ")
+                }
             )));
         }
         std::thread::sleep(Duration::from_millis(5));
