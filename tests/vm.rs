@@ -20,6 +20,14 @@ use std::time::{Duration, Instant};
 /// TCG guests on a loaded 2-core machine: generous.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(150);
 
+/// One test here runs `nlab cleanup`, which ends every lab it sees (the
+/// other tests' guests included): the tests take turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn nlab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nlab"))
 }
@@ -125,6 +133,31 @@ fn start_user_vm(report: &serde_json::Value, dir: &Path) -> Kill {
     Kill(child)
 }
 
+/// What QEMU itself said (nlab keeps its output beside the console's
+/// log) and the state of every QEMU process, for a guest that stayed
+/// silent.
+fn qemu_side(console_log: &Path) -> String {
+    let own = console_log
+        .to_str()
+        .and_then(|p| p.strip_suffix(".console.log"))
+        .map(|p| format!("{p}.log"));
+    let said = own
+        .as_ref()
+        .map(|p| format!("{p}:\n{}", std::fs::read_to_string(p).unwrap_or_default()))
+        .unwrap_or_default();
+    let ps = Command::new("ps")
+        .args([
+            "-C",
+            "qemu-system-x86_64",
+            "-o",
+            "pid,stat,wchan:30,etime,time,args",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    format!("{said}\nQEMU processes:\n{ps}")
+}
+
 fn wait_for(file: &Path, what: &str) -> Duration {
     let t0 = Instant::now();
     loop {
@@ -134,9 +167,10 @@ fn wait_for(file: &Path, what: &str) -> Duration {
         }
         assert!(
             !text.contains("Kernel panic") && t0.elapsed() < BOOT_TIMEOUT,
-            "no `{what}` in {} after {:?}:\n{text}",
+            "no `{what}` in {} after {:?}:\n{text}\n{}",
             file.display(),
-            t0.elapsed()
+            t0.elapsed(),
+            qemu_side(file)
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -194,6 +228,7 @@ fn console_runs(lab: &str) -> String {
 
 #[test]
 fn guests_on_a_lab_ping_both_ways_and_take_console_input() {
+    let _turn = turn();
     if let Some(why) = skip_reason() {
         eprintln!("SKIP: {why}");
         return;
@@ -279,6 +314,7 @@ fn guests_on_a_lab_ping_both_ways_and_take_console_input() {
 /// is lost, as after `kill -9` of nlab.
 #[test]
 fn cleanup_stops_a_guest_by_its_record() {
+    let _turn = turn();
     if let Some(why) = skip_reason() {
         eprintln!("SKIP: {why}");
         return;
@@ -320,6 +356,7 @@ fn cleanup_stops_a_guest_by_its_record() {
 
 #[test]
 fn a_missing_image_is_an_error_at_its_line_and_nothing_is_made() {
+    let _turn = turn();
     if !nix::unistd::geteuid().is_root() {
         eprintln!("SKIP: needs root");
         return;
