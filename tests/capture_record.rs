@@ -9,7 +9,7 @@
 //! their line with nothing built.
 mod common;
 
-use common::{lab_name, nlab, supervisors_of, text, wait_until, LabGuard};
+use common::{gone, lab_name, nlab, supervisors_of, text, wait_until, LabGuard};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -238,7 +238,9 @@ fn rotation_kill_9_and_removal_keep_every_file_readable() {
     let _ = Command::new("kill")
         .args(["-9", &pids[0].to_string()])
         .status();
-    assert!(wait_until(Duration::from_secs(3), || supervisors_of(&lab).is_empty()));
+    assert!(wait_until(Duration::from_secs(3), || pids
+        .iter()
+        .all(|&p| gone(p))));
     let o = nlab()
         .args(["capture", &lab, "--list"])
         .output()

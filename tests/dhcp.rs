@@ -367,7 +367,9 @@ fn builtin_clients_then_a_supervisor_killed_with_9_keeps_every_lease() {
     let _ = Command::new("kill")
         .args(["-9", &pids[0].to_string()])
         .status();
-    assert!(wait_until(Duration::from_secs(3), || supervisors_of(&lab).is_empty()));
+    assert!(wait_until(Duration::from_secs(3), || pids
+        .iter()
+        .all(|&p| gone(p))));
     assert_eq!(std::fs::read_to_string(&path).expect("lease file"), before);
     let o = nlab()
         .args(["supervisor", "start", &lab])

@@ -216,7 +216,9 @@ fn a_restarted_supervisor_advertises_again_and_removing_ipv6_ra_says_goodbye() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    assert!(wait_until(Duration::from_secs(5), || supervisors_of(&lab).is_empty()));
+    assert!(wait_until(Duration::from_secs(5), || pids
+        .iter()
+        .all(|&p| gone(p))));
     // The kernel keeps what SLAAC gave; nobody answers solicitations now.
     assert_eq!(slaac_addr(&lab, "h1", "fd00:1:"), before);
     let (ok, out) = rdisc6_tries(&lab, "h1", 1);

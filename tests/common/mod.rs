@@ -99,6 +99,13 @@ pub fn assert_no_trace(lab: &str) {
 }
 
 /// Live processes running `nlab supervise LAB`, read from /proc.
+/// The process has exited: no `/proc/PID` left, or a zombie. A process
+/// killed with -9 loses its command line before it is gone (its memory
+/// goes first, its files later), so a scan by command line is no proof.
+pub fn gone(pid: i32) -> bool {
+    stat_fields(&format!("/proc/{pid}/stat")).is_none_or(|f| f.first().is_some_and(|s| s == "Z"))
+}
+
 pub fn supervisors_of(lab: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
