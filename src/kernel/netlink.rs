@@ -234,6 +234,21 @@ impl Socket {
         pending.clear();
     }
 
+    /// Sends `msg` alone with `flags`; returns its sequence number, which
+    /// the answer's messages carry.
+    fn send_one(&mut self, msg: RouteNetlinkMessage, flags: u16, what: &str) -> Result<u32> {
+        let seq = self.next_seq();
+        let mut hdr = NetlinkHeader::default();
+        hdr.flags = flags;
+        hdr.sequence_number = seq;
+        let mut m = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(msg));
+        m.finalize();
+        let mut out = vec![0u8; m.buffer_len()];
+        m.serialize(&mut out);
+        self.send_all(&out).map_err(|e| Error::io(what, e))?;
+        Ok(seq)
+    }
+
     /// Runs a dump request (`RTM_GETLINK` with `NLM_F_DUMP`, …) and returns
     /// every message of the answer.
     pub fn dump(
@@ -241,15 +256,7 @@ impl Socket {
         msg: RouteNetlinkMessage,
         what: &str,
     ) -> Result<Vec<RouteNetlinkMessage>> {
-        let seq = self.next_seq();
-        let mut hdr = NetlinkHeader::default();
-        hdr.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        hdr.sequence_number = seq;
-        let mut m = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(msg));
-        m.finalize();
-        let mut out = vec![0u8; m.buffer_len()];
-        m.serialize(&mut out);
-        self.send_all(&out).map_err(|e| Error::io(what, e))?;
+        let seq = self.send_one(msg, NLM_F_REQUEST | NLM_F_DUMP, what)?;
         let mut result = Vec::new();
         loop {
             let n = self.recv().map_err(|e| Error::io(what, e))?;
@@ -292,15 +299,7 @@ impl Socket {
         msg: RouteNetlinkMessage,
         what: &str,
     ) -> Result<Vec<RouteNetlinkMessage>> {
-        let seq = self.next_seq();
-        let mut hdr = NetlinkHeader::default();
-        hdr.flags = NLM_F_REQUEST | NLM_F_ACK;
-        hdr.sequence_number = seq;
-        let mut m = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(msg));
-        m.finalize();
-        let mut out = vec![0u8; m.buffer_len()];
-        m.serialize(&mut out);
-        self.send_all(&out).map_err(|e| Error::io(what, e))?;
+        let seq = self.send_one(msg, NLM_F_REQUEST | NLM_F_ACK, what)?;
         let mut result = Vec::new();
         loop {
             let n = self.recv().map_err(|e| Error::io(what, e))?;
