@@ -257,6 +257,25 @@ impl Socket {
         what: &str,
     ) -> Result<Vec<RouteNetlinkMessage>> {
         let seq = self.send_one(msg, NLM_F_REQUEST | NLM_F_DUMP, what)?;
+        self.answer(seq, what)
+    }
+
+    /// Sends one request the kernel answers with messages but that is no
+    /// dump (`RTM_GETLINK` of one index, `RTM_GETNSID`), and returns them.
+    /// The ack that follows the answer ends it.
+    pub fn get(
+        &mut self,
+        msg: RouteNetlinkMessage,
+        what: &str,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        let seq = self.send_one(msg, NLM_F_REQUEST | NLM_F_ACK, what)?;
+        self.answer(seq, what)
+    }
+
+    /// The messages answering request `seq`, up to the `NLMSG_DONE` that
+    /// ends a dump or the ack (or error) that ends any other request.
+    /// Messages of other requests are skipped.
+    fn answer(&mut self, seq: u32, what: &str) -> Result<Vec<RouteNetlinkMessage>> {
         let mut result = Vec::new();
         loop {
             let n = self.recv().map_err(|e| Error::io(what, e))?;
@@ -270,61 +289,21 @@ impl Socket {
                     off += align4(len.max(16));
                     continue;
                 }
-                if ty == NLMSG_DONE {
-                    self.rbuf = Vec::new();
-                    return Ok(result);
-                }
-                if ty == NLMSG_ERROR {
-                    let payload = &self.rbuf[off + 16..off + len.max(16)];
-                    if let Some((code, _)) = parse_error(payload) {
-                        return Err(Error::errno(what, code));
-                    }
-                    return Ok(result);
-                }
-                let parsed =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.rbuf[off..off + len])
-                        .map_err(|e| Error::protocol(what, e.to_string()))?;
-                if let NetlinkPayload::InnerMessage(inner) = parsed.payload {
-                    result.push(inner);
-                }
-                off += align4(len.max(16));
-            }
-        }
-    }
-    /// Sends one request the kernel answers with messages but that is no
-    /// dump (`RTM_GETLINK` of one index, `RTM_GETNSID`), and returns them.
-    /// The ack that follows the answer ends it.
-    pub fn get(
-        &mut self,
-        msg: RouteNetlinkMessage,
-        what: &str,
-    ) -> Result<Vec<RouteNetlinkMessage>> {
-        let seq = self.send_one(msg, NLM_F_REQUEST | NLM_F_ACK, what)?;
-        let mut result = Vec::new();
-        loop {
-            let n = self.recv().map_err(|e| Error::io(what, e))?;
-            let mut off = 0;
-            while off + 16 <= n {
-                let buf = NetlinkBuffer::new_checked(&self.rbuf[off..n])
-                    .map_err(|e| Error::protocol(what, e.to_string()))?;
-                let len = buf.length() as usize;
-                let (ty, s) = (buf.message_type(), buf.sequence_number());
-                if s == seq && ty == NLMSG_ERROR {
-                    let code = parse_error(&self.rbuf[off + 16..off + len.max(16)]);
+                if ty == NLMSG_DONE || ty == NLMSG_ERROR {
+                    let code = (ty == NLMSG_ERROR)
+                        .then(|| parse_error(&self.rbuf[off + 16..off + len.max(16)]))
+                        .flatten();
                     self.rbuf = Vec::new();
                     return match code {
                         Some((code, _)) => Err(Error::errno(what, code)),
                         None => Ok(result),
                     };
                 }
-                if s == seq {
-                    let parsed = NetlinkMessage::<RouteNetlinkMessage>::deserialize(
-                        &self.rbuf[off..off + len],
-                    )
-                    .map_err(|e| Error::protocol(what, e.to_string()))?;
-                    if let NetlinkPayload::InnerMessage(inner) = parsed.payload {
-                        result.push(inner);
-                    }
+                let parsed =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.rbuf[off..off + len])
+                        .map_err(|e| Error::protocol(what, e.to_string()))?;
+                if let NetlinkPayload::InnerMessage(inner) = parsed.payload {
+                    result.push(inner);
                 }
                 off += align4(len.max(16));
             }
