@@ -183,6 +183,20 @@ topology:
     assert_eq!(out(&left), "", "the PID namespace's init outlived down");
 }
 
+/// Writes `yaml` to `file`, runs `nlab up` on it and checks it is refused
+/// as bad input (exit 2) saying each of `wants`, with no namespace of the
+/// lab made.
+fn assert_refused(name: &str, file: &Path, yaml: &str, wants: &[String]) {
+    std::fs::write(file, yaml).unwrap();
+    let o = nlab().arg("up").arg(file).output().unwrap();
+    let e = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    for want in wants {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    assert_eq!(count_ns(&format!("nlab-{name}-")), 0);
+}
+
 #[test]
 fn bad_settings_are_reported_at_their_line_and_nothing_is_built() {
     require_root!();
@@ -191,80 +205,61 @@ fn bad_settings_are_reported_at_their_line_and_nothing_is_built() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.yaml");
     let f = file.display().to_string();
-    std::fs::write(
+    assert_refused(
+        &name,
         &file,
-        format!(
+        &format!(
             "name: {name}\ntopology:\n  nodes:\n    h1:\n      memory: lots\n      cpu: 0\n      \
              pids: -1\n      binds: [\"relative:/x\"]\n      isolation: \
              {{uts: maybe, net: true}}\n"
         ),
-    )
-    .unwrap();
-    let o = nlab().arg("up").arg(&file).output().unwrap();
-    let e = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{e}");
-    for want in [
-        format!("{f}:5:"),
-        "`memory`: `lots` is not a size".to_string(),
-        format!("{f}:6:"),
-        "`cpu: 0` must be more than 0".to_string(),
-        format!("{f}:7:"),
-        "`pids`: `-1` is not a whole number of tasks".to_string(),
-        format!("{f}:8:"),
-        "is not an absolute path".to_string(),
-        format!("{f}:9:"),
-        "`isolation.uts` should be true or false".to_string(),
-        "unknown key `net`".to_string(),
-    ] {
-        assert!(e.contains(&want), "missing {want:?} in:\n{e}");
-    }
-    assert_eq!(count_ns(&format!("nlab-{name}-")), 0);
+        &[
+            format!("{f}:5:"),
+            "`memory`: `lots` is not a size".to_string(),
+            format!("{f}:6:"),
+            "`cpu: 0` must be more than 0".to_string(),
+            format!("{f}:7:"),
+            "`pids`: `-1` is not a whole number of tasks".to_string(),
+            format!("{f}:8:"),
+            "is not an absolute path".to_string(),
+            format!("{f}:9:"),
+            "`isolation.uts` should be true or false".to_string(),
+            "unknown key `net`".to_string(),
+        ],
+    );
     // Well-formed values the topology's rules refuse.
-    std::fs::write(
+    assert_refused(
+        &name,
         &file,
-        format!(
+        &format!(
             "name: {name}\ntopology:\n  nodes:\n    h1:\n      sysctls: {{kernel.pid_max: 100}}\n    \
              h2:\n      memory: 1m\n      env: {{NLAB_NODE: x, 1x: y}}\n"
         ),
-    )
-    .unwrap();
-    let o = nlab().arg("up").arg(&file).output().unwrap();
-    let e = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{e}");
-    for want in [
-        format!("{f}:5:"),
-        "sysctl `kernel.pid_max` of `h1` is not a network namespace's".to_string(),
-        format!("{f}:7:"),
-        "too little for any program to start".to_string(),
-        format!("{f}:8:"),
-        "NLAB_* variables are set by nlab".to_string(),
-        "`1x` in `env` of `h2` is not a variable name".to_string(),
-    ] {
-        assert!(e.contains(&want), "missing {want:?} in:\n{e}");
-    }
-    assert_eq!(count_ns(&format!("nlab-{name}-")), 0);
+        &[
+            format!("{f}:5:"),
+            "sysctl `kernel.pid_max` of `h1` is not a network namespace's".to_string(),
+            format!("{f}:7:"),
+            "too little for any program to start".to_string(),
+            format!("{f}:8:"),
+            "NLAB_* variables are set by nlab".to_string(),
+            "`1x` in `env` of `h2` is not a variable name".to_string(),
+        ],
+    );
 
     // What only the machine can tell, before anything is built: a bind
     // source that does not exist, a sysctl the kernel lacks.
-    std::fs::write(
+    assert_refused(
+        &name,
         &file,
-        format!(
+        &format!(
             "name: {name}\ntopology:\n  nodes:\n    h1:\n      binds: [\"/nonexistent/nlab:/mnt:ro\"]\n      \
              sysctls: {{net.ipv4.no_such_key: 1}}\n    h2: {{}}\n"
         ),
-    )
-    .unwrap();
-    let o = nlab().arg("up").arg(&file).output().unwrap();
-    let e = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{e}");
-    assert!(e.contains(&format!("{f}:5: node `h1`: bind `/nonexistent/nlab:/mnt:ro`: the source /nonexistent/nlab cannot be used")), "{e}");
-    assert!(
-        e.contains(&format!(
-            "{f}:6: node `h1`: sysctl `net.ipv4.no_such_key` does not exist"
-        )),
-        "{e}"
+        &[
+            format!("{f}:5: node `h1`: bind `/nonexistent/nlab:/mnt:ro`: the source /nonexistent/nlab cannot be used"),
+            format!("{f}:6: node `h1`: sysctl `net.ipv4.no_such_key` does not exist"),
+        ],
     );
-    assert_eq!(count_ns(&format!("nlab-{name}-")), 0);
     assert!(!Path::new(&format!("/run/nlab/{name}")).exists());
 
     // A failing exec: command names node and command; nothing is left.
