@@ -40,6 +40,7 @@ mod run;
 mod show;
 mod supervise;
 mod vms;
+mod vnet;
 mod wiring;
 
 use clap::{Args, Parser, Subcommand};
@@ -307,6 +308,8 @@ pub enum Command {
     /// Capture packets on lab interfaces: pcapng Wireshark and tcpdump
     /// read (one interface per NODE:IFACE), or a line per packet.
     Capture(capture::CaptureArgs),
+    #[command(flatten)]
+    Vnet(vnet::VnetCommand),
 }
 
 #[derive(Args, Debug)]
@@ -445,5 +448,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Features { json } => link::features(json),
         Command::Capture(a) => capture::capture(a),
         Command::Leases { lab, json } => leases::leases(&lab, json),
+        Command::Vnet(c) => vnet::dispatch(c),
     }
 }
