@@ -240,16 +240,18 @@ mod tests {
 
     #[test]
     fn inherited_descriptors_reach_the_child_and_no_other() {
-        let (r, _w) = nix::unistd::pipe().expect("pipe");
+        let (r, _w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
         let n = r.as_raw_fd();
+        let me = std::fs::read_link(format!("/proc/self/fd/{n}")).expect("our pipe");
+        let script = format!("readlink /proc/self/fd/{n}");
+        let child_sees = |cmd: &mut Command| {
+            let o = cmd.args(["-c", &script]).output().expect("sh");
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
         let mut with = Command::new("sh");
-        with.args(["-c", &format!("test -e /proc/self/fd/{n}")]);
         inherit(&mut with, vec![n]);
-        assert!(with.status().expect("sh").success());
-        let without = Command::new("sh")
-            .args(["-c", &format!("test -e /proc/self/fd/{n}")])
-            .status()
-            .expect("sh");
-        assert!(!without.success(), "a close-on-exec pipe leaked");
+        assert_eq!(child_sees(&mut with), me.to_string_lossy());
+        let without = child_sees(&mut Command::new("sh"));
+        assert_ne!(without, me.to_string_lossy(), "a close-on-exec pipe leaked");
     }
 }
