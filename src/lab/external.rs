@@ -124,7 +124,7 @@ fn open_container(node: &Node, rts: &[Runtime], name: &str) -> Result<(NetNs, Pr
     if rts.is_empty() {
         return Err(refuse(
             node,
-            format!("container `{name}`: neither podman nor docker answers here"),
+            format!("container `{name}`: {}", container::why_none()),
         ));
     }
     for rt in rts {
@@ -150,10 +150,7 @@ fn open_container(node: &Node, rts: &[Runtime], name: &str) -> Result<(NetNs, Pr
 
 fn pick_runtime(lab: &str, node: &Node, rts: &[Runtime], spec: &ImageSpec) -> Result<Runtime> {
     if rts.is_empty() {
-        let msg = format!(
-            "image `{}`: neither podman nor docker answers here (install one)",
-            spec.image
-        );
+        let msg = format!("image `{}`: {}", spec.image, container::why_none());
         return Err(refuse(node, msg));
     }
     let Some(rt) = rts
