@@ -87,7 +87,7 @@ mod tests {
             e.addrs
                 .push(format!("10.0.0.{}/24", i + 1).parse().unwrap());
             t.links
-                .push(Link::new(e, Endpoint::new("s1", &format!("p{i}"))));
+                .push(Link::new(e, Endpoint::new("s1", format!("p{i}"))));
         }
         t
     }
