@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The stand-in `docker`. State lives beside it: `log` (one line per
-/// call), `nodaemon` (if present, the daemon is "down"), and per
+/// call), `nodaemon` (if present, the daemon is "down"), `hostnet` (if
+/// present, `run` leaves the container in the host's namespace), and per
 /// container NAME.pid and NAME.lab.
 const FAKE_DOCKER: &str = r#"#!/bin/sh
 d=$(/usr/bin/dirname "$0")/state
@@ -46,8 +47,17 @@ case "$1" in
         *) break ;;
       esac
     done
+    if [ -e "$d/hostnet" ]; then
+      /bin/sleep 1000 </dev/null >/dev/null 2>&1 &
+      echo $! > "$d/$name.pid"; echo "$lab" > "$d/$name.lab"; exit 0
+    fi
     /usr/bin/unshare -n /bin/sleep 1000 </dev/null >/dev/null 2>&1 &
-    echo $! > "$d/$name.pid"
+    pid=$!
+    # As Docker does, answer once the container is in its namespace.
+    while [ "$(/usr/bin/readlink /proc/$pid/ns/net)" = "$(/usr/bin/readlink /proc/self/ns/net)" ]; do
+      /bin/sleep 0.01
+    done
+    echo $pid > "$d/$name.pid"
     echo "$lab" > "$d/$name.lab"
     echo 0123456789ab ;;
   rm)
@@ -231,6 +241,33 @@ fn without_a_runtime_up_says_what_failed_and_what_to_do() {
     assert!(
         !fake.log().iter().any(|l| l.starts_with("run ")),
         "{:?}",
+        fake.log()
+    );
+    assert_no_trace(&lab);
+}
+
+/// A runtime that left the container in the host's network namespace
+/// (ignoring `--network none`): nlab refuses to wire it, removes the
+/// container and leaves nothing of the lab.
+#[test]
+fn a_container_in_the_hosts_namespace_is_refused() {
+    require_root!();
+    let fake = FakeDocker::new();
+    std::fs::write(fake.state().join("hostnet"), b"").expect("host network");
+    let lab = lab_name("dkh");
+    let file = topology(fake.dir.path(), &lab);
+    let _guard = LabGuard(lab.clone());
+    let up = fake.nlab(&["up", file.to_str().expect("path")]);
+    let err = String::from_utf8_lossy(&up.stderr);
+    assert!(!up.status.success(), "{err}");
+    assert!(
+        err.contains("is in the host's network namespace, not one of its own"),
+        "{err}"
+    );
+    let cname = format!("nlab-{lab}-b1");
+    assert!(
+        fake.log().iter().any(|l| l == &format!("rm -f {cname}")),
+        "the container was left: {:?}",
         fake.log()
     );
     assert_no_trace(&lab);

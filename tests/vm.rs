@@ -453,6 +453,6 @@ topology:
         (Some(4), Some(4)),
         "{v}"
     );
-    assert_eq!(v["not_sources"][0][0], "vm1", "{v}");
+    assert_eq!(v["not_sources"][0]["node"], "vm1", "{v}");
     assert_eq!(v["failed"].as_array().map(Vec::len), Some(0), "{v}");
 }

@@ -195,6 +195,10 @@ topology:
         String::from_utf8_lossy(&up.stderr)
     );
     assert!(text.contains("VM vm1: started, QEMU pid"), "{text}");
+    assert!(
+        text.contains("  macvtap eth0: its queue is QEMU's"),
+        "{text}"
+    );
     let ns = common::ns(&lab, "vm1");
     let pid = qemu_pid(&lab);
 

@@ -124,7 +124,12 @@ pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Res
             failed: Vec<(String, String)>,
             /// Hosts not pinged from (VMs), each with why.
             #[serde(skip_serializing_if = "Vec::is_empty")]
-            not_sources: Vec<(&'a str, &'static str)>,
+            not_sources: Vec<NotSource<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct NotSource<'a> {
+            node: &'a str,
+            why: &'static str,
         }
         let failed = results
             .iter()
@@ -141,7 +146,10 @@ pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Res
             failed,
             not_sources: skip
                 .iter()
-                .map(|&i| (hosts[i].name.as_str(), ping::VM_NOTE))
+                .map(|&i| NotSource {
+                    node: hosts[i].name.as_str(),
+                    why: ping::VM_NOTE,
+                })
                 .collect(),
         })?;
     } else {

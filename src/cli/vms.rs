@@ -47,6 +47,9 @@ pub fn print(lab: &str, vms: &[VmReport]) {
                     "VM {}: {how}, QEMU pid {pid}{accel}; console: nlab console {lab} {}",
                     v.node, v.node
                 );
+                for m in &v.macvtaps {
+                    println!("  macvtap {m}: its queue is QEMU's (-netdev tap,fd=N)");
+                }
             }
             (None, None) => {}
         }
