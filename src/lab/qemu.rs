@@ -104,6 +104,22 @@ pub(crate) fn macvtap_args(lab: &str, n: &Node, taps: usize, fds: &[Vec<RawFd>])
     out
 }
 
+/// What a user starting VM `n` needs of each of its macvtaps.
+fn macvtap_queues(lab: &str, n: &Node) -> Vec<super::vm::MacvtapQueue> {
+    let ns = netns::ns_name(lab, &n.name);
+    n.macvlans
+        .iter()
+        .filter(|m| m.tap)
+        .map(|m| super::vm::MacvtapQueue {
+            iface: m.end.iface.clone(),
+            device: macvtap::device(&ns, &m.end.iface)
+                .ok()
+                .map(|(a, b)| format!("{a}:{b}")),
+            mac: guest_mac(lab, &m.end),
+        })
+        .collect()
+}
+
 /// Opens the queues of every macvtap of VM `n` (see
 /// [`crate::kernel::macvtap`]), `queues` each, in the node's order.
 fn open_macvtaps(lab: &str, n: &Node, queues: u16) -> Result<Vec<Vec<OwnedFd>>> {
@@ -223,6 +239,7 @@ pub(crate) fn ensure_running(t: &Topology) -> Result<Vec<VmReport>> {
             taps: (0..linked_ends(t, &n.name).len()).map(tap_name).collect(),
             net_args: net.clone(),
             macvtaps: n.macvlans.iter().map(|m| m.end.iface.clone()).collect(),
+            macvtap_queues: Vec::new(),
             command: None,
             pid: None,
             started: false,
@@ -232,6 +249,7 @@ pub(crate) fn ensure_running(t: &Topology) -> Result<Vec<VmReport>> {
         };
         match &vm.boot {
             None => {
+                r.macvtap_queues = macvtap_queues(&t.name, n);
                 r.command = Some(format!(
                     "ip netns exec {ns} {QEMU} {} <your machine, memory, disk and console arguments>",
                     net.iter().map(|a| shell_word(a)).collect::<Vec<_>>().join(" ")
