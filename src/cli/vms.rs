@@ -22,10 +22,14 @@ pub fn print(lab: &str, vms: &[VmReport]) {
     for v in vms {
         match (&v.command, v.pid) {
             (Some(cmd), _) => {
+                let taps = if v.taps.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (TAPs {})", v.taps.join(", "))
+                };
                 println!(
-                    "VM {}: start it yourself, inside its namespace (TAPs {}):",
-                    v.node,
-                    v.taps.join(", ")
+                    "VM {}: start it yourself, inside its namespace{taps}:",
+                    v.node
                 );
                 println!("  {cmd}");
                 println!("  (or: nlab exec {lab} {} -- qemu-system-x86_64 …)", v.node);

@@ -250,10 +250,14 @@ pub(crate) fn ensure_running(t: &Topology) -> Result<Vec<VmReport>> {
         match &vm.boot {
             None => {
                 r.macvtap_queues = macvtap_queues(&t.name, n);
-                r.command = Some(format!(
-                    "ip netns exec {ns} {QEMU} {} <your machine, memory, disk and console arguments>",
-                    net.iter().map(|a| shell_word(a)).collect::<Vec<_>>().join(" ")
-                ));
+                let words: Vec<String> = net.iter().map(|a| shell_word(a)).collect();
+                let mut cmd = format!("ip netns exec {ns} {QEMU} ");
+                for w in &words {
+                    cmd.push_str(w);
+                    cmd.push(' ');
+                }
+                cmd.push_str("<your machine, memory, disk and console arguments>");
+                r.command = Some(cmd);
             }
             Some(boot) => {
                 r.console = Some(console_path(&t.name, &n.name));
