@@ -233,6 +233,12 @@ fn a_vms_macvtap_passes_the_segments_frames_to_its_queue() {
         .expect("dev");
     let dev = String::from_utf8_lossy(&dev.stdout).trim().to_string();
     let (major, minor) = dev.split_once(':').expect("major:minor");
+    // `up` told the user that device and the guest's MAC.
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("macvtap eth0: add `-netdev tap,id=ID,fd=N -device virtio-net-pci,netdev=ID,mac=02:00:00:77:00:20` with fd N open on its queue device {dev} ")),
+        "{said}"
+    );
     let node = std::env::temp_dir().join(format!("nlab-tap{tag}"));
     let _ = std::fs::remove_file(&node);
     let mk = Command::new("mknod")

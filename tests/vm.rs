@@ -385,3 +385,74 @@ fn a_missing_image_is_an_error_at_its_line_and_nothing_is_made() {
         .expect("console");
     assert!(!out.status.success());
 }
+
+/// `pingall` on a lab with one guest nlab starts and two hosts: every
+/// pair from a host answers, the pairs *to* the guest included, and the
+/// guest (whose namespace holds no address) is named as no source
+/// instead of counting as failures.
+#[test]
+fn pingall_pings_a_guest_and_says_it_is_no_source() {
+    let _turn = turn();
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIP: {why}");
+        return;
+    }
+    let lab = lab_name("vmp");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (vmlinuz, _) = guest::kernel().expect("kernel");
+    std::os::unix::fs::symlink(&vmlinuz, dir.path().join("vmlinuz")).expect("symlink kernel");
+    guest::initramfs(&dir.path().join("initrd.cpio"));
+    let yaml = format!(
+        r#"name: {lab}
+topology:
+  nodes:
+    h1: {{}}
+    h2: {{}}
+    s1: {{kind: switch}}
+    vm1: {{kind: vm, kernel: vmlinuz, initrd: initrd.cpio, memory: 192, accel: tcg, append: "quiet nlabtest.peer=10.0.0.1"}}
+  links:
+    - endpoints: [{{node: h1, iface: eth0, ip: 10.0.0.1/24}}, "s1:p1"]
+    - endpoints: [{{node: h2, iface: eth0, ip: 10.0.0.2/24}}, "s1:p2"]
+    - endpoints: [{{node: vm1, iface: eth0, ip: 10.0.0.11/24}}, "s1:p3"]
+"#
+    );
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, yaml).expect("write topology");
+    let _guard = LabGuard(lab.clone());
+    let up = nlab().arg("up").arg(&file).output().expect("nlab up");
+    assert!(
+        up.status.success(),
+        "up: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let log = PathBuf::from(format!("/run/nlab/{lab}/vm/vm1.console.log"));
+    wait_for(&log, "NLAB-PINGBACK-OK vm1 10.0.0.1");
+
+    let out = nlab().args(["pingall", &lab]).output().expect("pingall");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("h1 -> h2 vm1 \n"), "{text}");
+    assert!(text.contains("h2 -> h1 vm1 \n"), "{text}");
+    assert!(
+        text.contains("vm1 -> (not a source: a VM's address is its guest's"),
+        "{text}"
+    );
+    assert!(
+        text.contains("*** Results: 0% dropped (4/4 received)"),
+        "{text}"
+    );
+    assert!(text.contains("*** Not pinged from: vm1"), "{text}");
+
+    let out = nlab()
+        .args(["pingall", "--json", &lab])
+        .output()
+        .expect("pingall --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("pingall --json");
+    assert_eq!(
+        (v["sent"].as_u64(), v["received"].as_u64()),
+        (Some(4), Some(4)),
+        "{v}"
+    );
+    assert_eq!(v["not_sources"][0]["node"], "vm1", "{v}");
+    assert_eq!(v["failed"].as_array().map(Vec::len), Some(0), "{v}");
+}

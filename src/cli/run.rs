@@ -81,7 +81,10 @@ pub fn pingall(a: PingArgs) -> anyhow::Result<i32> {
 /// Returns 1 when any pair failed.
 pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Result<i32> {
     let hosts = ping::hosts_of(lab.topology(), v6);
-    let pairs = hosts.len() * hosts.len().saturating_sub(1);
+    // VMs are destinations only: their guest holds the address.
+    let skip = ping::not_sources(lab.topology(), &hosts);
+    let wanted = ping::without_sources(&ping::all_pairs(hosts.len()), &skip);
+    let pairs = wanted.len();
     let bar =
         (!json && pairs >= PROGRESS_MIN_PAIRS && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(pairs as u64);
@@ -102,7 +105,7 @@ pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Res
             b.set_position(done as u64);
         }
     };
-    let results = ping::ping_all(&hosts, &opts, &progress)
+    let results = ping::ping_pairs(&hosts, &wanted, &opts, &progress)
         .with_context(|| format!("pinging across lab {}", lab.name()))?;
     if let Some(b) = &bar {
         b.finish_and_clear();
@@ -119,6 +122,14 @@ pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Res
             dropped_percent: f64,
             seconds: f64,
             failed: Vec<(String, String)>,
+            /// Hosts not pinged from (VMs), each with why.
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            not_sources: Vec<NotSource<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct NotSource<'a> {
+            node: &'a str,
+            why: &'static str,
         }
         let failed = results
             .iter()
@@ -133,9 +144,16 @@ pub fn pingall_lab(lab: &Lab, timeout: f64, v6: bool, json: bool) -> anyhow::Res
             dropped_percent: summary.dropped_pct,
             seconds: elapsed.as_secs_f64(),
             failed,
+            not_sources: skip
+                .iter()
+                .map(|&i| NotSource {
+                    node: hosts[i].name.as_str(),
+                    why: ping::VM_NOTE,
+                })
+                .collect(),
         })?;
     } else {
-        print!("{}", ping::mininet_report(&hosts, &results));
+        print!("{}", ping::report_skipping(&hosts, &results, &skip));
         println!("*** {} pairs in {}", results.len(), secs(elapsed));
     }
     Ok(if summary.received == summary.pairs {

@@ -22,17 +22,23 @@ pub fn print(lab: &str, vms: &[VmReport]) {
     for v in vms {
         match (&v.command, v.pid) {
             (Some(cmd), _) => {
+                let taps = if v.taps.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (TAPs {})", v.taps.join(", "))
+                };
                 println!(
-                    "VM {}: start it yourself, inside its namespace (TAPs {}):",
-                    v.node,
-                    v.taps.join(", ")
+                    "VM {}: start it yourself, inside its namespace{taps}:",
+                    v.node
                 );
                 println!("  {cmd}");
                 println!("  (or: nlab exec {lab} {} -- qemu-system-x86_64 …)", v.node);
-                for m in &v.macvtaps {
+                for q in &v.macvtap_queues {
+                    let dev = q.device.as_deref().unwrap_or("MAJOR:MINOR");
+                    let (a, b) = dev.split_once(':').unwrap_or((dev, ""));
                     println!(
-                        "  macvtap {m}: add `-netdev tap,id=ID,fd=N -device virtio-net-pci,netdev=ID,mac=MAC` with fd N open on /dev/tapIFINDEX (ip -n {} link show {m})",
-                        v.namespace
+                        "  macvtap {}: add `-netdev tap,id=ID,fd=N -device virtio-net-pci,netdev=ID,mac={}` with fd N open on its queue device {dev} (e.g. mknod -m 600 /root/q c {a} {b}; /dev/tapIFINDEX may be another namespace's)",
+                        q.iface, q.mac
                     );
                 }
             }
@@ -47,6 +53,9 @@ pub fn print(lab: &str, vms: &[VmReport]) {
                     "VM {}: {how}, QEMU pid {pid}{accel}; console: nlab console {lab} {}",
                     v.node, v.node
                 );
+                for m in &v.macvtaps {
+                    println!("  macvtap {m}: its queue is QEMU's (-netdev tap,fd=N)");
+                }
             }
             (None, None) => {}
         }

@@ -61,35 +61,83 @@ fn stderr_line(o: &Output) -> String {
     last.unwrap_or("no message").trim().to_string()
 }
 
-/// The runtimes whose command answers (a `docker` without a daemon does
-/// not), Podman first.
+/// The commands that tell whether `rt` can run containers here: its
+/// client answers, and for Docker its daemon too (`docker version`
+/// succeeds without a daemon on some releases).
+pub fn probe_args(rt: Runtime) -> Vec<Vec<&'static str>> {
+    let version = vec!["version", "--format", "{{.Client.Version}}"];
+    match rt {
+        Runtime::Podman => vec![version],
+        Runtime::Docker => vec![version, vec!["info", "--format", "{{.ServerVersion}}"]],
+    }
+}
+
+/// Why `rt` cannot run containers here, `None` when it can.
+pub fn problem(rt: Runtime) -> Option<String> {
+    for args in probe_args(rt) {
+        let shown = format!("`{} {}`", rt.program(), args[0]);
+        match output(rt, &args) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Some(format!("{} is not installed", rt.program()))
+            }
+            Err(e) => return Some(format!("{shown} could not run: {e}")),
+            Ok(o) if !o.status.success() => {
+                return Some(format!("{shown} failed: {}", stderr_line(&o)))
+            }
+            Ok(_) => {}
+        }
+    }
+    None
+}
+
+/// The runtimes that can run containers here (a `docker` without a
+/// daemon cannot), Podman first.
 pub fn available() -> Vec<Runtime> {
     [Runtime::Podman, Runtime::Docker]
         .into_iter()
-        .filter(|rt| {
-            output(*rt, &["version", "--format", "{{.Client.Version}}"])
-                .map(|o| o.status.success())
-                .unwrap_or(false)
-                && (*rt == Runtime::Podman
-                    || output(*rt, &["info"]).is_ok_and(|o| o.status.success()))
-        })
+        .filter(|rt| problem(*rt).is_none())
         .collect()
+}
+
+/// What to tell a user for whom no runtime works, from each runtime's
+/// problem: what failed and what to do.
+pub fn none_works(problems: &[(Runtime, String)]) -> String {
+    let what: Vec<String> = problems
+        .iter()
+        .map(|(rt, p)| format!("{}: {p}", rt.program()))
+        .collect();
+    format!(
+        "no container runtime works here ({}); install Podman (Debian: apt-get install podman), \
+         or start Docker's daemon (systemctl start docker) so that `docker info` succeeds",
+        what.join("; ")
+    )
+}
+
+/// [`none_works`] for this host, probed now.
+pub fn why_none() -> String {
+    let problems: Vec<(Runtime, String)> = [Runtime::Podman, Runtime::Docker]
+        .into_iter()
+        .map(|rt| (rt, problem(rt).unwrap_or_else(|| "works now".into())))
+        .collect();
+    none_works(&problems)
+}
+
+/// The command that reads a container's init pid and whether it runs
+/// (the same for Docker and Podman).
+pub fn inspect_args(name: &str) -> [&str; 6] {
+    [
+        "inspect",
+        "--type",
+        "container",
+        "-f",
+        "{{.State.Pid}} {{.State.Running}}",
+        name,
+    ]
 }
 
 /// The state of container `name` in `rt`, `None` when it has none.
 pub fn inspect(rt: Runtime, name: &str) -> Option<State> {
-    let o = output(
-        rt,
-        &[
-            "inspect",
-            "--type",
-            "container",
-            "-f",
-            "{{.State.Pid}} {{.State.Running}}",
-            name,
-        ],
-    )
-    .ok()?;
+    let o = output(rt, &inspect_args(name)).ok()?;
     if !o.status.success() {
         return None;
     }
@@ -124,20 +172,7 @@ pub struct RunSpec<'a> {
 pub fn run(rt: Runtime, spec: &RunSpec) -> Result<()> {
     let mut tried = Vec::new();
     for extra in attempts(rt) {
-        let mut args: Vec<String> = extra.global;
-        args.extend(["run", "-d", "--network", "none", "--name", spec.name].map(String::from));
-        args.extend(extra.run);
-        for (k, v) in &spec.labels {
-            args.extend(["--label".to_string(), format!("{k}={v}")]);
-        }
-        for (k, v) in &spec.env {
-            args.extend(["--env".to_string(), format!("{k}={v}")]);
-        }
-        if let Some(e) = spec.entrypoint {
-            args.extend(["--entrypoint".to_string(), e.to_string()]);
-        }
-        args.push(spec.image.to_string());
-        args.extend(spec.cmd.iter().cloned());
+        let args = run_args(&extra, spec);
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let o = output(rt, &refs).map_err(|e| {
             Error::io(
@@ -162,13 +197,36 @@ pub fn run(rt: Runtime, spec: &RunSpec) -> Result<()> {
     ))
 }
 
-struct Attempt {
-    label: &'static str,
-    global: Vec<String>,
-    run: Vec<String>,
+/// One way of starting a container: options before `run` (the
+/// runtime's own) and after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub label: &'static str,
+    pub global: Vec<String>,
+    pub run: Vec<String>,
 }
 
-fn attempts(rt: Runtime) -> Vec<Attempt> {
+/// The whole command line (after the program) of one attempt.
+pub fn run_args(extra: &Attempt, spec: &RunSpec) -> Vec<String> {
+    let mut args: Vec<String> = extra.global.clone();
+    args.extend(["run", "-d", "--network", "none", "--name", spec.name].map(String::from));
+    args.extend(extra.run.iter().cloned());
+    for (k, v) in &spec.labels {
+        args.extend(["--label".to_string(), format!("{k}={v}")]);
+    }
+    for (k, v) in &spec.env {
+        args.extend(["--env".to_string(), format!("{k}={v}")]);
+    }
+    if let Some(e) = spec.entrypoint {
+        args.extend(["--entrypoint".to_string(), e.to_string()]);
+    }
+    args.push(spec.image.to_string());
+    args.extend(spec.cmd.iter().cloned());
+    args
+}
+
+/// The ways `run` tries, in order (see the module docs).
+pub fn attempts(rt: Runtime) -> Vec<Attempt> {
     let ulimits = own_ulimits();
     let mut v = vec![Attempt {
         label: "defaults",
@@ -228,11 +286,16 @@ fn on_path(program: &str) -> bool {
 /// Stops and removes container `name` at once (no grace period: the lab
 /// is going). Gone already is fine.
 pub fn remove(rt: Runtime, name: &str) -> bool {
-    let args: &[&str] = match rt {
-        Runtime::Podman => &["rm", "-f", "-t", "0", name],
-        Runtime::Docker => &["rm", "-f", name],
-    };
-    output(rt, args).is_ok_and(|o| o.status.success())
+    output(rt, &remove_args(rt, name)).is_ok_and(|o| o.status.success())
+}
+
+/// The command that removes a container at once (Docker's `rm -f`
+/// kills without a grace period; Podman's needs `-t 0`).
+pub fn remove_args(rt: Runtime, name: &str) -> Vec<&str> {
+    match rt {
+        Runtime::Podman => vec!["rm", "-f", "-t", "0", name],
+        Runtime::Docker => vec!["rm", "-f", name],
+    }
 }
 
 /// The value of label `key` on container `name` (`None`: no such
@@ -244,14 +307,25 @@ pub fn label_of(rt: Runtime, name: &str, key: &str) -> Option<String> {
     (o.status.success() && !v.is_empty() && v != "<no value>").then_some(v)
 }
 
-/// Containers of `rt` that carry `HOST_LABEL=host`, with their lab.
-pub fn labelled(rt: Runtime, host: &str) -> Vec<(String, String)> {
+/// The command listing the containers that carry `HOST_LABEL=host`, one
+/// `NAME LAB` line each (the two runtimes spell a label differently in
+/// `ps --format`).
+pub fn labelled_args(rt: Runtime, host: &str) -> Vec<String> {
     let filter = format!("label={HOST_LABEL}={host}");
     let format = match rt {
         Runtime::Podman => format!("{{{{.Names}}}} {{{{index .Labels \"{LAB_LABEL}\"}}}}"),
         Runtime::Docker => format!("{{{{.Names}}}} {{{{.Label \"{LAB_LABEL}\"}}}}"),
     };
-    let Ok(o) = output(rt, &["ps", "-a", "--filter", &filter, "--format", &format]) else {
+    ["ps", "-a", "--filter", &filter, "--format", &format]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Containers of `rt` that carry `HOST_LABEL=host`, with their lab.
+pub fn labelled(rt: Runtime, host: &str) -> Vec<(String, String)> {
+    let args = labelled_args(rt, host);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Ok(o) = output(rt, &refs) else {
         return Vec::new();
     };
     String::from_utf8_lossy(&o.stdout)
@@ -261,4 +335,130 @@ pub fn labelled(rt: Runtime, host: &str) -> Vec<(String, String)> {
             Some((name.to_string(), lab.trim().to_string()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec<'a>(cmd: &'a [String]) -> RunSpec<'a> {
+        RunSpec {
+            name: "nlab-demo-web",
+            image: "busybox:lab",
+            labels: vec![(LAB_LABEL.into(), "demo".into())],
+            cmd,
+            entrypoint: Some("/bin/sh"),
+            env: vec![("MODE".into(), "lab".into())],
+        }
+    }
+
+    /// The command lines nlab would run with Docker (no daemon runs on
+    /// the test machine, so this is how the Docker path is checked).
+    #[test]
+    fn docker_command_lines() {
+        let cmd = ["-c".to_string(), "sleep 1000".to_string()];
+        let tries = attempts(Runtime::Docker);
+        let labels: Vec<&str> = tries.iter().map(|a| a.label).collect();
+        // Podman's OCI runtime and cgroup manager flags are not Docker's.
+        assert_eq!(labels, ["defaults", "this process's ulimits"]);
+        assert!(tries.iter().all(|a| a.global.is_empty()), "{tries:?}");
+        assert_eq!(
+            run_args(&tries[0], &spec(&cmd)),
+            [
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--name",
+                "nlab-demo-web",
+                "--label",
+                "nlab.lab=demo",
+                "--env",
+                "MODE=lab",
+                "--entrypoint",
+                "/bin/sh",
+                "busybox:lab",
+                "-c",
+                "sleep 1000"
+            ]
+        );
+        let with_limits = run_args(&tries[1], &spec(&cmd));
+        let at = with_limits
+            .iter()
+            .position(|a| a == "--ulimit")
+            .expect("ulimits");
+        assert!(
+            with_limits[at + 1].starts_with("nofile="),
+            "{with_limits:?}"
+        );
+        // The image comes after every option, the command after the image.
+        let img = with_limits
+            .iter()
+            .position(|a| a == "busybox:lab")
+            .expect("image");
+        assert!(img > at && with_limits[img + 1..] == cmd);
+        assert_eq!(remove_args(Runtime::Docker, "c1"), ["rm", "-f", "c1"]);
+        assert_eq!(
+            labelled_args(Runtime::Docker, "4026531840"),
+            [
+                "ps",
+                "-a",
+                "--filter",
+                "label=nlab.netns=4026531840",
+                "--format",
+                "{{.Names}} {{.Label \"nlab.lab\"}}"
+            ]
+        );
+        assert_eq!(
+            inspect_args("c1"),
+            [
+                "inspect",
+                "--type",
+                "container",
+                "-f",
+                "{{.State.Pid}} {{.State.Running}}",
+                "c1"
+            ]
+        );
+        // Docker counts only with its daemon up.
+        let probes = probe_args(Runtime::Docker);
+        assert_eq!(probes.len(), 2);
+        assert_eq!(probes[1][0], "info");
+    }
+
+    #[test]
+    fn podman_command_lines() {
+        let tries = attempts(Runtime::Podman);
+        assert_eq!(tries[0].label, "defaults");
+        assert_eq!(tries[1].label, "runc and cgroupfs");
+        assert_eq!(tries[1].global[..2], ["--cgroup-manager", "cgroupfs"]);
+        let args = run_args(&tries[1], &spec(&[]));
+        // The runtime's own options go before `run`.
+        assert_eq!(args[..2], ["--cgroup-manager", "cgroupfs"]);
+        assert_eq!(args.last().map(String::as_str), Some("busybox:lab"));
+        assert_eq!(
+            remove_args(Runtime::Podman, "c1"),
+            ["rm", "-f", "-t", "0", "c1"]
+        );
+        assert!(labelled_args(Runtime::Podman, "1")[5].contains("index .Labels"));
+        assert_eq!(probe_args(Runtime::Podman).len(), 1);
+    }
+
+    #[test]
+    fn no_runtime_says_what_failed_and_what_to_do() {
+        let msg = none_works(&[
+            (Runtime::Podman, "podman is not installed".into()),
+            (
+                Runtime::Docker,
+                "`docker info` failed: Cannot connect to the Docker daemon".into(),
+            ),
+        ]);
+        assert!(msg.contains("podman: podman is not installed"), "{msg}");
+        assert!(
+            msg.contains("docker: `docker info` failed: Cannot connect"),
+            "{msg}"
+        );
+        assert!(msg.contains("apt-get install podman"), "{msg}");
+        assert!(msg.contains("systemctl start docker"), "{msg}");
+    }
 }

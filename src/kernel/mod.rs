@@ -26,6 +26,7 @@ pub mod limits;
 pub mod link;
 pub mod link_detail;
 pub mod macvlan;
+pub mod macvtap;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;

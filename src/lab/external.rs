@@ -124,7 +124,7 @@ fn open_container(node: &Node, rts: &[Runtime], name: &str) -> Result<(NetNs, Pr
     if rts.is_empty() {
         return Err(refuse(
             node,
-            format!("container `{name}`: neither podman nor docker answers here"),
+            format!("container `{name}`: {}", container::why_none()),
         ));
     }
     for rt in rts {
@@ -150,10 +150,7 @@ fn open_container(node: &Node, rts: &[Runtime], name: &str) -> Result<(NetNs, Pr
 
 fn pick_runtime(lab: &str, node: &Node, rts: &[Runtime], spec: &ImageSpec) -> Result<Runtime> {
     if rts.is_empty() {
-        let msg = format!(
-            "image `{}`: neither podman nor docker answers here (install one)",
-            spec.image
-        );
+        let msg = format!("image `{}`: {}", spec.image, container::why_none());
         return Err(refuse(node, msg));
     }
     let Some(rt) = rts
@@ -356,7 +353,19 @@ fn start_image(t: &Topology, name: &str, rt: Runtime) -> Result<(NetNs, ProcId)>
             spec.image
         )));
     };
-    Ok(attach::open_pid(st.pid)?)
+    let (ns, p) = attach::open_pid(st.pid)?;
+    // `--network none` gives the container a namespace of its own: never
+    // wire the host's (a runtime that ignored it, or answered early).
+    let (ino, _) = attach::identity(&ns)?;
+    if attach::root_inodes().contains(&ino) {
+        return Err(Error::Attach(format!(
+            "node `{name}`: container {cname} (pid {}) is in the host's network namespace, \
+             not one of its own; check that `{} run --network none` works here",
+            st.pid,
+            rt.program()
+        )));
+    }
+    Ok((ns, p))
 }
 
 /// Records the interface names the plan is about to make inside attached

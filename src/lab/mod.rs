@@ -68,7 +68,7 @@ pub use plan::Plan;
 pub use status::NodeBrief;
 pub use status::{list, LabSummary};
 pub use teardown::{all_labs, down, TeardownReport};
-pub use vm::VmReport;
+pub use vm::{MacvtapQueue, VmReport};
 
 use crate::kernel::{self, netns};
 use crate::services::supervisor::api as supervisor;

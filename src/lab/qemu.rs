@@ -15,11 +15,12 @@
 
 use super::vm::{guest_mac, linked_ends, tap_name, VmReport};
 use super::{Error, Result};
-use crate::kernel::{exec, netns, proc};
+use crate::kernel::{exec, macvtap, netns, proc};
 use crate::store;
 use crate::topo::vm::{Accel, Boot, Vm};
 use crate::topo::{Node, Topology};
 use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -75,13 +76,69 @@ pub(crate) fn net_args(t: &Topology, node: &str, vm: &Vm) -> Vec<String> {
     out
 }
 
+/// QEMU's arguments for the macvtaps of VM `n` that nlab starts: one
+/// netdev per macvtap on the queue descriptors `fds` (one list per
+/// macvtap, in the node's order, inherited by QEMU at those numbers),
+/// after the `taps` TAP NICs, so the guest's NICs are the linked
+/// interfaces first, then the macvtaps.
+pub(crate) fn macvtap_args(lab: &str, n: &Node, taps: usize, fds: &[Vec<RawFd>]) -> Vec<String> {
+    let mut out = Vec::new();
+    let macvtaps = n.macvlans.iter().filter(|m| m.tap);
+    for (j, (m, q)) in macvtaps.zip(fds).enumerate() {
+        let id = taps + j;
+        let nums: Vec<String> = q.iter().map(ToString::to_string).collect();
+        let netdev = if q.len() > 1 {
+            format!("tap,id=net{id},fds={},vhost=off", nums.join(":"))
+        } else {
+            format!("tap,id=net{id},fd={},vhost=off", nums.join(""))
+        };
+        let mut device = format!(
+            "virtio-net-pci,netdev=net{id},mac={}",
+            guest_mac(lab, &m.end)
+        );
+        if q.len() > 1 {
+            device.push_str(&format!(",mq=on,vectors={}", 2 * q.len() + 2));
+        }
+        out.extend(["-netdev".to_string(), netdev, "-device".to_string(), device]);
+    }
+    out
+}
+
+/// What a user starting VM `n` needs of each of its macvtaps.
+fn macvtap_queues(lab: &str, n: &Node) -> Vec<super::vm::MacvtapQueue> {
+    let ns = netns::ns_name(lab, &n.name);
+    n.macvlans
+        .iter()
+        .filter(|m| m.tap)
+        .map(|m| super::vm::MacvtapQueue {
+            iface: m.end.iface.clone(),
+            device: macvtap::device(&ns, &m.end.iface)
+                .ok()
+                .map(|(a, b)| format!("{a}:{b}")),
+            mac: guest_mac(lab, &m.end),
+        })
+        .collect()
+}
+
+/// Opens the queues of every macvtap of VM `n` (see
+/// [`crate::kernel::macvtap`]), `queues` each, in the node's order.
+fn open_macvtaps(lab: &str, n: &Node, queues: u16) -> Result<Vec<Vec<OwnedFd>>> {
+    let ns = netns::ns_name(lab, &n.name);
+    n.macvlans
+        .iter()
+        .filter(|m| m.tap)
+        .map(|m| macvtap::open_queues(&ns, &m.end.iface, queues).map_err(Error::from))
+        .collect()
+}
+
 /// What nlab tells the guest on its kernel command line: `nlab.name=`,
 /// `nlab.IFACE=ADDR/LEN[,ADDR/LEN]` per interface, `nlab.gw=`,
 /// `nlab.gw6=`. The kernel passes them on untouched (they look like
 /// module parameters); an init script reads `/proc/cmdline`.
 pub(crate) fn guest_keys(t: &Topology, n: &Node) -> Vec<String> {
     let mut keys = vec![format!("nlab.name={}", n.name)];
-    for e in linked_ends(t, &n.name) {
+    let macvtaps = n.macvlans.iter().filter(|m| m.tap).map(|m| &m.end);
+    for e in linked_ends(t, &n.name).into_iter().chain(macvtaps) {
         if !e.addrs.is_empty() {
             let a: Vec<String> = e.addrs.iter().map(ToString::to_string).collect();
             keys.push(format!("nlab.{}={}", e.iface, a.join(",")));
@@ -182,6 +239,7 @@ pub(crate) fn ensure_running(t: &Topology) -> Result<Vec<VmReport>> {
             taps: (0..linked_ends(t, &n.name).len()).map(tap_name).collect(),
             net_args: net.clone(),
             macvtaps: n.macvlans.iter().map(|m| m.end.iface.clone()).collect(),
+            macvtap_queues: Vec::new(),
             command: None,
             pid: None,
             started: false,
@@ -191,10 +249,15 @@ pub(crate) fn ensure_running(t: &Topology) -> Result<Vec<VmReport>> {
         };
         match &vm.boot {
             None => {
-                r.command = Some(format!(
-                    "ip netns exec {ns} {QEMU} {} <your machine, memory, disk and console arguments>",
-                    net.iter().map(|a| shell_word(a)).collect::<Vec<_>>().join(" ")
-                ));
+                r.macvtap_queues = macvtap_queues(&t.name, n);
+                let words: Vec<String> = net.iter().map(|a| shell_word(a)).collect();
+                let mut cmd = format!("ip netns exec {ns} {QEMU} ");
+                for w in &words {
+                    cmd.push_str(w);
+                    cmd.push(' ');
+                }
+                cmd.push_str("<your machine, memory, disk and console arguments>");
+                r.command = Some(cmd);
             }
             Some(boot) => {
                 r.console = Some(console_path(&t.name, &n.name));
@@ -251,6 +314,13 @@ fn start(t: &Topology, n: &Node, boot: &Boot, accel: Accel, net: Vec<String>) ->
         .map_err(|e| Error::io(format!("opening {}", log_path.display()), e))?;
     let mut args = machine_args(lab, n, boot, accel, &guest_keys(t, n));
     args.extend(net);
+    let queues = n.vm.as_ref().map_or(1, |v| v.queues);
+    let held = open_macvtaps(lab, n, queues)?;
+    let fds: Vec<Vec<RawFd>> = held
+        .iter()
+        .map(|q| q.iter().map(AsRawFd::as_raw_fd).collect())
+        .collect();
+    args.extend(macvtap_args(lab, n, linked_ends(t, &n.name).len(), &fds));
     let ns = netns::ns_name(lab, &n.name);
     let qemu = binary().map_err(Error::Vm)?;
     let qemu = qemu.display().to_string();
@@ -263,9 +333,12 @@ fn start(t: &Topology, n: &Node, boot: &Boot, accel: Accel, net: Vec<String>) ->
         .stderr(err)
         .current_dir("/");
     proc::own_session_with_umask(&mut cmd, 0o077);
+    macvtap::inherit(&mut cmd, fds.concat());
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::io(format!("starting {QEMU} for VM {} in {ns}", n.name), e))?;
+    // QEMU has its own copies of the queues now.
+    drop(held);
     let pid = child.id() as i32;
     record(lab, &n.name, pid)?;
     let console = console_path(lab, &n.name);
@@ -375,6 +448,36 @@ mod tests {
         assert!(a[1].ends_with(",queues=2"));
         assert!(a[3].contains("mq=on,vectors=6"), "{}", a[3]);
         assert!(a[3].contains("mac=52:54:00:"));
+    }
+
+    #[test]
+    fn macvtaps_follow_the_taps_on_inherited_descriptors() {
+        let mut t = lab();
+        let mut end = Endpoint::new("vm1", "eth1");
+        end.addrs.push("192.168.77.20/24".parse().unwrap());
+        let m = crate::topo::macvlan::Macvlan {
+            end,
+            parent: "enp9s0".into(),
+            mode: Default::default(),
+            tap: true,
+        };
+        t.nodes.get_mut("vm1").unwrap().macvlans.push(m);
+        let n = &t.nodes["vm1"];
+        let a = macvtap_args("t", n, 1, &[vec![7]]);
+        assert_eq!(a[0], "-netdev");
+        assert_eq!(a[1], "tap,id=net1,fd=7,vhost=off");
+        assert!(
+            a[3].starts_with("virtio-net-pci,netdev=net1,mac=52:54:00:"),
+            "{}",
+            a[3]
+        );
+        assert!(!a[3].contains("mq=on"));
+        let two = macvtap_args("t", n, 1, &[vec![7, 8]]);
+        assert_eq!(two[1], "tap,id=net1,fds=7:8,vhost=off");
+        assert!(two[3].ends_with(",mq=on,vectors=6"), "{}", two[3]);
+        // The guest is told the macvtap's address, after the links'.
+        let k = guest_keys(&t, n);
+        assert_eq!(k[2], "nlab.eth1=192.168.77.20/24", "{k:?}");
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub struct VmReport {
     /// `-netdev tap,fd=N`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub macvtaps: Vec<String>,
+    /// For a VM the user starts: what QEMU needs of each macvtap.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub macvtap_queues: Vec<MacvtapQueue>,
     /// QEMU's network arguments for those TAPs: `-netdev tap,…
     /// -device virtio-net-pci,…` per NIC.
     pub net_args: Vec<String>,
@@ -113,6 +116,21 @@ pub struct VmReport {
     /// `kvm` or `tcg`, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accel: Option<String>,
+}
+
+/// A macvtap of a VM the user starts: what to open and which MAC the
+/// guest's NIC must have on it (the macvtap passes only frames for its
+/// own MAC).
+#[derive(Debug, Clone, Serialize)]
+pub struct MacvtapQueue {
+    /// The interface in the node's namespace.
+    pub iface: String,
+    /// Its queue device, `MAJOR:MINOR` (open it once per queue). Not
+    /// `/dev/tapIFINDEX` by name: every namespace numbers its
+    /// interfaces from 1, so that name may be another namespace's.
+    pub device: Option<String>,
+    /// The guest's MAC on it.
+    pub mac: MacAddr,
 }
 
 /// Before anything is touched: every image a guest needs is still there

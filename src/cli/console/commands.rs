@@ -274,8 +274,11 @@ impl Console {
             timeout: Duration::from_secs_f64(timeout.max(0.01)),
             ..PingOpts::default()
         };
-        let results = ping::ping_pairs(hosts, pairs, &opts, &|_, _| {})?;
-        let report = ping::mininet_report(hosts, &results);
+        // VMs are destinations only: their guest holds the address.
+        let skip = ping::not_sources(self.lab.topology(), hosts);
+        let pairs = ping::without_sources(pairs, &skip);
+        let results = ping::ping_pairs(hosts, &pairs, &opts, &|_, _| {})?;
+        let report = ping::report_skipping(hosts, &results, &skip);
         let sum = ping::Summary::of(&results);
         if full {
             // Mininet's pingAllFull: the reachability lines, then one line

@@ -47,9 +47,12 @@ mod engine;
 mod plan;
 mod schedule;
 mod socket;
+mod sources;
 mod sync;
 mod tables;
 mod waves;
+
+pub use sources::{not_sources, report_skipping, without_sources, VM_NOTE};
 
 use crate::kernel::{Error, Result};
 use std::collections::HashMap;

@@ -7,6 +7,7 @@ use crate::topo::conditions::spec::{self, FileValue};
 use crate::topo::conditions::{units, StepAction};
 use crate::topo::external::{Attach, HOST_NODE};
 use crate::topo::model::{natural_cmp, Endpoint, Link, Node, Route, Topology};
+use crate::topo::vm::{Accel, Vm};
 use std::fmt::Write;
 
 /// The topology in nlab's file format; `parse` of the result equals `t`.
@@ -73,8 +74,82 @@ fn attach(a: &Attach) -> Vec<String> {
     }
 }
 
+/// A VM's keys (`kind: vm` is written by the caller): `queues`, and how
+/// nlab boots it. `memory`/`cpus` only with a boot, where they belong
+/// (alone, `memory:` on a VM would be read as a boot setting).
+fn vm_keys(vm: &Vm) -> Vec<String> {
+    let mut v = Vec::new();
+    if vm.queues != 1 {
+        v.push(format!("queues: {}", vm.queues));
+    }
+    let Some(b) = &vm.boot else { return v };
+    for (key, p) in [
+        ("kernel", &b.kernel),
+        ("initrd", &b.initrd),
+        ("disk", &b.disk),
+    ] {
+        if let Some(p) = p {
+            v.push(format!("{key}: {}", q(&p.to_string_lossy())));
+        }
+    }
+    if let Some(a) = &b.append {
+        v.push(format!("append: {}", q(a)));
+    }
+    v.push(format!("memory: {}", b.memory_mib));
+    v.push(format!("cpus: {}", b.cpus));
+    match b.accel {
+        Accel::Auto => {}
+        Accel::Kvm => v.push("accel: kvm".into()),
+        Accel::Tcg => v.push("accel: tcg".into()),
+    }
+    v
+}
+
+/// `interfaces: {eth1: {macvtap: {parent: enp1s0, mode: bridge}, ip: …}}`
+/// for a node's interfaces on host NICs, if it has any.
+fn nic_interfaces(n: &Node) -> Option<String> {
+    if n.macvlans.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = n
+        .macvlans
+        .iter()
+        .map(|m| {
+            let mut parts = vec![format!(
+                "{}: {{parent: {}, mode: {}}}",
+                m.kind(),
+                q(&m.parent),
+                m.mode
+            )];
+            let a: Vec<String> = m.end.addrs.iter().map(|a| q(&a.to_string())).collect();
+            match a.as_slice() {
+                [] => {}
+                [one] => parts.push(format!("ip: {one}")),
+                many => parts.push(format!("ip: [{}]", many.join(", "))),
+            }
+            if let Some(mac) = m.end.mac {
+                parts.push(format!("mac: {}", q(&mac.to_string())));
+            }
+            if let Some(mtu) = m.end.mtu {
+                parts.push(format!("mtu: {mtu}"));
+            }
+            format!("{}: {{{}}}", q(&m.end.iface), parts.join(", "))
+        })
+        .collect();
+    Some(format!("interfaces: {{{}}}", items.join(", ")))
+}
+
 fn node(o: &mut String, n: &Node) -> std::fmt::Result {
-    let mut simple = vec![format!("kind: {}", n.kind)];
+    let kind = if n.vm.is_some() {
+        "vm".to_string()
+    } else {
+        n.kind.to_string()
+    };
+    let mut simple = vec![format!("kind: {kind}")];
+    if let Some(vm) = &n.vm {
+        simple.extend(vm_keys(vm));
+    }
+    simple.extend(nic_interfaces(n));
     if let Some(g) = n.gateway {
         simple.push(format!("gateway: {}", q(&g.to_string())));
     }

@@ -269,6 +269,54 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// `to_yaml` writes back every VM key and every interface on a host
+    /// NIC: parse → write → parse gives the same topology.
+    #[test]
+    fn vms_and_host_nic_interfaces_round_trip() {
+        use crate::topo::file::to_yaml;
+        let dir = std::env::temp_dir().join(format!("nlab-vmemit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["vmlinuz", "initrd.cpio", "disk one.qcow2"] {
+            std::fs::write(dir.join(f), b"x").unwrap();
+        }
+        let src = dir.join("lab.yaml");
+        let yaml = lab(
+            "    vm1:\n      kind: vm\n      kernel: vmlinuz\n      initrd: initrd.cpio\n      disk: \"disk one.qcow2\"\n      append: \"quiet nlabtest.peer=10.0.0.1\"\n      memory: 1G\n      cpus: 2\n      accel: tcg\n      queues: 4\n      gateway: 10.0.0.1\n      interfaces:\n        eth1: {macvtap: {parent: enp9s0, mode: private}, ip: 192.168.77.20/24, mac: \"52:54:00:12:34:56\", mtu: 1400}\n    vm2: {kind: vm, queues: 2}\n    vm3: {kind: vm, disk: \"disk one.qcow2\"}\n    lan1:\n      interfaces:\n        eth0: {macvlan: {parent: enp9s0}, ip: [192.168.77.10/24, \"fd00::10/64\"]}\n        eth1: {macvlan: {parent: enp8s0, mode: passthru}}\n    s1: {kind: switch}\n",
+            "    - endpoints: [{node: vm1, iface: eth0, ip: 10.0.0.2/24}, s1:p1]\n    - endpoints: [vm2:eth0, s1:p2]\n    - endpoints: [vm3:eth0, s1:p3]\n",
+        );
+        let t = parse(&yaml, src.to_str()).unwrap_or_else(|e| panic!("{e}"));
+        let text = to_yaml(&t);
+        let back = parse(&text, None).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back, t, "{text}");
+        // Each key is there, not only equal by accident of defaults.
+        let vm1 = back.nodes["vm1"].vm.as_ref().unwrap();
+        let b = vm1.boot.as_ref().unwrap();
+        assert_eq!(
+            (b.memory_mib, b.cpus, b.accel, vm1.queues),
+            (1024, 2, Accel::Tcg, 4)
+        );
+        assert_eq!(
+            b.disk.as_deref(),
+            Some(dir.join("disk one.qcow2").as_path())
+        );
+        assert_eq!(b.append.as_deref(), Some("quiet nlabtest.peer=10.0.0.1"));
+        assert!(back.nodes["vm2"].vm.as_ref().unwrap().boot.is_none());
+        let m = &back.nodes["vm1"].macvlans[0];
+        assert_eq!(
+            (m.tap, m.mode, m.end.mtu),
+            (true, MacvlanMode::Private, Some(1400))
+        );
+        let lan = &back.nodes["lan1"].macvlans;
+        assert_eq!(lan.len(), 2);
+        assert_eq!(
+            (lan[1].parent.as_str(), lan[1].mode),
+            ("enp8s0", MacvlanMode::Passthru)
+        );
+        assert_eq!(lan[0].end.addrs.len(), 2);
+        assert!(text.contains("kind: vm"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn vm_mistakes_are_reported_where_written() {
         let yaml = lab(

@@ -69,13 +69,6 @@ fn vm_node(c: &mut Checker, node: &Node, vm: &Vm) {
             );
         }
     }
-    if let (Some(_), Some(m)) = (&vm.boot, node.macvlans.iter().find(|m| m.tap)) {
-        c.push(
-            m.end.loc,
-            format!("`{}` is a macvtap of a VM nlab starts: nlab hands only TAPs to the guests it starts", m.end.id()),
-            Some("leave out kernel/disk and start QEMU yourself (`nlab up` prints how), or link the VM to a switch".into()),
-        );
-    }
     if let Some(b) = &vm.boot {
         if b.kernel.is_none() && (b.initrd.is_some() || b.append.is_some()) {
             c.push(
