@@ -73,6 +73,10 @@ pub fn create_all(
             true,
             format!("setting host:{} up", h.host_iface),
         ))?;
+        for a in &h.host_addrs {
+            let what = format!("adding {a} to host:{} in the root namespace", h.host_iface);
+            sock.request(addr::add(idx, a, what))?;
+        }
     }
     Ok(())
 }

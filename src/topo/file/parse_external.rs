@@ -261,6 +261,7 @@ pub(super) fn split_host_links(r: &mut Reader, t: &mut Topology) {
             host_iface: he.iface.clone(),
             addrs: ne.addrs.clone(),
             mac: ne.mac,
+            host_addrs: Vec::new(),
             mtu: ne.mtu.or(l.mtu),
             loc: l.loc,
         });

@@ -1,0 +1,222 @@
+//! Links: the extended form (`type:` with `endpoint`/`host-interface`),
+//! endpoint objects with `interface`, and the endpoints that are not a
+//! node's (`host:`, `macvlan:`, `mgmt-net:`, a `kind: host` node's).
+
+use super::{get, key, map, s, take, text, Rewrite, MGMT_NODE};
+use crate::topo::file::yaml::{YNode, YVal};
+
+const LINK_TYPES: &[&str] = &[
+    "veth",
+    "host",
+    "mgmt-net",
+    "macvlan",
+    "dummy",
+    "vxlan",
+    "vxlan-stitch",
+];
+
+impl Rewrite<'_> {
+    pub(super) fn links(&mut self, topo: &mut YNode) {
+        let src = self.src;
+        let YVal::Map(es) = &mut topo.val else { return };
+        let Some((_, links)) = es.iter_mut().find(|(k, _)| key(k, src) == "links") else {
+            return;
+        };
+        let YVal::Seq(links) = &mut links.val else {
+            return;
+        };
+        let mut keep = Vec::new();
+        for mut l in std::mem::take(links) {
+            if self.extended(&mut l) && self.endpoints(&mut l) {
+                keep.push(l);
+            }
+        }
+        *links = keep;
+    }
+
+    /// `type: …` links in nlab's shape; false when the link goes (a
+    /// dummy interface, or a form nlab refuses).
+    fn extended(&mut self, l: &mut YNode) -> bool {
+        let src = self.src;
+        let Some((tk, tv)) = take(l, src, "type") else {
+            return true;
+        };
+        let ty = tv.text(src).unwrap_or_default();
+        for k in ["vars", "labels"] {
+            if let Some((kn, _)) = take(l, src, k) {
+                let msg = format!("`{k}` of a link is not honoured: drop it");
+                self.c.note(kn.loc, msg);
+            }
+        }
+        match ty.as_str() {
+            "veth" => true,
+            "host" | "mgmt-net" | "macvlan" => {
+                let hi = take(l, src, "host-interface").map(|(_, v)| v);
+                let ep = take(l, src, "endpoint").map(|(_, v)| v);
+                if let Some((mk, mv)) = take(l, src, "mode") {
+                    if mv.text(src).as_deref() != Some("bridge") {
+                        let msg = "macvlan `mode` other than `bridge` is not honoured: nlab \
+                                   makes bridge-mode macvlans"
+                            .to_string();
+                        self.c.note(mk.loc, msg);
+                    }
+                }
+                let (Some(hi), Some(ep)) = (hi, ep) else {
+                    self.c.err(
+                        tk.loc,
+                        format!("a `type: {ty}` link needs `host-interface` and `endpoint`"),
+                        "e.g. {type: host, host-interface: veth-h1, endpoint: {node: h1, interface: eth1}}",
+                    );
+                    return false;
+                };
+                let other = format!("{ty}:{}", hi.text(src).unwrap_or_default());
+                let eps = YNode::made(l.loc, YVal::Seq(vec![ep, s(hi.loc, &other)]));
+                if let YVal::Map(es) = &mut l.val {
+                    es.push((s(tk.loc, "endpoints"), eps));
+                }
+                true
+            }
+            "dummy" => {
+                let msg = "a `type: dummy` link is not made: nlab has no dummy interfaces; \
+                           link the node to a switch or another node instead";
+                self.c.note(tk.loc, msg.into());
+                false
+            }
+            _ => {
+                let hint = if LINK_TYPES.contains(&ty.as_str()) {
+                    "nlab links nodes on this host only: use a `veth` link"
+                } else {
+                    "use `veth`, `host`, `mgmt-net` or `macvlan`"
+                };
+                self.c.err(
+                    tv.loc,
+                    format!("links of `type: {ty}` are not supported"),
+                    hint,
+                );
+                false
+            }
+        }
+    }
+
+    /// Rewrites the endpoints; false when the link became something else
+    /// (a macvlan interface of its node).
+    fn endpoints(&mut self, l: &mut YNode) -> bool {
+        let src = self.src;
+        let YVal::Map(es) = &mut l.val else {
+            return true;
+        };
+        let Some((_, eps)) = es.iter_mut().find(|(k, _)| key(k, src) == "endpoints") else {
+            return true;
+        };
+        let YVal::Seq(eps) = &mut eps.val else {
+            return true;
+        };
+        for ep in eps.iter_mut() {
+            if let YVal::Map(m) = &mut ep.val {
+                // containerlab's `interface` is nlab's `iface`.
+                for (k, _) in m.iter_mut() {
+                    if key(k, src) == "interface" {
+                        *k = s(k.loc, "iface");
+                    }
+                }
+                continue;
+            }
+            let Some(t) = ep.text(src) else { continue };
+            let Some((node, iface)) = t.split_once(':') else {
+                continue;
+            };
+            if self.host_nodes.iter().any(|h| h == node) {
+                *ep = s(ep.loc, &format!("host:{iface}"));
+            } else if node == MGMT_NODE {
+                self.mgmt_ifaces.push(ep.loc);
+            }
+        }
+        let macvlan = eps
+            .iter()
+            .position(|e| e.text(src).is_some_and(|t| t.starts_with("macvlan:")));
+        let (Some(i), 2) = (macvlan, eps.len()) else {
+            return true;
+        };
+        let parent = eps[i].text(src).unwrap_or_default()["macvlan:".len()..].to_string();
+        let at = eps[i].loc;
+        let other = &eps[1 - i];
+        let (node, iface, mac) = match &other.val {
+            YVal::Map(_) => (
+                text(get(other, src, "node"), src).unwrap_or_default(),
+                text(get(other, src, "iface"), src).unwrap_or_default(),
+                get(other, src, "mac").cloned(),
+            ),
+            _ => {
+                let t = other.text(src).unwrap_or_default();
+                let (n, i) = t.split_once(':').unwrap_or((&t, ""));
+                (n.to_string(), i.to_string(), None)
+            }
+        };
+        self.macvlans.push((node, iface, parent, mac, at));
+        false
+    }
+
+    /// Puts the `macvlan:PARENT` endpoints under their node's
+    /// `interfaces:` (nlab's place for an interface on a host NIC).
+    pub(super) fn place_macvlans(&mut self, topo: &mut YNode) {
+        let src = self.src;
+        let Some(nodes) = (match &mut topo.val {
+            YVal::Map(es) => es
+                .iter_mut()
+                .find(|(k, _)| key(k, src) == "nodes")
+                .map(|(_, v)| v),
+            _ => None,
+        }) else {
+            return;
+        };
+        for (node, iface, parent, mac, at) in std::mem::take(&mut self.macvlans) {
+            let YVal::Map(ns) = &mut nodes.val else {
+                return;
+            };
+            let Some((_, n)) = ns.iter_mut().find(|(k, _)| key(k, src) == node) else {
+                let msg = format!("the macvlan endpoint's node `{node}` is not in `nodes`");
+                self.c.err(at, msg, "add the node, or fix its name");
+                continue;
+            };
+            let mut spec = vec![("macvlan", s(at, &parent))];
+            if let Some(m) = mac {
+                spec.push(("mac", m));
+            }
+            let entry = (s(at, &iface), map(at, spec));
+            let YVal::Map(nes) = &mut n.val else { continue };
+            if !nes.iter().any(|(k, _)| key(k, src) == "interfaces") {
+                nes.push((s(at, "interfaces"), map(at, vec![])));
+            }
+            if let Some((_, ifs)) = nes.iter_mut().find(|(k, _)| key(k, src) == "interfaces") {
+                if let YVal::Map(ie) = &mut ifs.val {
+                    ie.push(entry);
+                }
+            }
+        }
+    }
+
+    /// Where no management network is made: `mgmt-net:` endpoints are
+    /// refused, a `mgmt:` block is noted.
+    pub(super) fn no_mgmt(&mut self, mgmt: Option<&YNode>) {
+        for at in std::mem::take(&mut self.mgmt_ifaces) {
+            self.c.err(
+                at,
+                "a `mgmt-net:` endpoint, but there is no management network".into(),
+                "drop --no-mgmt (containerlab files get one), or link to `host:IFNAME` instead",
+            );
+        }
+        for (name, addrs) in std::mem::take(&mut self.mgmt_addrs) {
+            for (a, _) in addrs {
+                let msg = format!(
+                    "`mgmt-ipv4/6` of node `{name}` is not honoured: there is no management \
+                     network (--no-mgmt); drop --no-mgmt to have one"
+                );
+                self.c.note(a.loc, msg);
+            }
+        }
+        if let Some(m) = mgmt {
+            let msg = "`mgmt` is not honoured: --no-mgmt makes no management network".to_string();
+            self.c.note(m.loc, msg);
+        }
+    }
+}
