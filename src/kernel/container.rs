@@ -116,6 +116,8 @@ pub struct RunSpec<'a> {
     pub cmd: &'a [String],
     pub entrypoint: Option<&'a str>,
     pub env: Vec<(String, String)>,
+    /// `--volume` arguments (`SRC:DST[:ro]`).
+    pub volumes: Vec<String>,
 }
 
 /// Starts a detached container with network mode `none`, trying the
@@ -132,6 +134,9 @@ pub fn run(rt: Runtime, spec: &RunSpec) -> Result<()> {
         }
         for (k, v) in &spec.env {
             args.extend(["--env".to_string(), format!("{k}={v}")]);
+        }
+        for v in &spec.volumes {
+            args.extend(["--volume".to_string(), v.clone()]);
         }
         if let Some(e) = spec.entrypoint {
             args.extend(["--entrypoint".to_string(), e.to_string()]);

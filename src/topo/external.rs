@@ -63,6 +63,10 @@ pub struct ImageSpec {
     /// `env:`: environment variables of the container.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// `binds:` of a containerlab file's image node: mounted into the
+    /// container (`--volume SRC:DST[:ro]`), not the node's namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<super::limits::Bind>,
 }
 
 /// A veth with one end in a node (`iface`) and the other in the root

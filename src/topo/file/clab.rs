@@ -39,6 +39,8 @@ pub(super) struct Clab {
     pub errs: Vec<TopoError>,
     /// The management network's root end and its addresses.
     pub mgmt_host: Option<(String, Vec<IpNet>)>,
+    /// Not a containerlab file: nothing of containerlab's applies.
+    pub dir_less: bool,
 }
 
 /// Node keys of containerlab nlab reads but does not honour, and what to
@@ -173,6 +175,7 @@ pub(super) fn rewrite(
         return c;
     }
     let clab = is_clab(root, src, source);
+    c.dir_less = !clab;
     let lab = lab
         .map(str::to_string)
         .or_else(|| text(get(root, src, "name"), src))
@@ -235,6 +238,15 @@ impl Clab {
             .into_iter()
             .map(|(l, m)| format!("{file}:{}: {m}", l.line))
             .collect();
+        // An image node's binds are the container's (its own file system).
+        if !self.dir_less {
+            for n in t.nodes.values_mut() {
+                if let Some(crate::topo::external::Attach::Image(spec)) = &mut n.attach {
+                    spec.binds = std::mem::take(&mut n.run.binds);
+                    n.run.locs.binds.clear();
+                }
+            }
+        }
         if let Some((root, addrs)) = self.mgmt_host {
             for h in t.host_links.iter_mut().filter(|h| h.host_iface == root) {
                 h.host_addrs = addrs.clone();
@@ -272,3 +284,64 @@ struct Rewrite<'s> {
 mod links;
 mod mgmt;
 mod nodes;
+
+/// Splits `text` into words as a POSIX shell does (no expansions):
+/// whitespace separates, `'…'` and `"…"` quote, `\\` escapes.
+pub(super) fn shell_words(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(x) => cur.push(x),
+                        None => return Err(format!("unclosed ' in `{text}`")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(x @ ('"' | '\\' | '$' | '`')) => cur.push(x),
+                            Some(x) => {
+                                cur.push('\\');
+                                cur.push(x);
+                            }
+                            None => return Err(format!("unclosed \" in `{text}`")),
+                        },
+                        Some(x) => cur.push(x),
+                        None => return Err(format!("unclosed \" in `{text}`")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(x) = chars.next() {
+                    cur.push(x);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Ok(words)
+}
