@@ -178,7 +178,11 @@ impl Rewrite<'_> {
                 self.c.err(at, msg, "add the node, or fix its name");
                 continue;
             };
-            let mut spec = vec![("macvlan", s(at, &parent))];
+            let nic = map(
+                at,
+                vec![("parent", s(at, &parent)), ("mode", s(at, "bridge"))],
+            );
+            let mut spec = vec![("macvlan", nic)];
             if let Some(m) = mac {
                 spec.push(("mac", m));
             }
