@@ -26,7 +26,7 @@ pub struct DeployArgs {
     #[arg(long)]
     pub no_mgmt: bool,
     /// `runtime` or `namespace`: see `nlab up --images`.
-    #[arg(long, value_name = "MODE", default_value = "runtime", value_parser = ["runtime", "namespace"])]
+    #[arg(long, value_name = "MODE", default_value = "runtime", value_parser = ["runtime", "namespace"], hide_possible_values = true)]
     pub images: String,
     /// Print the result as JSON.
     #[arg(long)]

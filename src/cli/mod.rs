@@ -410,7 +410,7 @@ pub struct UpArgs {
     /// in podman's or docker's local store is an error); `namespace` runs
     /// the nodes whose image is not there as plain namespace nodes, with
     /// one warning.
-    #[arg(long, value_name = "MODE", default_value = "runtime", value_parser = ["runtime", "namespace"])]
+    #[arg(long, value_name = "MODE", default_value = "runtime", value_parser = ["runtime", "namespace"], hide_possible_values = true)]
     pub images: String,
 }
 
