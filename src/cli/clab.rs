@@ -4,7 +4,7 @@
 
 use super::output::BadInput;
 use super::root::require_root;
-use super::{lifecycle, run, show, wiring, UpArgs};
+use super::{run, show, wiring, UpArgs};
 use crate::lab::{self, Lab};
 use crate::topo;
 use clap::Args;
@@ -105,13 +105,26 @@ fn up_args(file: PathBuf, name: Option<String>) -> UpArgs {
     }
 }
 
-pub fn deploy(a: DeployArgs) -> anyhow::Result<i32> {
-    let mut u = up_args(a.file, a.name);
-    u.replace = a.reconfigure;
-    u.no_mgmt = a.no_mgmt;
-    u.images = a.images;
-    u.json = a.json;
-    lifecycle::up(u)
+impl DeployArgs {
+    /// The `nlab up` this `deploy` means.
+    pub fn into_up(self) -> UpArgs {
+        let mut u = up_args(self.file, self.name);
+        u.replace = self.reconfigure;
+        u.no_mgmt = self.no_mgmt;
+        u.images = self.images;
+        u.json = self.json;
+        u
+    }
+}
+
+impl DestroyArgs {
+    /// The lab to take down, or `None` for every lab (`--all`).
+    pub fn lab(&self) -> anyhow::Result<Option<String>> {
+        match &self.file {
+            Some(f) if !self.all => Ok(Some(lab_of(f, self.name.clone())?)),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// The lab a topology file names (`--name` wins).
@@ -122,13 +135,6 @@ fn lab_of(file: &Path, name: Option<String>) -> anyhow::Result<String> {
     let opts = topo::file::ClabOptions::default();
     let t = topo::file::load_valid_with(file, None, opts)?;
     Ok(t.name.clone())
-}
-
-pub fn destroy(a: DestroyArgs) -> anyhow::Result<i32> {
-    match a.file {
-        Some(f) if !a.all => lifecycle::down(&lab_of(&f, a.name)?, a.json),
-        _ => lifecycle::cleanup(a.json),
-    }
 }
 
 pub fn inspect(
@@ -244,39 +250,4 @@ pub fn exec(a: ExecArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(code)
-}
-
-/// Whether some `image:` node's image is not here (`--images namespace`
-/// then has work to do).
-pub fn images_as_namespaces(t: &topo::Topology) -> bool {
-    t.nodes.values().any(|n| missing_image(n).is_some())
-}
-
-fn missing_image(n: &topo::Node) -> Option<&str> {
-    match &n.attach {
-        Some(topo::external::Attach::Image(spec)) if !lab::image_available(&spec.image) => {
-            Some(&spec.image)
-        }
-        _ => None,
-    }
-}
-
-/// `--images namespace`: the `image:` nodes whose image is not here
-/// become plain namespace nodes, with one warning; returns how many.
-pub fn drop_missing_images(t: &mut topo::Topology) -> usize {
-    let mut dropped = Vec::new();
-    for n in t.nodes.values_mut() {
-        if let Some(image) = missing_image(n) {
-            dropped.push(format!("{} ({image})", n.name));
-            n.attach = None;
-        }
-    }
-    if !dropped.is_empty() {
-        eprintln!(
-            "warning: --images namespace: {} run as plain namespace nodes, without their \
-             images' programs, files and binds (the images are not in podman's or docker's local store)",
-            dropped.join(", ")
-        );
-    }
-    dropped.len()
 }

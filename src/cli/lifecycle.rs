@@ -43,12 +43,12 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
             for n in &v.notes {
                 eprintln!("note: {n}");
             }
-            let images = a.images == "namespace" && super::clab::images_as_namespaces(&v);
+            let images = a.images == "namespace" && super::images::images_as_namespaces(&v);
             if link.is_none() && !a.mac && host_cpu.is_none() && !images {
                 return Ok(v);
             }
             let mut t = v.into_inner();
-            let mut changed = images && super::clab::drop_missing_images(&mut t) > 0;
+            let mut changed = images && super::images::drop_missing_images(&mut t) > 0;
             changed |= link
                 .as_ref()
                 .is_some_and(|imp| topo::file::default_conditions(&mut t, imp) > 0);

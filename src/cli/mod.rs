@@ -30,6 +30,7 @@ mod capture_list;
 mod clab;
 mod console;
 mod demo;
+mod images;
 mod leases;
 mod lifecycle;
 mod limits;
@@ -458,8 +459,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             wiring::wiring(wiring::Filter { ns, pid, all }, json)
         }
         Command::Exec(a) => clab::exec(a),
-        Command::Deploy(a) => clab::deploy(a),
-        Command::Destroy(a) => clab::destroy(a),
+        Command::Deploy(a) => lifecycle::up(a.into_up()),
+        Command::Destroy(a) => match a.lab()? {
+            Some(lab) => lifecycle::down(&lab, a.json),
+            None => lifecycle::cleanup(a.json),
+        },
         Command::Shell { lab, node } => run::shell(&lab, &node),
         Command::Console { lab, node } => vms::console(&lab, &node),
         Command::Pingall(a) => run::pingall(a),
