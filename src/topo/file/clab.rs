@@ -284,6 +284,8 @@ struct Rewrite<'s> {
 mod links;
 mod mgmt;
 mod nodes;
+#[cfg(test)]
+mod tests;
 
 /// Splits `text` into words as a POSIX shell does (no expansions):
 /// whitespace separates, `'…'` and `"…"` quote, `\\` escapes.
