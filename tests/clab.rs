@@ -141,13 +141,10 @@ fn linux_nodes_with_every_endpoint_form_deploy_and_leave_nothing() {
     assert!(out.contains("exec says hello from n1"), "{out}");
     // Keys nlab does not honour: a note at the file's line, with what to do.
     let err = String::from_utf8_lossy(&o.stderr);
-    for (line, key) in [
-        (27, "`healthcheck` of node `n1`"),
-        (35, "`ports` of node `n2`"),
-    ] {
-        let want = format!("linux-nodes.clab.yml:{line}: {key} is not honoured: ");
-        assert!(err.contains(&want), "no note `{want}` in {err}");
-    }
+    let want = "linux-nodes.clab.yml:27: `healthcheck` of node `n1` is not honoured: ";
+    assert!(err.contains(want), "no note `{want}` in {err}");
+    let want = "linux-nodes.clab.yml:36: `ports` are published on the uplink address";
+    assert!(err.contains(want), "no note `{want}` in {err}");
     assert!(err.contains("`type: dummy` link is not made"), "{err}");
 
     // Nodes and their interfaces, names, MTUs and MACs as written.
@@ -243,6 +240,47 @@ fn linux_nodes_with_every_endpoint_form_deploy_and_leave_nothing() {
     let o = exec(&[lab, "--label", "role=edge", "--cmd", "exit 3"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("*** n1: exit status 3"), "{}", text(&o));
+
+    // ports: 56180 of the NAT's uplink address is n2's port 80.
+    let web = Group::spawn(
+        Command::new(assert_cmd::cargo::cargo_bin("nlab"))
+            .args(["exec", lab, "n2"])
+            .args(["--", "python3", "-m", "http.server", "80"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let nat = ip(&[
+        "-n",
+        "nlab-clab-linux:mgmt-nat",
+        "-4",
+        "-j",
+        "addr",
+        "show",
+        "uplink",
+    ]);
+    let nat: serde_json::Value = serde_json::from_slice(&nat.stdout).expect("ip -j addr");
+    let public = nat[0]["addr_info"][0]["local"]
+        .as_str()
+        .expect("uplink address");
+    let url = format!("http://{public}:56180/");
+    let get = || {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "2",
+                &url,
+            ])
+            .output()
+            .is_ok_and(|o| o.stdout == b"200")
+    };
+    let served = wait_until(std::time::Duration::from_secs(20), get);
+    drop(web);
+    assert!(served, "{url} did not reach n2's port 80");
 
     let o = nlab().args(["inspect", "--all"]).output().unwrap();
     assert!(text(&o).contains("Lab clab-linux:"), "{}", text(&o));

@@ -60,7 +60,6 @@ const IGNORED_NODE_KEYS: &[(&str, &str)] = &[
     ("auto-remove", "nlab removes its containers on `down`; drop the key"),
     ("image-pull-policy", "nlab never pulls; pull or build the image first"),
     ("network-mode", "every nlab node has its own network namespace; link the node to `host:IFNAME` to reach the host"),
-    ("ports", "publish ports with a `kind: nat` node's `forward:` (README \"NAT\")"),
     ("publish", "nlab publishes nothing; use a `kind: nat` node's `forward:`"),
     ("user", "nlab runs the image's default user; drop the key"),
     ("cap-add", "nlab nodes run with the capabilities of root in their namespace; drop the key"),
@@ -200,6 +199,7 @@ pub(super) fn rewrite(
         mgmt_ifaces: Vec::new(),
         macvlans: Vec::new(),
         mgmt_addrs: BTreeMap::new(),
+        ports: Vec::new(),
         dir: source.filter(|_| clab).map(|f| {
             let p = std::path::Path::new(f);
             let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
@@ -279,11 +279,14 @@ struct Rewrite<'s> {
     mgmt_addrs: BTreeMap<String, Vec<(YNode, bool)>>,
     /// The file's directory (containerlab files only), for relative binds.
     dir: Option<String>,
+    /// `ports:` by node.
+    ports: Vec<(String, YNode)>,
 }
 
 mod links;
 mod mgmt;
 mod nodes;
+mod ports;
 #[cfg(test)]
 mod tests;
 

@@ -218,6 +218,13 @@ impl Rewrite<'_> {
                 self.c.note(a.loc, msg);
             }
         }
+        for (name, p) in std::mem::take(&mut self.ports) {
+            let msg = format!(
+                "`ports` of node `{name}` is not honoured: ports are published through the \
+                 management network, which --no-mgmt leaves out; use a `kind: nat` node's `forward:`"
+            );
+            self.c.note(p.loc, msg);
+        }
         if let Some(m) = mgmt {
             let msg = "`mgmt` is not honoured: --no-mgmt makes no management network".to_string();
             self.c.note(m.loc, msg);

@@ -17,7 +17,7 @@ const HOST_PORT: &str = "nlab-host";
 const MGMT_KINDS: &[&str] = &["linux", "host", "router"];
 
 /// The `n`th address of `net` (0 is the network itself).
-fn nth(net: &IpNet, n: u128) -> IpAddr {
+pub(super) fn nth(net: &IpNet, n: u128) -> IpAddr {
     match net.addr {
         IpAddr::V4(a) => {
             let base = u32::from(a)
@@ -55,8 +55,8 @@ fn root_name(lab: &str) -> String {
     format!("nlm-{h:08x}")
 }
 
-struct Net {
-    v4: IpNet,
+pub(super) struct Net {
+    pub v4: IpNet,
     v6: IpNet,
     gw4: IpAddr,
     gw6: IpAddr,
@@ -238,6 +238,8 @@ impl Rewrite<'_> {
             },
         ];
         self.c.mgmt_host = Some((root, gw.to_vec()));
+        let nat = self.ports_nat(topo, &nodes, &net, at);
+        links.extend(nat.iter().map(|(_, l)| l.clone()));
         let switch = map(
             at,
             vec![
@@ -251,7 +253,12 @@ impl Rewrite<'_> {
         }
         for (k, v) in es.iter_mut() {
             match (key(k, src).as_str(), &mut v.val) {
-                ("nodes", YVal::Map(ns)) => ns.push((s(at, MGMT_NODE), switch.clone())),
+                ("nodes", YVal::Map(ns)) => {
+                    ns.push((s(at, MGMT_NODE), switch.clone()));
+                    if let Some((n, _)) = &nat {
+                        ns.push((s(at, super::ports::NAT_NODE), n.clone()));
+                    }
+                }
                 ("links", YVal::Seq(ls)) => ls.append(&mut links),
                 _ => {}
             }

@@ -155,6 +155,9 @@ impl Rewrite<'_> {
                     .push((a, v6));
             }
         }
+        if let Some((_, p)) = take(v, src, "ports") {
+            self.ports.push((name.to_string(), p));
+        }
         for (k, why) in IGNORED_NODE_KEYS {
             if let Some((kn, _)) = take(v, src, k) {
                 self.c.note(

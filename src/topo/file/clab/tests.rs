@@ -208,3 +208,35 @@ fn an_image_nodes_string_cmd_is_split_as_a_shell_splits_it_and_binds_are_its_own
     );
     assert!(shell_words("a 'b").is_err());
 }
+
+#[test]
+fn ports_are_forwards_of_a_nat_on_the_management_network() {
+    let yaml = "name: p\ntopology:\n  nodes:\n    web:\n      kind: linux\n      ports: [\"8080:80\", \"127.0.0.1:5353:53/udp\"]\n    other: {kind: linux}\n  links: []\n";
+    let t = parse(yaml);
+    let nat = &t.nodes[super::ports::NAT_NODE];
+    let fw: Vec<String> = nat
+        .nat
+        .as_ref()
+        .unwrap()
+        .forwards
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    assert_eq!(fw, ["8080:web:80/tcp", "5353:web:53/udp"]);
+    assert_eq!(
+        t.nodes["web"].gateway.map(|g| g.to_string()).as_deref(),
+        Some("172.20.20.254")
+    );
+    assert_eq!(t.nodes["other"].gateway, None);
+    assert!(t
+        .notes
+        .iter()
+        .any(|n| n.contains("the address in port `127.0.0.1:5353:53/udp`")));
+    let e = errors(
+        "name: p\ntopology:\n  nodes:\n    web: {kind: linux, ports: [\"80\"]}\n  links: []\n",
+    );
+    assert!(
+        e.contains("port `80` of node `web`: write it as HOSTPORT:PORT"),
+        "{e}"
+    );
+}
