@@ -450,3 +450,30 @@ fn image_nodes_run_their_container_and_a_missing_image_says_what_to_do() {
         "b1's container is left"
     );
 }
+
+#[test]
+fn a_failing_exec_fails_deploy_with_the_nodes_name_and_leaves_nothing() {
+    if skip() {
+        return;
+    }
+    let _t = turn();
+    let lab = "clab-fail";
+    let _g = LabGuard(lab.into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("fail.clab.yml");
+    let yaml = "name: clab-fail\ntopology:\n  nodes:\n    a1:\n      kind: linux\n      \
+                exec:\n        - echo before\n        - \"false\"\n  links: []\n";
+    std::fs::write(&file, yaml).expect("write");
+    let o = nlab().args(["deploy", "-t"]).arg(&file).output().unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("exec of node `a1`: `false` exited with status 1"),
+        "{}",
+        text(&o)
+    );
+    assert_no_trace(lab);
+    assert!(
+        !root_addrs().contains("172.20.20.1/24"),
+        "the management end is left"
+    );
+}

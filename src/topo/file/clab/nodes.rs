@@ -169,6 +169,9 @@ impl Rewrite<'_> {
         self.dns(name, v);
         self.relative_binds(v);
         let kind = text(get(v, src, "kind"), src);
+        if let (Some(k), true) = (&kind, self.clab) {
+            self.network_os(name, k, v);
+        }
         if kind.as_deref() == Some("host") && self.clab {
             self.host_nodes.push(name.to_string());
             self.c.labels.remove(name);
@@ -239,5 +242,43 @@ impl Rewrite<'_> {
             let rel = t.trim_start_matches("./");
             *b = s(b.loc, &format!("{}/{rel}", dir.trim_end_matches('/')));
         }
+    }
+}
+
+/// Kinds a containerlab file may name that nlab runs.
+const KNOWN_KINDS: &[&str] = &[
+    "linux",
+    "bridge",
+    "host",
+    "ext-container",
+    "switch",
+    "router",
+    "nat",
+    "internet",
+    "dhcp",
+    "vm",
+    "external",
+];
+
+impl Rewrite<'_> {
+    /// containerlab's network OS kinds (`nokia_srlinux`, `ceos`, …): an
+    /// error that says what nlab runs instead; the node reads on as linux.
+    fn network_os(&mut self, name: &str, kind: &str, v: &mut YNode) {
+        if KNOWN_KINDS.contains(&kind) {
+            return;
+        }
+        let src = self.src;
+        let YVal::Map(es) = &mut v.val else { return };
+        let Some((_, k)) = es.iter_mut().find(|(k, _)| key(k, src) == "kind") else {
+            return;
+        };
+        let msg = format!(
+            "node `{name}` is of kind `{kind}`, a network OS nlab cannot run (nlab's nodes are \
+             namespaces and Linux containers)"
+        );
+        let hint = "use `kind: linux` with the image of a Linux router (FRR, for one), or \
+                    nlab's `kind: router` for a namespace that forwards with static routes";
+        self.c.err(k.loc, msg, hint);
+        *k = s(k.loc, "linux");
     }
 }

@@ -240,3 +240,17 @@ fn ports_are_forwards_of_a_nat_on_the_management_network() {
         "{e}"
     );
 }
+
+#[test]
+fn a_network_os_kind_says_what_to_run_instead() {
+    let e = errors("name: n\ntopology:\n  nodes:\n    srl: {kind: nokia_srlinux}\n  links: []\n");
+    assert!(
+        e.contains("t.clab.yml:4:") && e.contains("a network OS nlab cannot run"),
+        "{e}"
+    );
+    assert!(
+        e.contains("use `kind: linux` with the image of a Linux router"),
+        "{e}"
+    );
+    assert_eq!(e.matches("nokia_srlinux").count(), 1, "reported twice: {e}");
+}
