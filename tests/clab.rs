@@ -192,6 +192,21 @@ fn linux_nodes_with_every_endpoint_form_deploy_and_leave_nothing() {
     );
     let o = exec(&[lab, "n1", "--", "ip", "-br", "addr", "show", "eth0"]);
     assert!(text(&o).contains("3fff:172:20:31::11/64"), "{}", text(&o));
+    // The link's `ipv4: [A, B]`, over the 2000-byte link.
+    let o = exec(&[
+        lab,
+        "n1",
+        "--",
+        "ping",
+        "-c1",
+        "-W2",
+        "-s",
+        "1900",
+        "-M",
+        "do",
+        "192.168.31.2",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
     // Across the management network, node to node.
     let o = exec(&[lab, "n1", "--", "ping", "-c1", "-W2", "172.20.31.12"]);
     assert!(o.status.success(), "{}", text(&o));

@@ -74,6 +74,17 @@ const IGNORED_NODE_KEYS: &[(&str, &str)] = &[
     ("position", "drop the key (graph positions are not used)"),
     ("components", "a namespace node has no line cards; drop the key"),
     ("dns-options", "drop the key"),
+    ("cpu-set", "nlab pins no CPUs; limit the node with `cpu:` instead"),
+    ("credentials", "a namespace node has no login; use `nlab exec` or `nlab shell`"),
+    ("env-files", "write the variables under `env:` instead"),
+    ("hostname", "a node's hostname is its name with nlab's `isolation: {uts: true}`"),
+    ("link-apply-mode", "drop the key"),
+    ("pid-mode", "nlab's `isolation: {pid: true}` gives a node its own PID namespace"),
+    ("privileged", "nlab's nodes run as root in their namespace; drop the key"),
+    ("security-opts", "drop the key"),
+    ("tmpfs", "nlab's `isolation: {tmp: true}` gives a node its own /tmp and /run"),
+    ("volumes", "use `binds:` instead"),
+    ("cgroupns-mode", "drop the key"),
 ];
 
 /// Top-level keys of containerlab nlab reads but does not honour.
@@ -98,6 +109,8 @@ const MGMT_KEYS: &[&str] = &[
     "mtu",
     "external-access",
     "driver",
+    "driver-opts",
+    "skip-when-unused",
 ];
 
 /// Keys of nlab's own `defaults:` (the rest are node keys in containerlab).

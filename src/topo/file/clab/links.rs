@@ -27,6 +27,9 @@ impl Rewrite<'_> {
         };
         let mut keep = Vec::new();
         for mut l in std::mem::take(links) {
+            if self.clab {
+                self.link_vars(&mut l);
+            }
             if self.extended(&mut l) && self.endpoints(&mut l) {
                 keep.push(l);
             }
@@ -42,12 +45,6 @@ impl Rewrite<'_> {
             return true;
         };
         let ty = tv.text(src).unwrap_or_default();
-        for k in ["vars", "labels"] {
-            if let Some((kn, _)) = take(l, src, k) {
-                let msg = format!("`{k}` of a link is not honoured: drop it");
-                self.c.note(kn.loc, msg);
-            }
-        }
         match ty.as_str() {
             "veth" => true,
             "host" | "mgmt-net" | "macvlan" => {
@@ -118,6 +115,9 @@ impl Rewrite<'_> {
                     if key(k, src) == "interface" {
                         *k = s(k.loc, "iface");
                     }
+                }
+                if self.clab {
+                    self.endpoint_addrs(ep);
                 }
                 continue;
             }
@@ -228,6 +228,88 @@ impl Rewrite<'_> {
         if let Some(m) = mgmt {
             let msg = "`mgmt` is not honoured: --no-mgmt makes no management network".to_string();
             self.c.note(m.loc, msg);
+        }
+    }
+}
+
+impl Rewrite<'_> {
+    /// A link's `vars`/`labels` (noted), and its `ipv4: [A, B]` and
+    /// `ipv6: [A, B]`: the addresses of its two endpoints (`""`: none).
+    fn link_vars(&mut self, l: &mut YNode) {
+        let src = self.src;
+        for k in ["vars", "labels"] {
+            if let Some((kn, _)) = take(l, src, k) {
+                let msg =
+                    format!("`{k}` of a link is not honoured: nlab runs no templates; drop it");
+                self.c.note(kn.loc, msg);
+            }
+        }
+        let mut per_end: [Vec<YNode>; 2] = [Vec::new(), Vec::new()];
+        for k in ["ipv4", "ipv6"] {
+            let Some((kn, v)) = take(l, src, k) else {
+                continue;
+            };
+            match &v.val {
+                YVal::Seq(items) if items.len() == 2 => {
+                    for (i, a) in items.iter().enumerate() {
+                        if a.text(src).is_some_and(|t| !t.is_empty()) {
+                            per_end[i].push(a.clone());
+                        }
+                    }
+                }
+                _ => self.c.err(
+                    kn.loc,
+                    format!("a link's `{k}` is a list of two addresses, one per endpoint"),
+                    "e.g. [192.168.0.1/24, 192.168.0.2/24]; \"\" for an endpoint without one",
+                ),
+            }
+        }
+        if per_end.iter().all(Vec::is_empty) {
+            return;
+        }
+        let YVal::Map(es) = &mut l.val else { return };
+        let Some((_, eps)) = es.iter_mut().find(|(k, _)| key(k, src) == "endpoints") else {
+            return;
+        };
+        let YVal::Seq(eps) = &mut eps.val else { return };
+        for (ep, addrs) in eps.iter_mut().zip(per_end) {
+            if addrs.is_empty() {
+                continue;
+            }
+            let at = ep.loc;
+            let ip = YNode::made(at, YVal::Seq(addrs));
+            if let YVal::Map(m) = &mut ep.val {
+                m.push((s(at, "ip"), ip));
+                continue;
+            }
+            let Some(t) = ep.text(src) else { continue };
+            let (node, iface) = t.split_once(':').unwrap_or((&t, ""));
+            *ep = map(
+                at,
+                vec![("node", s(at, node)), ("iface", s(at, iface)), ("ip", ip)],
+            );
+        }
+    }
+
+    /// An endpoint object's `ipv4`/`ipv6` as nlab's `ip`; its `vars` noted.
+    fn endpoint_addrs(&mut self, ep: &mut YNode) {
+        let src = self.src;
+        if let Some((kn, _)) = take(ep, src, "vars") {
+            let msg = "`vars` of an endpoint is not honoured: nlab runs no templates; drop it";
+            self.c.note(kn.loc, msg.into());
+        }
+        let mut addrs = Vec::new();
+        for k in ["ipv4", "ipv6"] {
+            if let Some((_, v)) = take(ep, src, k) {
+                addrs.push(v);
+            }
+        }
+        if addrs.is_empty() {
+            return;
+        }
+        let at = ep.loc;
+        if let YVal::Map(m) = &mut ep.val {
+            m.push((s(at, "ip"), YNode::made(at, YVal::Seq(addrs))));
         }
     }
 }

@@ -77,8 +77,8 @@ impl Rewrite<'_> {
             for (k, v) in es {
                 let name = key(k, src);
                 match name.as_str() {
-                    "network" | "driver" | "ipv4-range" | "ipv6-range" | "mtu"
-                    | "external-access" => {
+                    "network" | "driver" | "driver-opts" | "skip-when-unused" | "ipv4-range"
+                    | "ipv6-range" | "mtu" | "external-access" => {
                         let msg = format!(
                             "`mgmt.{name}` is not honoured: nlab's management network is a bridge \
                              in its own namespace (`{MGMT_NODE}`), reached through one veth from the host"
@@ -259,7 +259,11 @@ impl Rewrite<'_> {
                         ns.push((s(at, super::ports::NAT_NODE), n.clone()));
                     }
                 }
-                ("links", YVal::Seq(ls)) => ls.append(&mut links),
+                // First, so a node's management address is its primary one
+                // (names in /etc/hosts, forwards of `ports:`), as in containerlab.
+                ("links", YVal::Seq(ls)) => {
+                    ls.splice(0..0, std::mem::take(&mut links));
+                }
                 _ => {}
             }
         }

@@ -10,6 +10,12 @@ fn parse(yaml: &str) -> Topology {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Without the management network, so links keep the file's order.
+fn parse_plain(yaml: &str) -> Topology {
+    let opts = ClabOptions { no_mgmt: true };
+    parse_with(yaml, Some("t.clab.yml"), None, opts).unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn errors(yaml: &str) -> String {
     match parse_with(yaml, Some("t.clab.yml"), None, ClabOptions::default()) {
         Ok(_) => panic!("no error for:\n{yaml}"),
@@ -143,7 +149,7 @@ topology:
     - endpoints: ["a:e4", "me:a-me"]
     - endpoints: ["a:e5", "macvlan:enp1s0"]
 "#;
-    let t = parse(yaml);
+    let t = parse_plain(yaml);
     assert!(!t.nodes.contains_key("me"));
     let l = &t.links[0];
     assert_eq!((l.mtu, l.endpoints[0].iface.as_str()), (Some(1400), "e1"));
@@ -253,4 +259,43 @@ fn a_network_os_kind_says_what_to_run_instead() {
         "{e}"
     );
     assert_eq!(e.matches("nokia_srlinux").count(), 1, "reported twice: {e}");
+}
+
+#[test]
+fn link_and_endpoint_addresses_as_containerlab_writes_them() {
+    let yaml = r#"
+name: ips
+topology:
+  nodes: {n1: {kind: linux}, n2: {kind: linux}, n3: {kind: linux}}
+  links:
+    - endpoints: [n1:e1, n2:e1]
+      ipv4: [192.168.0.1/24, 192.168.0.2/24]
+      ipv6: ["2001:db8::1/64", "2001:db8::2/64"]
+    - type: veth
+      endpoints:
+        - {node: n1, interface: e2, ipv4: 192.168.3.1/24, vars: {foo: bar}}
+        - {node: n2, interface: e2, ipv4: 192.168.3.2/24}
+    - endpoints: [n1:e3, n3:e1]
+      ipv4: ["", 192.168.0.3/24]
+      vars: {foo: bar}
+"#;
+    let t = parse_plain(yaml);
+    let addrs = |l: usize, e: usize| -> Vec<String> {
+        t.links[l].endpoints[e]
+            .addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    };
+    assert_eq!(addrs(0, 0), ["192.168.0.1/24", "2001:db8::1/64"]);
+    assert_eq!(addrs(0, 1), ["192.168.0.2/24", "2001:db8::2/64"]);
+    assert_eq!(addrs(1, 0), ["192.168.3.1/24"]);
+    assert!(addrs(2, 0).is_empty());
+    assert_eq!(addrs(2, 1), ["192.168.0.3/24"]);
+    assert_eq!(
+        t.notes.iter().filter(|n| n.contains("`vars`")).count(),
+        2,
+        "{:?}",
+        t.notes
+    );
 }
