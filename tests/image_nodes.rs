@@ -4,7 +4,9 @@
 //! a rootfs holding Debian's static busybox (package busybox-static), so
 //! no registry is needed. Skips, saying why, where Podman cannot run.
 mod common;
+use common::image::{containers_of, ready, run, IMAGE};
 use common::*;
+use std::process::{Command, Stdio};
 
 /// One test at a time: one of them runs `nlab cleanup`, which removes
 /// every lab, the other tests' included.
@@ -13,135 +15,11 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
-const IMAGE: &str = "localhost/nlab-test-busybox:latest";
-
-fn run(cmd: &str, args: &[&str]) -> std::process::Output {
-    Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect(cmd)
-}
-
-/// The podman flags that start a container on this host (found by
-/// trying, as nlab does), or why none does.
-fn podman() -> &'static Result<Vec<String>, String> {
-    static P: OnceLock<Result<Vec<String>, String>> = OnceLock::new();
-    P.get_or_init(|| {
-        if Command::new("podman").arg("--version").output().is_err() {
-            return Err("podman is not installed (scripts/test.sh installs it)".into());
-        }
-        import_image()?;
-        let hard = run("sh", &["-c", "ulimit -Hn"]);
-        let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
-        let nofile = format!("nofile={hard}:{hard}");
-        let tries: [&[&str]; 3] = [
-            &[],
-            &["--cgroup-manager", "cgroupfs", "--runtime", "runc"],
-            &[
-                "--cgroup-manager",
-                "cgroupfs",
-                "--runtime",
-                "runc",
-                "--ulimit",
-                &nofile,
-            ],
-        ];
-        let mut why = Vec::new();
-        for t in tries {
-            let mut args: Vec<&str> = t.iter().take(4).copied().collect();
-            args.extend(["run", "--rm", "--network", "none"]);
-            args.extend(t.iter().skip(4).copied());
-            args.extend([IMAGE, "true"]);
-            let o = run("podman", &args);
-            if o.status.success() {
-                return Ok(t.iter().map(|s| s.to_string()).collect());
-            }
-            why.push(text(&o).trim().to_string());
-        }
-        Err(format!(
-            "podman cannot run a container here: {}",
-            why.join(" / ")
-        ))
-    })
-}
-
-/// `podman import` of a busybox rootfs (idempotent).
-fn import_image() -> Result<(), String> {
-    let busybox = std::path::Path::new("/bin/busybox");
-    if !busybox.exists() {
-        return Err("/bin/busybox is missing (package busybox-static)".into());
-    }
-    let dir = std::env::temp_dir().join(format!("nlab-bbroot-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("bin")).map_err(|e| e.to_string())?;
-    std::fs::copy(busybox, dir.join("bin/busybox")).map_err(|e| e.to_string())?;
-    for app in ["sh", "sleep", "ip", "ping", "cat", "env", "ls", "true"] {
-        std::os::unix::fs::symlink("busybox", dir.join("bin").join(app))
-            .map_err(|e| e.to_string())?;
-    }
-    let tar = dir.with_extension("tar");
-    let o = run(
-        "tar",
-        &[
-            "-C",
-            &dir.to_string_lossy(),
-            "-cf",
-            &tar.to_string_lossy(),
-            ".",
-        ],
-    );
-    let _ = std::fs::remove_dir_all(&dir);
-    if !o.status.success() {
-        return Err(format!("tar: {}", text(&o)));
-    }
-    let o = run("podman", &["import", &tar.to_string_lossy(), IMAGE]);
-    let _ = std::fs::remove_file(&tar);
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(format!("podman import: {}", text(&o)))
-    }
-}
-
-/// The podman flags to use, or `None` after printing why the test skips.
-fn ready() -> Option<Vec<String>> {
-    match podman() {
-        Ok(flags) => Some(flags.clone()),
-        Err(why) => {
-            let t = std::thread::current();
-            eprintln!("SKIP: {}: {why}", t.name().unwrap_or("an image test"));
-            None
-        }
-    }
-}
 
 fn write_topo(lab: &str, body: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("{lab}.yml"));
     std::fs::write(&path, format!("name: {lab}\ntopology:\n{body}")).unwrap();
     path
-}
-
-/// Names of the containers labelled with `lab`, stopped ones included.
-fn containers_of(lab: &str) -> Vec<String> {
-    let o = run(
-        "podman",
-        &[
-            "ps",
-            "-a",
-            "--filter",
-            &format!("label=nlab.lab={lab}"),
-            "--format",
-            "{{.Names}}",
-        ],
-    );
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 /// A container the test starts, removed on drop.

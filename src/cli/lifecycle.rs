@@ -38,12 +38,18 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
     };
     match (&a.file, &a.topo) {
         (Some(f), _) => {
-            let v = topo::file::load_valid(f, a.name.as_deref())?;
-            if link.is_none() && !a.mac && host_cpu.is_none() {
+            let opts = topo::file::ClabOptions { no_mgmt: a.no_mgmt };
+            let v = topo::file::load_valid_with(f, a.name.as_deref(), opts)?;
+            for n in &v.notes {
+                eprintln!("note: {n}");
+            }
+            let images = a.images == "namespace" && super::images::images_as_namespaces(&v);
+            if link.is_none() && !a.mac && host_cpu.is_none() && !images {
                 return Ok(v);
             }
             let mut t = v.into_inner();
-            let mut changed = link
+            let mut changed = images && super::images::drop_missing_images(&mut t) > 0;
+            changed |= link
                 .as_ref()
                 .is_some_and(|imp| topo::file::default_conditions(&mut t, imp) > 0);
             changed |= host_cpu.is_some_and(|c| limit_hosts(&mut t, c) > 0);

@@ -97,9 +97,9 @@ pub fn print_settings(t: &crate::topo::Topology) {
         t.nodes.values().filter(|n| !n.run.is_empty()).collect();
     nodes.sort_by(|a, b| crate::topo::natural_cmp(&a.name, &b.name));
     let shown = nodes.len().min(20);
-    if shown > 0 {
-        println!("Limits and isolation:");
-    }
+    // Printed with the first line under it: nodes whose only setting is
+    // `exec:` or `env:` have none.
+    let mut header = false;
     for n in &nodes[..shown] {
         let r = &n.run;
         let mut parts = Vec::new();
@@ -129,6 +129,9 @@ pub fn print_settings(t: &crate::topo::Topology) {
             parts.push(format!("{} bind(s)", r.binds.len()));
         }
         if !parts.is_empty() {
+            if !std::mem::replace(&mut header, true) {
+                println!("Limits and isolation:");
+            }
             println!("  {}: {}", n.name, parts.join(", "));
         }
     }

@@ -27,8 +27,10 @@ macro_rules! eprintln {
 }
 mod capture;
 mod capture_list;
+mod clab;
 mod console;
 mod demo;
+mod images;
 mod leases;
 mod lifecycle;
 mod limits;
@@ -162,7 +164,20 @@ pub enum Command {
     /// Exits 1 when something drifted.
     Inspect {
         /// Lab name (see `nlab list`).
-        lab: String,
+        #[arg(required_unless_present_any = ["all", "topo_file"])]
+        lab: Option<String>,
+        /// Every lab on this host, one after the other (containerlab's
+        /// `inspect --all`).
+        #[arg(long, conflicts_with_all = ["lab", "wiring"])]
+        all: bool,
+        /// The lab of this topology file (containerlab's `-t`).
+        #[arg(
+            short = 't',
+            long = "topo",
+            value_name = "FILE",
+            conflicts_with = "lab"
+        )]
+        topo_file: Option<PathBuf>,
         /// Show the lab's wiring instead: each interface and what it is
         /// joined to wherever that is on the host (a veth end someone
         /// moved to another namespace is found there), bridge ports, and
@@ -206,15 +221,19 @@ pub enum Command {
     },
     /// Run a command inside a node (`nlab exec LAB h1 -- ping -c1 h2`).
     /// The command's exit code is nlab's.
-    Exec {
-        /// Lab name (see `nlab list`).
-        lab: String,
-        /// Node name (see `nlab inspect LAB`).
-        node: String,
-        /// The command and its arguments, after `--`.
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
+    ///
+    /// Several nodes at once, as containerlab's `exec` does: `--all` (every
+    /// node of the lab), `--label KEY=VALUE` (nodes with that label: a
+    /// containerlab file's `labels:`, or `clab-node-name`,
+    /// `clab-node-kind`, `clab-node-group`), the lab by `-t FILE`, the
+    /// command by `--cmd "…"` (run by `sh -c`); the output comes per node
+    /// and the exit code is the first failure's.
+    Exec(clab::ExecArgs),
+    /// containerlab's `deploy -t FILE`: `nlab up FILE`.
+    Deploy(clab::DeployArgs),
+    /// containerlab's `destroy -t FILE` (`nlab down` of the file's lab),
+    /// or `destroy --all` (`nlab cleanup`).
+    Destroy(clab::DestroyArgs),
     /// Open an interactive shell inside a node.
     Shell {
         /// Lab name (see `nlab list`).
@@ -387,6 +406,16 @@ pub struct UpArgs {
     /// not changed. Topology files say `kind: nat` (README "NAT").
     #[arg(long, requires = "topo")]
     pub nat: bool,
+    /// containerlab files: make no management network (no `mgmt-net`
+    /// switch, no `eth0` on the nodes, no root-namespace end).
+    #[arg(long)]
+    pub no_mgmt: bool,
+    /// `image:` nodes: `runtime` starts their containers (an image not
+    /// in podman's or docker's local store is an error); `namespace` runs
+    /// the nodes whose image is not there as plain namespace nodes, with
+    /// one warning.
+    #[arg(long, value_name = "MODE", default_value = "runtime", value_parser = ["runtime", "namespace"], hide_possible_values = true)]
+    pub images: String,
 }
 
 #[derive(Args, Debug)]
@@ -422,14 +451,22 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Down { lab, json } => lifecycle::down(&lab, json),
         Command::Cleanup { json } => lifecycle::cleanup(json),
         Command::List { json } => show::list(json),
-        Command::Inspect { lab, wiring, json } => match wiring {
-            true => wiring::inspect_wiring(&lab, json),
-            false => show::inspect(&lab, json),
-        },
+        Command::Inspect {
+            lab,
+            all,
+            topo_file,
+            wiring,
+            json,
+        } => clab::inspect(lab, all, topo_file, wiring, json),
         Command::Wiring { ns, pid, all, json } => {
             wiring::wiring(wiring::Filter { ns, pid, all }, json)
         }
-        Command::Exec { lab, node, command } => run::exec(&lab, &node, &command),
+        Command::Exec(a) => clab::exec(a),
+        Command::Deploy(a) => lifecycle::up(a.into_up()),
+        Command::Destroy(a) => match a.lab()? {
+            Some(lab) => lifecycle::down(&lab, a.json),
+            None => lifecycle::cleanup(a.json),
+        },
         Command::Shell { lab, node } => run::shell(&lab, &node),
         Command::Console { lab, node } => vms::console(&lab, &node),
         Command::Pingall(a) => run::pingall(a),

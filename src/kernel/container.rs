@@ -164,6 +164,8 @@ pub struct RunSpec<'a> {
     pub cmd: &'a [String],
     pub entrypoint: Option<&'a str>,
     pub env: Vec<(String, String)>,
+    /// `--volume` arguments (`SRC:DST[:ro]`).
+    pub volumes: Vec<String>,
 }
 
 /// Starts a detached container with network mode `none`, trying the
@@ -216,6 +218,9 @@ pub fn run_args(extra: &Attempt, spec: &RunSpec) -> Vec<String> {
     }
     for (k, v) in &spec.env {
         args.extend(["--env".to_string(), format!("{k}={v}")]);
+    }
+    for v in &spec.volumes {
+        args.extend(["--volume".to_string(), v.clone()]);
     }
     if let Some(e) = spec.entrypoint {
         args.extend(["--entrypoint".to_string(), e.to_string()]);
@@ -349,6 +354,7 @@ mod tests {
             cmd,
             entrypoint: Some("/bin/sh"),
             env: vec![("MODE".into(), "lab".into())],
+            volumes: vec!["/srv/data:/data:ro".into()],
         }
     }
 
@@ -375,6 +381,8 @@ mod tests {
                 "nlab.lab=demo",
                 "--env",
                 "MODE=lab",
+                "--volume",
+                "/srv/data:/data:ro",
                 "--entrypoint",
                 "/bin/sh",
                 "busybox:lab",

@@ -47,6 +47,15 @@ fn refuse(node: &Node, msg: String) -> Error {
     ))
 }
 
+/// Whether podman or docker has `image` in its local store (nlab never
+/// pulls): `--images namespace` runs the `image:` nodes whose image is
+/// not here as plain namespace nodes.
+pub fn image_available(image: &str) -> bool {
+    container::available()
+        .into_iter()
+        .any(|rt| container::image_exists(rt, image))
+}
+
 /// The container name of an `image:` node.
 pub fn container_name(lab: &str, node: &str) -> String {
     format!("nlab-{lab}-{node}")
@@ -150,7 +159,11 @@ fn open_container(node: &Node, rts: &[Runtime], name: &str) -> Result<(NetNs, Pr
 
 fn pick_runtime(lab: &str, node: &Node, rts: &[Runtime], spec: &ImageSpec) -> Result<Runtime> {
     if rts.is_empty() {
-        let msg = format!("image `{}`: {}", spec.image, container::why_none());
+        let msg = format!(
+            "asks for image {}: {}; or run the node as a plain namespace with `--images namespace`",
+            spec.image,
+            container::why_none()
+        );
         return Err(refuse(node, msg));
     }
     let Some(rt) = rts
@@ -158,13 +171,16 @@ fn pick_runtime(lab: &str, node: &Node, rts: &[Runtime], spec: &ImageSpec) -> Re
         .copied()
         .find(|rt| container::image_exists(*rt, &spec.image))
     else {
+        let stores = rts
+            .iter()
+            .map(|r| format!("{}'s", r.program()))
+            .collect::<Vec<_>>()
+            .join(" or ");
         let msg = format!(
-            "no image `{}` in {} (nlab never pulls: pull or build it first)",
-            spec.image,
-            rts.iter()
-                .map(|r| r.program())
-                .collect::<Vec<_>>()
-                .join(" or ")
+            "asks for image {}: it is not in {stores} local store, and this machine cannot pull \
+             it (nlab never pulls: pull, load or `podman import` it first, or run the node as a \
+             plain namespace with `--images namespace`)",
+            spec.image
         );
         return Err(refuse(node, msg));
     };
@@ -339,6 +355,7 @@ fn start_image(t: &Topology, name: &str, rt: Runtime) -> Result<(NetNs, ProcId)>
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        volumes: spec.binds.iter().map(|b| b.to_string()).collect(),
     };
     container::run(rt, &run)?;
     let st = container::inspect(rt, &cname).filter(|s| s.running && s.pid > 0);

@@ -53,7 +53,10 @@ pub fn create_all(
     for h in t.host_links.iter().filter(|h| create.contains(&h.key())) {
         let ns_name = netns::ns_name(&t.name, &h.node);
         let mut conn = NodeConn::open(&ns_name)?;
-        if !handles.contains_key(&h.node) {
+        // Interfaces on host NICs took indices the kernel chose, which
+        // the handles do not know: read the node again for those.
+        let on_nics = t.nodes.get(&h.node).is_some_and(|n| !n.macvlans.is_empty());
+        if on_nics || !handles.contains_key(&h.node) {
             handles.insert(h.node.clone(), NodeIndex::read(&mut conn)?);
         }
         let hi = handles
@@ -73,6 +76,10 @@ pub fn create_all(
             true,
             format!("setting host:{} up", h.host_iface),
         ))?;
+        for a in &h.host_addrs {
+            let what = format!("adding {a} to host:{} in the root namespace", h.host_iface);
+            sock.request(addr::add(idx, a, what))?;
+        }
     }
     Ok(())
 }

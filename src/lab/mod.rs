@@ -59,6 +59,7 @@ pub(crate) mod wiring;
 pub use apply::Timings;
 pub use builder::LabBuilder;
 pub use converge::StpWait;
+pub use external::image_available;
 pub use inspect::{IfaceView, LabView, NodeInfo};
 pub use link_conditions::Observed;
 pub use live::LinkStatus;

@@ -63,6 +63,10 @@ pub struct ImageSpec {
     /// `env:`: environment variables of the container.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// `binds:` of a containerlab file's image node: mounted into the
+    /// container (`--volume SRC:DST[:ro]`), not the node's namespace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binds: Vec<super::limits::Bind>,
 }
 
 /// A veth with one end in a node (`iface`) and the other in the root
@@ -81,6 +85,10 @@ pub struct HostLink {
     /// MAC of the node's end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddr>,
+    /// Addresses of the root end: empty for a `host:` endpoint (yours
+    /// to configure); a containerlab management network's gateway.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_addrs: Vec<IpNet>,
     /// MTU of both ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
@@ -95,6 +103,7 @@ impl PartialEq for HostLink {
             && self.iface == o.iface
             && self.host_iface == o.host_iface
             && self.addrs == o.addrs
+            && self.host_addrs == o.host_addrs
             && self.mac == o.mac
             && self.mtu == o.mtu
     }

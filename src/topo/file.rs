@@ -51,6 +51,7 @@
 //! `interfaces`, not both; an `interfaces` entry no link uses is an error.
 
 mod build;
+mod clab;
 mod emit;
 mod flags;
 mod nat;
@@ -66,6 +67,7 @@ mod reader;
 mod tests;
 mod yaml;
 
+pub use clab::{ClabOptions, LABEL_NODE_NAME, MGMT_NODE};
 pub use emit::to_yaml;
 pub use flags::{default_conditions, sequential_macs};
 pub(crate) use parse_vm::image_problem;
@@ -114,6 +116,18 @@ pub fn load(path: &Path) -> Result<Topology, TopoErrors> {
 /// [`load_as`], as a [`ValidTopology`] (the checks ran once, in the loader).
 pub fn load_valid(path: &Path, name: Option<&str>) -> Result<ValidTopology, TopoErrors> {
     load_as(path, name).map(ValidTopology::checked)
+}
+
+/// [`load_valid`] with containerlab's options (`--no-mgmt`).
+pub fn load_valid_with(
+    path: &Path,
+    name: Option<&str>,
+    opts: ClabOptions,
+) -> Result<ValidTopology, TopoErrors> {
+    let source = path.display().to_string();
+    let text = read_limited(path, MAX_FILE_BYTES)
+        .map_err(|msg| TopoError::new(msg).with_file(Some(&source)))?;
+    parse_with(&text, Some(&source), name, opts).map(ValidTopology::checked)
 }
 
 /// [`parse_as`], as a [`ValidTopology`].
@@ -230,17 +244,32 @@ pub fn parse_as(
     source: Option<&str>,
     name: Option<&str>,
 ) -> Result<Topology, TopoErrors> {
+    parse_with(text, source, name, ClabOptions::default())
+}
+
+/// [`parse_as`] with containerlab's options. A containerlab file (named
+/// `*.clab.yml`, or using `mgmt:`, `kinds:`, `groups:`, `group:`,
+/// `labels:` or `mgmt-ipv4/6`) is rewritten into nlab's shape first (see
+/// README "For containerlab users").
+pub fn parse_with(
+    text: &str,
+    source: Option<&str>,
+    name: Option<&str>,
+    opts: ClabOptions,
+) -> Result<Topology, TopoErrors> {
     let with_file = |errs: Vec<TopoError>| {
         let mut errs: Vec<TopoError> = errs.into_iter().map(|e| e.with_file(source)).collect();
         errs.sort_by_key(|e| (e.loc.line, e.loc.column));
         TopoErrors(errs)
     };
-    let root = yaml::read(text).map_err(|e| with_file(vec![e]))?;
+    let mut root = yaml::read(text).map_err(|e| with_file(vec![e]))?;
+    let c = clab::rewrite(&mut root, text, source, name, opts);
     let mut b = build::Builder::new(text).with_name(name);
     let mut t = b.build(&root);
     t.source = source.map(str::to_string);
     let extra = b.extra;
     let mut errs = b.into_errors();
+    errs.extend(c.finish(&mut t));
     errs.extend(parse_vm::resolve_paths(&mut t, source));
     // Validation on a half-read file would mostly echo the same mistakes
     // (a link to a node whose entry failed to read), so it waits for a clean read.

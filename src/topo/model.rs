@@ -57,6 +57,10 @@ pub struct Topology {
     /// The file it came from, for error messages; `None` for generators.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Warnings of the file reader (`file:line: …`): containerlab keys
+    /// nlab reads but does not honour, each saying what to do instead.
+    #[serde(default, skip)]
+    pub notes: Vec<String>,
 }
 
 /// What a node is (the file's `kind:`; `linux` is read as `host`,
@@ -167,6 +171,11 @@ pub struct Node {
     /// A namespace nlab does not make: an existing one or a container's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attach: Option<super::external::Attach>,
+    /// containerlab's `labels:` (and its `clab-node-*` ones), which
+    /// `nlab exec --label KEY=VALUE` selects nodes by. Not compared:
+    /// labels change nothing that is built.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// Where the node was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
@@ -198,6 +207,7 @@ impl Node {
             macvlans: Vec::new(),
             run: Default::default(),
             attach: None,
+            labels: BTreeMap::new(),
             loc: Loc::default(),
         }
     }
@@ -592,6 +602,7 @@ impl Topology {
             links: Vec::new(),
             host_links: Vec::new(),
             source: None,
+            notes: Vec::new(),
         }
     }
 

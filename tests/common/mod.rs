@@ -6,6 +6,7 @@ use nlab::topo::{Endpoint, IpNet, Link, Node, NodeKind, Topology};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod image;
 pub mod pause;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);

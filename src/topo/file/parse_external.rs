@@ -197,16 +197,28 @@ impl Reader<'_> {
             cmd,
             entrypoint,
             env,
+            binds: Vec::new(),
         }))
     }
 
-    /// A list of arguments, or one string split on whitespace.
+    /// A list of arguments, or one string split as a shell splits words
+    /// (quotes and backslashes, as containerlab's `cmd: ash -c "…"`).
     fn words(&mut self, n: &YNode, what: &str) -> Option<Vec<String>> {
         if let YVal::Seq(items) = &n.val {
             return items.iter().map(|i| self.string(i, what)).collect();
         }
         let text = self.string(n, what)?;
-        Some(text.split_whitespace().map(str::to_string).collect())
+        match super::clab::shell_words(&text) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                self.err(
+                    n.loc,
+                    format!("{what}: {e}"),
+                    Some("close the quote".into()),
+                );
+                None
+            }
+        }
     }
 }
 
@@ -261,6 +273,7 @@ pub(super) fn split_host_links(r: &mut Reader, t: &mut Topology) {
             host_iface: he.iface.clone(),
             addrs: ne.addrs.clone(),
             mac: ne.mac,
+            host_addrs: Vec::new(),
             mtu: ne.mtu.or(l.mtu),
             loc: l.loc,
         });

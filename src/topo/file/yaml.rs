@@ -32,6 +32,16 @@ pub(super) enum YVal {
 }
 
 impl YNode {
+    /// A value made by the reader itself (containerlab's forms rewritten
+    /// into nlab's), reported at `loc`, where it was written.
+    pub fn made(loc: Loc, val: YVal) -> Self {
+        YNode {
+            loc,
+            span: None,
+            val,
+        }
+    }
+
     /// What it is, for "expected X, found Y" messages.
     pub fn describe(&self) -> &'static str {
         match self.val {
