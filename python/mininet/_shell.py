@@ -57,8 +57,9 @@ class Shell:
 
     def read(self, timeout=None):
         """What the shell wrote within ``timeout`` seconds (None: wait)."""
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        if not ready:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN | select.POLLHUP)
+        if not poller.poll(None if timeout is None else int(timeout * 1000)):
             return ""
         data = os.read(self.fd, 65536)
         if not data:

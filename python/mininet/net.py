@@ -65,6 +65,7 @@ class Mininet:
         self.built = False
         atexit.register(self._atexit)
         _catch_sigterm()
+        _raise_fd_limit()
         if topo and build:
             self.build()
 
@@ -503,6 +504,16 @@ class Mininet:
         for intf, _other in pairs:
             _nlab.run("link", "set", self.lab, "%s:%s" % (a.name, intf.name), "--" + status)
             intf.link.up = status == "up"
+
+
+def _raise_fd_limit():
+    """Each node's shell holds two pipes: a 1,024-host network needs more
+    descriptors than the usual soft limit, so take the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _catch_sigterm():

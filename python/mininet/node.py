@@ -241,8 +241,9 @@ class Node:
         """Whether output is ready within ``timeoutms``."""
         import select
 
-        t = None if timeoutms is None else timeoutms / 1000.0
-        return bool(select.select([self._shell().fd], [], [], t)[0])
+        poller = select.poll()
+        poller.register(self._shell().fd, select.POLLIN)
+        return bool(poller.poll(timeoutms))
 
     def waitOutput(self, verbose=False, findPid=True):
         """Everything the command started by ``sendCmd`` prints."""

@@ -36,9 +36,13 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
         }
         None => None,
     };
-    match (&a.file, &a.topo) {
-        (Some(f), _) => {
-            let v = topo::file::load_valid(f, a.name.as_deref())?;
+    let from_file = match (&a.file, &a.custom, &a.topo) {
+        (Some(f), _, _) => Some(topo::file::load_valid(f, a.name.as_deref())?),
+        (None, Some(c), Some(spec)) => Some(super::custom::load(c, spec, a.name.as_deref())?),
+        _ => None,
+    };
+    match (from_file, &a.topo) {
+        (Some(v), _) => {
             if link.is_none() && !a.mac && host_cpu.is_none() {
                 return Ok(v);
             }
@@ -104,6 +108,9 @@ fn origin_of(a: &UpArgs) -> Option<String> {
         (Some(f), _) => {
             let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
             Some(format!("file:{}", abs.display()))
+        }
+        (None, Some(spec)) if a.custom.is_some() => {
+            super::custom::origin(a.custom.as_deref(), spec)
         }
         (None, Some(spec)) => {
             let kind = spec.split(',').next().unwrap_or("").trim();
