@@ -5,8 +5,17 @@ kernel's qdiscs or nlab's userspace emulator (``nlab link show``)."""
 
 # Parameters of TCIntf that nlab carries, and those it accepts as no-ops.
 TC_KEYS = ("bw", "delay", "jitter", "loss", "max_queue_size")
-TC_IGNORED = ("use_htb", "use_hfsc", "use_tbf", "latency_ms", "enable_ecn", "enable_red",
-              "speedup", "smooth_change", "enable_gro")
+TC_IGNORED = (
+    "use_htb",
+    "use_hfsc",
+    "use_tbf",
+    "latency_ms",
+    "enable_ecn",
+    "enable_red",
+    "speedup",
+    "smooth_change",
+    "enable_gro",
+)
 
 
 class Intf:
@@ -93,9 +102,24 @@ class Link:
     """A link between two nodes: interfaces ``node-ethN`` numbered like
     Mininet's (switch ports from 1, other nodes from 0)."""
 
-    def __init__(self, node1, node2, port1=None, port2=None, intfName1=None, intfName2=None,
-                 addr1=None, addr2=None, intf=Intf, cls1=None, cls2=None, params1=None,
-                 params2=None, fast=True, **params):
+    def __init__(
+        self,
+        node1,
+        node2,
+        port1=None,
+        port2=None,
+        intfName1=None,
+        intfName2=None,
+        addr1=None,
+        addr2=None,
+        intf=Intf,
+        cls1=None,
+        cls2=None,
+        params1=None,
+        params2=None,
+        fast=True,
+        **params,
+    ):
         params1 = dict(params, **(params1 or {}))
         params2 = dict(params, **(params2 or {}))
         if port1 is None:
@@ -109,10 +133,8 @@ class Link:
         cls1 = cls1 or intf
         cls2 = cls2 or intf
         self.up = True
-        self.intf1 = cls1(name=intfName1, node=node1, port=port1, link=self, mac=addr1,
-                          **params1)
-        self.intf2 = cls2(name=intfName2, node=node2, port=port2, link=self, mac=addr2,
-                          **params2)
+        self.intf1 = cls1(name=intfName1, node=node1, port=port1, link=self, mac=addr1, **params1)
+        self.intf2 = cls2(name=intfName2, node=node2, port=port2, link=self, mac=addr2, **params2)
 
     def intfs(self):
         """Both interfaces."""
@@ -138,15 +160,37 @@ class Link:
 class TCLink(Link):
     """A link whose both ends are :class:`TCIntf` with the same parameters."""
 
-    def __init__(self, node1, node2, port1=None, port2=None, intfName1=None, intfName2=None,
-                 addr1=None, addr2=None, **params):
+    def __init__(
+        self,
+        node1,
+        node2,
+        port1=None,
+        port2=None,
+        intfName1=None,
+        intfName2=None,
+        addr1=None,
+        addr2=None,
+        **params,
+    ):
         params1 = dict(params, **(params.pop("params1", None) or {}))
         params2 = dict(params, **(params.pop("params2", None) or {}))
         params1.pop("params2", None)
         params2.pop("params1", None)
-        Link.__init__(self, node1, node2, port1=port1, port2=port2, intfName1=intfName1,
-                      intfName2=intfName2, cls1=TCIntf, cls2=TCIntf, addr1=addr1, addr2=addr2,
-                      params1=params1, params2=params2)
+        Link.__init__(
+            self,
+            node1,
+            node2,
+            port1=port1,
+            port2=port2,
+            intfName1=intfName1,
+            intfName2=intfName2,
+            cls1=TCIntf,
+            cls2=TCIntf,
+            addr1=addr1,
+            addr2=addr2,
+            params1=params1,
+            params2=params2,
+        )
 
 
 class OVSLink(Link):

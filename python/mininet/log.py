@@ -6,8 +6,15 @@ spaces, and write without adding a newline.
 
 import sys
 
-LEVELS = {"debug": 10, "info": 20, "output": 25, "warning": 30, "warn": 30, "error": 40,
-          "critical": 50}
+LEVELS = {
+    "debug": 10,
+    "info": 20,
+    "output": 25,
+    "warning": 30,
+    "warn": 30,
+    "error": 40,
+    "critical": 50,
+}
 
 
 class _Logger:

@@ -36,11 +36,25 @@ from .util import ipAdd, macColonHex, netParse, waitListening
 class Mininet:
     """Mininet's network class over nlab."""
 
-    def __init__(self, topo=None, switch=OVSKernelSwitch, host=Host,
-                 controller=DefaultController, link=Link, intf=Intf, build=True, xterms=False,
-                 cleanup=False, ipBase="10.0.0.0/8", inNamespace=False, autoSetMacs=False,
-                 autoStaticArp=False, autoPinCpus=False, listenPort=None,
-                 waitConnected=False):
+    def __init__(
+        self,
+        topo=None,
+        switch=OVSKernelSwitch,
+        host=Host,
+        controller=DefaultController,
+        link=Link,
+        intf=Intf,
+        build=True,
+        xterms=False,
+        cleanup=False,
+        ipBase="10.0.0.0/8",
+        inNamespace=False,
+        autoSetMacs=False,
+        autoStaticArp=False,
+        autoPinCpus=False,
+        listenPort=None,
+        waitConnected=False,
+    ):
         self.topo = topo
         self.switch = switch
         self.host = host
@@ -87,8 +101,13 @@ class Mininet:
 
     def addHost(self, name, cls=None, **params):
         """Adds a host (``ip`` default: the next address of ``ipBase``)."""
-        defaults = {"ip": "%s/%s" % (ipAdd(self.nextIP, ipBaseNum=self.ipBaseNum,
-                                           prefixLen=self.prefixLen), self.prefixLen)}
+        defaults = {
+            "ip": "%s/%s"
+            % (
+                ipAdd(self.nextIP, ipBaseNum=self.ipBaseNum, prefixLen=self.prefixLen),
+                self.prefixLen,
+            )
+        }
         if self.autoSetMacs:
             defaults["mac"] = macColonHex(self.nextIP)
         self.nextIP += 1
@@ -122,8 +141,7 @@ class Mininet:
     def addNAT(self, name="nat0", connect=True, inNamespace=False, **params):
         """Adds a NAT to the first switch (nlab's ``uplink: host``) and routes
         every host through it."""
-        nat = self.addHost(name, cls=NAT, inNamespace=inNamespace,
-                           subnet=self.ipBase, **params)
+        nat = self.addHost(name, cls=NAT, inNamespace=inNamespace, subnet=self.ipBase, **params)
         if connect:
             if not isinstance(connect, Node):
                 connect = self.switches[0]
@@ -387,8 +405,9 @@ class Mininet:
             output("\n")
         if packets > 0:
             ploss = 100.0 * lost / packets
-            output("*** Results: %i%% dropped (%d/%d received)\n"
-                   % (ploss, packets - lost, packets))
+            output(
+                "*** Results: %i%% dropped (%d/%d received)\n" % (ploss, packets - lost, packets)
+            )
         else:
             ploss = 0
             output("*** Warning: No packets sent\n")

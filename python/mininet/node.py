@@ -147,8 +147,13 @@ class Node:
         f = getattr(self, method, None)
         if not f:
             return None
-        result = f(*value) if isinstance(value, list) else f(**value) if isinstance(
-            value, dict) else f(value)
+        result = (
+            f(*value)
+            if isinstance(value, list)
+            else f(**value)
+            if isinstance(value, dict)
+            else f(value)
+        )
         results[name] = result
         return result
 
@@ -175,8 +180,7 @@ class Node:
     def _shell(self):
         if self.net is None or not self.net._built:
             raise RuntimeError(
-                "node %s has no namespace yet: build the network first (net.start())"
-                % self.name
+                "node %s has no namespace yet: build the network first (net.start())" % self.name
             )
         self.net._sync()
         if self.shell is None:
@@ -188,8 +192,9 @@ class Node:
     def sendCmd(self, *args, **kwargs):
         """Starts a command; read its output with ``waitOutput``/``monitor``."""
         if self.waiting:
-            raise RuntimeError("node %s is still running %r: call waitOutput() first"
-                               % (self.name, self.lastCmd))
+            raise RuntimeError(
+                "node %s is still running %r: call waitOutput() first" % (self.name, self.lastCmd)
+            )
         cmd = args[0] if len(args) == 1 and isinstance(args[0], list) else args
         cmd = " ".join(str(c) for c in cmd) if not isinstance(cmd, str) else cmd
         self.lastCmd = cmd
@@ -350,8 +355,7 @@ class CPULimitedHost(Host):
         self.sched = sched
         if sched == "rt" and not CPULimitedHost._rt_noted:
             CPULimitedHost._rt_noted = True
-            info("*** nlab: no real-time CPU scheduling; sched='rt' hosts are limited with "
-                 "cfs\n")
+            info("*** nlab: no real-time CPU scheduling; sched='rt' hosts are limited with cfs\n")
 
     def setCPUFrac(self, f, sched=None):
         """Sets the CPU fraction (applied by ``nlab up``)."""
@@ -419,16 +423,28 @@ class Controller:
 
     _noted = False
 
-    def __init__(self, name="c0", inNamespace=False, command="", cargs="", cdir=None,
-                 ip="127.0.0.1", port=6653, protocol="tcp", **params):
+    def __init__(
+        self,
+        name="c0",
+        inNamespace=False,
+        command="",
+        cargs="",
+        cdir=None,
+        ip="127.0.0.1",
+        port=6653,
+        protocol="tcp",
+        **params,
+    ):
         self.name = name
         self.ip = ip
         self.port = port
         self.params = params
         if not Controller._noted:
             Controller._noted = True
-            info("*** nlab: controller %s accepted and not started (switches are Linux "
-                 "bridges)\n" % name)
+            info(
+                "*** nlab: controller %s accepted and not started (switches are Linux "
+                "bridges)\n" % name
+            )
 
     def start(self):
         """Nothing to start."""
@@ -447,7 +463,11 @@ class Controller:
 
     def __repr__(self):
         return "<%s %s: %s:%s (not run: nlab needs no controller)>" % (
-            self.__class__.__name__, self.name, self.ip, self.port)
+            self.__class__.__name__,
+            self.name,
+            self.ip,
+            self.port,
+        )
 
     def __str__(self):
         return self.name

@@ -15,8 +15,7 @@ __all__ = ["NAT", "LinuxBridge"]
 class NAT(Node):
     """A NAT gateway for ``subnet`` through ``inetIntf``."""
 
-    def __init__(self, name, subnet="10.0/8", localIntf=None, flush=False, inetIntf=None,
-                 **params):
+    def __init__(self, name, subnet="10.0/8", localIntf=None, flush=False, inetIntf=None, **params):
         Node.__init__(self, name, **params)
         self.subnet = subnet
         self.localIntf = localIntf

@@ -158,11 +158,14 @@ class LinearTopo(Topo):
         self.k = k
         self.n = n
         if n == 1:
+
             def genHostName(i, j):
                 return "h%s" % i
         else:
+
             def genHostName(i, j):
                 return "h%ss%d" % (j, i)
+
         lastSwitch = None
         for i in range(1, k + 1):
             switch = self.addSwitch("s%s" % i)

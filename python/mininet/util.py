@@ -31,8 +31,14 @@ def errRun(*cmd, **kwargs):
         cmd = [c for c in cmd.split(" ") if c]
     elif isinstance(cmd, (list, tuple)) and shell:
         cmd = " ".join(str(c) for c in cmd)
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=stderr, shell=shell,
-                       stdin=subprocess.DEVNULL, check=False)
+    p = subprocess.run(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        shell=shell,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     err = decode(p.stderr) if p.stderr is not None else ""
     return decode(p.stdout), err, p.returncode
 
@@ -60,6 +66,7 @@ def irange(start, end):
 
 def custom(cls, **params):
     """``cls`` with default parameters (what ``partial`` does)."""
+
     def customized(*args, **kwargs):
         kwargs = kwargs.copy()
         kwargs.update(params)
@@ -100,8 +107,7 @@ def customClass(classes, argStr):
     cname, args, kwargs = splitArgs(argStr)
     cls = classes.get(cname)
     if not cls:
-        raise KeyError("error: %s is unknown - please specify one of %s"
-                       % (cname, sorted(classes)))
+        raise KeyError("error: %s is unknown - please specify one of %s" % (cname, sorted(classes)))
     if not args and not kwargs:
         return cls
     return partial(cls, *args, **kwargs)
@@ -111,8 +117,7 @@ def buildTopo(topos, topoStr):
     """A topology object from a dict of constructors by ``'name,args'``."""
     topo, args, kwargs = splitArgs(topoStr)
     if topo not in topos:
-        raise KeyError("unknown topology %r: the file offers %s" % (topo, ", ".join(
-            sorted(topos))))
+        raise KeyError("unknown topology %r: the file offers %s" % (topo, ", ".join(sorted(topos))))
     return topos[topo](*args, **kwargs)
 
 
@@ -178,8 +183,10 @@ def waitListening(client=None, server="127.0.0.1", port=80, timeout=None):
     """Waits until ``server:port`` accepts TCP connections from ``client``."""
     ip = server if isinstance(server, str) else server.IP()
     loops = int((timeout or 10) / 0.1)
-    probe = ("for i in $(seq %d); do (exec 3<>/dev/tcp/%s/%s) 2>/dev/null && exit 0; "
-             "sleep 0.1; done; exit 1" % (loops, ip, port))
+    probe = (
+        "for i in $(seq %d); do (exec 3<>/dev/tcp/%s/%s) 2>/dev/null && exit 0; "
+        "sleep 0.1; done; exit 1" % (loops, ip, port)
+    )
     if client is None:
         return subprocess.run(["bash", "-c", probe], check=False).returncode == 0
     return client.cmd("(%s) && echo listening" % probe).strip().endswith("listening")
