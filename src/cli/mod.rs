@@ -320,7 +320,7 @@ pub struct UpArgs {
     /// linear,N, tree,D,F (or tree,depth=D,fanout=F), torus,X,Y.
     #[arg(long, value_name = "SPEC")]
     pub topo: Option<String>,
-    /// With --topo NAME[,ARGS]: Mininet's `--custom`, a Python file whose
+    /// With `--topo NAME[,ARGS]`: Mininet's `--custom`, a Python file whose
     /// `topos = {...}` dict names the topology (`--custom mytopo.py --topo
     /// mytopo,3`), read through nlab's Python package (`pip install
     /// ./python`; `NLAB_PYTHON` names the interpreter, default python3).
