@@ -239,12 +239,21 @@ class Mininet:
         self._sync()
         self._built = self.built = True
         info("*** Configuring hosts\n")
+        # Commands nodes gave themselves before their namespaces existed
+        # (a Host subclass's __init__): a window of shells is started and
+        # sent its commands, then their answers are read, so a few shells
+        # start side by side (each start is an `nlab exec`, CPU-bound:
+        # more at once than cores only queues them).
+        nodes = self._nodes()
+        window = 2 * (os.cpu_count() or 1)
+        for i in range(0, len(nodes), window):
+            for node in nodes[i : i + window]:
+                node._send_deferred()
+            for node in nodes[i : i + window]:
+                node._finish_deferred()
         for node in self.hosts:
             info(node.name + " ")
-            node._run_deferred()
             node.configDefault()
-        for node in self.switches:
-            node._run_deferred()
         info("\n")
 
     def start(self):

@@ -195,8 +195,7 @@ class Node:
             raise RuntimeError(
                 "node %s is still running %r: call waitOutput() first" % (self.name, self.lastCmd)
             )
-        cmd = args[0] if len(args) == 1 and isinstance(args[0], list) else args
-        cmd = " ".join(str(c) for c in cmd) if not isinstance(cmd, str) else cmd
+        cmd = _join(args)
         self.lastCmd = cmd
         self.lastPid = None
         self._shell().send(cmd)
@@ -306,11 +305,27 @@ class Node:
         err = err.decode(errors="replace") if isinstance(err, bytes) else (err or "")
         return out, err, p.returncode
 
-    def _run_deferred(self):
+    def _send_deferred(self):
+        """Starts the shell and sends it the commands queued before the
+        build, without waiting: every node's shell starts at once."""
         pending, self.deferred = self.deferred, []
-        for args in pending:
-            debug("*** %s (deferred): %s\n" % (self.name, args))
-            self.cmd(*args)
+        self._pending = len(pending)
+        if pending:
+            shell = self._shell()
+            for args in pending:
+                debug("*** %s (deferred): %s\n" % (self.name, args))
+                shell.send(_join(args))
+
+    def _finish_deferred(self):
+        """Reads the answers of the commands :meth:`_send_deferred` sent."""
+        while getattr(self, "_pending", 0):
+            self.waiting = True
+            self.waitOutput()
+            self._pending -= 1
+
+    def _run_deferred(self):
+        self._send_deferred()
+        self._finish_deferred()
 
     def terminate(self):
         """Ends the node's shell (the namespace goes with ``nlab down``)."""
@@ -337,6 +352,12 @@ class Node:
 
     def __str__(self):
         return self.name
+
+
+def _join(args):
+    """A command given as words (or one list of words) as one line."""
+    cmd = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+    return " ".join(str(c) for c in cmd) if not isinstance(cmd, str) else cmd
 
 
 class Host(Node):

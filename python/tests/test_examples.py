@@ -1,5 +1,5 @@
 """Mininet's own examples, unchanged, from Debian's installed package, run
-under nlab: each in a throwaway network namespace (``unshare --net``),
+under nlab: each in a throwaway network namespace and /tmp (``unshare``),
 with the functional checks of Mininet's tests for them
 (/usr/share/doc/mininet/examples/test/), written anew.  Bandwidth
 figures are only sanity-checked here (their speed is in bench/)."""
@@ -15,7 +15,23 @@ import pytest
 def run_example(examples, name, stdin="", args=(), timeout=300):
     """Runs an example under this venv's Python; its output (and checks
     that it exited cleanly and left no lab behind)."""
-    cmd = ["unshare", "--net", "--", sys.executable, str(examples / ("%s.py" % name))]
+    # Its own network namespace (linearbandwidth.py sets a TCP sysctl) and
+    # its own /tmp (multipoll.py writes /tmp/h1.out ...).
+    private_tmp = 'mount -t tmpfs -o mode=1777 nlab-example-tmp /tmp && exec "$@"'
+    cmd = [
+        "unshare",
+        "--net",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        private_tmp,
+        "sh",
+        sys.executable,
+        str(examples / ("%s.py" % name)),
+    ]
     cmd += list(args)
     p = subprocess.run(
         cmd,
