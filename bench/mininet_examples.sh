@@ -88,9 +88,32 @@ print("first cmd (starts the node's shell)  %.1f" % ((time.perf_counter() - t) *
 print("cmd round trip in the shell          %.3f" % ms(lambda: h1.cmd("true")))
 print("nlab exec (popen + wait)             %.2f" % ms(lambda: h1.pexec("true")))
 print("nlab link set (configLinkStatus)     %.2f" % ms(lambda: net.configLinkStatus("h1", "s1", "up"), 20))
+# The floor any binding pays to start a program in a namespace (fork,
+# setns, exec): what a PyO3 binding could save per popen is the rest.
+ns = "nlab-%s-h1" % net.lab
+print("ip netns exec (the floor)            %.2f" % ms(lambda: subprocess.run(["ip", "netns", "exec", ns, "true"])))
 t = time.perf_counter(); net.stop()
 print("stop (nlab down)                     %.1f" % ((time.perf_counter() - t) * 1000))
 PY
+
+echo "# nlab exec on a 1,057-node lab (tree,2,32), median of 50 calls (ms)"
+"$NLAB" up --topo tree,2,32 --name big >/dev/null
+"$py" - <<'PY'
+import os, statistics, subprocess, time
+xs = []
+for i in range(50):
+    t = time.perf_counter()
+    subprocess.run([os.environ["NLAB"], "exec", "big", "h%d" % (i + 1), "--", "true"])
+    xs.append((time.perf_counter() - t) * 1000)
+print("nlab exec                            %.2f" % statistics.median(xs))
+xs = []
+for i in range(50):
+    t = time.perf_counter()
+    subprocess.run(["ip", "netns", "exec", "nlab-big-h%d" % (i + 1), "true"])
+    xs.append((time.perf_counter() - t) * 1000)
+print("ip netns exec (the floor)            %.2f" % statistics.median(xs))
+PY
+"$NLAB" down big >/dev/null
 
 echo "# tree1024: depth 2, fanout 32 (1,024 hosts, 33 switches), up to the console and down (s)"
 a=(); b=()
