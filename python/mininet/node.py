@@ -225,8 +225,10 @@ class Node:
         """Output so far of the command started by ``sendCmd`` (waits up to
         ``timeoutms``); sets ``waiting`` False once it has finished."""
         t = None if timeoutms is None else timeoutms / 1000.0
-        data = self.readbuf + self._shell().read(t)
-        self.readbuf = ""
+        data, self.readbuf = self.readbuf, ""
+        if SENTINEL not in data:
+            # Pipelined commands: the answer may already be buffered.
+            data += self._shell().read(t)
         if findPid and PID_MARK in data:
             m = re.search("\x01(\\d+)\r?\n", data)
             if m:

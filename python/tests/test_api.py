@@ -104,3 +104,27 @@ def test_custom_topology_through_nlab_up(root_sandbox):
         check=False,
     )
     assert bad.returncode == 2 and "the file offers mytopo, pair" in bad.stdout
+
+
+def test_commands_a_node_gives_itself_before_the_build(root_sandbox):
+    """A Host subclass that configures itself in __init__ (as Mininet's
+    treeping64.HostV4 does): its commands run once its namespace exists,
+    in its own shell, several nodes' shells side by side."""
+    from mininet.node import Host
+
+    class Marked(Host):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.cmd("export MARK=%s" % self.name)
+            self.cmd("cd /proc/sys/net")
+            self.cmd("sysctl -w net.ipv6.conf.all.disable_ipv6=1")
+
+    net = Mininet(topo=SingleSwitchTopo(7), host=Marked)
+    try:
+        net.start()
+        for h in net.hosts:
+            assert h.cmd("echo $MARK $PWD").split() == [h.name, "/proc/sys/net"]
+            assert h.cmd("cat ipv6/conf/all/disable_ipv6").strip() == "1"
+    finally:
+        net.stop()
+    assert lab_namespaces(net.lab) == []
