@@ -34,6 +34,7 @@ fi
 log=target/nlab-test.log
 doclog=target/nlab-doctest.log
 exlog=target/nlab-examples.log
+pylog=target/nlab-python.log
 lab_dirs=(/run/netns /etc/netns /run/nlab)
 
 # The state of the root namespace the script runs in (the host's, or the
@@ -90,6 +91,10 @@ if [ "${1:-}" = --in-sandbox ]; then
       status=1
     fi
   done
+  # The Python package and Mininet's own examples (python/tests), under
+  # the venv made outside the sandbox (it needs PyPI).
+  NLAB=$PWD/target/debug/nlab target/pyvenv/bin/python -m pytest -q -p no:cacheprovider \
+    python/tests >"$pylog" 2>&1 || status=$?
   if ! diff -u <(echo "$before") <(snapshot); then
     echo "FAIL: the tests changed their root namespace (the sandbox's; diff above)" >&2
     status=1
@@ -123,6 +128,8 @@ tools=(
   # hybrid cgroups), and a static busybox the tests import as an image
   # offline (no registry).
   podman:podman runc:runc
+  # Mininet's examples run under nlab's Python package (python/tests).
+  iperf:iperf stdbuf:coreutils mn:mininet python3:python3-venv
 )
 need=()
 for t in "${tools[@]}"; do
@@ -145,6 +152,11 @@ done
 # The VM tests' guest kernel: downloaded here (the sandbox has no
 # network) and unpacked, never installed (tests/vm.rs skips without it).
 scripts/vm-kernel.sh target/nlab-vm || echo "*** no guest kernel: the VM tests will skip"
+
+echo "*** python venv (target/pyvenv), ruff"
+python/venv.sh >/dev/null
+target/pyvenv/bin/ruff check python
+target/pyvenv/bin/ruff format --check python
 
 echo "*** cargo fmt --check"
 cargo fmt --all -- --check
@@ -234,6 +246,8 @@ grep -E '^(test |SKIP|     Running|test result)' "$log" | grep -v '^test result:
 awk '/^failures:$/ {on=1} on {print} /^test result/ {on=0}' "$log"
 tail -3 "$doclog"
 grep -E '^example ' "$exlog" || true
+echo "*** python/tests:"; grep -E 'passed|failed|error' "$pylog" | tail -3 || true
+grep -E '^(FAILED|ERROR)' "$pylog" || true
 if grep -q '^example .*FAILED' "$exlog"; then echo "*** a failing example's output: $exlog"; tail -20 "$exlog"; fi
 
 if ! diff -u <(echo "$host_before") <(snapshot); then

@@ -88,6 +88,7 @@ fn up_args(file: PathBuf, name: Option<String>) -> UpArgs {
     UpArgs {
         file: Some(file),
         topo: None,
+        custom: None,
         name,
         mac: false,
         link: None,

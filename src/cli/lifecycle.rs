@@ -36,13 +36,8 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
         }
         None => None,
     };
-    match (&a.file, &a.topo) {
-        (Some(f), _) => {
-            let opts = topo::file::ClabOptions { no_mgmt: a.no_mgmt };
-            let v = topo::file::load_valid_with(f, a.name.as_deref(), opts)?;
-            for n in &v.notes {
-                eprintln!("note: {n}");
-            }
+    match (from_file(a)?, &a.topo) {
+        (Some(v), _) => {
             let images = a.images == "namespace" && super::images::images_as_namespaces(&v);
             if link.is_none() && !a.mac && host_cpu.is_none() && !images {
                 return Ok(v);
@@ -89,6 +84,24 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
     }
 }
 
+/// The topology of a file (nlab's or containerlab's, whose notes are
+/// shown) or of `--custom FILE.py --topo NAME`; `None` for a plain
+/// `--topo SPEC`.
+fn from_file(a: &UpArgs) -> anyhow::Result<Option<ValidTopology>> {
+    Ok(match (&a.file, &a.custom, &a.topo) {
+        (Some(f), _, _) => {
+            let opts = topo::file::ClabOptions { no_mgmt: a.no_mgmt };
+            let v = topo::file::load_valid_with(f, a.name.as_deref(), opts)?;
+            for n in &v.notes {
+                eprintln!("note: {n}");
+            }
+            Some(v)
+        }
+        (None, Some(c), Some(spec)) => Some(super::custom::load(c, spec, a.name.as_deref())?),
+        _ => None,
+    })
+}
+
 /// `--host cfs,cpu=F`: the CPU limit for every host without its own.
 fn limit_hosts(t: &mut Topology, cpu: topo::limits::Cpu) -> usize {
     let mut n = 0;
@@ -110,6 +123,9 @@ fn origin_of(a: &UpArgs) -> Option<String> {
         (Some(f), _) => {
             let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
             Some(format!("file:{}", abs.display()))
+        }
+        (None, Some(spec)) if a.custom.is_some() => {
+            super::custom::origin(a.custom.as_deref(), spec)
         }
         (None, Some(spec)) => {
             let kind = spec.split(',').next().unwrap_or("").trim();

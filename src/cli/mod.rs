@@ -29,6 +29,7 @@ mod capture;
 mod capture_list;
 mod clab;
 mod console;
+mod custom;
 mod demo;
 mod images;
 mod leases;
@@ -341,6 +342,12 @@ pub struct UpArgs {
     /// linear,N, tree,D,F (or tree,depth=D,fanout=F), torus,X,Y.
     #[arg(long, value_name = "SPEC")]
     pub topo: Option<String>,
+    /// With `--topo NAME[,ARGS]`: Mininet's `--custom`, a Python file whose
+    /// `topos = {...}` dict names the topology (`--custom mytopo.py --topo
+    /// mytopo,3`), read through nlab's Python package (`pip install
+    /// ./python`; `NLAB_PYTHON` names the interpreter, default python3).
+    #[arg(long, value_name = "FILE.py", requires = "topo")]
+    pub custom: Option<PathBuf>,
     /// Lab name: 1-24 of lowercase letters, digits, `_` and `-` (not first
     /// or last). Wins over the file's `name:` (which may then be left
     /// out); default: the file's `name:`, or the generator's name.
