@@ -360,15 +360,17 @@ fn port_node(w: &World<'_>, t: &mut Topology, p: &Port) -> Result<(), Error> {
     };
     let mut end = Endpoint::new(&name, w.names.port_iface(p));
     end.mac = Some(p.mac);
-    let dhcp = w.dhcp_subnet(&p.network_id).filter(|_| p.binding == Binding::Instance);
+    let dhcp = w.dhcp_subnet(&p.network_id);
     for f in &p.fixed_ips {
         let s = w.subnet(&f.subnet_id, &format!("port {}", p.id))?;
         if s.ipv6_slaac && s.ip_version == 6 {
             node.ip6_auto = true;
             continue;
         }
+        // An address DHCP hands out: an instance asks with the built-in
+        // client, a namespace nlab attaches asks with its owner's.
         if dhcp.is_some_and(|d| d.id == s.id) {
-            end.dhcp = true;
+            end.dhcp = p.binding == Binding::Instance;
             continue;
         }
         // A second address of a DHCP port's family would clash with the
@@ -422,13 +424,15 @@ fn router_node(w: &World<'_>, t: &mut Topology, r: &Router) -> Result<(), Error>
     }
     if let Some(g) = &r.external_gateway {
         let s = w.subnet(&g.subnet_id, &whose)?;
+        let fips = floating(w, r)?;
         let mut end = Endpoint::new(&name, w.names.gateway_leg(&g.port_id));
         end.addrs.push(with_prefix(IpAddr::V4(g.ip), s));
+        // Floating IPs are addresses of the gateway leg, DNATed inside.
+        end.addrs.extend(fips.iter().map(|f| with_prefix(IpAddr::V4(f.public), s)));
         t.links.push(to_bridge(w, &g.network_id, end, w.names.tap(&g.port_id)));
         let ext = w.names.external(&g.network_id);
         let outside = t.primary_addr(&ext, false);
         node.gateway = s.gateway_ip.filter(|a| *a != IpAddr::V4(g.ip)).or(outside);
-        let fips = floating(w, r)?;
         if g.enable_snat || !fips.is_empty() {
             node.kind = NodeKind::Nat;
             let mut nat = NatSpec::new(Uplink::Node(ext));
