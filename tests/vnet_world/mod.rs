@@ -185,7 +185,10 @@ pub fn tcp_server(ns: &str, port: u16, reply: &str) -> Bg {
         ns,
         &format!("exec socat TCP-LISTEN:{port},reuseaddr,fork SYSTEM:'echo {reply}'"),
     );
-    assert!(until(|| listening(ns, port)), "the server in {ns} never listened on {port}");
+    assert!(
+        until(|| listening(ns, port)),
+        "the server in {ns} never listened on {port}"
+    );
     bg
 }
 
@@ -194,7 +197,13 @@ pub fn tcp_server(ns: &str, port: u16, reply: &str) -> Bg {
 pub fn tcp_read(ns: &str, addr: &str, port: u16) -> String {
     let o = run_in(
         ns,
-        &["socat", "-T3", "-u", &format!("TCP:{addr}:{port},connect-timeout=3"), "-"],
+        &[
+            "socat",
+            "-T3",
+            "-u",
+            &format!("TCP:{addr}:{port},connect-timeout=3"),
+            "-",
+        ],
     );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
@@ -202,29 +211,39 @@ pub fn tcp_read(ns: &str, addr: &str, port: u16) -> String {
 /// Captures ICMP on `dev` in `ns` while `f` runs (once tcpdump says its
 /// filter is in place); returns the packets tcpdump printed.
 pub fn capture_icmp(ns: &str, dev: &str, f: impl FnOnce()) -> Vec<String> {
+    capture(ns, dev, "icmp", "ICMP", f)
+}
+
+/// Captures what `filter` (tcpdump's) matches on `dev` in `ns` while `f`
+/// runs; returns the lines holding `mark`.
+pub fn capture(ns: &str, dev: &str, filter: &str, mark: &str, f: impl FnOnce()) -> Vec<String> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
     let bg = Bg::sh(
         ns,
         &format!(
-            "exec tcpdump --immediate-mode -l -n -i {dev} icmp >{} 2>{}",
+            "exec tcpdump --immediate-mode -l -n -i {dev} {filter} >{} 2>{}",
             out.display(),
             err.display()
         ),
     );
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
-    assert!(until(|| read(&err).contains("listening on")), "tcpdump on {dev} in {ns}: {}", read(&err));
+    assert!(
+        until(|| read(&err).contains("listening on")),
+        "tcpdump on {dev} in {ns}: {}",
+        read(&err)
+    );
     f();
     // Give tcpdump a moment to print what it got (a capture that must
     // stay empty waits the whole moment).
     let end = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while std::time::Instant::now() < end && !read(&out).contains("ICMP") {
+    while std::time::Instant::now() < end && !read(&out).contains(mark) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let _ = bg.finish();
     read(&out)
         .lines()
-        .filter(|l| l.contains("ICMP"))
+        .filter(|l| l.contains(mark))
         .map(str::to_string)
         .collect()
 }

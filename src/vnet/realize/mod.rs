@@ -120,14 +120,19 @@ fn statuses(d: &Desired, lab: &str, names: &Names) -> Result<BTreeMap<String, Po
         let have = crate::lab::sg::ifaces(lab, &names.network(&n.id))?.unwrap_or_default();
         taps.insert(n.id.as_str(), have);
     }
-    Ok(d
-        .ports
+    Ok(d.ports
         .iter()
         .map(|p| {
             let tap = names.tap(&p.id);
             let up = p.binding != Binding::Unbound
-                && taps.get(p.network_id.as_str()).is_some_and(|t| t.contains(&tap));
-            let s = if up { PortStatus::Active } else { PortStatus::Down };
+                && taps
+                    .get(p.network_id.as_str())
+                    .is_some_and(|t| t.contains(&tap));
+            let s = if up {
+                PortStatus::Active
+            } else {
+                PortStatus::Down
+            };
             (p.id.clone(), s)
         })
         .collect())
