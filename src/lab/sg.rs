@@ -28,9 +28,9 @@ fn record_path(lab: &str) -> PathBuf {
     store::lab_dir(lab).join("tables.json")
 }
 
-fn digest(v: &Value) -> String {
+fn digest(key: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    v.to_string().hash(&mut h);
+    key.hash(&mut h);
     format!("{:016x}", h.finish())
 }
 
@@ -41,25 +41,31 @@ fn read_record(lab: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Applies `batches` (node → an `{"nftables": [...]}` batch) in the
-/// lab's namespaces: only those whose batch differs from the one applied
-/// last, or whose namespace was made anew since. Nodes with no batch lose
-/// their record (their namespaces are gone or their tables are removed by
-/// the caller's batch). Returns the nodes it applied.
-pub(crate) fn apply_tables(lab: &str, batches: &BTreeMap<String, Value>) -> Result<Vec<String>> {
+/// Applies nft batches in the lab's namespaces: `wanted` maps each node
+/// to a key that changes whenever its batch would (the batch's source
+/// data, serialized); `build` makes the batch of a node, and is called
+/// only for nodes whose key differs from the one applied last, or whose
+/// namespace was made anew since. Nodes not in `wanted` lose their record
+/// (their namespaces are gone, or their tables were removed). Returns the
+/// nodes it applied.
+pub(crate) fn apply_tables(
+    lab: &str,
+    wanted: &BTreeMap<String, String>,
+    build: impl Fn(&str) -> Value + Sync,
+) -> Result<Vec<String>> {
     let old = read_record(lab);
     let mut new = BTreeMap::new();
-    let mut todo: Vec<(&String, &Value, String)> = Vec::new();
-    for (node, batch) in batches {
+    let mut todo: Vec<&String> = Vec::new();
+    for (node, key) in wanted {
         let ns = ns_name(lab, node);
         let inode = netns::pinned_inode(&ns).ok_or_else(|| {
             Error::Internal(format!(
                 "no namespace {ns} for node {node} of lab {lab}: bring the lab up first"
             ))
         })?;
-        let d = format!("{inode}:{}", digest(batch));
+        let d = format!("{inode}:{}", digest(key));
         if old.get(node) != Some(&d) {
-            todo.push((node, batch, d.clone()));
+            todo.push(node);
         }
         new.insert(node.clone(), d);
     }
@@ -69,9 +75,11 @@ pub(crate) fn apply_tables(lab: &str, batches: &BTreeMap<String, Value>) -> Resu
     std::thread::scope(|s| {
         for part in todo.chunks(chunk) {
             let (failed, applied) = (&failed, &applied);
+            let build = &build;
             s.spawn(move || {
-                for (node, batch, _) in part {
+                for node in part {
                     let ns = ns_name(lab, node);
+                    let batch = &build(node);
                     let r = NetNs::open(&ns).and_then(|n| {
                         nft::apply(
                             Some(&n),

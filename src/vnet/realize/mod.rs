@@ -60,8 +60,10 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Time in `Lab::up_valid`.
     pub lab_time: Duration,
-    /// Time applying tables and reading statuses.
+    /// Time deciding, building and applying tables.
     pub tables_time: Duration,
+    /// Time reading the ports' statuses back from the kernel.
+    pub status_time: Duration,
 }
 
 /// Makes the kernel match `d` in lab `lab` (created when missing): the
@@ -82,7 +84,8 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
     let lab_time = start.elapsed();
     let start = Instant::now();
     let names = Names::new(d);
-    let mut batches = BTreeMap::new();
+    let mut wanted = BTreeMap::new();
+    let mut by_node = HashMap::new();
     let mut warnings = Vec::new();
     for p in &d.ports {
         let Some(node) = names.port_node(p) else {
@@ -97,10 +100,19 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
             }
             continue;
         }
-        let owner = format!("nlab:{lab}:{}", p.id);
-        batches.insert(node, sg::batch(p, &names.port_iface(p), &owner));
+        // What the batch is made from: a port that did not change keeps
+        // its tables without its batch being built.
+        let key = serde_json::to_string(p).unwrap_or_default();
+        wanted.insert(node.clone(), format!("{}:{key}", sg::VERSION));
+        by_node.insert(node, p);
     }
-    let tables_applied = crate::lab::sg::apply_tables(lab, &batches)?;
+    let build = |node: &str| match by_node.get(node) {
+        Some(p) => sg::batch(p, &names.port_iface(p), &format!("nlab:{lab}:{}", p.id)),
+        None => serde_json::json!({"nftables": []}),
+    };
+    let tables_applied = crate::lab::sg::apply_tables(lab, &wanted, build)?;
+    let tables_time = start.elapsed();
+    let start = Instant::now();
     let ports = statuses(d, lab, &names)?;
     Ok(Report {
         up,
@@ -108,7 +120,8 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
         ports,
         warnings,
         lab_time,
-        tables_time: start.elapsed(),
+        tables_time,
+        status_time: start.elapsed(),
     })
 }
 

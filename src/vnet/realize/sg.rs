@@ -22,6 +22,10 @@ use serde_json::{json, Value};
 /// The name of both tables, in every port namespace.
 pub const TABLE: &str = "nlab-sg";
 
+/// Changes whenever [`batch`] builds something else from the same port,
+/// so tables applied by an older nlab are replaced.
+pub const VERSION: u32 = 1;
+
 fn eq(left: Value, right: Value) -> Value {
     json!({"match": {"op": "==", "left": left, "right": right}})
 }
