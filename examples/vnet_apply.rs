@@ -65,8 +65,28 @@ fn step(what: &str, n: usize, d: &Desired, lab: &str) -> Result<(), Box<dyn std:
     Ok(())
 }
 
+/// `--world FILE [LAB]`: apply a world from JSON, keep it up.
+fn world(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let file = args.get(1).ok_or("--world needs a file")?;
+    let lab = args.get(2).map_or("vnet", String::as_str);
+    let d: Desired = serde_json::from_slice(&std::fs::read(file)?)?;
+    let r = apply(&d, lab)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "changes": r.up.changes, "created": r.up.plan.create_nodes,
+            "removed": r.up.plan.delete_nodes, "tables_applied": r.tables_applied,
+            "ports": r.ports, "warnings": r.warnings,
+        }))?
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--world") {
+        return world(&args);
+    }
     let n: u32 = args.first().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let dhcp = args.iter().any(|a| a == "--dhcp");
     let sg = args.iter().any(|a| a == "--sg");
