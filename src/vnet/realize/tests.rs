@@ -333,3 +333,56 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
         "port security off only removes the tables: {off}"
     );
 }
+
+#[test]
+fn ports_bound_to_namespaces_nlab_does_not_own_are_attached_nodes() {
+    use crate::topo::external::Attach;
+    let mut d = overlapping();
+    d.subnets[1].enable_dhcp = true;
+    d.ports[0].binding = Binding::Netns {
+        netns: "blue".into(),
+    };
+    d.ports[1].binding = Binding::Lab {
+        lab: "other".into(),
+        node: "h1".into(),
+    };
+    d.ports[2].binding = Binding::Pid { pid: 4242 };
+    d.ports[3].binding = Binding::Container {
+        container: "web".into(),
+    };
+    let t = to_topology(&d, "vn").expect("maps");
+    assert_eq!(
+        t.nodes["p-a1000000"].attach,
+        Some(Attach::Netns("blue".into()))
+    );
+    assert_eq!(
+        t.nodes["p-a2000000"].attach,
+        Some(Attach::Netns("nlab-other-h1".into()))
+    );
+    assert_eq!(t.nodes["p-b1000000"].attach, Some(Attach::Pid(4242)));
+    assert_eq!(
+        t.nodes["p-b2000000"].attach,
+        Some(Attach::Container("web".into()))
+    );
+    let a1 = t.endpoints_of("p-a1000000").next().expect("a link");
+    assert_eq!(a1.iface, "ns-a100000000");
+    assert_eq!(a1.addrs[0].to_string(), "172.16.1.1/24", "no DHCP: static");
+    // On a DHCP subnet the namespace's owner asks: no address, no client.
+    let b1 = t.endpoints_of("p-b1000000").next().expect("a link");
+    assert!(b1.addrs.is_empty() && !b1.dhcp, "{b1:?}");
+    let scope = &t.nodes["qdhcp-44444444"]
+        .dhcp
+        .as_ref()
+        .expect("server")
+        .scopes[0];
+    assert_eq!(scope.reservations.len(), 2, "one per bound port");
+    // The serde form the API writes: `binding` tagged by `nlab`.
+    let json = serde_json::to_value(&d.ports[1].binding).expect("json");
+    assert_eq!(
+        json,
+        serde_json::json!({"nlab": "lab", "lab": "other", "node": "h1"})
+    );
+    let back: Binding =
+        serde_json::from_value(serde_json::json!({"nlab": "instance"})).expect("reads");
+    assert_eq!(back, Binding::Instance);
+}
