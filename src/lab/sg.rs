@@ -43,14 +43,15 @@ fn read_record(lab: &str) -> BTreeMap<String, String> {
 
 /// Applies nft batches in the lab's namespaces: `wanted` maps each node
 /// to a key that changes whenever its batch would (the batch's source
-/// data, serialized); `build` makes the batch of a node, and is called
-/// only for nodes whose key differs from the one applied last, or whose
-/// namespace was made anew since. Nodes not in `wanted` lose their record
-/// (their namespaces are gone, or their tables were removed). Returns the
-/// nodes it applied.
+/// data, serialized), or to `None` when the node wants no tables. `build`
+/// makes the batch of a node (for `None`, one that removes its tables),
+/// and is called only for nodes whose key differs from the one applied
+/// last or whose namespace was made anew since, and for `None` nodes only
+/// when tables were applied there before. Nodes not in `wanted` lose
+/// their record (their namespaces are gone). Returns the nodes it applied.
 pub(crate) fn apply_tables(
     lab: &str,
-    wanted: &BTreeMap<String, String>,
+    wanted: &BTreeMap<String, Option<String>>,
     build: impl Fn(&str) -> Value + Sync,
 ) -> Result<Vec<String>> {
     let old = read_record(lab);
@@ -63,6 +64,14 @@ pub(crate) fn apply_tables(
                 "no namespace {ns} for node {node} of lab {lab}: bring the lab up first"
             ))
         })?;
+        let Some(key) = key else {
+            // Tables applied in this very namespace before: remove them.
+            let prefix = format!("{inode}:");
+            if old.get(node).is_some_and(|d| d.starts_with(&prefix)) {
+                todo.push(node);
+            }
+            continue;
+        };
         let d = format!("{inode}:{}", digest(key));
         if old.get(node) != Some(&d) {
             todo.push(node);
@@ -98,8 +107,16 @@ pub(crate) fn apply_tables(
         }
     });
     let applied = applied.into_inner().unwrap_or_default();
-    // A failed node keeps no record, so the next pass tries it again.
+    // A failed node keeps no record, so the next pass tries it again; a
+    // node whose tables failed to go keeps its old one, for the same.
     new.retain(|n, d| old.get(n) == Some(d) || applied.contains(n));
+    for (node, key) in wanted {
+        if key.is_none() && !applied.contains(node) && todo.contains(&node) {
+            if let Some(d) = old.get(node) {
+                new.insert(node.clone(), d.clone());
+            }
+        }
+    }
     if !todo.is_empty() || new.len() != old.len() {
         let path = record_path(lab);
         let bytes = serde_json::to_vec(&new)

@@ -101,9 +101,16 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
             continue;
         }
         // What the batch is made from: a port that did not change keeps
-        // its tables without its batch being built.
-        let key = serde_json::to_string(p).unwrap_or_default();
-        wanted.insert(node.clone(), format!("{}:{key}", sg::VERSION));
+        // its tables without its batch being built. Port security off:
+        // no tables (removed if it had some).
+        let key = p.port_security_enabled.then(|| {
+            format!(
+                "{}:{}",
+                sg::VERSION,
+                serde_json::to_string(p).unwrap_or_default()
+            )
+        });
+        wanted.insert(node.clone(), key);
         by_node.insert(node, p);
     }
     let build = |node: &str| match by_node.get(node) {
