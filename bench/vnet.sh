@@ -15,8 +15,10 @@ command -v nft >/dev/null || { echo "needs nft" >&2; exit 2; }
 N=${N:-1000}
 RUNS=${RUNS:-3}
 VARIANTS=${VARIANTS:-"plain --sg --dhcp"}
-cargo build --release --quiet --example vnet_apply
+cargo build --release --quiet --bin nlab --example vnet_apply
 X=$PWD/target/release/examples/vnet_apply
+# The lab's supervisor (DHCP) is the nlab binary; the example is not it.
+export NLAB_EXE=$PWD/target/release/nlab
 # Medians per variant and step, one table.
 SUMMARY=$(cat <<'PY'
 import json, sys, statistics
