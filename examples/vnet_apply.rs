@@ -59,8 +59,8 @@ fn step(what: &str, n: usize, d: &Desired, lab: &str) -> Result<(), Box<dyn std:
         serde_json::json!({
             "step": what, "ports": n, "secs": secs,
             "lab_secs": r.lab_time.as_secs_f64(), "tables_secs": r.tables_time.as_secs_f64(), "status_secs": r.status_time.as_secs_f64(),
-            "changes": r.up.changes, "tables_applied": r.tables_applied.len(),
-            "active": active, "phases": r.up.timings,
+            "changes": r.changes, "tables_applied": r.tables_applied.len(),
+            "active": active, "phases": r.up.as_ref().map(|u| u.timings.clone()),
         })
     );
     Ok(())
@@ -75,8 +75,8 @@ fn world(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
-            "changes": r.up.changes, "created": r.up.plan.create_nodes,
-            "removed": r.up.plan.delete_nodes, "tables_applied": r.tables_applied,
+            "changes": r.changes, "created": r.created,
+            "removed": r.removed, "tables_applied": r.tables_applied,
             "ports": r.ports, "warnings": r.warnings,
         }))?
     );

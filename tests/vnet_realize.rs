@@ -35,7 +35,7 @@ fn overlapping_networks_each_reach_only_their_own_peer() {
     let _g = LabGuard(lab.clone());
     let d = overlapping();
     let r = apply(&d, &lab).expect("apply");
-    assert_eq!(r.up.nodes, 6, "two switches, four instances");
+    assert_eq!(r.nodes, 6, "two switches, four instances");
     assert!(
         r.ports.values().all(|s| *s == PortStatus::Active),
         "{:?}",
@@ -115,13 +115,17 @@ fn applying_again_changes_nothing_and_ports_come_and_go_alone() {
     let mut d = overlapping();
     apply(&d, &lab).expect("apply");
     let again = apply(&d, &lab).expect("apply again");
-    assert_eq!(again.up.changes, 0, "{:?}", again.up.plan);
+    assert_eq!(again.changes, 0, "{:?}", (&again.created, &again.removed));
     assert!(again.tables_applied.is_empty());
     // One port more: one node and its link, nothing else.
     d.ports.push(port("a3", "a0", "a5", "172.16.1.3", 0x13));
     let more = apply(&d, &lab).expect("apply with a port more");
-    assert_eq!(more.up.plan.create_nodes, ["i-a3000000"]);
-    assert!(more.up.plan.delete_nodes.is_empty(), "{:?}", more.up.plan);
+    assert_eq!(more.created, ["i-a3000000"]);
+    assert!(
+        more.removed.is_empty(),
+        "{:?}",
+        (&more.created, &more.removed)
+    );
     assert_eq!(more.ports[&id("a3")], PortStatus::Active);
     assert!(ping(&ns(&lab, "i-a3000000"), "172.16.1.1"));
     // One port less: exactly its namespace goes, its bridge port with it.
@@ -130,8 +134,12 @@ fn applying_again_changes_nothing_and_ports_come_and_go_alone() {
         .expect("a1's namespace");
     d.ports.retain(|p| p.id != id("a2"));
     let less = apply(&d, &lab).expect("apply with a port less");
-    assert_eq!(less.up.plan.delete_nodes, ["i-a2000000"]);
-    assert!(less.up.plan.create_nodes.is_empty(), "{:?}", less.up.plan);
+    assert_eq!(less.removed, ["i-a2000000"]);
+    assert!(
+        less.created.is_empty(),
+        "{:?}",
+        (&less.created, &less.removed)
+    );
     assert!(!std::path::Path::new(&format!("/run/netns/{}", ns(&lab, "i-a2000000"))).exists());
     let links = run_in(&ns(&lab, "net-a0000000"), &["ip", "-br", "link"]);
     let links = String::from_utf8_lossy(&links.stdout);
@@ -145,7 +153,13 @@ fn applying_again_changes_nothing_and_ports_come_and_go_alone() {
     d.ports[0].binding = nlab::testing::vnet::Binding::Unbound;
     let unbound = apply(&d, &lab).expect("apply with a1 unbound");
     assert_eq!(unbound.ports[&id("a1")], PortStatus::Down);
-    assert_eq!(unbound.up.plan.delete_nodes, ["i-a1000000"]);
-    // `down` (the guard) leaves nothing of the lab.
+    assert_eq!(unbound.removed, ["i-a1000000"]);
+    // An empty world takes the lab down, and leaves nothing of it (the
+    // guard checks); applying it again is a no-op.
+    let empty = apply(&Desired::default(), &lab).expect("apply an empty world");
+    assert!(empty.up.is_none() && empty.nodes == 0);
+    assert!(!std::path::Path::new(&format!("/run/netns/{}", ns(&lab, "net-a0000000"))).exists());
+    let again = apply(&Desired::default(), &lab).expect("again");
+    assert_eq!(again.changes, 0);
     drop(guard);
 }

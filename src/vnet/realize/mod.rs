@@ -50,8 +50,17 @@ pub enum PortStatus {
 /// What [`apply`] did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// The lab's report (its plan: nodes and links created and removed).
-    pub up: UpReport,
+    /// Kernel-visible changes (nodes and links created and removed).
+    pub changes: usize,
+    /// Lab nodes it created (new, or remade because they changed).
+    pub created: Vec<String>,
+    /// Lab nodes it removed.
+    pub removed: Vec<String>,
+    /// Nodes of the lab now.
+    pub nodes: usize,
+    /// The lab's own report; `None` when the world was empty and the lab
+    /// was taken down (a lab cannot have no nodes).
+    pub up: Option<UpReport>,
     /// Ports whose security-group tables were (re)applied.
     pub tables_applied: Vec<String>,
     /// Every port's status, by port id.
@@ -73,6 +82,9 @@ pub struct Report {
 /// (warned in the report): nlab would leave them behind on `down`.
 pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
     let t = to_topology(d, lab)?;
+    if t.nodes.is_empty() {
+        return down_empty(lab);
+    }
     let valid = ValidTopology::new(t)?;
     let start = Instant::now();
     let opts = UpOptions {
@@ -122,13 +134,43 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
     let start = Instant::now();
     let ports = statuses(d, lab, &names)?;
     Ok(Report {
-        up,
+        changes: up.changes,
+        created: up.plan.create_nodes.clone(),
+        removed: up.plan.delete_nodes.clone(),
+        nodes: up.nodes,
+        up: Some(up),
         tables_applied,
         ports,
         warnings,
         lab_time,
         tables_time,
         status_time: start.elapsed(),
+    })
+}
+
+/// An empty world: its lab goes (if it was up).
+fn down_empty(lab: &str) -> Result<Report, Error> {
+    let start = Instant::now();
+    let (changes, removed) = match Lab::open(lab) {
+        Ok(up) => {
+            let nodes = up.topology().nodes.keys().cloned().collect();
+            (crate::lab::down(lab)?.namespaces, nodes)
+        }
+        Err(crate::lab::Error::NoSuchLab(_)) => (0, Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Report {
+        changes,
+        created: Vec::new(),
+        removed,
+        nodes: 0,
+        up: None,
+        tables_applied: Vec::new(),
+        ports: BTreeMap::new(),
+        warnings: Vec::new(),
+        lab_time: start.elapsed(),
+        tables_time: Duration::ZERO,
+        status_time: Duration::ZERO,
     })
 }
 

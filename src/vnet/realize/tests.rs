@@ -386,3 +386,11 @@ fn ports_bound_to_namespaces_nlab_does_not_own_are_attached_nodes() {
         serde_json::from_value(serde_json::json!({"nlab": "instance"})).expect("reads");
     assert_eq!(back, Binding::Instance);
 }
+
+#[test]
+fn an_empty_world_is_an_empty_lab() {
+    let t = to_topology(&Desired::default(), "vn").expect("maps");
+    assert!(t.nodes.is_empty() && t.links.is_empty());
+    // Not a lab: `apply` takes the lab down instead (see its root test).
+    assert!(ValidTopology::new(t).is_err());
+}
