@@ -322,3 +322,36 @@ fn clients(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Two servers, each on a segment of its own, `net` the subnet of the
+    /// second; `relayed` adds a relayed scope to the first.
+    fn two_servers(net: &str, relayed: &str) -> String {
+        format!(
+            "name: t
+topology:
+  nodes:
+    d1: {{kind: dhcp, dhcp: {{pool: 10.0.0.100-10.0.0.199{relayed}}}}}
+    d2: {{kind: dhcp, dhcp: {{pool: {net}.100-{net}.199}}}}
+    s1: {{kind: switch}}
+    s2: {{kind: switch}}
+  links:
+    - endpoints: [{{node: d1, iface: eth0, ip: 10.0.0.2/24}}, \"s1:p1\"]
+    - endpoints: [{{node: d2, iface: eth0, ip: {net}.2/24}}, \"s2:p1\"]
+"
+        )
+    }
+
+    #[test]
+    fn the_same_subnet_on_two_segments_is_two_servers_own_business() {
+        // Two virtual networks with the same CIDR, each with its server.
+        crate::topo::file::parse(&two_servers("10.0.0", ""), None)
+            .expect("the same own subnet on two segments is fine");
+        // A relayed scope is chosen by `giaddr`: it must overlap nothing.
+        let relayed = ", relayed: [{subnet: 10.0.5.0/24, pool: 10.0.5.100-10.0.5.199}]";
+        let e = crate::topo::file::parse(&two_servers("10.0.5", relayed), None)
+            .expect_err("a relayed scope overlapping another server's subnet");
+        assert!(e.to_string().contains("overlaps subnet"), "{e}");
+    }
+}
