@@ -85,3 +85,5 @@ mod services;
 mod store;
 pub mod testing;
 pub mod topo;
+// Neutron-style virtual networks (issue 15); reached through `testing`.
+mod vnet;

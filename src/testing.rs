@@ -18,3 +18,14 @@ pub use crate::kernel::{
 pub use crate::services::{dhcp, emulator, ping, supervisor};
 #[doc(hidden)]
 pub use crate::store::{lock_path, remove_stale_locks, LabLock};
+
+/// The virtual networks' realizer (`vnet::realize`), for its root tests
+/// and benchmark: the world as plain data, its lab, applying it.
+#[doc(hidden)]
+pub mod vnet {
+    pub use crate::vnet::realize::{
+        apply, to_topology, AddressPair, Binding, Desired, Direction, Error, ExternalGateway,
+        FixedIp, FloatingIp, HostRoute, Names, Network, Port, PortStatus, Report, Router,
+        RouterInterface, SgRule, Subnet,
+    };
+}

@@ -50,6 +50,7 @@ mod owned;
 pub(crate) mod plan;
 mod qemu;
 pub(crate) mod recorded;
+pub(crate) mod sg;
 pub(crate) mod slaac;
 pub(crate) mod status;
 pub(crate) mod teardown;

@@ -53,6 +53,11 @@ pub struct Scope {
     /// Fixed addresses for given MACs (the file's `reservations`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reservations: Vec<Reservation>,
+    /// Serve only the MACs of `reservations` (dnsmasq's `static` mode, as
+    /// Neutron runs it): the pool hands out nothing, and reservations may
+    /// lie inside it. Set by virtual networks, not by files.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reserved_only: bool,
     /// Where the scope was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
@@ -72,6 +77,7 @@ impl PartialEq for Scope {
             && self.mtu == o.mtu
             && self.routes == o.routes
             && self.reservations == o.reservations
+            && self.reserved_only == o.reserved_only
     }
 }
 
@@ -88,6 +94,7 @@ impl Scope {
             mtu: None,
             routes: Vec::new(),
             reservations: Vec::new(),
+            reserved_only: false,
             loc: Loc::default(),
             pool_loc: Loc::default(),
         }

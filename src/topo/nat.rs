@@ -106,6 +106,11 @@ pub struct StaticNat {
     pub public: Ipv4Addr,
     /// The node behind the NAT that has it.
     pub node: String,
+    /// The node's inner address it maps to; `None`: the node's first
+    /// IPv4 address. Needed for a node that takes its address by DHCP
+    /// (a virtual network's instance behind a floating IP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
     /// Where it was written (file parser only), for errors.
     #[serde(default, skip)]
     pub loc: Loc,
@@ -259,7 +264,7 @@ impl Eq for Forward {}
 
 impl PartialEq for StaticNat {
     fn eq(&self, o: &Self) -> bool {
-        (self.public, &self.node) == (o.public, &o.node)
+        (self.public, &self.node, self.ip) == (o.public, &o.node, o.ip)
     }
 }
 impl Eq for StaticNat {}

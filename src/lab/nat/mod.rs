@@ -56,7 +56,7 @@ pub fn apply(t: &Topology) -> Result<Vec<String>> {
             static_nat: spec
                 .static_nat
                 .iter()
-                .map(|s| Ok((s.public, addr_of(t, &s.node)?)))
+                .map(|s| Ok((s.public, s.ip.map_or_else(|| addr_of(t, &s.node), Ok)?)))
                 .collect::<Result<_>>()?,
             hairpin: spec.hairpin,
             behaviour: spec.behaviour,

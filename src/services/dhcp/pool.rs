@@ -47,7 +47,10 @@ impl Subnet {
         if let Some(r) = self.reserved_for(mac) {
             return r == ip;
         }
-        self.scope.in_pool(ip) && !self.reserved_for_other(ip, mac) && leases.free_for(ip, mac, now)
+        !self.scope.reserved_only
+            && self.scope.in_pool(ip)
+            && !self.reserved_for_other(ip, mac)
+            && leases.free_for(ip, mac, now)
     }
 
     /// The address to offer `mac`, or `None` when the pool is exhausted.
@@ -60,6 +63,9 @@ impl Subnet {
     ) -> Option<Ipv4Addr> {
         if let Some(r) = self.reserved_for(mac) {
             return Some(r);
+        }
+        if self.scope.reserved_only {
+            return None;
         }
         if let Some(l) = leases.of_client(mac) {
             if self.contains(l.ip) && self.allowed(l.ip, mac, leases, now) {

@@ -139,6 +139,7 @@ fn static_nat(r: &mut Reader<'_>, n: &YNode) -> Option<StaticNat> {
         Some((public, node)) if !node.is_empty() => Some(StaticNat {
             public,
             node: node.to_string(),
+            ip: None,
             loc: n.loc,
         }),
         _ => {

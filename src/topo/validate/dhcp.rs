@@ -17,7 +17,7 @@ pub(super) fn check(c: &mut Checker) {
     let seg = segments(c, &eps);
     // Server endpoint index by segment.
     let mut server_in: HashMap<usize, usize> = HashMap::new();
-    let mut subnets: Vec<(String, IpNet)> = Vec::new();
+    let mut subnets: Vec<(String, IpNet, bool)> = Vec::new();
     for node in t.nodes.values() {
         if node.dhcp_client != DhcpClient::Builtin {
             c.push(
@@ -139,7 +139,7 @@ fn scopes(
     d: &DhcpServer,
     own_net: IpNet,
     own: IpAddr,
-    all: &mut Vec<(String, IpNet)>,
+    all: &mut Vec<(String, IpNet, bool)>,
 ) {
     for (k, s) in d.scopes.iter().enumerate() {
         let net = if k == 0 {
@@ -151,10 +151,12 @@ fn scopes(
                 prefix: n.prefix,
             }
         };
-        if let Some((who, other)) = all
-            .iter()
-            .find(|(_, o)| o.contains(&net.addr) || net.contains(&o.addr))
-        {
+        // Servers of their own segments only never meet (two networks may
+        // use the same subnet); a relayed scope is chosen by `giaddr`, so
+        // it must not overlap any other.
+        if let Some((who, other, _)) = all.iter().find(|(_, o, relayed)| {
+            (k > 0 || *relayed) && (o.contains(&net.addr) || net.contains(&o.addr))
+        }) {
             c.push(
                 s.loc,
                 format!(
@@ -164,7 +166,7 @@ fn scopes(
                 Some("each subnet is served once".into()),
             );
         }
-        all.push((node.name.clone(), net));
+        all.push((node.name.clone(), net, k > 0));
         scope(c, node, s, net, (k == 0).then_some(own));
     }
 }
@@ -188,7 +190,7 @@ fn scope(c: &mut Checker, node: &Node, s: &Scope, net: IpNet, own: Option<IpAddr
             None,
         );
     }
-    if let Some(IpAddr::V4(me)) = own {
+    if let Some(IpAddr::V4(me)) = own.filter(|_| !s.reserved_only) {
         if s.in_pool(me) {
             c.push(
                 s.pool_loc,
@@ -216,7 +218,7 @@ fn scope(c: &mut Checker, node: &Node, s: &Scope, net: IpNet, own: Option<IpAddr
                 ),
                 None,
             );
-        } else if s.in_pool(r.ip) {
+        } else if s.in_pool(r.ip) && !s.reserved_only {
             c.push(
                 r.loc,
                 format!(
@@ -259,7 +261,7 @@ fn clients(
     eps: &[&Endpoint],
     seg: &[usize],
     server_in: &HashMap<usize, usize>,
-    subnets: &[(String, IpNet)],
+    subnets: &[(String, IpNet, bool)],
 ) {
     let t = c.t;
     for (i, ep) in eps.iter().enumerate().filter(|(_, e)| e.dhcp) {
@@ -296,7 +298,7 @@ fn clients(
             eps[j]
                 .addrs
                 .iter()
-                .any(|a| subnets.iter().any(|(_, n)| n.contains(&a.addr)))
+                .any(|a| subnets.iter().any(|(_, n, _)| n.contains(&a.addr)))
         });
         if !served {
             let hint = match relay {
@@ -318,5 +320,38 @@ fn clients(
                 Some(hint),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Two servers, each on a segment of its own, `net` the subnet of the
+    /// second; `relayed` adds a relayed scope to the first.
+    fn two_servers(net: &str, relayed: &str) -> String {
+        format!(
+            "name: t
+topology:
+  nodes:
+    d1: {{kind: dhcp, dhcp: {{pool: 10.0.0.100-10.0.0.199{relayed}}}}}
+    d2: {{kind: dhcp, dhcp: {{pool: {net}.100-{net}.199}}}}
+    s1: {{kind: switch}}
+    s2: {{kind: switch}}
+  links:
+    - endpoints: [{{node: d1, iface: eth0, ip: 10.0.0.2/24}}, \"s1:p1\"]
+    - endpoints: [{{node: d2, iface: eth0, ip: {net}.2/24}}, \"s2:p1\"]
+"
+        )
+    }
+
+    #[test]
+    fn the_same_subnet_on_two_segments_is_two_servers_own_business() {
+        // Two virtual networks with the same CIDR, each with its server.
+        crate::topo::file::parse(&two_servers("10.0.0", ""), None)
+            .expect("the same own subnet on two segments is fine");
+        // A relayed scope is chosen by `giaddr`: it must overlap nothing.
+        let relayed = ", relayed: [{subnet: 10.0.5.0/24, pool: 10.0.5.100-10.0.5.199}]";
+        let e = crate::topo::file::parse(&two_servers("10.0.5", relayed), None)
+            .expect_err("a relayed scope overlapping another server's subnet");
+        assert!(e.to_string().contains("overlaps subnet"), "{e}");
     }
 }

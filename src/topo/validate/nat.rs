@@ -102,7 +102,10 @@ fn statics(c: &mut Checker<'_>, name: &str, node_loc: crate::topo::Loc, nat: &Na
                 let hint = did_you_mean(&s.node, t.nodes.keys().map(String::as_str));
                 c.push(loc, format!("{what} names unknown node `{}`", s.node), hint);
             }
-            Some(n) if n.kind == NodeKind::Switch || t.primary_addr(&s.node, false).is_none() => {
+            Some(n)
+                if n.kind == NodeKind::Switch
+                    || (s.ip.is_none() && t.primary_addr(&s.node, false).is_none()) =>
+            {
                 c.push(
                     loc,
                     format!("{what}: `{}` has no IPv4 address", s.node),
