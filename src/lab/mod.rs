@@ -51,8 +51,10 @@ pub(crate) mod plan;
 mod qemu;
 pub(crate) mod recorded;
 pub(crate) mod slaac;
+mod static_arp;
 pub(crate) mod status;
 pub(crate) mod teardown;
+mod tied;
 pub(crate) mod vm;
 pub(crate) mod wiring;
 

@@ -74,7 +74,11 @@ pub(super) fn run(
     // The budget decides whether the run needs waves (and cleanup).
     let need = schedule::total_cost(&units);
     let tables = Tables::read(need, cap);
-    let waved = needs_waves(need, reused_entries(&opened, hosts), tables.start_budget);
+    let mut reused = reused_entries(&opened, hosts);
+    for (i, p) in pinned_entries(&opened, hosts).into_iter().enumerate() {
+        reused[i] += p;
+    }
+    let waved = needs_waves(need, reused, tables.start_budget);
     if waved {
         tracing::info!(
             "pingall: {need:?} neighbour entries ([IPv4, IPv6]) would not fit the host's \
@@ -212,6 +216,21 @@ fn reused_entries(opened: &[socket::NsOpen], hosts: &[PingHost]) -> [u64; 2] {
         }
     }
     ours
+}
+
+/// Permanent neighbour entries (`[v4, v6]`) for the run's addresses
+/// (static ARP, `nlab up --arp`): the pairs they serve make no entry and
+/// send no broadcast. Permanent entries do not count against
+/// `gc_thresh3`, so they take nothing from the budget either.
+fn pinned_entries(opened: &[socket::NsOpen], hosts: &[PingHost]) -> [u64; 2] {
+    let run_addrs: HashSet<IpAddr> = hosts.iter().map(|h| h.addr).collect();
+    let mut pinned = [0u64; 2];
+    for (_, dst) in opened.iter().flat_map(|o| &o.neigh.keep) {
+        if run_addrs.contains(dst) {
+            pinned[usize::from(dst.is_ipv6())] += 1;
+        }
+    }
+    pinned
 }
 
 /// Whether the entries the run must make do not fit the budget of some
