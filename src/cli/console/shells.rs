@@ -32,10 +32,23 @@ use std::time::{Duration, Instant};
 
 /// The loop each node's shell runs: each line is a sequence number and a
 /// command (in `__nlab_n` and `__nlab_c`, so the user's own variables are
-/// free). The command's descriptors 3 and 4 are
-/// closed, so a program it starts cannot hold the console's pipes.
-const LOOP: &str = "trap : INT; trap '' TSTP; \
-while IFS=' ' read -r __nlab_n __nlab_c <&3; do \
+/// free). The command runs in a function, so that bash's SIGINT trap can
+/// `return` from it: Ctrl-C abandons the rest of the line (`sleep 9; echo
+/// x` prints nothing), as an interactive shell does, and the shell lives
+/// on. A `read` cut short by a signal reads again.
+const LOOP_BASH: &str = "__nlab_run() { eval \"$__nlab_c\"; }; \
+trap '[ -n \"${__nlab_busy-}\" ] && return 130' INT; trap '' TSTP; \
+while :; do \
+IFS=' ' read -r __nlab_n __nlab_c <&3 || { [ $? -gt 128 ] && continue; break; }; \
+__nlab_busy=1; __nlab_run 3<&- 4>&-; __nlab_s=$?; __nlab_busy=; \
+printf 'nlab-end %s %s\\n' \"$__nlab_n\" \"$__nlab_s\" >&4; \
+done";
+
+/// The same for a plain `sh`, whose traps cannot return from a function:
+/// Ctrl-C ends the running program, and the line goes on.
+const LOOP_SH: &str = "trap : INT; trap '' TSTP; \
+while :; do \
+IFS=' ' read -r __nlab_n __nlab_c <&3 || { [ $? -gt 128 ] && continue; break; }; \
 eval \"$__nlab_c\" 3<&- 4>&-; \
 printf 'nlab-end %s %s\\n' \"$__nlab_n\" \"$?\" >&4; \
 done";
@@ -86,14 +99,15 @@ impl Shells {
         if !self.list.contains_key(node) {
             let (cmd_r, cmd_w) = shell_io::pipe().context("making the command pipe")?;
             let (end_r, end_w) = shell_io::pipe().context("making the status pipe")?;
-            let (prog, mut args) = match jobs::shell() {
+            let (prog, mut args, script) = match jobs::shell() {
                 "/bin/bash" => (
                     "/bin/bash",
                     vec!["--norc".to_string(), "--noprofile".to_string()],
+                    LOOP_BASH,
                 ),
-                sh => (sh, Vec::new()),
+                sh => (sh, Vec::new(), LOOP_SH),
             };
-            args.extend(["-c".to_string(), LOOP.to_string()]);
+            args.extend(["-c".to_string(), script.to_string()]);
             let mut cmd = lab
                 .command_tied(node, prog, &args)
                 .with_context(|| format!("preparing the shell of node {node}"))?;
