@@ -33,14 +33,19 @@ impl Lab {
     /// made. Safe to repeat: existing entries are replaced.
     pub fn static_arp(&self) -> Result<usize> {
         let t = self.topology();
-        let mut hosts: Vec<Host> = crate::services::ping::hosts_of(t, false)
+        // The hosts `pingall` probes: every node but the switches, by its
+        // first IPv4 address.
+        let mut hosts: Vec<Host> = t
+            .hosts()
             .into_iter()
-            .map(|h| Host {
-                name: h.name,
-                ns: h.ns,
-                addr: h.addr,
-                mac: None,
-                addrs: Vec::new(),
+            .filter_map(|n| {
+                Some(Host {
+                    name: n.name.clone(),
+                    ns: crate::kernel::netns::ns_name(&t.name, &n.name),
+                    addr: t.primary_addr(&n.name, false)?,
+                    mac: None,
+                    addrs: Vec::new(),
+                })
             })
             .collect();
         let chunk = hosts.len().div_ceil(THREADS).max(1);
