@@ -103,6 +103,9 @@ fn up_args(file: PathBuf, name: Option<String>) -> UpArgs {
         nat: false,
         no_mgmt: false,
         images: "runtime".into(),
+        arp: false,
+        test: None,
+        ipbase: None,
     }
 }
 

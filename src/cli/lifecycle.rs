@@ -63,12 +63,15 @@ pub fn load_topology(a: &UpArgs) -> anyhow::Result<ValidTopology> {
                 .clone()
                 .unwrap_or_else(|| topo::generate::default_lab_name(spec));
             let v = topo::generate::valid_from_spec(spec, &name, a.mac)?;
-            if link.is_none() && host_cpu.is_none() && !a.nat {
+            if link.is_none() && host_cpu.is_none() && !a.nat && a.ipbase.is_none() {
                 return Ok(v);
             }
             let mut t = v.into_inner();
             if a.nat {
                 topo::generate::add_nat(&mut t)?;
+            }
+            if let Some(net) = &a.ipbase {
+                super::mn_flags::ipbase(&mut t, net)?;
             }
             if let Some(imp) = link {
                 for l in &mut t.links {
@@ -263,6 +266,12 @@ pub fn up(a: UpArgs) -> anyhow::Result<i32> {
         print_plan(&t, &report);
     } else {
         print_up(&t, &report);
+    }
+    if a.arp && !a.dry_run {
+        super::mn_flags::arp(&lab, a.json)?;
+    }
+    if let Some(test) = &a.test {
+        return super::mn_flags::test(lab, test, a.json);
     }
     if a.cli {
         let console = super::console::run(lab, super::console::Input::Stdin);

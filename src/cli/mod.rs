@@ -37,6 +37,7 @@ mod lifecycle;
 mod limits;
 mod link;
 pub mod log;
+mod mn_flags;
 mod output;
 mod root;
 mod run;
@@ -423,6 +424,21 @@ pub struct UpArgs {
     /// one warning.
     #[arg(long, value_name = "MODE", default_value = "runtime", value_parser = ["runtime", "namespace"], hide_possible_values = true)]
     pub images: String,
+    /// Mininet's --arp: every host gets a permanent neighbour (ARP) entry
+    /// for every other host it reaches directly, so no ARP request is
+    /// broadcast (pingall of big labs is much faster). Applied after each
+    /// `up`; the entries go with the lab.
+    #[arg(long)]
+    pub arp: bool,
+    /// Mininet's --test: after up, run `pingall`, `pingpair`, `iperf` or
+    /// `none`; nlab's exit status is the test's (1 on loss or failure).
+    #[arg(long, value_name = "TEST", value_parser = ["pingall", "pingpair", "iperf", "none"], conflicts_with_all = ["dry_run", "cli"])]
+    pub test: Option<String>,
+    /// Mininet's --ipbase: with --topo, number hosts from this IPv4
+    /// network instead of 10.0.0.0/8 (e.g. 192.168.0.0/24: h1 is
+    /// 192.168.0.1/24).
+    #[arg(long, value_name = "NET", requires = "topo")]
+    pub ipbase: Option<String>,
 }
 
 #[derive(Args, Debug)]

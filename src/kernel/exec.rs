@@ -399,6 +399,28 @@ pub fn command_in_lab<S: AsRef<OsStr>>(
     Ok(cmd)
 }
 
+/// [`command_in_lab`] for a program that must die with this process (a
+/// console's node shell): it gets `SIGKILL` when the thread that spawns
+/// it ends, `kill -9` included, and so does the program behind a node's
+/// PID-namespace parent.
+pub fn command_in_lab_tied<S: AsRef<OsStr>>(
+    ns_name: &str,
+    lab_dir: Option<&Path>,
+    node: Option<&NodeSpec>,
+    program: &str,
+    args: &[S],
+) -> Result<Command> {
+    let mut entry = Entry::prepare(ns_name, lab_dir, node)?;
+    entry.parent = Some(std::process::id() as libc::pid_t);
+    let mut cmd = Command::new(program);
+    cmd.args(args).env(ENV_NS, ns_name);
+    // SAFETY: as in `command_in_lab`.
+    unsafe {
+        cmd.pre_exec(move || entry.enter());
+    }
+    Ok(cmd)
+}
+
 /// [`command_in`] for a namespace of an ephemeral lab (held by this
 /// process's descriptors): `hosts` is bound over `/etc/hosts`, and the
 /// program gets `SIGKILL` when the thread that spawns it ends (so when

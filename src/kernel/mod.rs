@@ -38,6 +38,7 @@ pub mod packet_send;
 pub mod pid_init;
 pub mod proc;
 pub mod route;
+pub mod shell_io;
 pub mod signals;
 pub mod tagged;
 pub mod tap;

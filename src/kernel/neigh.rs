@@ -1,7 +1,11 @@
 //! Neighbour (ARP / NDP) entry requests.
 
 use super::netlink::Request;
-use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourMessage};
+use crate::topo::MacAddr;
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -22,6 +26,33 @@ pub fn del(index: u32, dst: IpAddr, what: String) -> Request {
     };
     msg.attributes.push(NeighbourAttribute::Destination(addr));
     Request::new(RouteNetlinkMessage::DelNeighbour(msg), 0, what)
+}
+
+/// A request adding (or replacing) a permanent neighbour entry: `dst` is
+/// at `mac` on link `index`, for good (no ARP/NDP for it, never aged
+/// out; Mininet's static ARP, `arp -s`).
+pub fn add_permanent(index: u32, dst: IpAddr, mac: MacAddr, what: String) -> Request {
+    let mut msg = NeighbourMessage::default();
+    msg.header.ifindex = index;
+    msg.header.state = NeighbourState::Permanent;
+    let addr = match dst {
+        IpAddr::V4(a) => {
+            msg.header.family = AddressFamily::Inet;
+            NeighbourAddress::Inet(a)
+        }
+        IpAddr::V6(a) => {
+            msg.header.family = AddressFamily::Inet6;
+            NeighbourAddress::Inet6(a)
+        }
+    };
+    msg.attributes.push(NeighbourAttribute::Destination(addr));
+    msg.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
+    Request::new(
+        RouteNetlinkMessage::NewNeighbour(msg),
+        NLM_F_CREATE | NLM_F_REPLACE,
+        what,
+    )
 }
 
 /// The solicited-node multicast address of `addr` (`ff02::1:ffXX:XXXX`,

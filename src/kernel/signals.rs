@@ -105,6 +105,12 @@ pub fn take_sigint() -> bool {
     SIGINT_SEEN.swap(false, Ordering::SeqCst)
 }
 
+/// Records a SIGINT as the handler would (one taken by a loop that
+/// passed it on, for an outer loop to see too).
+pub fn note_sigint() {
+    SIGINT_SEEN.store(true, Ordering::SeqCst);
+}
+
 /// Whether SIGINT came since the last [`take_sigint`].
 pub fn sigint_seen() -> bool {
     SIGINT_SEEN.load(Ordering::SeqCst)

@@ -52,8 +52,10 @@ mod qemu;
 pub(crate) mod recorded;
 pub(crate) mod sg;
 pub(crate) mod slaac;
+mod static_arp;
 pub(crate) mod status;
 pub(crate) mod teardown;
+mod tied;
 pub(crate) mod vm;
 pub(crate) mod wiring;
 

@@ -50,6 +50,13 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "set the links between A and B up or down",
     ),
     ("jobs", "jobs", "list background commands (NODE CMD &)"),
+    ("wait", "wait", "wait until the background commands end"),
+    (
+        "iperfudp",
+        "iperfudp [BW [H1 H2]]",
+        "UDP at BW (10M) from H1 to H2 (iperf3)",
+    ),
+    ("noecho", "noecho NODE CMD", "run CMD in NODE without echo"),
     ("sh", "sh CMD", "run CMD on the host machine"),
     ("source", "source FILE", "run the commands in FILE"),
     ("time", "time CMD", "run a console command and time it"),
@@ -62,14 +69,6 @@ const MAX_SOURCE_DEPTH: usize = 16;
 
 /// Mininet commands that have no meaning here, with the reason.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    (
-        "py",
-        "nlab has no Python objects; run `NODE CMD` or `sh CMD`",
-    ),
-    (
-        "px",
-        "nlab has no Python objects; run `NODE CMD` or `sh CMD`",
-    ),
     ("xterm", "use `nlab shell LAB NODE` in another terminal"),
     ("x", "use `nlab shell LAB NODE` in another terminal"),
     ("gterm", "use `nlab shell LAB NODE` in another terminal"),
@@ -81,21 +80,14 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "switch",
         "nlab switches are Linux bridges; use `link` to cut a port",
     ),
-    (
-        "iperfudp",
-        "only TCP `iperf` is built in; run iperf3 -u in the nodes",
-    ),
-    ("noecho", "run the command directly: `NODE CMD`"),
-    (
-        "wait",
-        "nothing to wait for: nlab nodes have no shell of their own",
-    ),
 ];
 
 const DETAILS: &[(&str, &str)] = &[
     (
         "node",
         "NODE CMD...   run CMD in NODE's shell (bash), e.g. `h1 ping -c1 h2`.\n\
+         Each node keeps its shell while the console runs (started on its\n\
+         first command), so `h1 cd /tmp` and `h1 export X=1` persist.\n\
          Words that are node names become their IP address, as in Mininet.\n\
          Ctrl-C stops the command, not the console. A trailing `&` runs it\n\
          in the background (`h2 python3 -m http.server 80 &`); `jobs` lists\n\
@@ -142,7 +134,7 @@ impl Console {
             "net" => self.print(format::net(&self.view(false))),
             "links" => self.print(format::links(&self.view(true))),
             "intfs" => self.print(format::intfs(&self.view(false))),
-            "dump" => self.print(format::dump(&self.view(true))),
+            "dump" => self.dump(),
             "ports" => self.print(format::ports(&self.view(false))),
             "pingall" => self.pingall(rest, false, false),
             "pingall6" => self.pingall(rest, true, false),
@@ -152,6 +144,10 @@ impl Console {
             "iperf" => self.iperf(rest),
             "link" => self.link(rest),
             "jobs" => self.jobs(),
+            "wait" => self.wait_jobs(),
+            "iperfudp" => self.iperfudp(rest),
+            "noecho" => self.noecho(rest),
+            "py" | "px" => bail!("*** {}", super::node_cmds::PY_WHY),
             "sh" => self.shell_line(None, rest),
             "source" => self.source(rest),
             "time" => {
@@ -202,7 +198,7 @@ impl Console {
         }
     }
 
-    fn print(&self, s: String) -> anyhow::Result<bool> {
+    pub(super) fn print(&self, s: String) -> anyhow::Result<bool> {
         let mut out = std::io::stdout().lock();
         out.write_all(s.as_bytes())?;
         out.flush()?;
@@ -210,7 +206,7 @@ impl Console {
     }
 
     /// The listing model; reads the kernel only for commands that show state.
-    fn view(&self, kernel: bool) -> NetView {
+    pub(super) fn view(&self, kernel: bool) -> NetView {
         let k = if kernel {
             self.lab.inspect().ok()
         } else {
@@ -374,10 +370,14 @@ impl Console {
         self.print(s)
     }
 
-    /// Runs a shell line in a node (or on the host) in the foreground.
+    /// Runs a shell line in a node's own shell (kept between commands),
+    /// or on the host in a fresh one, in the foreground.
     fn shell_line(&mut self, node: Option<&str>, body: &str) -> anyhow::Result<bool> {
         if body.trim().is_empty() {
             bail!("usage: sh CMD");
+        }
+        if let Some(n) = node {
+            return self.node_line(n, body);
         }
         let cmd = jobs::shell_command(&self.lab, node, body)?;
         let status = jobs::run_foreground(cmd, self.interactive)?;
@@ -467,7 +467,9 @@ mod tests {
             "noecho",
         ] {
             assert!(
-                COMMANDS.iter().any(|c| c.0 == m) || UNSUPPORTED.iter().any(|u| u.0 == m),
+                COMMANDS.iter().any(|c| c.0 == m)
+                    || UNSUPPORTED.iter().any(|u| u.0 == m)
+                    || ["py", "px"].contains(&m),
                 "{m}"
             );
         }

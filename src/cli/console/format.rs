@@ -24,6 +24,8 @@ pub struct NodeRow {
     pub kind: NodeKind,
     pub namespace: String,
     pub ifaces: Vec<IfRow>,
+    /// The pid of the node's console shell, once it has one (`dump`).
+    pub shell_pid: Option<u32>,
 }
 
 /// Everything the listing commands print, in Mininet's order: hosts, then
@@ -93,6 +95,7 @@ impl NetView {
                 name: name.clone(),
                 kind,
                 namespace: crate::kernel::netns::ns_name(&t.name, name),
+                shell_pid: None,
                 ifaces,
             });
         }
@@ -158,13 +161,18 @@ pub fn dump(v: &NetView) -> String {
             .iter()
             .map(|i| format!("{}:{}", i.name, i.ip.as_deref().unwrap_or("None")))
             .collect();
+        // Mininet prints the node's shell pid; a node without a shell
+        // (yet) shows its namespace instead.
+        let at = match n.shell_pid {
+            Some(p) => format!("pid={p}"),
+            None => format!("ns={}", n.namespace),
+        };
         let _ = writeln!(
             out,
-            "<{} {}: {} ns={}> ",
+            "<{} {}: {} {at}> ",
             class(n.kind),
             n.name,
-            intfs.join(","),
-            n.namespace
+            intfs.join(",")
         );
     }
     out

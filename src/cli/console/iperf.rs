@@ -35,9 +35,13 @@ pub fn measure(lab: &Lab, client: &str, server: &str, secs: u64) -> anyhow::Resu
         .ok_or_else(|| anyhow!("{server} has no address to connect to"))?;
     let forced = std::env::var("NLAB_IPERF").as_deref() == Ok("builtin");
     match iperf3() {
-        Some(bin) if !forced => {
-            with_iperf3(lab, &bin.to_string_lossy(), client, server, addr, secs)
-        }
+        Some(bin) if !forced => with_iperf3(
+            lab,
+            &bin.to_string_lossy(),
+            (client, server, addr),
+            secs,
+            &[],
+        ),
         found => {
             let mut m = builtin(lab, client, server, addr, secs)?;
             if found.is_none() {
@@ -48,13 +52,33 @@ pub fn measure(lab: &Lab, client: &str, server: &str, secs: u64) -> anyhow::Resu
     }
 }
 
+/// `iperfudp`: UDP at `bw` (iperf3's `-b`, e.g. `10M`) from `client` to
+/// `server`, with iperf3 (nlab's built-in measure is TCP only).
+pub fn measure_udp(
+    lab: &Lab,
+    client: &str,
+    server: &str,
+    secs: u64,
+    bw: &str,
+) -> anyhow::Result<Measured> {
+    let addr = lab
+        .topology()
+        .primary_addr(server, false)
+        .or_else(|| lab.topology().primary_addr(server, true))
+        .ok_or_else(|| anyhow!("{server} has no address to send to"))?;
+    let bin = iperf3().ok_or_else(|| {
+        anyhow!("iperfudp needs iperf3 (nlab's built-in measure is TCP only): install the iperf3 package")
+    })?;
+    let bin = bin.to_string_lossy();
+    with_iperf3(lab, &bin, (client, server, addr), secs, &["-u", "-b", bw])
+}
+
 fn with_iperf3(
     lab: &Lab,
     bin: &str,
-    client: &str,
-    server: &str,
-    addr: IpAddr,
+    (client, server, addr): (&str, &str, IpAddr),
     secs: u64,
+    extra: &[&str],
 ) -> anyhow::Result<Measured> {
     let port = "5201";
     let mut srv = lab
@@ -90,6 +114,7 @@ fn with_iperf3(
         "-J",
     ]
     .iter()
+    .chain(extra)
     .map(|s| s.to_string())
     .collect();
     let out = lab
@@ -105,8 +130,10 @@ fn with_iperf3(
     if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
         return Err(anyhow!("iperf3 in {client}: {e}"));
     }
+    // UDP results of older iperf3 have only `end.sum`.
     let bps = |k: &str| {
         v.pointer(&format!("/end/{k}/bits_per_second"))
+            .or_else(|| v.pointer("/end/sum/bits_per_second"))
             .and_then(|b| b.as_f64())
             .ok_or_else(|| anyhow!("iperf3's JSON has no end.{k}.bits_per_second"))
     };

@@ -27,7 +27,7 @@ pub fn stop_jobs_on_termination() -> anyhow::Result<()> {
     signals::stop_groups_on_termination().context("installing termination handlers")
 }
 
-fn remember_group(pgid: i32, on: bool) {
+pub fn remember_group(pgid: i32, on: bool) {
     signals::remember_group(pgid, on)
 }
 

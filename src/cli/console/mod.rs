@@ -9,6 +9,8 @@ mod format;
 mod iperf;
 mod jobs;
 mod line;
+mod node_cmds;
+mod shells;
 
 use crate::lab::Lab;
 use anyhow::Context;
@@ -33,6 +35,8 @@ pub struct Console {
     /// Node name → address for name substitution.
     addrs: HashMap<String, IpAddr>,
     jobs: jobs::Jobs,
+    /// Each node's own shell, once it has had a command.
+    shells: shells::Shells,
     /// Reading a terminal: commands may use stdin, Ctrl-C is routine.
     interactive: bool,
     /// `source` files being read, against a file that sources itself.
@@ -57,6 +61,7 @@ impl Console {
         Console {
             addrs,
             jobs: jobs::Jobs::new(),
+            shells: shells::Shells::new(interactive),
             interactive,
             depth: 0,
             colour: interactive && std::io::stdout().is_terminal(),
@@ -99,8 +104,15 @@ impl Console {
         ok
     }
 
-    /// Stops background jobs, saying which.
+    /// Ends the node shells and stops background jobs, saying which.
     fn finish(&mut self) {
+        let busy = self.shells.stop_all();
+        if !busy.is_empty() {
+            println!(
+                "*** Stopped the running command in the shell of {}",
+                busy.join(" ")
+            );
+        }
         let stopped = self.jobs.stop_all();
         if !stopped.is_empty() {
             println!("*** Stopping {} background job(s)", stopped.len());
@@ -191,6 +203,17 @@ fn history_path() -> Option<PathBuf> {
         return Some(PathBuf::from(s).join("nlab").join("history"));
     }
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".nlab_history"))
+}
+
+/// Runs one console command (`mn --test pingpair`) without the echo of
+/// the prompt; the exit code is 1 if it failed.
+pub fn run_one(lab: Lab, command: &str) -> anyhow::Result<i32> {
+    jobs::catch_sigint()?;
+    jobs::stop_jobs_on_termination()?;
+    let mut c = Console::new(lab, false);
+    c.run_line(command);
+    c.finish();
+    Ok(if c.failures > 0 { 1 } else { 0 })
 }
 
 /// Runs the console on `lab` until `exit`, Ctrl-D or the end of the

@@ -69,12 +69,17 @@ pub(super) fn run(
     let units = schedule::units(&info, &pairs);
     let threads = thread_count(opts.threads, wants.len());
     socket::reserve_fds(fds_needed(&wants, threads))?;
-    let opened = socket::open_all(&wants)?;
+    let targets = lookup_targets(hosts, wants.len());
+    let opened = socket::open_all(&wants, targets.as_deref())?;
 
     // The budget decides whether the run needs waves (and cleanup).
     let need = schedule::total_cost(&units);
     let tables = Tables::read(need, cap);
-    let waved = needs_waves(need, reused_entries(&opened, hosts), tables.start_budget);
+    let mut reused = reused_entries(&opened, hosts);
+    for (i, p) in pinned_entries(&opened, hosts).into_iter().enumerate() {
+        reused[i] += p;
+    }
+    let waved = needs_waves(need, reused, tables.start_budget);
     if waved {
         tracing::info!(
             "pingall: {need:?} neighbour entries ([IPv4, IPv6]) would not fit the host's \
@@ -212,6 +217,41 @@ fn reused_entries(opened: &[socket::NsOpen], hosts: &[PingHost]) -> [u64; 2] {
         }
     }
     ours
+}
+
+/// The run's addresses, when looking their neighbour entries up one by
+/// one in every namespace is cheaper than dumping each namespace's
+/// entries: a dump walks the host's whole table (all namespaces), so
+/// that costs `namespaces × entries`, against `namespaces × hosts` for
+/// the lookups (each several times dearer than a step of the walk).
+fn lookup_targets(hosts: &[PingHost], namespaces: usize) -> Option<Vec<IpAddr>> {
+    let entries: u64 = [limits::Family::V4, limits::Family::V6]
+        .into_iter()
+        .filter_map(|f| limits::neigh_stats(f).ok())
+        .map(|s| s.entries)
+        .sum();
+    let lookups = hosts.len() as u64 * 8;
+    (namespaces > 1 && entries > lookups.max(50_000)).then(|| {
+        let mut a: Vec<IpAddr> = hosts.iter().map(|h| h.addr).collect();
+        a.sort_unstable();
+        a.dedup();
+        a
+    })
+}
+
+/// Permanent neighbour entries (`[v4, v6]`) for the run's addresses
+/// (static ARP, `nlab up --arp`): the pairs they serve make no entry and
+/// send no broadcast. Permanent entries do not count against
+/// `gc_thresh3`, so they take nothing from the budget either.
+fn pinned_entries(opened: &[socket::NsOpen], hosts: &[PingHost]) -> [u64; 2] {
+    let run_addrs: HashSet<IpAddr> = hosts.iter().map(|h| h.addr).collect();
+    let mut pinned = [0u64; 2];
+    for (_, dst) in opened.iter().flat_map(|o| &o.neigh.keep) {
+        if run_addrs.contains(dst) {
+            pinned[usize::from(dst.is_ipv6())] += 1;
+        }
+    }
+    pinned
 }
 
 /// Whether the entries the run must make do not fit the budget of some

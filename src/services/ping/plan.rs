@@ -164,13 +164,22 @@ impl Planner<'_> {
         let (s, d) = self.pairs[id as usize];
         let loc = self.locs[self.host_ns[s] as usize];
         let sock = loc.socks[usize::from(self.hosts[d].addr.is_ipv6())];
-        let cold = state != State::Held && self.host_ns[s] != self.host_ns[d];
+        let cold = state != State::Held && self.host_ns[s] != self.host_ns[d] && !self.pinned(s, d);
         let plan = &mut plans[loc.shard as usize];
         let slot = plan.pairs.len() as u32;
         let ends = (s as u32, d as u32);
         plan.pairs
             .push(Pair::new(id, unit, ends, sock, state, cold));
         (loc.shard, slot)
+    }
+
+    /// Whether `s` has a permanent neighbour entry for `d` (static ARP):
+    /// its first request sends no broadcast, so it needs no cold slot.
+    fn pinned(&self, s: usize, d: usize) -> bool {
+        let ns = self.host_ns[s];
+        let dst = self.hosts[d].addr;
+        connected(&self.addrs[ns as usize], dst)
+            .is_some_and(|(index, _)| self.keep.contains(&(ns, index, dst)))
     }
 
     /// The neighbour entries unit `u` may create, routed to the drivers

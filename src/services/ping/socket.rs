@@ -63,13 +63,19 @@ pub(super) struct Neighbours {
 
 /// Opens what `wants` asks for in every namespace, on a few threads that
 /// enter the namespaces in turn (and end there, so they never go back).
-pub(super) fn open_all(wants: &[NsWant]) -> Result<Vec<NsOpen>> {
+///
+/// `targets`: when the host's neighbour tables are large, the addresses
+/// whose entries to look up one by one in each namespace instead of
+/// dumping its table: the kernel walks the whole host-wide table for every
+/// namespace's dump, so with static ARP on 1,000 hosts (999,000 permanent
+/// entries) 1,000 dumps visited a billion entries.
+pub(super) fn open_all(wants: &[NsWant], targets: Option<&[IpAddr]>) -> Result<Vec<NsOpen>> {
     let threads = OPEN_THREADS.min(wants.len()).max(1);
     let chunk = wants.len().div_ceil(threads).max(1);
     let results: Vec<Result<Vec<NsOpen>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = wants
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(open_in).collect()))
+            .map(|part| scope.spawn(move || part.iter().map(|w| open_in(w, targets)).collect()))
             .collect();
         handles
             .into_iter()
@@ -91,14 +97,17 @@ pub(super) fn open_all(wants: &[NsWant]) -> Result<Vec<NsOpen>> {
 }
 
 /// Enters the namespace on the calling thread (for good) and opens there.
-fn open_in(want: &NsWant) -> Result<NsOpen> {
+fn open_in(want: &NsWant, targets: Option<&[IpAddr]>) -> Result<NsOpen> {
     let ns = &want.name;
     NetNs::open(ns)?.enter_for_good("to open ICMP sockets")?;
     let v4 = want.v4.then(|| raw_socket(ns, false)).transpose()?;
     let v6 = want.v6.then(|| raw_socket(ns, true)).transpose()?;
     let mut sock = netlink::Socket::new()?;
     let addrs = addr::dump(&mut sock, &format!("reading addresses of {ns}"))?;
-    let neigh = neighbours(&mut sock, ns)?;
+    let neigh = match targets {
+        Some(t) => neighbours_of(&mut sock, ns, &addrs, t)?,
+        None => neighbours(&mut sock, ns)?,
+    };
     Ok(NsOpen {
         v4,
         v6,
@@ -130,6 +139,59 @@ fn neighbours(sock: &mut netlink::Socket, ns: &str) -> Result<Neighbours> {
             NeighbourState::Permanent => out.keep.push((n.header.ifindex, dst)),
             NeighbourState::Noarp => {}
             _ => out.dynamic.push(dst),
+        }
+    }
+    Ok(out)
+}
+
+/// [`neighbours`] for `targets` only, each looked up by itself
+/// (`RTM_GETNEIGH` of one address on the link that reaches it).
+fn neighbours_of(
+    sock: &mut netlink::Socket,
+    ns: &str,
+    addrs: &[AddrState],
+    targets: &[IpAddr],
+) -> Result<Neighbours> {
+    let mut out = Neighbours::default();
+    for &dst in targets {
+        if addrs.iter().any(|a| a.net.addr == dst) {
+            continue;
+        }
+        let Some(link) = addrs
+            .iter()
+            .filter(|a| a.net.contains(&dst))
+            .max_by_key(|a| a.net.prefix)
+        else {
+            continue;
+        };
+        let mut msg = NeighbourMessage::default();
+        msg.header.ifindex = link.index;
+        let addr = match dst {
+            IpAddr::V4(a) => {
+                msg.header.family = netlink_packet_route::AddressFamily::Inet;
+                NeighbourAddress::Inet(a)
+            }
+            IpAddr::V6(a) => {
+                msg.header.family = netlink_packet_route::AddressFamily::Inet6;
+                NeighbourAddress::Inet6(a)
+            }
+        };
+        msg.attributes.push(NeighbourAttribute::Destination(addr));
+        let what = format!("reading the neighbour {dst} of {ns}");
+        let answer = match sock.get(RouteNetlinkMessage::GetNeighbour(msg), &what) {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        for m in answer {
+            let RouteNetlinkMessage::NewNeighbour(n) = m else {
+                continue;
+            };
+            match n.header.state {
+                NeighbourState::Permanent => out.keep.push((n.header.ifindex, dst)),
+                NeighbourState::Noarp => {}
+                _ => out.dynamic.push(dst),
+            }
         }
     }
     Ok(out)

@@ -1,0 +1,261 @@
+//! A shell per node that lives as long as the console, as Mininet's
+//! nodes keep theirs: `h1 cd /tmp` then `h1 pwd` prints `/tmp`, and
+//! `export` sticks. A node's shell starts on its first command, so a lab
+//! nobody types into still has no process per node.
+//!
+//! The shell (`bash --norc --noprofile`, else `sh`) enters the node as
+//! `nlab exec` does and runs a small loop: it reads one command per line
+//! from descriptor 3, `eval`s it in itself (so `cd` and `export` persist)
+//! with the console's stdout and stderr, and writes an end marker with
+//! the command's sequence number and exit status to descriptor 4. The
+//! command's output goes straight to the console's output, in order.
+//!
+//! Each shell has its own process group. On a terminal the console hands
+//! it the terminal while it runs a command (Ctrl-C and keyboard input go
+//! to the command); otherwise the console passes on a SIGINT it gets. The
+//! loop traps SIGINT, so a stopped command does not end the shell. Every
+//! shell ends when the console exits: its command pipe closes (the loop
+//! ends), its group gets SIGTERM on SIGTERM/SIGHUP, and it gets SIGKILL
+//! when the console dies in any other way (`PR_SET_PDEATHSIG`).
+
+use super::jobs;
+use crate::kernel::{proc, shell_io};
+use crate::lab::Lab;
+use anyhow::{anyhow, bail, Context};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The loop each node's shell runs: each line is a sequence number and a
+/// command (in `__nlab_n` and `__nlab_c`, so the user's own variables are
+/// free). The command runs in a function, so that bash's SIGINT trap can
+/// `return` from it: Ctrl-C abandons the rest of the line (`sleep 9; echo
+/// x` prints nothing), as an interactive shell does, and the shell lives
+/// on. A `read` cut short by a signal reads again.
+const LOOP_BASH: &str = "__nlab_run() { eval \"$__nlab_c\"; }; \
+trap '[ -n \"${__nlab_busy-}\" ] && return 130' INT; trap '' TSTP; \
+while :; do \
+IFS=' ' read -r __nlab_n __nlab_c <&3 || { [ $? -gt 128 ] && continue; break; }; \
+__nlab_busy=1; __nlab_run 3<&- 4>&-; __nlab_s=$?; __nlab_busy=; \
+printf 'nlab-end %s %s\\n' \"$__nlab_n\" \"$__nlab_s\" >&4; \
+done";
+
+/// The same for a plain `sh`, whose traps cannot return from a function:
+/// Ctrl-C ends the running program, and the line goes on.
+const LOOP_SH: &str = "trap : INT; trap '' TSTP; \
+while :; do \
+IFS=' ' read -r __nlab_n __nlab_c <&3 || { [ $? -gt 128 ] && continue; break; }; \
+eval \"$__nlab_c\" 3<&- 4>&-; \
+printf 'nlab-end %s %s\\n' \"$__nlab_n\" \"$?\" >&4; \
+done";
+
+/// How a command in a node's shell ended.
+pub struct Outcome {
+    /// The exit status, as `$?` says (130 after Ctrl-C).
+    pub status: i32,
+    /// The shell itself ended (`exit`, or killed); it starts again on the
+    /// node's next command.
+    pub shell_ended: Option<ExitStatus>,
+}
+
+struct NodeShell {
+    child: Child,
+    /// `None` once closed (the loop then ends).
+    commands: Option<File>,
+    ends: BufReader<File>,
+    seq: u64,
+}
+
+/// The console's node shells, by node.
+pub struct Shells {
+    list: BTreeMap<String, NodeShell>,
+    /// Commands may read the console's stdin (a terminal).
+    stdin: bool,
+}
+
+impl Shells {
+    pub fn new(stdin: bool) -> Shells {
+        Shells {
+            list: BTreeMap::new(),
+            stdin,
+        }
+    }
+
+    /// The pid of each node's shell that has started (the process nlab
+    /// started: the shell itself, or the parent that waits for it in a
+    /// node with its own PID namespace).
+    pub fn pids(&self) -> BTreeMap<String, u32> {
+        self.list
+            .iter()
+            .map(|(n, s)| (n.clone(), s.child.id()))
+            .collect()
+    }
+
+    fn start(&mut self, lab: &Lab, node: &str) -> anyhow::Result<&mut NodeShell> {
+        if !self.list.contains_key(node) {
+            let (cmd_r, cmd_w) = shell_io::pipe().context("making the command pipe")?;
+            let (end_r, end_w) = shell_io::pipe().context("making the status pipe")?;
+            let (prog, mut args, script) = match jobs::shell() {
+                "/bin/bash" => (
+                    "/bin/bash",
+                    vec!["--norc".to_string(), "--noprofile".to_string()],
+                    LOOP_BASH,
+                ),
+                sh => (sh, Vec::new(), LOOP_SH),
+            };
+            args.extend(["-c".to_string(), script.to_string()]);
+            let mut cmd = lab
+                .command_tied(node, prog, &args)
+                .with_context(|| format!("preparing the shell of node {node}"))?;
+            shell_io::pass_fds(
+                &mut cmd,
+                vec![(cmd_r.as_raw_fd(), 3), (end_w.as_raw_fd(), 4)],
+            );
+            cmd.process_group(0);
+            if !self.stdin {
+                cmd.stdin(Stdio::null());
+            }
+            let child = cmd.spawn().with_context(|| {
+                format!("starting a shell in node {node} (is {prog} installed in it?)")
+            })?;
+            // Our copies of the shell's ends: closed, so its exit reads
+            // as the end of the status pipe.
+            drop((cmd_r, end_w));
+            jobs::remember_group(child.id() as i32, true);
+            self.list.insert(
+                node.to_string(),
+                NodeShell {
+                    child,
+                    commands: Some(cmd_w),
+                    ends: BufReader::new(end_r),
+                    seq: 0,
+                },
+            );
+        }
+        self.list
+            .get_mut(node)
+            .ok_or_else(|| anyhow!("no shell for node {node}"))
+    }
+
+    /// Runs `line` in `node`'s shell and waits for it to end.
+    pub fn run(&mut self, lab: &Lab, node: &str, line: &str) -> anyhow::Result<Outcome> {
+        if line.contains('\n') {
+            bail!("a node command is one line; run a script with `{node} sh FILE`");
+        }
+        let stdin = self.stdin;
+        let s = self.start(lab, node)?;
+        s.seq += 1;
+        // The sequence number leads the line and the loop echoes it back
+        // on its own pipe: an end marker no output of the command can fake.
+        let text = format!("{} {line}\n", s.seq);
+        jobs::take_interrupt();
+        let pgid = s.child.id() as libc::pid_t;
+        let fg = if stdin {
+            shell_io::Foreground::give(pgid)
+        } else {
+            None
+        };
+        let sent = match &mut s.commands {
+            Some(w) => w.write_all(text.as_bytes()),
+            None => Err(std::io::ErrorKind::BrokenPipe.into()),
+        };
+        let answer = match sent {
+            Ok(()) => wait_end(s, pgid),
+            Err(_) => Ok(None),
+        };
+        drop(fg);
+        match answer? {
+            Some(status) => Ok(Outcome {
+                status,
+                shell_ended: None,
+            }),
+            None => {
+                let Some(mut s) = self.list.remove(node) else {
+                    bail!("no shell for node {node}");
+                };
+                let st = s.child.wait().context("waiting for the node's shell")?;
+                jobs::remember_group(pgid, false);
+                let status = st.code().unwrap_or(128 + st.signal().unwrap_or(0));
+                Ok(Outcome {
+                    status,
+                    shell_ended: Some(st),
+                })
+            }
+        }
+    }
+
+    /// Ends every shell: its command pipe closed (the loop ends by
+    /// itself), then SIGTERM and at last SIGKILL to its process group for
+    /// a command still running. Returns the nodes whose shell had to be
+    /// stopped that way.
+    pub fn stop_all(&mut self) -> Vec<String> {
+        let mut stopped = Vec::new();
+        let mut list = std::mem::take(&mut self.list);
+        for (_, s) in list.iter_mut() {
+            s.commands = None;
+        }
+        let deadline = Instant::now() + Duration::from_millis(300);
+        for (node, mut s) in list {
+            let pgid = s.child.id() as i32;
+            while Instant::now() < deadline && matches!(s.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if matches!(s.child.try_wait(), Ok(None)) {
+                stopped.push(node);
+                let _ = proc::kill_group(pgid, libc::SIGTERM);
+                let t = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < t && matches!(s.child.try_wait(), Ok(None)) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            // Whatever the shell left behind in its group goes too.
+            let _ = proc::kill_group(pgid, libc::SIGKILL);
+            let _ = s.child.wait();
+            jobs::remember_group(pgid, false);
+        }
+        stopped
+    }
+}
+
+/// Reads the shell's status pipe up to the marker of command `s.seq`;
+/// `None` when the shell ended first. A SIGINT the console gets meanwhile
+/// (it has the terminal, or a script runner sent it) goes to the shell's
+/// group.
+fn wait_end(s: &mut NodeShell, pgid: libc::pid_t) -> anyhow::Result<Option<i32>> {
+    let want = format!("nlab-end {} ", s.seq);
+    let mut line = String::new();
+    loop {
+        if s.ends.buffer().is_empty() {
+            let ready = shell_io::wait_readable(s.ends.get_ref().as_raw_fd(), 100)
+                .context("waiting for the node's shell")?;
+            if jobs::take_interrupt() {
+                let _ = proc::kill_group(pgid, libc::SIGINT);
+                // The script loop still sees that Ctrl-C came.
+                crate::kernel::signals::note_sigint();
+            }
+            if !ready {
+                continue;
+            }
+        }
+        line.clear();
+        if s.ends
+            .read_line(&mut line)
+            .context("reading the node's shell")?
+            == 0
+        {
+            return Ok(None);
+        }
+        if let Some(status) = line.trim_end().strip_prefix(&want) {
+            return Ok(Some(status.parse().unwrap_or(1)));
+        }
+    }
+}
+
+/// Flushes our own output before a node's shell writes to the same place.
+pub fn flush() {
+    let _ = std::io::stdout().flush();
+}
