@@ -37,6 +37,7 @@ pub mod log;
 mod output;
 mod root;
 mod run;
+mod serve;
 mod show;
 mod supervise;
 mod vms;
@@ -307,6 +308,10 @@ pub enum Command {
     /// Capture packets on lab interfaces: pcapng Wireshark and tcpdump
     /// read (one interface per NODE:IFACE), or a line per packet.
     Capture(capture::CaptureArgs),
+    /// Serve the Neutron-compatible virtual-network API (networks,
+    /// subnets, ports, routers, floating IPs, security groups) with a
+    /// Keystone v3 token endpoint; see README "Virtual networks: nlab serve".
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -445,5 +450,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Features { json } => link::features(json),
         Command::Capture(a) => capture::capture(a),
         Command::Leases { lab, json } => leases::leases(&lab, json),
+        Command::Serve(a) => serve::serve(a),
     }
 }
