@@ -13,12 +13,25 @@ use crate::vnet::store::{Snapshot, Store};
 /// its kernel object exists, `DOWN` otherwise).
 pub(crate) type PortStatuses = Vec<(String, String)>;
 
-/// Makes the kernel match `snap`. For now a no-op that reports no port
-/// status (ports stay `DOWN`): the kernel side (`vnet::realize`) replaces
-/// this body.
+/// Makes the kernel match `snap`. PLACEHOLDER until the kernel side
+/// (`vnet::realize`) is wired in here: it touches no kernel object, keeps
+/// every port `DOWN`, except that it reports the ports nlab's own routers
+/// hold (`network:router_interface`, `network:router_gateway`) `ACTIVE`,
+/// as Neutron's L3 agent would once it plugged them (clients such as
+/// Tempest wait for that before they remove an interface).
 pub(crate) fn realize(snap: &Snapshot, lab: &str) -> Result<PortStatuses, String> {
-    let _ = (snap.ports.len(), lab);
-    Ok(Vec::new())
+    let _ = lab;
+    Ok(snap
+        .ports
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.device_owner.as_str(),
+                "network:router_interface" | "network:router_gateway"
+            )
+        })
+        .map(|p| (p.id.clone(), "ACTIVE".to_string()))
+        .collect())
 }
 
 /// The handle the API wakes the reconciler through.
