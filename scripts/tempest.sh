@@ -128,7 +128,7 @@ cd "$ROOT"
 grep -oE '^\{[0-9]+\} [^ ]+ .*\.\.\. (ok|FAILED|SKIPPED.*)$' "$WORK/run.txt" | sed -E 's/^\{[0-9]+\} //' > "$WORK/results.txt" || true
 sed -E 's/(\[[^]]*\])* ?\[[0-9.]+s\] \.\.\. ok$//; t; d' "$WORK/results.txt" | sed -E 's/\[.*$//; s/ +$//' | sort -u > "$WORK/passing.txt"
 grep -E '\.\.\. FAILED$' "$WORK/results.txt" | sed -E 's/\[.*$//; s/ +$//' | sort -u > "$WORK/failing.txt" || true
-grep -E '\.\.\. SKIPPED' "$WORK/results.txt" | sed -E 's/^([^ \[]+).*SKIPPED: (.*)$/\1: \2/' | sort -u > "$WORK/skipped.txt" || true
+grep -E '\.\.\. SKIPPED' "$WORK/results.txt" | sed -E 's/ ?(\[[^]]*\])* ?\[[0-9.]+s\] \.\.\. SKIPPED: /: /' | sort -u > "$WORK/skipped.txt" || true
 cp "$WORK/run.txt" "$ROOT/target/tempest-last-run.txt"
 cp "$WORK/skipped.txt" "$ROOT/target/tempest-last-skipped.txt"
 cp "$WORK/failing.txt" "$ROOT/target/tempest-last-failing.txt"

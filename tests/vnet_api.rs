@@ -147,8 +147,8 @@ fn networks_subnets_ports_with_neutron_defaults_and_allocation() {
     let (st, v) = s.admin("DELETE", &format!("/v2.0/networks/{net}"), None);
     assert_eq!((st, kind(&v)), (409, "NetworkInUse"));
     // Filters (repeated keys are an OR), fields, sort, pagination.
-    let q = format!("/v2.0/ports?fixed_ips=ip_address%3D10.9.0.3&fixed_ips=ip_address%3D10.9.0.5&fields=id&fields=fixed_ips");
-    let (_, v) = s.admin("GET", &q, None);
+    let q = "/v2.0/ports?fixed_ips=ip_address%3D10.9.0.3&fixed_ips=ip_address%3D10.9.0.5&fields=id&fields=fixed_ips";
+    let (_, v) = s.admin("GET", q, None);
     assert_eq!(v["ports"].as_array().map(Vec::len), Some(2));
     assert_eq!(v["ports"][0].as_object().map(|o| o.len()), Some(2));
     let (_, v) = s.admin(
@@ -204,7 +204,7 @@ fn bad_bodies_get_neutron_errors_and_change_nothing() {
     assert_eq!(s.admin("GET", "/v2.0/subnets", None).1, before);
     assert_eq!(
         ids(&s.admin("GET", "/v2.0/networks", None).1, "networks"),
-        [net.clone()]
+        std::slice::from_ref(&net)
     );
     let (st, _) = s.admin(
         "PUT",
@@ -315,7 +315,7 @@ fn projects_see_only_their_own_plus_shared_and_external() {
             &s.call(
                 "GET",
                 "/v2.0/networks",
-                None.or(Some(vnet_common::ADMIN_TOKEN)),
+                Some(vnet_common::ADMIN_TOKEN),
                 None
             )
             .1,

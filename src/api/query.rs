@@ -158,7 +158,7 @@ impl Query {
             } else {
                 (more, self.marker.is_some())
             };
-            if next_more && page.len() == limit || next_more && self.page_reverse {
+            if next_more && (page.len() == limit || self.page_reverse) {
                 link("next", last, false);
             }
             if prev_more {

@@ -300,6 +300,35 @@ fn check_ports(
     Ok(out)
 }
 
+/// A rule's `remote_ip_prefix` (an address counts as its host prefix),
+/// of the rule's ethertype, normalized to its network.
+fn remote_prefix(p: Option<&str>, ethertype: &str) -> Result<Option<String>, Fault> {
+    let Some(p) = p else { return Ok(None) };
+    let net: IpNet = p
+        .parse()
+        .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            bad(
+                "InvalidInput",
+                format!(
+                    "Invalid input for remote_ip_prefix. Reason: '{p}' is not a valid IP subnet."
+                ),
+            )
+        })?;
+    let fam = if matches!(net, IpNet::V4(_)) {
+        "IPv4"
+    } else {
+        "IPv6"
+    };
+    if fam != ethertype {
+        return Err(bad(
+            "SecurityGroupRuleParameterConflict",
+            format!("Conflicting value ethertype {ethertype} for CIDR {p}"),
+        ));
+    }
+    Ok(Some(net.trunc().to_string()))
+}
+
 /// `POST /v2.0/security-group-rules`.
 pub(crate) fn create_rule(
     tx: &Tx,
@@ -344,26 +373,7 @@ pub(crate) fn create_rule(
             "Only remote_ip_prefix or remote_group_id may be provided.".into(),
         ));
     }
-    let prefix = match &b.remote_ip_prefix {
-        Some(p) => {
-            let net: IpNet = p.parse().or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from)).map_err(|_| {
-                bad("InvalidInput", format!("Invalid input for remote_ip_prefix. Reason: '{p}' is not a valid IP subnet."))
-            })?;
-            let fam = if matches!(net, IpNet::V4(_)) {
-                "IPv4"
-            } else {
-                "IPv6"
-            };
-            if fam != ethertype {
-                return Err(bad(
-                    "SecurityGroupRuleParameterConflict",
-                    format!("Conflicting value ethertype {ethertype} for CIDR {p}"),
-                ));
-            }
-            Some(net.trunc().to_string())
-        }
-        None => None,
-    };
+    let prefix = remote_prefix(b.remote_ip_prefix.as_deref(), &ethertype)?;
     if let Some(r) = &b.remote_group_id {
         fetch::<SecurityGroup>(tx, caller, r)?;
     }
