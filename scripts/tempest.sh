@@ -5,6 +5,7 @@
 # are reported; add them with --update).
 #
 # Usage: scripts/tempest.sh [--update] [REGEX]
+#        scripts/tempest.sh --prepare    (only make the venv; needs PyPI)
 # The venv (tempest, python-openstackclient, openstacksdk from PyPI) is
 # cached in target/venv-openstack and rebuilt when
 # tests/tempest/requirements.txt changes. Needs no root and no namespace:
@@ -13,7 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 UPDATE=0
+PREPARE=0
 if [ "${1:-}" = --update ]; then UPDATE=1; shift; fi
+if [ "${1:-}" = --prepare ]; then PREPARE=1; shift; fi
 MODULES='test_networks|test_networks_negative|test_ports|test_routers|test_routers_negative|test_security_groups|test_security_groups_negative|test_floating_ips|test_floating_ips_negative|test_extensions|test_versions|test_allowed_address_pair'
 REGEX="${1:-^tempest\.api\.network\.($MODULES)\.}"
 EXTENSIONS=router,ext-gw-mode,extraroute,external-net,security-group,net-mtu,net-mtu-writable,allowed-address-pairs,port-security,binding,standard-attr-description,standard-attr-revisions,standard-attr-timestamp,project-id,pagination,sorting,subnet-external-network
@@ -25,12 +28,13 @@ want=$(sha256sum "$REQ" | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/tempest" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "tempest.sh: building the venv $VENV (cached afterwards)"
   rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  python3 -m venv "$VENV" || { echo "tempest.sh: python3 -m venv failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
   "$VENV/bin/pip" install -q -r "$REQ"
   echo "$want" > "$STAMP"
 fi
+[ "$PREPARE" = 1 ] && exit 0
 
-cargo build -q --bin nlab
+cargo build -q --offline --bin nlab
 WORK=$(mktemp -d /tmp/nlab-tempest.XXXXXX)
 chmod 0700 "$WORK"
 SERVER=
@@ -140,7 +144,8 @@ if [ "$UPDATE" = 1 ]; then
 fi
 LOST=$(comm -23 <(sort -u "$LIST") "$WORK/passing.txt" || true)
 NEW=$(comm -13 <(sort -u "$LIST") "$WORK/passing.txt" | wc -l)
-echo "tempest.sh: $PASSED passed, $FAILED failed, $SKIPPED skipped ($NEW passing not yet in tests/tempest/passing.txt; details in target/tempest-last-*.txt)"
+echo "tempest.sh: $PASSED passed, $FAILED failed, $SKIPPED skipped"
+echo "tempest.sh: $NEW passing not yet in tests/tempest/passing.txt; details in target/tempest-last-*.txt"
 if [ -n "$LOST" ]; then
   echo "tempest.sh: these passed before and do not now:"
   echo "$LOST"

@@ -34,6 +34,7 @@ fi
 log=target/nlab-test.log
 doclog=target/nlab-doctest.log
 exlog=target/nlab-examples.log
+tempestlog=target/nlab-tempest.log
 lab_dirs=(/run/netns /etc/netns /run/nlab)
 
 # The state of the root namespace the script runs in (the host's, or the
@@ -90,6 +91,9 @@ if [ "${1:-}" = --in-sandbox ]; then
       status=1
     fi
   done
+  # Upstream Tempest's network API tests against `nlab serve` (loopback;
+  # the venv was prepared on the host, before the sandbox).
+  scripts/tempest.sh >"$tempestlog" 2>&1 || status=$?
   if ! diff -u <(echo "$before") <(snapshot); then
     echo "FAIL: the tests changed their root namespace (the sandbox's; diff above)" >&2
     status=1
@@ -145,6 +149,8 @@ done
 # The VM tests' guest kernel: downloaded here (the sandbox has no
 # network) and unpacked, never installed (tests/vm.rs skips without it).
 scripts/vm-kernel.sh target/nlab-vm || echo "*** no guest kernel: the VM tests will skip"
+# Tempest's venv (PyPI): made here, cached, used inside the sandbox.
+scripts/tempest.sh --prepare
 
 echo "*** cargo fmt --check"
 cargo fmt --all -- --check
@@ -234,6 +240,7 @@ grep -E '^(test |SKIP|     Running|test result)' "$log" | grep -v '^test result:
 awk '/^failures:$/ {on=1} on {print} /^test result/ {on=0}' "$log"
 tail -3 "$doclog"
 grep -E '^example ' "$exlog" || true
+grep -E '^tempest.sh:' "$tempestlog" || true
 if grep -q '^example .*FAILED' "$exlog"; then echo "*** a failing example's output: $exlog"; tail -20 "$exlog"; fi
 
 if ! diff -u <(echo "$host_before") <(snapshot); then
