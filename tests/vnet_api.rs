@@ -202,6 +202,22 @@ fn bad_bodies_get_neutron_errors_and_change_nothing() {
         );
     }
     assert_eq!(s.admin("GET", "/v2.0/subnets", None).1, before);
+    // A bulk create is one transaction: one bad item and none is made.
+    let bulk = json!({"networks": [{"name": "ok-1"}, {"name": "ok-2"}, {"bogus": 1}]});
+    let (st, v) = s.admin("POST", "/v2.0/networks", Some(bulk));
+    assert_eq!((st, kind(&v)), (400, "HTTPBadRequest"));
+    let (st, v) = s.admin(
+        "POST",
+        "/v2.0/networks",
+        Some(json!({"networks": [{"name": "b1"}, {"name": "b2"}]})),
+    );
+    assert_eq!((st, v["networks"].as_array().map(Vec::len)), (201, Some(2)));
+    for id in ids(&v, "networks") {
+        assert_eq!(
+            s.admin("DELETE", &format!("/v2.0/networks/{id}"), None).0,
+            204
+        );
+    }
     assert_eq!(
         ids(&s.admin("GET", "/v2.0/networks", None).1, "networks"),
         std::slice::from_ref(&net)
