@@ -122,6 +122,11 @@ fn op(id: String, body: Option<&str>, ok: &str, param: Option<&str>) -> Operatio
                 .name(name)
                 .parameter_in(ParameterIn::Path)
                 .required(utoipa::openapi::Required::True)
+                .schema(Some(
+                    utoipa::openapi::schema::ObjectBuilder::new()
+                        .schema_type(utoipa::openapi::schema::Type::String)
+                        .build(),
+                ))
                 .build(),
         );
     }
@@ -146,11 +151,10 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
         |path: &str, m: HttpMethod, o: Operation| paths.add_path_operation(path, vec![m], o);
     let mut components = ComponentsBuilder::new();
     for c in collections() {
-        let [(res, s0), (create, s1), (update, s2)] = c.schemas;
-        components = components
-            .schema(res, s0)
-            .schema(create.clone(), s1)
-            .schema(update.clone(), s2);
+        for (name, schema) in c.schemas {
+            components = components.schema(name, schema);
+        }
+        let (create, update) = (c.create, c.update);
         let (list, one) = (
             format!("/v2.0/{}", c.path),
             format!("/v2.0/{}/{{id}}", c.path),
@@ -189,12 +193,18 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
     {
         use crate::vnet::model::{InterfaceInfo, InterfaceRequest};
         use utoipa::{PartialSchema, ToSchema};
-        components = components
-            .schema(
+        let mut all = vec![
+            (
                 InterfaceRequest::name().into_owned(),
                 InterfaceRequest::schema(),
-            )
-            .schema(InterfaceInfo::name().into_owned(), InterfaceInfo::schema());
+            ),
+            (InterfaceInfo::name().into_owned(), InterfaceInfo::schema()),
+        ];
+        InterfaceRequest::schemas(&mut all);
+        InterfaceInfo::schemas(&mut all);
+        for (name, schema) in all {
+            components = components.schema(name, schema);
+        }
     }
     for (path, _) in actions() {
         let name = path.rsplit('/').next().unwrap_or(path);

@@ -364,11 +364,14 @@ pub(crate) struct Collection {
     pub collection: &'static str,
     pub list: MethodRouter<Arc<App>>,
     pub one: MethodRouter<Arc<App>>,
-    /// The schemas of the resource, its create and its update bodies.
-    pub schemas: [(
+    /// The schema names of the create and update bodies.
+    pub create: String,
+    pub update: String,
+    /// The schemas of the resource, its bodies and what they refer to.
+    pub schemas: Vec<(
         String,
         utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-    ); 3],
+    )>,
 }
 
 fn collection<T: ApiResource>() -> Collection {
@@ -378,11 +381,19 @@ fn collection<T: ApiResource>() -> Collection {
         collection: T::COLLECTION,
         list: get(list::<T>).post(create::<T>),
         one: get(show::<T>).put(update::<T>).delete(delete::<T>),
-        schemas: [
-            (T::name().into_owned(), T::schema()),
-            (T::Create::name().into_owned(), T::Create::schema()),
-            (T::Update::name().into_owned(), T::Update::schema()),
-        ],
+        create: T::Create::name().into_owned(),
+        update: T::Update::name().into_owned(),
+        schemas: {
+            let mut all = vec![
+                (T::name().into_owned(), T::schema()),
+                (T::Create::name().into_owned(), T::Create::schema()),
+                (T::Update::name().into_owned(), T::Update::schema()),
+            ];
+            T::schemas(&mut all);
+            T::Create::schemas(&mut all);
+            T::Update::schemas(&mut all);
+            all
+        },
     }
 }
 
