@@ -219,6 +219,21 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
             ),
         );
     }
+    discovery_paths(&mut add);
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("nlab vnet (Neutron-compatible)")
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(components.build()))
+        .build()
+}
+
+/// The discovery and token paths of the document.
+fn discovery_paths(add: &mut impl FnMut(&str, HttpMethod, Operation)) {
     for (path, id) in [
         ("/", "versions"),
         ("/v2.0", "resources"),
@@ -240,16 +255,6 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
         HttpMethod::Post,
         op("issue_token".into(), None, "201", None),
     );
-    OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title("nlab vnet (Neutron-compatible)")
-                .version(env!("CARGO_PKG_VERSION"))
-                .build(),
-        )
-        .paths(paths)
-        .components(Some(components.build()))
-        .build()
 }
 
 /// `GET /openapi.json`.
