@@ -563,3 +563,63 @@ fn kill_9_during_a_burst_of_creates_loses_nothing_acknowledged() {
         "at most one unacknowledged create per worker"
     );
 }
+
+#[test]
+fn concurrent_clients_never_share_an_address_and_leave_nothing_behind() {
+    let s = Server::start();
+    let a = Some(vnet_common::ADMIN_TOKEN);
+    let net = make_net(&s, a, json!({"name": "busy"}));
+    make_subnet(&s, a, &net, "10.77.0.0/24");
+    let base = s.base.clone();
+    let workers: Vec<_> = (0..20)
+        .map(|_| {
+            let (base, net) = (base.clone(), net.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut made = Vec::new();
+                for _ in 0..10 {
+                    let mut r = agent
+                        .post(&format!("{base}/v2.0/ports"))
+                        .header("X-Auth-Token", vnet_common::ADMIN_TOKEN)
+                        .send_json(json!({"port": {"network_id": net}}))
+                        .expect("create port");
+                    assert_eq!(r.status().as_u16(), 201);
+                    let v: Value = r.body_mut().read_json().expect("json");
+                    let ip = v["port"]["fixed_ips"][0]["ip_address"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    let mac = v["port"]["mac_address"].as_str().unwrap_or("").to_string();
+                    made.push((v["port"]["id"].as_str().unwrap_or("").to_string(), ip, mac));
+                }
+                made
+            })
+        })
+        .collect();
+    let made: Vec<(String, String, String)> = workers
+        .into_iter()
+        .flat_map(|w| w.join().expect("worker"))
+        .collect();
+    assert_eq!(made.len(), 200);
+    let ips: HashSet<&str> = made.iter().map(|m| m.1.as_str()).collect();
+    let macs: HashSet<&str> = made.iter().map(|m| m.2.as_str()).collect();
+    assert_eq!(
+        (ips.len(), macs.len()),
+        (200, 200),
+        "an address or MAC handed out twice"
+    );
+    let (_, v) = s.admin("GET", &format!("/v2.0/ports?network_id={net}"), None);
+    assert_eq!(ids(&v, "ports").len(), 200);
+    for (id, _, _) in &made {
+        assert_eq!(s.admin("DELETE", &format!("/v2.0/ports/{id}"), None).0, 204);
+    }
+    let (_, v) = s.admin("GET", "/v2.0/ports", None);
+    assert_eq!(v, json!({"ports": []}));
+    assert_eq!(
+        s.admin("DELETE", &format!("/v2.0/networks/{net}"), None).0,
+        204
+    );
+}

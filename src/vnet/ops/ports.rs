@@ -32,12 +32,9 @@ fn used(
     gateway_ok: bool,
 ) -> Result<HashSet<u128>, Fault> {
     let mut used: HashSet<u128> = tx
-        .list::<Port>()?
+        .subnet_addresses(&subnet.id, except)?
         .iter()
-        .filter(|p| Some(p.id.as_str()) != except)
-        .flat_map(|p| p.fixed_ips.iter())
-        .filter(|f| f.subnet_id == subnet.id)
-        .filter_map(|f| f.ip_address.parse::<IpAddr>().ok().map(num))
+        .filter_map(|a| a.parse::<IpAddr>().ok().map(num))
         .collect();
     if !gateway_ok {
         if let Some(g) = subnet
@@ -169,12 +166,7 @@ fn pick_mac(
     asked: Option<&str>,
     port: Option<&str>,
 ) -> Result<String, Fault> {
-    let taken: HashSet<String> = tx
-        .list::<Port>()?
-        .into_iter()
-        .filter(|p| p.network_id == network && Some(p.id.as_str()) != port)
-        .map(|p| p.mac_address)
-        .collect();
+    let taken: HashSet<String> = tx.network_macs(network, port)?.into_iter().collect();
     if let Some(m) = asked {
         let m = normalize_mac(m)?;
         if taken.contains(&m) {

@@ -183,6 +183,50 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The addresses held on `subnet` by ports other than `except`,
+    /// read in SQL (no port is decoded).
+    pub(crate) fn subnet_addresses(
+        &self,
+        subnet: &str,
+        except: Option<&str>,
+    ) -> Result<Vec<String>, Fault> {
+        self.strings(
+            "SELECT json_extract(f.value, '$.ip_address') FROM resources, json_each(resources.body, '$.fixed_ips') AS f
+             WHERE resources.kind = 'port' AND resources.id != ?2 AND json_extract(f.value, '$.subnet_id') = ?1",
+            subnet,
+            except.unwrap_or(""),
+        )
+    }
+
+    /// The MACs of the ports on `network` other than `except`.
+    pub(crate) fn network_macs(
+        &self,
+        network: &str,
+        except: Option<&str>,
+    ) -> Result<Vec<String>, Fault> {
+        self.strings(
+            "SELECT json_extract(body, '$.mac_address') FROM resources
+             WHERE kind = 'port' AND id != ?2 AND json_extract(body, '$.network_id') = ?1",
+            network,
+            except.unwrap_or(""),
+        )
+    }
+
+    fn strings(&self, sql: &str, a: &str, b: &str) -> Result<Vec<String>, Fault> {
+        let mut st = self
+            .tx
+            .prepare_cached(sql)
+            .map_err(|e| self.err("read", e))?;
+        let rows = st
+            .query_map(params![a, b], |r| r.get::<_, Option<String>>(0))
+            .map_err(|e| self.err("read", e))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.extend(r.map_err(|e| self.err("read", e))?);
+        }
+        Ok(out)
+    }
+
     /// Records that `project` has been seen; true the first time.
     pub(crate) fn first_use(&self, project: &str) -> Result<bool, Fault> {
         let n = self
