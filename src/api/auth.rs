@@ -110,6 +110,18 @@ impl Auth {
                 path.display()
             );
         }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| anyhow::anyhow!("cannot read the users file {}: {e}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "the users file {} is readable by others (mode {:o}): it holds passwords; chmod 600 it",
+                path.display(),
+                mode & 0o777
+            );
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read the users file {}: {e}", path.display()))?;
         let file: UsersFile = serde_saphyr::from_str(&text).map_err(|e| {
@@ -313,5 +325,8 @@ mod tests {
         );
         let again = Auth::load_or_create(&path).expect("reload");
         assert_eq!(again.file.admin_token, auth.file.admin_token);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let refused = Auth::load_or_create(&path).err().map(|e| e.to_string());
+        assert!(refused.is_some_and(|e| e.contains("chmod 600")));
     }
 }

@@ -40,20 +40,21 @@ pub(crate) struct Reconciler {
 }
 
 impl Reconciler {
-    /// Starts the reconciler thread on its own connection to the store,
-    /// and runs one pass at once (convergence on start).
+    /// Runs one pass (convergence on start, before the API listens), then
+    /// starts the reconciler thread on its own connection to the store.
     pub(crate) fn start(store: Store, lab: String) -> anyhow::Result<Reconciler> {
+        pass(&store, &lab)
+            .map_err(|e| anyhow::anyhow!("converging lab {lab} to the database on start: {e}"))?;
         let (wake, rx) = channel::<()>();
         std::thread::Builder::new()
             .name("vnet-reconcile".into())
-            .spawn(move || loop {
-                if let Err(e) = pass(&store, &lab) {
-                    eprintln!("nlab serve: reconcile: {e}");
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    while rx.try_recv().is_ok() {}
+                    if let Err(e) = pass(&store, &lab) {
+                        eprintln!("nlab serve: reconcile: {e}");
+                    }
                 }
-                if rx.recv().is_err() {
-                    return;
-                }
-                while rx.try_recv().is_ok() {}
             })?;
         Ok(Reconciler { wake })
     }

@@ -29,6 +29,9 @@ fn users(dir: &std::path::Path) -> PathBuf {
          \x20 - {{name: rita, password: pw-rita, project: one, roles: [reader]}}\n"
     );
     std::fs::write(&path, text).expect("write users file");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod users file");
     path
 }
 
