@@ -146,6 +146,8 @@ fn openapi_driven_fuzz_finds_no_server_error() {
             "1",
         ])
         .env("SCHEMATHESIS_HOOKS", "")
+        // Its cache (.schemathesis/) goes with the server's temp dir.
+        .current_dir(s.dir.path())
         .output()
         .expect("run schemathesis");
     let text = String::from_utf8_lossy(&out.stdout);
