@@ -35,6 +35,7 @@ log=target/nlab-test.log
 doclog=target/nlab-doctest.log
 exlog=target/nlab-examples.log
 pylog=target/nlab-python.log
+tempestlog=target/nlab-tempest.log
 lab_dirs=(/run/netns /etc/netns /run/nlab)
 
 # The state of the root namespace the script runs in (the host's, or the
@@ -95,6 +96,9 @@ if [ "${1:-}" = --in-sandbox ]; then
   # the venv made outside the sandbox (it needs PyPI).
   NLAB=$PWD/target/debug/nlab target/pyvenv/bin/python -m pytest -q -p no:cacheprovider \
     python/tests >"$pylog" 2>&1 || status=$?
+  # Upstream Tempest's network API tests against `nlab serve` (loopback;
+  # the venv was prepared on the host, before the sandbox).
+  scripts/tempest.sh >"$tempestlog" 2>&1 || status=$?
   if ! diff -u <(echo "$before") <(snapshot); then
     echo "FAIL: the tests changed their root namespace (the sandbox's; diff above)" >&2
     status=1
@@ -152,6 +156,8 @@ done
 # The VM tests' guest kernel: downloaded here (the sandbox has no
 # network) and unpacked, never installed (tests/vm.rs skips without it).
 scripts/vm-kernel.sh target/nlab-vm || echo "*** no guest kernel: the VM tests will skip"
+# Tempest's venv (PyPI): made here, cached, used inside the sandbox.
+scripts/tempest.sh --prepare
 
 echo "*** python venv (target/pyvenv), ruff"
 python/venv.sh >/dev/null
@@ -248,6 +254,7 @@ tail -3 "$doclog"
 grep -E '^example ' "$exlog" || true
 echo "*** python/tests:"; grep -E 'passed|failed|error' "$pylog" | tail -3 || true
 grep -E '^(FAILED|ERROR)' "$pylog" || true
+grep -E '^tempest.sh:' "$tempestlog" || true
 if grep -q '^example .*FAILED' "$exlog"; then echo "*** a failing example's output: $exlog"; tail -20 "$exlog"; fi
 
 if ! diff -u <(echo "$host_before") <(snapshot); then

@@ -41,6 +41,7 @@ mod mn_flags;
 mod output;
 mod root;
 mod run;
+mod serve;
 mod show;
 mod supervise;
 mod vms;
@@ -331,6 +332,10 @@ pub enum Command {
     Capture(capture::CaptureArgs),
     #[command(flatten)]
     Vnet(vnet::VnetCommand),
+    /// Serve the Neutron-compatible virtual-network API (networks,
+    /// subnets, ports, routers, floating IPs, security groups) with a
+    /// Keystone v3 token endpoint; see README "Virtual networks: nlab serve".
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -509,5 +514,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Capture(a) => capture::capture(a),
         Command::Leases { lab, json } => leases::leases(&lab, json),
         Command::Vnet(c) => vnet::dispatch(c),
+        Command::Serve(a) => serve::serve(a),
     }
 }

@@ -1,0 +1,88 @@
+//! The reconciler hook: after each committed write the API wakes one
+//! thread, which takes a [`Snapshot`] and hands it to [`realize`]; many
+//! commits coalesce into one pass. The port statuses it returns are
+//! written back.
+
+use std::sync::mpsc::{channel, Sender};
+
+use crate::vnet::model::{Port, Resource};
+use crate::vnet::ops::Fault;
+use crate::vnet::store::{Snapshot, Store};
+
+/// What a pass reports: the status each port should show (`ACTIVE` when
+/// its kernel object exists, `DOWN` otherwise).
+pub(crate) type PortStatuses = Vec<(String, String)>;
+
+/// Makes the kernel match `snap`. PLACEHOLDER until the kernel side
+/// (`vnet::realize`) is wired in here: it touches no kernel object, keeps
+/// every port `DOWN`, except that it reports the ports nlab's own routers
+/// hold (`network:router_interface`, `network:router_gateway`) `ACTIVE`,
+/// as Neutron's L3 agent would once it plugged them (clients such as
+/// Tempest wait for that before they remove an interface).
+pub(crate) fn realize(snap: &Snapshot, lab: &str) -> Result<PortStatuses, String> {
+    let _ = lab;
+    Ok(snap
+        .ports
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.device_owner.as_str(),
+                "network:router_interface" | "network:router_gateway"
+            )
+        })
+        .map(|p| (p.id.clone(), "ACTIVE".to_string()))
+        .collect())
+}
+
+/// The handle the API wakes the reconciler through.
+pub(crate) struct Reconciler {
+    wake: Sender<()>,
+}
+
+impl Reconciler {
+    /// Runs one pass (convergence on start, before the API listens), then
+    /// starts the reconciler thread on its own connection to the store.
+    pub(crate) fn start(store: Store, lab: String) -> anyhow::Result<Reconciler> {
+        pass(&store, &lab)
+            .map_err(|e| anyhow::anyhow!("converging lab {lab} to the database on start: {e}"))?;
+        let (wake, rx) = channel::<()>();
+        std::thread::Builder::new()
+            .name("vnet-reconcile".into())
+            .spawn(move || {
+                while rx.recv().is_ok() {
+                    while rx.try_recv().is_ok() {}
+                    if let Err(e) = pass(&store, &lab) {
+                        eprintln!("nlab serve: reconcile: {e}");
+                    }
+                }
+            })?;
+        Ok(Reconciler { wake })
+    }
+
+    /// Asks for a pass (after a commit).
+    pub(crate) fn wake(&self) {
+        let _ = self.wake.send(());
+    }
+}
+
+fn pass(store: &Store, lab: &str) -> Result<(), String> {
+    let snap = store.snapshot().map_err(|f| f.message)?;
+    let statuses = realize(&snap, lab)?;
+    if statuses.is_empty() {
+        return Ok(());
+    }
+    store
+        .write(|tx| {
+            for (id, status) in &statuses {
+                if let Some(mut p) = tx.get::<Port>(id)? {
+                    if &p.status != status {
+                        p.status = status.clone();
+                        p.touch(&tx.now);
+                        tx.put(&p)?;
+                    }
+                }
+            }
+            Ok::<(), Fault>(())
+        })
+        .map_err(|f| f.message)
+}
