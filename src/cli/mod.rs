@@ -39,6 +39,7 @@ mod root;
 mod run;
 mod show;
 mod supervise;
+mod trace;
 mod vms;
 mod wiring;
 
@@ -307,6 +308,12 @@ pub enum Command {
     /// Capture packets on lab interfaces: pcapng Wireshark and tcpdump
     /// read (one interface per NODE:IFACE), or a line per packet.
     Capture(capture::CaptureArgs),
+    /// Follow a packet from a virtual-network port (`nlab serve`): which
+    /// security-group rule lets it out, which route and router carry it,
+    /// which NAT rewrites it and which rule lets it in or drops it, from
+    /// the model as last applied; then a real probe packet (TCP connect,
+    /// UDP datagram or ICMP echo) from the port's namespace confirms it.
+    Trace(trace::TraceArgs),
 }
 
 #[derive(Args, Debug)]
@@ -445,5 +452,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Features { json } => link::features(json),
         Command::Capture(a) => capture::capture(a),
         Command::Leases { lab, json } => leases::leases(&lab, json),
+        Command::Trace(a) => trace::run(a),
     }
 }

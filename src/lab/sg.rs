@@ -53,7 +53,9 @@ pub(crate) fn apply_tables(lab: &str, batches: &BTreeMap<String, Value>) -> Resu
     for (node, batch) in batches {
         let ns = ns_name(lab, node);
         let inode = netns::pinned_inode(&ns).ok_or_else(|| {
-            Error::Internal(format!("no namespace {ns} for node {node} of lab {lab}: bring the lab up first"))
+            Error::Internal(format!(
+                "no namespace {ns} for node {node} of lab {lab}: bring the lab up first"
+            ))
         })?;
         let d = format!("{inode}:{}", digest(batch));
         if old.get(node) != Some(&d) {
@@ -71,7 +73,11 @@ pub(crate) fn apply_tables(lab: &str, batches: &BTreeMap<String, Value>) -> Resu
                 for (node, batch, _) in part {
                     let ns = ns_name(lab, node);
                     let r = NetNs::open(&ns).and_then(|n| {
-                        nft::apply(Some(&n), batch, &format!("applying the tables of {node} in {ns}"))
+                        nft::apply(
+                            Some(&n),
+                            batch,
+                            &format!("applying the tables of {node} in {ns}"),
+                        )
                     });
                     match r {
                         Ok(()) => {

@@ -5,3 +5,4 @@
 //! tables, so the REST API and its store meet the kernel only through it.
 
 pub(crate) mod realize;
+pub(crate) mod trace;

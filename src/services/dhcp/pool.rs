@@ -48,7 +48,9 @@ impl Subnet {
             return r == ip;
         }
         !self.scope.reserved_only
-            && self.scope.in_pool(ip) && !self.reserved_for_other(ip, mac) && leases.free_for(ip, mac, now)
+            && self.scope.in_pool(ip)
+            && !self.reserved_for_other(ip, mac)
+            && leases.free_for(ip, mac, now)
     }
 
     /// The address to offer `mac`, or `None` when the pool is exhausted.

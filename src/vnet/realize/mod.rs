@@ -8,6 +8,7 @@
 
 pub mod desired;
 pub mod names;
+pub mod record;
 pub mod sg;
 pub mod topology;
 
@@ -101,6 +102,9 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
         batches.insert(node, sg::batch(p, &names.port_iface(p), &owner));
     }
     let tables_applied = crate::lab::sg::apply_tables(lab, &batches)?;
+    // What `nlab trace` reads: the model the kernel now matches.
+    record::save(d, lab)
+        .map_err(|e| crate::lab::Error::io(format!("recording the world of lab {lab}"), e))?;
     let ports = statuses(d, lab, &names)?;
     Ok(Report {
         up,
@@ -120,14 +124,19 @@ fn statuses(d: &Desired, lab: &str, names: &Names) -> Result<BTreeMap<String, Po
         let have = crate::lab::sg::ifaces(lab, &names.network(&n.id))?.unwrap_or_default();
         taps.insert(n.id.as_str(), have);
     }
-    Ok(d
-        .ports
+    Ok(d.ports
         .iter()
         .map(|p| {
             let tap = names.tap(&p.id);
             let up = p.binding != Binding::Unbound
-                && taps.get(p.network_id.as_str()).is_some_and(|t| t.contains(&tap));
-            let s = if up { PortStatus::Active } else { PortStatus::Down };
+                && taps
+                    .get(p.network_id.as_str())
+                    .is_some_and(|t| t.contains(&tap));
+            let s = if up {
+                PortStatus::Active
+            } else {
+                PortStatus::Down
+            };
             (p.id.clone(), s)
         })
         .collect())

@@ -20,9 +20,8 @@ impl ShortIds {
         for (i, id) in v.iter().enumerate() {
             // In sorted order the longest shared prefix is with a neighbour.
             let shared = |o: Option<&&String>| o.map_or(0, |o| common(id, o));
-            let need = shared(i.checked_sub(1).and_then(|j| v.get(j)))
-                .max(shared(v.get(i + 1)))
-                + 1;
+            let need =
+                shared(i.checked_sub(1).and_then(|j| v.get(j))).max(shared(v.get(i + 1))) + 1;
             let n = need.max(min).min(id.len());
             short.insert((*id).clone(), id[..n].to_string());
         }

@@ -90,7 +90,8 @@ pub fn batch(port: &Port, iface: &str, owner: &str) -> Value {
 }
 
 fn filter(b: &mut Batch, port: &Port, iface: &str) {
-    b.items.push(json!({"add": {"table": {"family": "inet", "name": TABLE}}}));
+    b.items
+        .push(json!({"add": {"table": {"family": "inet", "name": TABLE}}}));
     for (chain, hook, dir, key) in [
         ("ingress", "input", Direction::Ingress, "iifname"),
         ("egress", "output", Direction::Egress, "oifname"),
@@ -98,7 +99,12 @@ fn filter(b: &mut Batch, port: &Port, iface: &str) {
         b.chain("inet", chain, hook, None);
         b.rule("inet", chain, vec![ne(meta(key), json!(iface))], "accept");
         let state = json!({"ct": {"key": "state"}});
-        b.rule("inet", chain, vec![eq(state.clone(), json!(["established", "related"]))], "accept");
+        b.rule(
+            "inet",
+            chain,
+            vec![eq(state.clone(), json!(["established", "related"]))],
+            "accept",
+        );
         b.rule("inet", chain, vec![eq(state, json!("invalid"))], "drop");
         // DHCP (client side) and IPv6 neighbour discovery, as Neutron.
         let (sport, dport) = match dir {
@@ -108,11 +114,27 @@ fn filter(b: &mut Batch, port: &Port, iface: &str) {
         b.rule(
             "inet",
             chain,
-            vec![eq(field("udp", "sport"), json!(sport)), eq(field("udp", "dport"), json!(dport))],
+            vec![
+                eq(field("udp", "sport"), json!(sport)),
+                eq(field("udp", "dport"), json!(dport)),
+            ],
             "accept",
         );
-        let nd = ["nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert"];
-        b.rule("inet", chain, vec![eq(field("icmpv6", "type"), set(nd.iter().map(|t| json!(t)).collect()))], "accept");
+        let nd = [
+            "nd-router-solicit",
+            "nd-router-advert",
+            "nd-neighbor-solicit",
+            "nd-neighbor-advert",
+        ];
+        b.rule(
+            "inet",
+            chain,
+            vec![eq(
+                field("icmpv6", "type"),
+                set(nd.iter().map(|t| json!(t)).collect()),
+            )],
+            "accept",
+        );
         for r in port.security_rules.iter().filter(|r| r.direction == dir) {
             if let Some(expr) = rule_expr(r, dir) {
                 b.rule("inet", chain, expr, "accept");
@@ -129,11 +151,19 @@ fn rule_expr(r: &SgRule, dir: Direction) -> Option<Vec<Value>> {
     let (ipf, nfproto) = if v6 { ("ip6", "ipv6") } else { ("ip", "ipv4") };
     let mut e = vec![eq(meta("nfproto"), json!(nfproto))];
     if let Some(remote) = &r.remote {
-        let nets: Vec<Value> = remote.iter().filter(|n| n.addr.is_ipv6() == v6).map(addr).collect();
+        let nets: Vec<Value> = remote
+            .iter()
+            .filter(|n| n.addr.is_ipv6() == v6)
+            .map(addr)
+            .collect();
         if nets.is_empty() {
             return None;
         }
-        let side = if dir == Direction::Ingress { "saddr" } else { "daddr" };
+        let side = if dir == Direction::Ingress {
+            "saddr"
+        } else {
+            "daddr"
+        };
         e.push(eq(field(ipf, side), set(nets)));
     }
     let proto = r.protocol.as_deref().map(|p| match p {
@@ -153,12 +183,23 @@ fn rule_expr(r: &SgRule, dir: Direction) -> Option<Vec<Value>> {
         "tcp" | "udp" | "sctp" | "6" | "17" | "132" => {
             if let Some(lo) = r.port_range_min {
                 let hi = r.port_range_max.unwrap_or(lo);
-                let range = if lo == hi { json!(lo) } else { json!({"range": [lo, hi]}) };
-                e.push(eq(json!({"payload": {"protocol": "th", "field": "dport"}}), range));
+                let range = if lo == hi {
+                    json!(lo)
+                } else {
+                    json!({"range": [lo, hi]})
+                };
+                e.push(eq(
+                    json!({"payload": {"protocol": "th", "field": "dport"}}),
+                    range,
+                ));
             }
         }
         "icmp" | "ipv6-icmp" | "1" | "58" => {
-            let f = if proto == "icmp" || proto == "1" { "icmp" } else { "icmpv6" };
+            let f = if proto == "icmp" || proto == "1" {
+                "icmp"
+            } else {
+                "icmpv6"
+            };
             if let Some(t) = r.port_range_min {
                 e.push(eq(field(f, "type"), json!(t)));
                 if let Some(c) = r.port_range_max {
@@ -172,7 +213,8 @@ fn rule_expr(r: &SgRule, dir: Direction) -> Option<Vec<Value>> {
 }
 
 fn anti_spoofing(b: &mut Batch, port: &Port, iface: &str) {
-    b.items.push(json!({"add": {"table": {"family": "netdev", "name": TABLE}}}));
+    b.items
+        .push(json!({"add": {"table": {"family": "netdev", "name": TABLE}}}));
     b.chain("netdev", "spoof", "egress", Some(iface));
     let mut macs = vec![json!(port.mac.to_string())];
     macs.extend(
@@ -181,10 +223,24 @@ fn anti_spoofing(b: &mut Batch, port: &Port, iface: &str) {
             .filter_map(|p| p.mac_address)
             .map(|m| json!(m.to_string())),
     );
-    b.rule("netdev", "spoof", vec![ne(field("ether", "saddr"), set(macs))], "drop");
+    b.rule(
+        "netdev",
+        "spoof",
+        vec![ne(field("ether", "saddr"), set(macs))],
+        "drop",
+    );
     let own = |v6: bool| -> Vec<Value> {
-        let fixed = port.fixed_ips.iter().map(|f| f.ip_address).filter(|a| a.is_ipv6() == v6).map(|a| json!(a.to_string()));
-        let pairs = port.allowed_address_pairs.iter().filter(|p| p.ip_address.addr.is_ipv6() == v6).map(|p| addr(&p.ip_address));
+        let fixed = port
+            .fixed_ips
+            .iter()
+            .map(|f| f.ip_address)
+            .filter(|a| a.is_ipv6() == v6)
+            .map(|a| json!(a.to_string()));
+        let pairs = port
+            .allowed_address_pairs
+            .iter()
+            .filter(|p| p.ip_address.addr.is_ipv6() == v6)
+            .map(|p| addr(&p.ip_address));
         fixed.chain(pairs).collect()
     };
     let proto = |p: &str| eq(meta("protocol"), json!(p));
@@ -192,7 +248,11 @@ fn anti_spoofing(b: &mut Batch, port: &Port, iface: &str) {
     b.rule(
         "netdev",
         "spoof",
-        vec![proto("ip"), eq(field("ip", "saddr"), json!("0.0.0.0")), eq(field("udp", "dport"), json!(67))],
+        vec![
+            proto("ip"),
+            eq(field("ip", "saddr"), json!("0.0.0.0")),
+            eq(field("udp", "dport"), json!(67)),
+        ],
         "accept",
     );
     let mut v4 = own(false);
@@ -201,11 +261,26 @@ fn anti_spoofing(b: &mut Batch, port: &Port, iface: &str) {
     if v4_ip.is_empty() {
         b.rule("netdev", "spoof", vec![proto("ip")], "drop");
     } else {
-        b.rule("netdev", "spoof", vec![proto("ip"), ne(field("ip", "saddr"), set(v4_ip))], "drop");
+        b.rule(
+            "netdev",
+            "spoof",
+            vec![proto("ip"), ne(field("ip", "saddr"), set(v4_ip))],
+            "drop",
+        );
     }
-    b.rule("netdev", "spoof", vec![proto("arp"), ne(field("arp", "saddr ip"), set(v4))], "drop");
+    b.rule(
+        "netdev",
+        "spoof",
+        vec![proto("arp"), ne(field("arp", "saddr ip"), set(v4))],
+        "drop",
+    );
     let mut v6 = own(true);
     v6.push(json!({"prefix": {"addr": "fe80::", "len": 10}}));
     v6.push(json!("::"));
-    b.rule("netdev", "spoof", vec![proto("ip6"), ne(field("ip6", "saddr"), set(v6))], "drop");
+    b.rule(
+        "netdev",
+        "spoof",
+        vec![proto("ip6"), ne(field("ip6", "saddr"), set(v6))],
+        "drop",
+    );
 }
