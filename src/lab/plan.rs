@@ -95,6 +95,12 @@ fn node_content(n: &Node) -> Node {
     // Router advertisements are the supervisor's to send: changing them
     // restarts its advertiser, not the router.
     n.ipv6_ra = None;
+    // So are a DHCP server's scopes (its reservations change with every
+    // port of a virtual network): the supervisor restarts the server on
+    // its next sync, the namespace stays.
+    if let Some(d) = &mut n.dhcp {
+        d.scopes.clear();
+    }
     n
 }
 

@@ -141,3 +141,6 @@ fn statuses(d: &Desired, lab: &str, names: &Names) -> Result<BTreeMap<String, Po
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests;
