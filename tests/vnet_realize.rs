@@ -36,7 +36,11 @@ fn overlapping_networks_each_reach_only_their_own_peer() {
     let d = overlapping();
     let r = apply(&d, &lab).expect("apply");
     assert_eq!(r.up.nodes, 6, "two switches, four instances");
-    assert!(r.ports.values().all(|s| *s == PortStatus::Active), "{:?}", r.ports);
+    assert!(
+        r.ports.values().all(|s| *s == PortStatus::Active),
+        "{:?}",
+        r.ports
+    );
     let (a1, b1) = (ns(&lab, "i-a1000000"), ns(&lab, "i-b1000000"));
     // Each .2 answers its own network: a capture on b's .2 sees nothing
     // of a's pings, and a capture on a's .2 sees them (the witness works).

@@ -78,9 +78,8 @@ fn resolve<'d>(d: &'d Desired, spec: &str) -> Result<&'d realize::Port> {
 }
 
 pub fn run(a: TraceArgs) -> Result<i32> {
-    let proto = Proto::parse(&a.proto).ok_or_else(|| {
-        BadInput(format!("--proto {}: use tcp, udp or icmp", a.proto))
-    })?;
+    let proto = Proto::parse(&a.proto)
+        .ok_or_else(|| BadInput(format!("--proto {}: use tcp, udp or icmp", a.proto)))?;
     if proto != Proto::Icmp && a.dport.is_none() {
         return Err(BadInput(format!("a {proto} trace needs --dport")).into());
     }
@@ -99,7 +98,10 @@ pub fn run(a: TraceArgs) -> Result<i32> {
             let node = realize::Names::new(&world)
                 .port_node(port)
                 .unwrap_or_default();
-            Some(probe::probe(&a.lab, &node, t.src, a.dst, proto, a.dport).map_err(anyhow::Error::msg)?)
+            Some(
+                probe::probe(&a.lab, &node, t.src, a.dst, proto, a.dport)
+                    .map_err(anyhow::Error::msg)?,
+            )
         }
     };
     let agrees = probe.as_ref().map(|o| o.agrees(&t.verdict));

@@ -185,7 +185,10 @@ pub fn tcp_server(ns: &str, port: u16, reply: &str) -> Bg {
         ns,
         &format!("exec socat TCP-LISTEN:{port},reuseaddr,fork SYSTEM:'echo {reply}'"),
     );
-    assert!(until(|| listening(ns, port)), "the server in {ns} never listened on {port}");
+    assert!(
+        until(|| listening(ns, port)),
+        "the server in {ns} never listened on {port}"
+    );
     bg
 }
 
@@ -194,7 +197,13 @@ pub fn tcp_server(ns: &str, port: u16, reply: &str) -> Bg {
 pub fn tcp_read(ns: &str, addr: &str, port: u16) -> String {
     let o = run_in(
         ns,
-        &["socat", "-T3", "-u", &format!("TCP:{addr}:{port},connect-timeout=3"), "-"],
+        &[
+            "socat",
+            "-T3",
+            "-u",
+            &format!("TCP:{addr}:{port},connect-timeout=3"),
+            "-",
+        ],
     );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
@@ -213,7 +222,11 @@ pub fn capture_icmp(ns: &str, dev: &str, f: impl FnOnce()) -> Vec<String> {
         ),
     );
     let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
-    assert!(until(|| read(&err).contains("listening on")), "tcpdump on {dev} in {ns}: {}", read(&err));
+    assert!(
+        until(|| read(&err).contains("listening on")),
+        "tcpdump on {dev} in {ns}: {}",
+        read(&err)
+    );
     f();
     // Give tcpdump a moment to print what it got (a capture that must
     // stay empty waits the whole moment).

@@ -28,5 +28,6 @@ pub fn load(lab: &str) -> Result<Desired, String> {
             p.display()
         )
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a world nlab wrote: {e}", p.display()))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{} is not a world nlab wrote: {e}", p.display()))
 }

@@ -99,13 +99,14 @@ fn filter(b: &mut Batch, port: &Port, iface: &str) {
         b.chain("inet", chain, hook, None);
         b.rule("inet", chain, vec![ne(meta(key), json!(iface))], "accept");
         let state = json!({"ct": {"key": "state"}});
-        b.rule(
-            "inet",
-            chain,
-            vec![eq(state.clone(), json!(["established", "related"]))],
-            "accept",
-        );
-        b.rule("inet", chain, vec![eq(state, json!("invalid"))], "drop");
+        // `in`, not `==`: ct state is a bit mask, and `==` of a list
+        // matches only a packet that is both at once (none), which
+        // dropped every reply (tests/vnet_trace.rs caught it).
+        let any_of = json!({"match": {"op": "in", "left": state.clone(),
+                                      "right": ["established", "related"]}});
+        b.rule("inet", chain, vec![any_of], "accept");
+        let invalid = json!({"match": {"op": "in", "left": state, "right": "invalid"}});
+        b.rule("inet", chain, vec![invalid], "drop");
         // DHCP (client side) and IPv6 neighbour discovery, as Neutron.
         let (sport, dport) = match dir {
             Direction::Ingress => (67, 68),

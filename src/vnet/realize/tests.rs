@@ -63,10 +63,34 @@ fn overlapping() -> Desired {
             subnet(S2, N2, "172.16.1.0/24", false),
         ],
         ports: vec![
-            port("a1000000-0000-4000-8000-000000000000", N1, S1, "172.16.1.1", 1),
-            port("a2000000-0000-4000-8000-000000000000", N1, S1, "172.16.1.2", 2),
-            port("b1000000-0000-4000-8000-000000000000", N2, S2, "172.16.1.1", 3),
-            port("b2000000-0000-4000-8000-000000000000", N2, S2, "172.16.1.2", 4),
+            port(
+                "a1000000-0000-4000-8000-000000000000",
+                N1,
+                S1,
+                "172.16.1.1",
+                1,
+            ),
+            port(
+                "a2000000-0000-4000-8000-000000000000",
+                N1,
+                S1,
+                "172.16.1.2",
+                2,
+            ),
+            port(
+                "b1000000-0000-4000-8000-000000000000",
+                N2,
+                S2,
+                "172.16.1.1",
+                3,
+            ),
+            port(
+                "b2000000-0000-4000-8000-000000000000",
+                N2,
+                S2,
+                "172.16.1.2",
+                4,
+            ),
         ],
         ..Default::default()
     }
@@ -78,12 +102,20 @@ fn overlapping_networks_are_two_bridges_that_share_nothing() {
     let t = ValidTopology::new(t).expect("the same subnet on two networks validates");
     assert_eq!(t.nodes["net-11111111"].kind, NodeKind::Switch);
     assert_eq!(t.nodes["net-22222222"].kind, NodeKind::Switch);
-    let a1 = t.links.iter().find(|l| l.endpoints[0].node == "i-a1000000").expect("a1's link");
+    let a1 = t
+        .links
+        .iter()
+        .find(|l| l.endpoints[0].node == "i-a1000000")
+        .expect("a1's link");
     assert_eq!(a1.endpoints[0].iface, "eth0");
     assert_eq!(a1.endpoints[0].addrs[0].to_string(), "172.16.1.1/24");
     assert_eq!(a1.endpoints[1].node, "net-11111111");
     assert_eq!(a1.endpoints[1].iface, "tapa100000000");
-    let b1 = t.links.iter().find(|l| l.endpoints[0].node == "i-b1000000").expect("b1's link");
+    let b1 = t
+        .links
+        .iter()
+        .find(|l| l.endpoints[0].node == "i-b1000000")
+        .expect("b1's link");
     assert_eq!(b1.endpoints[1].node, "net-22222222");
     assert_eq!(t.nodes.len(), 6);
 }
@@ -92,17 +124,33 @@ fn overlapping_networks_are_two_bridges_that_share_nothing() {
 fn one_port_more_is_one_node_and_one_link_more() {
     let mut d = overlapping();
     let before = to_topology(&d, "vn").expect("maps");
-    d.ports.push(port("c1000000-0000-4000-8000-000000000000", N1, S1, "172.16.1.3", 5));
+    d.ports.push(port(
+        "c1000000-0000-4000-8000-000000000000",
+        N1,
+        S1,
+        "172.16.1.3",
+        5,
+    ));
     let after = to_topology(&d, "vn").expect("maps");
     let plan = crate::lab::plan::plan(&after, Some(&before), &Default::default());
     assert_eq!(plan.create_nodes, ["i-c1000000"]);
     assert_eq!(plan.changes(), 2, "{plan:?}");
-    assert_eq!(to_topology(&d, "vn").expect("maps"), after, "the same world maps the same");
+    assert_eq!(
+        to_topology(&d, "vn").expect("maps"),
+        after,
+        "the same world maps the same"
+    );
     // With DHCP, the server's new reservation restarts the server, not
     // its namespace: still one node and one link.
     d.subnets[0].enable_dhcp = true;
     let before = to_topology(&d, "vn").expect("maps");
-    d.ports.push(port("c2000000-0000-4000-8000-000000000000", N1, S1, "172.16.1.4", 6));
+    d.ports.push(port(
+        "c2000000-0000-4000-8000-000000000000",
+        N1,
+        S1,
+        "172.16.1.4",
+        6,
+    ));
     let after = to_topology(&d, "vn").expect("maps");
     let plan = crate::lab::plan::plan(&after, Some(&before), &Default::default());
     assert_eq!(plan.create_nodes, ["i-c2000000"]);
@@ -116,7 +164,10 @@ fn a_dhcp_subnet_is_a_server_with_a_reservation_per_bound_port() {
     d.subnets[0].enable_dhcp = true;
     d.subnets[0].gateway_ip = Some("172.16.1.254".parse().expect("ip"));
     d.subnets[0].dns_nameservers = vec!["192.0.2.53".parse().expect("ip")];
-    d.subnets[0].allocation_pools = vec![("172.16.1.1".parse().expect("ip"), "172.16.1.100".parse().expect("ip"))];
+    d.subnets[0].allocation_pools = vec![(
+        "172.16.1.1".parse().expect("ip"),
+        "172.16.1.100".parse().expect("ip"),
+    )];
     d.subnets[1].enable_dhcp = true;
     d.networks[0].mtu = Some(1450);
     d.ports[1].binding = Binding::Unbound;
@@ -127,8 +178,16 @@ fn a_dhcp_subnet_is_a_server_with_a_reservation_per_bound_port() {
     assert_eq!(scope.router, Some("172.16.1.254".parse().expect("ip")));
     assert_eq!(scope.mtu, Some(1450));
     assert_eq!(scope.dns.len(), 1);
-    let res: Vec<String> = scope.reservations.iter().map(|r| format!("{} {}", r.mac, r.ip)).collect();
-    assert_eq!(res, ["fa:16:3e:00:00:01 172.16.1.1"], "the unbound port has none");
+    let res: Vec<String> = scope
+        .reservations
+        .iter()
+        .map(|r| format!("{} {}", r.mac, r.ip))
+        .collect();
+    assert_eq!(
+        res,
+        ["fa:16:3e:00:00:01 172.16.1.1"],
+        "the unbound port has none"
+    );
     // The server takes the highest free address of the pool.
     let own = t.endpoints_of("qdhcp-33333333").next().expect("a link");
     assert_eq!(own.addrs[0].to_string(), "172.16.1.100/24");
@@ -188,17 +247,35 @@ fn a_router_with_a_gateway_is_a_nat_with_its_floating_ips() {
     let r = &t.nodes["qrouter-99999999"];
     assert_eq!(r.kind, NodeKind::Nat);
     let nat = r.nat.as_ref().expect("nat");
-    assert_eq!(nat.uplink, crate::topo::nat::Uplink::Node("ext-eeeeeeee".into()));
+    assert_eq!(
+        nat.uplink,
+        crate::topo::nat::Uplink::Node("ext-eeeeeeee".into())
+    );
     assert_eq!(nat.static_nat.len(), 1);
     assert_eq!(nat.static_nat[0].node, "i-a2000000");
-    assert_eq!(nat.static_nat[0].ip, Some("172.16.1.2".parse().expect("ip")));
-    assert_eq!(r.gateway, Some("203.0.113.1".parse::<IpAddr>().expect("ip")));
+    assert_eq!(
+        nat.static_nat[0].ip,
+        Some("172.16.1.2".parse().expect("ip"))
+    );
+    assert_eq!(
+        r.gateway,
+        Some("203.0.113.1".parse::<IpAddr>().expect("ip"))
+    );
     assert_eq!(t.nodes["ext-eeeeeeee"].kind, NodeKind::Internet);
-    assert_eq!(t.primary_addr("ext-eeeeeeee", false), Some("203.0.113.1".parse().expect("ip")));
-    let legs: Vec<&str> = t.endpoints_of("qrouter-99999999").map(|e| e.iface.as_str()).collect();
+    assert_eq!(
+        t.primary_addr("ext-eeeeeeee", false),
+        Some("203.0.113.1".parse().expect("ip"))
+    );
+    let legs: Vec<&str> = t
+        .endpoints_of("qrouter-99999999")
+        .map(|e| e.iface.as_str())
+        .collect();
     assert_eq!(legs, ["qr-f100000000", "qg-f200000000"]);
     // Instances with static addresses take the subnet's gateway.
-    assert_eq!(t.nodes["i-a1000000"].gateway, Some("172.16.1.254".parse().expect("ip")));
+    assert_eq!(
+        t.nodes["i-a1000000"].gateway,
+        Some("172.16.1.254".parse().expect("ip"))
+    );
 }
 
 #[test]
@@ -231,9 +308,18 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
     });
     let b = sg::batch(&p, "eth0", "nlab:vn:a1");
     let text = b.to_string();
-    assert!(text.contains(r#""protocol":"th"}},"op":"==","right":22"#), "{text}");
-    assert!(text.contains(r#""prefix":{"addr":"10.0.0.0","len":8}"#), "{text}");
-    assert!(text.contains(r#""hook":"egress""#) && text.contains(r#""dev":"eth0""#), "{text}");
+    assert!(
+        text.contains(r#""protocol":"th"}},"op":"==","right":22"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""prefix":{"addr":"10.0.0.0","len":8}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""hook":"egress""#) && text.contains(r#""dev":"eth0""#),
+        "{text}"
+    );
     assert!(text.contains(r#""172.16.1.1","172.16.1.50""#), "{text}");
     assert!(text.contains("fa:16:3e:00:00:01"), "{text}");
     // It parses as nft's schema.
@@ -241,5 +327,9 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
     p.port_security_enabled = false;
     let off = sg::batch(&p, "eth0", "nlab:vn:a1");
     let items = off["nftables"].as_array().expect("a list");
-    assert_eq!(items.len(), 4, "port security off only removes the tables: {off}");
+    assert_eq!(
+        items.len(),
+        4,
+        "port security off only removes the tables: {off}"
+    );
 }

@@ -124,12 +124,16 @@ impl<'d> World<'d> {
     }
     fn network(&self, id: &str, whose: &str) -> Result<&'d Network, Error> {
         self.networks.get(id).copied().ok_or_else(|| {
-            Error::Invalid(format!("{whose} is on network {id}, which the world does not have"))
+            Error::Invalid(format!(
+                "{whose} is on network {id}, which the world does not have"
+            ))
         })
     }
     fn subnet(&self, id: &str, whose: &str) -> Result<&'d Subnet, Error> {
         self.subnets.get(id).copied().ok_or_else(|| {
-            Error::Invalid(format!("{whose} names subnet {id}, which the world does not have"))
+            Error::Invalid(format!(
+                "{whose} names subnet {id}, which the world does not have"
+            ))
         })
     }
     /// The DHCP subnet (IPv4) of a network, if it has one.
@@ -191,7 +195,11 @@ fn with_prefix(ip: IpAddr, s: &Subnet) -> IpNet {
 /// The outside world of an external network: an internet node holding the
 /// subnet's gateway address (or its first address no router holds).
 fn external_node(w: &World<'_>, t: &mut Topology, n: &Network) -> Result<(), Error> {
-    let Some(s) = w.d.subnets.iter().find(|s| s.network_id == n.id && s.ip_version == 4) else {
+    let Some(s) =
+        w.d.subnets
+            .iter()
+            .find(|s| s.network_id == n.id && s.ip_version == 4)
+    else {
         return Ok(());
     };
     let taken = taken_addrs(w.d, &s.id);
@@ -200,10 +208,16 @@ fn external_node(w: &World<'_>, t: &mut Topology, n: &Network) -> Result<(), Err
         _ => hosts_of(s.cidr)
             .map(IpAddr::V4)
             .find(|a| !taken.contains(a))
-            .ok_or_else(|| Error::Invalid(format!("external subnet {} has no free address for the outside world", s.id)))?,
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "external subnet {} has no free address for the outside world",
+                    s.id
+                ))
+            })?,
     };
     let name = w.names.external(&n.id);
-    t.nodes.insert(name.clone(), Node::new(&name, NodeKind::Internet));
+    t.nodes
+        .insert(name.clone(), Node::new(&name, NodeKind::Internet));
     let mut end = Endpoint::new(&name, INSTANCE_IFACE);
     end.addrs.push(with_prefix(ip, s));
     let tap = w.names.tap(&n.id);
@@ -221,7 +235,12 @@ fn taken_addrs(d: &Desired, subnet: &str) -> BTreeSet<IpAddr> {
         .map(|f| f.ip_address)
         .collect();
     for r in &d.routers {
-        out.extend(r.interfaces.iter().filter(|i| i.subnet_id == subnet).map(|i| i.ip));
+        out.extend(
+            r.interfaces
+                .iter()
+                .filter(|i| i.subnet_id == subnet)
+                .map(|i| i.ip),
+        );
         out.extend(
             r.external_gateway
                 .iter()
@@ -250,12 +269,11 @@ fn hosts_of(cidr: IpNet) -> impl DoubleEndedIterator<Item = Ipv4Addr> {
 /// The DHCP server of the network's DHCP subnet, with a reservation per
 /// bound port and the subnet's options.
 fn dhcp_node(w: &World<'_>, t: &mut Topology, n: &Network) -> Result<(), Error> {
-    let dhcp: Vec<&Subnet> = w
-        .d
-        .subnets
-        .iter()
-        .filter(|s| s.network_id == n.id && s.enable_dhcp && s.ip_version == 4)
-        .collect();
+    let dhcp: Vec<&Subnet> =
+        w.d.subnets
+            .iter()
+            .filter(|s| s.network_id == n.id && s.enable_dhcp && s.ip_version == 4)
+            .collect();
     let s = match dhcp[..] {
         [] => return Ok(()),
         [s] => s,
@@ -278,7 +296,12 @@ fn dhcp_node(w: &World<'_>, t: &mut Topology, n: &Network) -> Result<(), Error> 
     let hosts: Vec<Ipv4Addr> = hosts_of(s.cidr).collect();
     let (lo, hi) = match (hosts.first(), hosts.last()) {
         (Some(a), Some(b)) => (*a, *b),
-        _ => return Err(Error::Invalid(format!("subnet {} ({}) has no host addresses", s.id, s.cidr))),
+        _ => {
+            return Err(Error::Invalid(format!(
+                "subnet {} ({}) has no host addresses",
+                s.id, s.cidr
+            )))
+        }
     };
     let mut scope = Scope::new(lo, hi);
     scope.reserved_only = true;
@@ -291,7 +314,12 @@ fn dhcp_node(w: &World<'_>, t: &mut Topology, n: &Network) -> Result<(), Error> 
         .filter_map(|r| Some((r.destination, v4(&r.nexthop)?)))
         .collect();
     for p in w.d.ports.iter().filter(|p| p.binding != Binding::Unbound) {
-        if let Some(ip) = p.fixed_ips.iter().find(|f| f.subnet_id == s.id).and_then(|f| v4(&f.ip_address)) {
+        if let Some(ip) = p
+            .fixed_ips
+            .iter()
+            .find(|f| f.subnet_id == s.id)
+            .and_then(|f| v4(&f.ip_address))
+        {
             scope.reservations.push(Reservation {
                 mac: p.mac,
                 ip,
@@ -331,10 +359,12 @@ fn dhcp_addr(d: &Desired, s: &Subnet) -> Result<Ipv4Addr, Error> {
     let found = if pools.is_empty() {
         hosts_of(s.cidr).rev().find(free)
     } else {
-        pools
-            .iter()
-            .rev()
-            .find_map(|(a, b)| (u32::from(*a)..=u32::from(*b)).rev().map(Ipv4Addr::from).find(free))
+        pools.iter().rev().find_map(|(a, b)| {
+            (u32::from(*a)..=u32::from(*b))
+                .rev()
+                .map(Ipv4Addr::from)
+                .find(free)
+        })
     };
     found.ok_or_else(|| {
         Error::Invalid(format!(
@@ -420,7 +450,8 @@ fn router_node(w: &World<'_>, t: &mut Topology, r: &Router) -> Result<(), Error>
         if s.ipv6_slaac && s.ip_version == 6 {
             node.ipv6_ra = Some(Default::default());
         }
-        t.links.push(to_bridge(w, &s.network_id, end, w.names.tap(&i.port_id)));
+        t.links
+            .push(to_bridge(w, &s.network_id, end, w.names.tap(&i.port_id)));
     }
     if let Some(g) = &r.external_gateway {
         let s = w.subnet(&g.subnet_id, &whose)?;
@@ -428,8 +459,10 @@ fn router_node(w: &World<'_>, t: &mut Topology, r: &Router) -> Result<(), Error>
         let mut end = Endpoint::new(&name, w.names.gateway_leg(&g.port_id));
         end.addrs.push(with_prefix(IpAddr::V4(g.ip), s));
         // Floating IPs are addresses of the gateway leg, DNATed inside.
-        end.addrs.extend(fips.iter().map(|f| with_prefix(IpAddr::V4(f.public), s)));
-        t.links.push(to_bridge(w, &g.network_id, end, w.names.tap(&g.port_id)));
+        end.addrs
+            .extend(fips.iter().map(|f| with_prefix(IpAddr::V4(f.public), s)));
+        t.links
+            .push(to_bridge(w, &g.network_id, end, w.names.tap(&g.port_id)));
         let ext = w.names.external(&g.network_id);
         let outside = t.primary_addr(&ext, false);
         node.gateway = s.gateway_ip.filter(|a| *a != IpAddr::V4(g.ip)).or(outside);
@@ -460,7 +493,10 @@ fn floating(w: &World<'_>, r: &Router) -> Result<Vec<StaticNat>, Error> {
     let mut out = Vec::new();
     for f in w.d.floating_ips.iter().filter(|f| f.router_id == r.id) {
         let p = ports.get(f.port_id.as_str()).ok_or_else(|| {
-            Error::Invalid(format!("floating IP {} names port {}, which the world does not have", f.id, f.port_id))
+            Error::Invalid(format!(
+                "floating IP {} names port {}, which the world does not have",
+                f.id, f.port_id
+            ))
         })?;
         let Some(node) = w.names.port_node(p) else {
             continue; // an unbound port has nothing to map to

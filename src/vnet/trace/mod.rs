@@ -74,6 +74,7 @@ pub struct Trace {
     /// Each step.
     pub hops: Vec<Hop>,
     /// How it ends.
+    #[serde(flatten)]
     pub verdict: Verdict,
 }
 
@@ -110,7 +111,7 @@ pub fn trace(d: &Desired, q: &Query) -> Result<Trace, String> {
         dport: q.dport,
     };
     let mut walk = route::Walk::new(d, &names);
-    let verdict = walk.from_port(port, &node, pkt);
+    let verdict = walk.leave_port(port, &node, pkt);
     Ok(Trace {
         src,
         final_src: walk.last.src,

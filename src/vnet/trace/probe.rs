@@ -52,7 +52,8 @@ pub fn probe(
     if proto == Proto::Icmp {
         return echo(&lab, node, src, dst);
     }
-    let port = dport.ok_or_else(|| format!("a {proto} probe needs a destination port (--dport)"))?;
+    let port =
+        dport.ok_or_else(|| format!("a {proto} probe needs a destination port (--dport)"))?;
     let to = SocketAddr::new(dst, port);
     let from = SocketAddr::new(src, 0);
     let n = lab.node(node).map_err(|e| e.to_string())?;
@@ -66,7 +67,11 @@ pub fn probe(
 }
 
 fn tcp(from: SocketAddr, to: SocketAddr) -> std::io::Result<Outcome> {
-    let sock = socket2::Socket::new(socket2::Domain::for_address(to), socket2::Type::STREAM, None)?;
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        None,
+    )?;
     sock.bind(&from.into())?;
     let r = sock.connect_timeout(&to.into(), WAIT);
     drop(TcpStream::from(sock));

@@ -52,7 +52,7 @@ impl<'d> Walk<'d> {
     }
 
     /// Leaves `port` (in `node`): its egress rules, then its own routing.
-    pub fn from_port(&mut self, port: &'d Port, node: &str, pkt: Packet) -> Verdict {
+    pub fn leave_port(&mut self, port: &'d Port, node: &str, pkt: Packet) -> Verdict {
         self.last = pkt;
         match decide(port, Direction::Egress, &pkt) {
             Ok(why) => self.hop(
@@ -108,7 +108,7 @@ impl<'d> Walk<'d> {
             }
             Some(Holder::Port(p)) => {
                 self.hop(&net_node, format!("bridge to port {} ({nexthop})", p.id));
-                self.into_port(p, pkt)
+                self.enter_port(p, pkt)
             }
             Some(Holder::Dhcp(_)) | None => dropped(
                 &net_node,
@@ -126,7 +126,7 @@ impl<'d> Walk<'d> {
         match self.holder(network, &pkt.dst) {
             Some(Holder::Port(p)) => {
                 self.hop(&net_node, format!("bridge to port {}", p.id));
-                self.into_port(p, pkt)
+                self.enter_port(p, pkt)
             }
             Some(Holder::Router(r)) => {
                 self.hop(&net_node, format!("bridge to router {}", r.id));
@@ -169,7 +169,7 @@ impl<'d> Walk<'d> {
     }
 
     /// Into a port: its ingress rules decide.
-    fn into_port(&mut self, p: &'d Port, pkt: Packet) -> Verdict {
+    fn enter_port(&mut self, p: &'d Port, pkt: Packet) -> Verdict {
         let Some(node) = self.names.port_node(p) else {
             return dropped(
                 &self.names.network(&p.network_id),
