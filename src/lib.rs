@@ -85,5 +85,7 @@ mod services;
 mod store;
 pub mod testing;
 pub mod topo;
-// Neutron-style virtual networks (issue 15); reached through `testing`.
+// Neutron-style virtual networks (issue 15): model, store, operations,
+// and `nlab serve`, the API over them.
+mod api;
 mod vnet;

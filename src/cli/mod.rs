@@ -37,6 +37,7 @@ pub mod log;
 mod output;
 mod root;
 mod run;
+mod serve;
 mod show;
 mod supervise;
 mod trace;
@@ -314,6 +315,10 @@ pub enum Command {
     /// the model as last applied; then a real probe packet (TCP connect,
     /// UDP datagram or ICMP echo) from the port's namespace confirms it.
     Trace(trace::TraceArgs),
+    /// Serve the Neutron-compatible virtual-network API (networks,
+    /// subnets, ports, routers, floating IPs, security groups) with a
+    /// Keystone v3 token endpoint; see README "Virtual networks: nlab serve".
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -453,5 +458,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Capture(a) => capture::capture(a),
         Command::Leases { lab, json } => leases::leases(&lab, json),
         Command::Trace(a) => trace::run(a),
+        Command::Serve(a) => serve::serve(a),
     }
 }

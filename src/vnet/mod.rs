@@ -1,8 +1,13 @@
-//! Neutron-style virtual networks (issue 15; design in `docs/vnet.md`).
-//!
-//! `realize` turns a plain description of the whole virtual world
-//! ([`realize::Desired`]) into one lab and the per-port security-group
-//! tables, so the REST API and its store meet the kernel only through it.
+//! Neutron-style virtual networks (issue 15; design in `docs/vnet.md`):
+//! the resources as Neutron names them ([`model`]), their SQLite store
+//! ([`store`]) and the operations the API performs on them in one
+//! transaction each ([`ops`]); [`realize`] turns a plain description of
+//! the whole virtual world ([`realize::Desired`], built from a
+//! [`store::Snapshot`] by [`world`]) into one lab and the per-port
+//! security-group tables; [`trace`] follows a packet through it.
 
+pub(crate) mod model;
+pub(crate) mod ops;
 pub(crate) mod realize;
+pub(crate) mod store;
 pub(crate) mod trace;

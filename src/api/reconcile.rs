@@ -1,0 +1,74 @@
+//! The reconciler hook: after each committed write the API wakes one
+//! thread, which takes a [`Snapshot`] and hands it to [`realize`]; many
+//! commits coalesce into one pass. The port statuses it returns are
+//! written back.
+
+use std::sync::mpsc::{channel, Sender};
+
+use crate::vnet::model::{Port, Resource};
+use crate::vnet::ops::Fault;
+use crate::vnet::store::{Snapshot, Store};
+
+/// What a pass reports: the status each port should show (`ACTIVE` when
+/// its kernel object exists, `DOWN` otherwise).
+pub(crate) type PortStatuses = Vec<(String, String)>;
+
+/// Makes the kernel match `snap`. For now a no-op that reports no port
+/// status (ports stay `DOWN`): the kernel side (`vnet::realize`) replaces
+/// this body.
+pub(crate) fn realize(snap: &Snapshot, lab: &str) -> Result<PortStatuses, String> {
+    let _ = (snap.ports.len(), lab);
+    Ok(Vec::new())
+}
+
+/// The handle the API wakes the reconciler through.
+pub(crate) struct Reconciler {
+    wake: Sender<()>,
+}
+
+impl Reconciler {
+    /// Starts the reconciler thread on its own connection to the store,
+    /// and runs one pass at once (convergence on start).
+    pub(crate) fn start(store: Store, lab: String) -> anyhow::Result<Reconciler> {
+        let (wake, rx) = channel::<()>();
+        std::thread::Builder::new()
+            .name("vnet-reconcile".into())
+            .spawn(move || loop {
+                if let Err(e) = pass(&store, &lab) {
+                    eprintln!("nlab serve: reconcile: {e}");
+                }
+                if rx.recv().is_err() {
+                    return;
+                }
+                while rx.try_recv().is_ok() {}
+            })?;
+        Ok(Reconciler { wake })
+    }
+
+    /// Asks for a pass (after a commit).
+    pub(crate) fn wake(&self) {
+        let _ = self.wake.send(());
+    }
+}
+
+fn pass(store: &Store, lab: &str) -> Result<(), String> {
+    let snap = store.snapshot().map_err(|f| f.message)?;
+    let statuses = realize(&snap, lab)?;
+    if statuses.is_empty() {
+        return Ok(());
+    }
+    store
+        .write(|tx| {
+            for (id, status) in &statuses {
+                if let Some(mut p) = tx.get::<Port>(id)? {
+                    if &p.status != status {
+                        p.status = status.clone();
+                        p.touch(&tx.now);
+                        tx.put(&p)?;
+                    }
+                }
+            }
+            Ok::<(), Fault>(())
+        })
+        .map_err(|f| f.message)
+}
