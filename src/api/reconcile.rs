@@ -13,12 +13,44 @@ use crate::vnet::store::{Snapshot, Store};
 /// its kernel object exists, `DOWN` otherwise).
 pub(crate) type PortStatuses = Vec<(String, String)>;
 
-/// Makes the kernel match `snap`. For now a no-op that reports no port
-/// status (ports stay `DOWN`): the kernel side (`vnet::realize`) replaces
-/// this body.
+/// Makes the kernel match `snap` (through [`crate::vnet::realize`]) and
+/// says what each port now is. The ports nlab's own routers hold
+/// (`network:router_interface`, `network:router_gateway`) are `ACTIVE`
+/// once the pass built them, as Neutron's L3 agent reports them (clients
+/// such as Tempest wait for that before they remove an interface).
 pub(crate) fn realize(snap: &Snapshot, lab: &str) -> Result<PortStatuses, String> {
-    let _ = (snap.ports.len(), lab);
-    Ok(Vec::new())
+    let (world, warnings) = crate::vnet::world::from_snapshot(snap);
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let report = crate::vnet::realize::apply(&world, lab).map_err(|e| e.to_string())?;
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut out: PortStatuses = report
+        .ports
+        .iter()
+        .map(|(id, s)| (id.clone(), status_word(*s).to_string()))
+        .collect();
+    out.extend(
+        snap.ports
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.device_owner.as_str(),
+                    "network:router_interface" | "network:router_gateway"
+                )
+            })
+            .map(|p| (p.id.clone(), "ACTIVE".to_string())),
+    );
+    Ok(out)
+}
+
+fn status_word(s: crate::vnet::realize::PortStatus) -> &'static str {
+    match s {
+        crate::vnet::realize::PortStatus::Active => "ACTIVE",
+        crate::vnet::realize::PortStatus::Down => "DOWN",
+    }
 }
 
 /// The handle the API wakes the reconciler through.

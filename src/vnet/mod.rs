@@ -11,3 +11,4 @@ pub(crate) mod ops;
 pub(crate) mod realize;
 pub(crate) mod store;
 pub(crate) mod trace;
+pub(crate) mod world;
