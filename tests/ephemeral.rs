@@ -71,18 +71,21 @@ fn entries(dir: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Everything on disk an nlab lab could leave.
-fn disk() -> Vec<(&'static str, BTreeSet<String>)> {
-    [
-        "/run/netns",
-        "/run/nlab",
-        "/run/nlab/.locks",
-        "/etc/netns",
-        "/tmp",
-    ]
-    .into_iter()
-    .map(|d| (d, entries(d)))
-    .collect()
+/// Everything on disk an nlab lab could leave. In the shared `/tmp`, only
+/// names an nlab lab would use count: other programs on the host write
+/// there while the test runs.
+fn disk(lab: &str) -> Vec<(&'static str, BTreeSet<String>)> {
+    let mut all: Vec<(&'static str, BTreeSet<String>)> =
+        ["/run/netns", "/run/nlab", "/run/nlab/.locks", "/etc/netns"]
+            .into_iter()
+            .map(|d| (d, entries(d)))
+            .collect();
+    let tmp = entries("/tmp")
+        .into_iter()
+        .filter(|e| e.contains("nlab") || e.contains(lab))
+        .collect();
+    all.push(("/tmp", tmp));
+    all
 }
 
 fn alive(pid: i32) -> bool {
@@ -151,8 +154,8 @@ fn child_lab() {
 #[test]
 fn kill9_leaves_nothing() {
     require_root!();
-    let before = disk();
     let name = common::lab_name("k9");
+    let before = disk(&name);
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args(["--exact", "child_lab", "--ignored", "--nocapture"])
         .env(CHILD_ENV, &name)
@@ -184,7 +187,7 @@ fn kill9_leaves_nothing() {
         "namespaces not found while up"
     );
     assert!(alive(sleeper), "the program in h1 is not running");
-    assert_eq!(disk(), before, "the ephemeral lab wrote to disk");
+    assert_eq!(disk(&name), before, "the ephemeral lab wrote to disk");
     // Mid-test, without a chance to clean up.
     child.kill().expect("kill -9 of the child");
     let _ = child.wait();
@@ -215,14 +218,14 @@ fn kill9_leaves_nothing() {
         inodes.iter().all(|i| !seen.contains(i)),
         "lsns still lists one"
     );
-    assert_eq!(disk(), before, "something was left on disk");
+    assert_eq!(disk(&name), before, "something was left on disk");
 }
 
 #[test]
 fn drop_frees_everything_and_programs_die() {
     require_root!();
-    let before = disk();
     let name = common::lab_name("ed");
+    let before = disk(&name);
     let lab = two_hosts(&name, None).up().expect("ephemeral up");
     assert!(lab.is_ephemeral());
     // Names resolve through the in-memory hosts file.
@@ -233,7 +236,7 @@ fn drop_frees_everything_and_programs_die() {
     let hosts = lab.exec_output("h2", &["cat", "/etc/hosts"]).expect("cat");
     assert!(String::from_utf8_lossy(&hosts.stdout).contains("10.0.0.1\th1"));
     // Nothing of it where other processes look.
-    assert_eq!(disk(), before, "the ephemeral lab wrote to disk");
+    assert_eq!(disk(&name), before, "the ephemeral lab wrote to disk");
     assert!(Lab::open(&name).is_err(), "another handle found it by name");
     let mut sleeper = lab
         .command("h2", "sleep", &["600".to_string()])
@@ -261,7 +264,7 @@ fn drop_frees_everything_and_programs_die() {
         "the program in h2 survived down"
     );
     let _ = sleeper.wait();
-    assert_eq!(disk(), before);
+    assert_eq!(disk(&name), before);
 }
 
 #[test]

@@ -42,6 +42,7 @@ mod show;
 mod supervise;
 mod trace;
 mod vms;
+mod vnet;
 mod wiring;
 
 use clap::{Args, Parser, Subcommand};
@@ -319,6 +320,8 @@ pub enum Command {
     /// subnets, ports, routers, floating IPs, security groups) with a
     /// Keystone v3 token endpoint; see README "Virtual networks: nlab serve".
     Serve(serve::ServeArgs),
+    #[command(flatten)]
+    Vnet(vnet::VnetCommand),
 }
 
 #[derive(Args, Debug)]
@@ -459,5 +462,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Leases { lab, json } => leases::leases(&lab, json),
         Command::Trace(a) => trace::run(a),
         Command::Serve(a) => serve::serve(a),
+        Command::Vnet(c) => vnet::dispatch(c),
     }
 }
