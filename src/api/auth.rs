@@ -71,7 +71,10 @@ fn random_hex(bytes: usize) -> String {
 }
 
 fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn unauthorized(msg: &str) -> Fault {
@@ -84,8 +87,12 @@ impl Auth {
     /// admin token, and says on stderr where to find them.
     pub(crate) fn load_or_create(path: &Path) -> anyhow::Result<Auth> {
         if !path.exists() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-                files::ensure_dir(dir, 0o700).map_err(|e| anyhow::anyhow!("cannot make {}: {e}", dir.display()))?;
+            if let Some(dir) = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+            {
+                files::ensure_dir(dir, 0o700)
+                    .map_err(|e| anyhow::anyhow!("cannot make {}: {e}", dir.display()))?;
             }
             let text = format!(
                 "# nlab serve: users and projects (root only). Roles: admin, member, reader.\n\
@@ -95,8 +102,9 @@ impl Auth {
                 random_hex(16),
                 random_hex(12)
             );
-            crate::store::write_atomic(path, text.as_bytes())
-                .map_err(|e| anyhow::anyhow!("cannot write the users file {}: {e}", path.display()))?;
+            crate::store::write_atomic(path, text.as_bytes()).map_err(|e| {
+                anyhow::anyhow!("cannot write the users file {}: {e}", path.display())
+            })?;
             eprintln!(
                 "nlab serve: created {} with a random admin password and admin_token (read it as root)",
                 path.display()
@@ -104,36 +112,67 @@ impl Auth {
         }
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read the users file {}: {e}", path.display()))?;
-        let file: UsersFile = serde_saphyr::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("users file {}: {e}; fix it or move it away to get a new one", path.display()))?;
+        let file: UsersFile = serde_saphyr::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "users file {}: {e}; fix it or move it away to get a new one",
+                path.display()
+            )
+        })?;
         for u in &file.users {
             if !file.projects.iter().any(|p| p.name == u.project) {
-                anyhow::bail!("users file {}: user {} names project {} that is not under projects:", path.display(), u.name, u.project);
+                anyhow::bail!(
+                    "users file {}: user {} names project {} that is not under projects:",
+                    path.display(),
+                    u.name,
+                    u.project
+                );
             }
         }
-        Ok(Auth { file, tokens: Mutex::new(HashMap::new()) })
+        Ok(Auth {
+            file,
+            tokens: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The session of `token`, or 401.
     pub(crate) fn check(&self, token: Option<&str>) -> Result<Session, Fault> {
         let Some(token) = token else {
-            return Err(unauthorized("The request you have made requires authentication."));
+            return Err(unauthorized(
+                "The request you have made requires authentication.",
+            ));
         };
         if token == self.file.admin_token {
-            let project = self.file.projects.first().map(|p| p.id.clone()).unwrap_or_default();
-            return Ok(Session { caller: Caller::admin(&project), read_only: false, expires: u64::MAX });
+            let project = self
+                .file
+                .projects
+                .first()
+                .map(|p| p.id.clone())
+                .unwrap_or_default();
+            return Ok(Session {
+                caller: Caller::admin(&project),
+                read_only: false,
+                expires: u64::MAX,
+            });
         }
         let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         match tokens.get(token) {
             Some(s) if s.expires > now_secs() => Ok(s.clone()),
-            _ => Err(unauthorized("The request you have made requires authentication.")),
+            _ => Err(unauthorized(
+                "The request you have made requires authentication.",
+            )),
         }
     }
 
     fn project(&self, scope: &Value) -> Option<&ProjectEntry> {
         let p = scope.get("project")?;
-        let (id, name) = (p.get("id").and_then(Value::as_str), p.get("name").and_then(Value::as_str));
-        self.file.projects.iter().find(|e| Some(e.id.as_str()) == id || Some(e.name.as_str()) == name)
+        let (id, name) = (
+            p.get("id").and_then(Value::as_str),
+            p.get("name").and_then(Value::as_str),
+        );
+        self.file
+            .projects
+            .iter()
+            .find(|e| Some(e.id.as_str()) == id || Some(e.name.as_str()) == name)
     }
 
     /// `POST /v3/auth/tokens`: the new token and Keystone's token body
@@ -146,38 +185,74 @@ impl Auth {
             return Err(unauthorized("Only the password method is supported."));
         }
         let user = &ident["password"]["user"];
-        let name = user["name"].as_str().or(user["id"].as_str()).unwrap_or_default();
+        let name = user["name"]
+            .as_str()
+            .or(user["id"].as_str())
+            .unwrap_or_default();
         let password = user["password"].as_str().unwrap_or_default();
         let scope = &body["auth"]["scope"];
-        let wanted = if scope.is_null() { None } else { Some(self.project(scope).ok_or_else(|| unauthorized("Unknown project in scope."))?) };
+        let wanted = if scope.is_null() {
+            None
+        } else {
+            Some(
+                self.project(scope)
+                    .ok_or_else(|| unauthorized("Unknown project in scope."))?,
+            )
+        };
         let entry = self
             .file
             .users
             .iter()
-            .find(|u| u.name == name && u.password == password && wanted.is_none_or(|p| p.name == u.project))
-            .ok_or_else(|| unauthorized("The password is incorrect, or the user has no role on the project."))?;
-        let project = self.file.projects.iter().find(|p| p.name == entry.project).ok_or_else(|| unauthorized("Unknown project."))?;
+            .find(|u| {
+                u.name == name
+                    && u.password == password
+                    && wanted.is_none_or(|p| p.name == u.project)
+            })
+            .ok_or_else(|| {
+                unauthorized("The password is incorrect, or the user has no role on the project.")
+            })?;
+        let project = self
+            .file
+            .projects
+            .iter()
+            .find(|p| p.name == entry.project)
+            .ok_or_else(|| unauthorized("Unknown project."))?;
         let token = random_hex(24);
         let is_admin = entry.roles.iter().any(|r| r == "admin");
         let read_only = !is_admin && !entry.roles.iter().any(|r| r == "member");
         let now = now_secs();
         let expires = now + TOKEN_LIFE.as_secs();
         let session = Session {
-            caller: Caller { user_id: entry.name.clone(), project_id: project.id.clone(), is_admin },
+            caller: Caller {
+                user_id: entry.name.clone(),
+                project_id: project.id.clone(),
+                is_admin,
+            },
             read_only,
             expires,
         };
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), session);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.clone(), session);
         let domain = json!({"id": "default", "name": "Default"});
         let endpoint = |kind: &str, url: String| {
             let endpoints: Vec<Value> = ["public", "internal", "admin"]
                 .iter()
                 .map(|i| json!({"id": format!("{kind}-{i}"), "interface": i, "region": "RegionOne", "region_id": "RegionOne", "url": url}))
                 .collect();
-            let name = if kind == "network" { "neutron" } else { "keystone" };
+            let name = if kind == "network" {
+                "neutron"
+            } else {
+                "keystone"
+            };
             json!({"type": kind, "name": name, "id": kind, "endpoints": endpoints})
         };
-        let roles: Vec<Value> = entry.roles.iter().map(|r| json!({"id": r, "name": r})).collect();
+        let roles: Vec<Value> = entry
+            .roles
+            .iter()
+            .map(|r| json!({"id": r, "name": r}))
+            .collect();
         let body = json!({"token": {
             "methods": ["password"],
             "user": {"id": entry.name, "name": entry.name, "domain": domain, "password_expires_at": null},
@@ -217,15 +292,25 @@ mod tests {
         let admin = auth.file.users[0].clone();
         assert!(auth.check(None).is_err());
         assert!(auth.check(Some("nope")).is_err());
-        assert!(auth.check(Some(&auth.file.admin_token.clone())).is_ok_and(|s| s.caller.is_admin));
+        assert!(auth
+            .check(Some(&auth.file.admin_token.clone()))
+            .is_ok_and(|s| s.caller.is_admin));
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": admin.password, "domain": {"name": "Default"}}}},
             "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
         let (token, answer) = auth.issue(&body, "http://127.0.0.1:1").expect("token");
-        assert!(auth.check(Some(&token)).is_ok_and(|s| s.caller.is_admin && !s.read_only));
-        assert_eq!(answer["token"]["catalog"][0]["endpoints"][0]["url"], "http://127.0.0.1:1");
+        assert!(auth
+            .check(Some(&token))
+            .is_ok_and(|s| s.caller.is_admin && !s.read_only));
+        assert_eq!(
+            answer["token"]["catalog"][0]["endpoints"][0]["url"],
+            "http://127.0.0.1:1"
+        );
         let mut wrong = body.clone();
         wrong["auth"]["identity"]["password"]["user"]["password"] = json!("x");
-        assert_eq!(auth.issue(&wrong, "b").map_err(|f| f.status).err(), Some(401));
+        assert_eq!(
+            auth.issue(&wrong, "b").map_err(|f| f.status).err(),
+            Some(401)
+        );
         let again = Auth::load_or_create(&path).expect("reload");
         assert_eq!(again.file.admin_token, auth.file.admin_token);
     }

@@ -47,7 +47,12 @@ pub(crate) async fn extension(Path(alias): Path<String>) -> Result<Json<Value>, 
         .iter()
         .find(|e| e.0 == alias)
         .map(|e| Json(json!({"extension": ext(e)})))
-        .ok_or_else(|| Fault::not_found("HTTPNotFound", format!("Extension with alias {alias} does not exist")))
+        .ok_or_else(|| {
+            Fault::not_found(
+                "HTTPNotFound",
+                format!("Extension with alias {alias} does not exist"),
+            )
+        })
 }
 
 /// `GET /`: the API versions.
@@ -60,8 +65,10 @@ pub(crate) async fn versions(Extension(base): Extension<Base>) -> Json<Value> {
 pub(crate) async fn resources(Extension(base): Extension<Base>) -> Json<Value> {
     let list: Vec<Value> = collections()
         .iter()
-        .map(|c| json!({"name": c.kind, "collection": c.collection,
-            "links": [{"rel": "self", "href": format!("{}/v2.0/{}", base.0, c.path)}]}))
+        .map(|c| {
+            json!({"name": c.kind, "collection": c.collection,
+            "links": [{"rel": "self", "href": format!("{}/v2.0/{}", base.0, c.path)}]})
+        })
         .collect();
     Json(json!({"resources": list}))
 }
@@ -73,8 +80,14 @@ pub(crate) async fn identity_version(Extension(base): Extension<Base>) -> Json<V
 
 /// Anything else: 404 in Neutron's shape.
 pub(crate) async fn not_found(uri: axum::http::Uri) -> (StatusCode, Json<Value>) {
-    let f = Fault::not_found("HTTPNotFound", format!("The resource could not be found: {}", uri.path()));
-    (StatusCode::NOT_FOUND, Json(json!({"NeutronError": {"type": f.kind, "message": f.message, "detail": ""}})))
+    let f = Fault::not_found(
+        "HTTPNotFound",
+        format!("The resource could not be found: {}", uri.path()),
+    );
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"NeutronError": {"type": f.kind, "message": f.message, "detail": ""}})),
+    )
 }
 
 fn op(id: String, body: Option<&str>, ok: &str, param: Option<&str>) -> Operation {
@@ -84,15 +97,42 @@ fn op(id: String, body: Option<&str>, ok: &str, param: Option<&str>) -> Operatio
     let mut b = OperationBuilder::new()
         .operation_id(Some(id))
         .response(ok, ResponseBuilder::new().description("success").build())
-        .response("400", ResponseBuilder::new().description("NeutronError: bad request").build())
-        .response("401", ResponseBuilder::new().description("no valid X-Auth-Token").build())
-        .response("404", ResponseBuilder::new().description("NeutronError: not found").build());
+        .response(
+            "400",
+            ResponseBuilder::new()
+                .description("NeutronError: bad request")
+                .build(),
+        )
+        .response(
+            "401",
+            ResponseBuilder::new()
+                .description("no valid X-Auth-Token")
+                .build(),
+        )
+        .response(
+            "404",
+            ResponseBuilder::new()
+                .description("NeutronError: not found")
+                .build(),
+        );
     if let Some(name) = param {
-        b = b.parameter(ParameterBuilder::new().name(name).parameter_in(ParameterIn::Path).required(utoipa::openapi::Required::True).build());
+        b = b.parameter(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(utoipa::openapi::Required::True)
+                .build(),
+        );
     }
     if let Some(schema) = body {
-        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build();
-        b = b.request_body(Some(RequestBodyBuilder::new().content("application/json", content).build()));
+        let content = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(schema)))
+            .build();
+        b = b.request_body(Some(
+            RequestBodyBuilder::new()
+                .content("application/json", content)
+                .build(),
+        ));
     }
     b.build()
 }
@@ -101,28 +141,72 @@ fn op(id: String, body: Option<&str>, ok: &str, param: Option<&str>) -> Operatio
 /// schemas of the types its handlers read and answer.
 pub(crate) fn document() -> utoipa::openapi::OpenApi {
     let mut paths = Paths::new();
-    let mut add = |path: &str, m: HttpMethod, o: Operation| paths.add_path_operation(path, vec![m], o);
+    let mut add =
+        |path: &str, m: HttpMethod, o: Operation| paths.add_path_operation(path, vec![m], o);
     let mut components = ComponentsBuilder::new();
     for c in collections() {
         let [(res, s0), (create, s1), (update, s2)] = c.schemas;
-        components = components.schema(res, s0).schema(create.clone(), s1).schema(update.clone(), s2);
-        let (list, one) = (format!("/v2.0/{}", c.path), format!("/v2.0/{}/{{id}}", c.path));
-        add(&list, HttpMethod::Get, op(format!("list_{}", c.collection), None, "200", None));
-        add(&list, HttpMethod::Post, op(format!("create_{}", c.kind), Some(&create), "201", None));
-        add(&one, HttpMethod::Get, op(format!("show_{}", c.kind), None, "200", Some("id")));
-        add(&one, HttpMethod::Put, op(format!("update_{}", c.kind), Some(&update), "200", Some("id")));
-        add(&one, HttpMethod::Delete, op(format!("delete_{}", c.kind), None, "204", Some("id")));
+        components = components
+            .schema(res, s0)
+            .schema(create.clone(), s1)
+            .schema(update.clone(), s2);
+        let (list, one) = (
+            format!("/v2.0/{}", c.path),
+            format!("/v2.0/{}/{{id}}", c.path),
+        );
+        add(
+            &list,
+            HttpMethod::Get,
+            op(format!("list_{}", c.collection), None, "200", None),
+        );
+        add(
+            &list,
+            HttpMethod::Post,
+            op(format!("create_{}", c.kind), Some(&create), "201", None),
+        );
+        add(
+            &one,
+            HttpMethod::Get,
+            op(format!("show_{}", c.kind), None, "200", Some("id")),
+        );
+        add(
+            &one,
+            HttpMethod::Put,
+            op(
+                format!("update_{}", c.kind),
+                Some(&update),
+                "200",
+                Some("id"),
+            ),
+        );
+        add(
+            &one,
+            HttpMethod::Delete,
+            op(format!("delete_{}", c.kind), None, "204", Some("id")),
+        );
     }
     {
         use crate::vnet::model::{InterfaceInfo, InterfaceRequest};
         use utoipa::{PartialSchema, ToSchema};
         components = components
-            .schema(InterfaceRequest::name().into_owned(), InterfaceRequest::schema())
+            .schema(
+                InterfaceRequest::name().into_owned(),
+                InterfaceRequest::schema(),
+            )
             .schema(InterfaceInfo::name().into_owned(), InterfaceInfo::schema());
     }
     for (path, _) in actions() {
         let name = path.rsplit('/').next().unwrap_or(path);
-        add(path, HttpMethod::Put, op(name.to_string(), Some("InterfaceRequest"), "200", Some("id")));
+        add(
+            path,
+            HttpMethod::Put,
+            op(
+                name.to_string(),
+                Some("InterfaceRequest"),
+                "200",
+                Some("id"),
+            ),
+        );
     }
     for (path, id) in [
         ("/", "versions"),
@@ -135,10 +219,23 @@ pub(crate) fn document() -> utoipa::openapi::OpenApi {
     ] {
         add(path, HttpMethod::Get, op(id.into(), None, "200", None));
     }
-    add("/v2.0/extensions/{alias}", HttpMethod::Get, op("show_extension".into(), None, "200", Some("alias")));
-    add("/v3/auth/tokens", HttpMethod::Post, op("issue_token".into(), None, "201", None));
+    add(
+        "/v2.0/extensions/{alias}",
+        HttpMethod::Get,
+        op("show_extension".into(), None, "200", Some("alias")),
+    );
+    add(
+        "/v3/auth/tokens",
+        HttpMethod::Post,
+        op("issue_token".into(), None, "201", None),
+    );
     OpenApiBuilder::new()
-        .info(InfoBuilder::new().title("nlab vnet (Neutron-compatible)").version(env!("CARGO_PKG_VERSION")).build())
+        .info(
+            InfoBuilder::new()
+                .title("nlab vnet (Neutron-compatible)")
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
         .paths(paths)
         .components(Some(components.build()))
         .build()

@@ -71,14 +71,16 @@ impl App {
         if caller.project_id.is_empty() {
             return Ok(());
         }
-        self.store.write(|tx| secgroups::ensure_default(tx, &caller.project_id).map(drop))
+        self.store
+            .write(|tx| secgroups::ensure_default(tx, &caller.project_id).map(drop))
     }
 }
 
 impl IntoResponse for Fault {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = json!({"NeutronError": {"type": self.kind, "message": self.message, "detail": ""}});
+        let body =
+            json!({"NeutronError": {"type": self.kind, "message": self.message, "detail": ""}});
         (status, Json(body)).into_response()
     }
 }
@@ -93,7 +95,10 @@ fn base_of(headers: &HeaderMap, listen: SocketAddr) -> Base {
 
 /// Paths anyone may read: version discovery and the token endpoint.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/" | "/v2.0" | "/v2.0/" | "/v3" | "/v3/" | "/v3/auth/tokens" | "/openapi.json")
+    matches!(
+        path,
+        "/" | "/v2.0" | "/v2.0/" | "/v3" | "/v3/" | "/v3/auth/tokens" | "/openapi.json"
+    )
 }
 
 async fn authenticate(
@@ -101,14 +106,23 @@ async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Result<Response, Fault> {
-    let listen = req.extensions().get::<SocketAddr>().copied().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listen = req
+        .extensions()
+        .get::<SocketAddr>()
+        .copied()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
     let base = base_of(req.headers(), listen);
     req.extensions_mut().insert(base);
     if !is_public(req.uri().path()) {
-        let token = req.headers().get("x-auth-token").and_then(|v| v.to_str().ok());
+        let token = req
+            .headers()
+            .get("x-auth-token")
+            .and_then(|v| v.to_str().ok());
         let session = app.auth.check(token)?;
         if session.read_only && req.method() != Method::GET && req.method() != Method::HEAD {
-            return Err(Fault::forbidden("The reader role may not change resources."));
+            return Err(Fault::forbidden(
+                "The reader role may not change resources.",
+            ));
         }
         req.extensions_mut().insert(session.caller);
     }
@@ -162,7 +176,11 @@ pub(crate) fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let auth = auth::Auth::load_or_create(&opts.users)?;
     let store_for_reconcile = Store::open(&opts.db).map_err(|f| anyhow::anyhow!(f.message))?;
     let reconciler = reconcile::Reconciler::start(store_for_reconcile, opts.lab.clone())?;
-    let app = Arc::new(App { store, auth, reconciler });
+    let app = Arc::new(App {
+        store,
+        auth,
+        reconciler,
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -185,7 +203,9 @@ pub(crate) fn serve(opts: ServeOptions) -> anyhow::Result<()> {
 
 async fn shutdown() {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -36,17 +36,29 @@ impl Query {
         for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
             let (k, v) = (k.into_owned(), v.into_owned());
             match k.as_str() {
-                "fields" => q.fields.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
+                "fields" => q
+                    .fields
+                    .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
                 "sort_key" => keys.push(v),
                 "sort_dir" => match v.as_str() {
                     "asc" => dirs.push(true),
                     "desc" => dirs.push(false),
-                    _ => return Err(Fault::bad_request(format!("{v} is an invalid attribute for sort_dir; use asc or desc"))),
+                    _ => {
+                        return Err(Fault::bad_request(format!(
+                            "{v} is an invalid attribute for sort_dir; use asc or desc"
+                        )))
+                    }
                 },
                 "limit" => {
-                    let n: i64 = v.parse().map_err(|_| Fault::bad_request(format!("Limit must be an integer 0 or greater and not '{v}'")))?;
+                    let n: i64 = v.parse().map_err(|_| {
+                        Fault::bad_request(format!(
+                            "Limit must be an integer 0 or greater and not '{v}'"
+                        ))
+                    })?;
                     if n < 0 {
-                        return Err(Fault::bad_request(format!("Limit must be an integer 0 or greater and not '{v}'")));
+                        return Err(Fault::bad_request(format!(
+                            "Limit must be an integer 0 or greater and not '{v}'"
+                        )));
                     }
                     q.limit = (n > 0).then_some(n as usize);
                 }
@@ -59,7 +71,9 @@ impl Query {
             }
         }
         if keys.len() != dirs.len() {
-            return Err(Fault::bad_request("The number of sort_keys and sort_dirs must be same"));
+            return Err(Fault::bad_request(
+                "The number of sort_keys and sort_dirs must be same",
+            ));
         }
         q.sort = keys.into_iter().zip(dirs).collect();
         Ok(q)
@@ -75,7 +89,12 @@ impl Query {
 
     /// Applies filters, sort, pagination and `fields` to `items`, as the
     /// body of a list answer (`{collection: [...], collection_links?}`).
-    pub(crate) fn apply(&self, collection: &str, base: &str, items: Vec<Map<String, Value>>) -> Value {
+    pub(crate) fn apply(
+        &self,
+        collection: &str,
+        base: &str,
+        items: Vec<Map<String, Value>>,
+    ) -> Value {
         let mut items: Vec<_> = items.into_iter().filter(|r| self.matches(r)).collect();
         if !self.sort.is_empty() || self.limit.is_some() {
             let mut keys = self.sort.clone();
@@ -84,7 +103,11 @@ impl Query {
                 keys.iter()
                     .map(|(k, asc)| {
                         let o = cmp(a.get(k), b.get(k));
-                        if *asc { o } else { o.reverse() }
+                        if *asc {
+                            o
+                        } else {
+                            o.reverse()
+                        }
                     })
                     .find(|o| *o != Ordering::Equal)
                     .unwrap_or(Ordering::Equal)
@@ -92,10 +115,11 @@ impl Query {
         }
         let mut links = Vec::new();
         if let Some(limit) = self.limit {
-            let at = self
-                .marker
-                .as_ref()
-                .and_then(|m| items.iter().position(|r| r.get("id").and_then(Value::as_str) == Some(m)));
+            let at = self.marker.as_ref().and_then(|m| {
+                items
+                    .iter()
+                    .position(|r| r.get("id").and_then(Value::as_str) == Some(m))
+            });
             let page: Vec<_> = if self.page_reverse {
                 let end = at.unwrap_or(items.len());
                 items[end.saturating_sub(limit)..end].to_vec()
@@ -108,14 +132,20 @@ impl Query {
             } else {
                 at.map_or(0, |i| i + 1) + limit < items.len()
             };
-            let id = |r: Option<&Map<String, Value>>| r.and_then(|r| r.get("id")).and_then(Value::as_str).map(str::to_string);
+            let id = |r: Option<&Map<String, Value>>| {
+                r.and_then(|r| r.get("id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            };
             let (first, last) = (id(page.first()), id(page.last()));
             let mut link = |rel: &str, marker: Option<String>, reverse: bool| {
                 if let Some(m) = marker {
                     let mut q = form_urlencoded::Serializer::new(String::new());
-                    q.append_pair("limit", &limit.to_string()).append_pair("marker", &m);
+                    q.append_pair("limit", &limit.to_string())
+                        .append_pair("marker", &m);
                     for (k, asc) in &self.sort {
-                        q.append_pair("sort_key", k).append_pair("sort_dir", if *asc { "asc" } else { "desc" });
+                        q.append_pair("sort_key", k)
+                            .append_pair("sort_dir", if *asc { "asc" } else { "desc" });
                     }
                     if reverse {
                         q.append_pair("page_reverse", "True");
@@ -123,7 +153,11 @@ impl Query {
                     links.push(json!({"rel": rel, "href": format!("{base}?{}", q.finish())}));
                 }
             };
-            let (next_more, prev_more) = if self.page_reverse { (self.marker.is_some(), more) } else { (more, self.marker.is_some()) };
+            let (next_more, prev_more) = if self.page_reverse {
+                (self.marker.is_some(), more)
+            } else {
+                (more, self.marker.is_some())
+            };
             if next_more && page.len() == limit || next_more && self.page_reverse {
                 link("next", last, false);
             }
@@ -132,7 +166,10 @@ impl Query {
             }
             items = page;
         }
-        let items: Vec<Value> = items.into_iter().map(|r| Value::Object(self.select(r))).collect();
+        let items: Vec<Value> = items
+            .into_iter()
+            .map(|r| Value::Object(self.select(r)))
+            .collect();
         let mut out = Map::new();
         out.insert(collection.to_string(), Value::Array(items));
         if !links.is_empty() {
@@ -146,7 +183,9 @@ impl Query {
         if self.fields.is_empty() {
             return r;
         }
-        r.into_iter().filter(|(k, _)| self.fields.contains(k)).collect()
+        r.into_iter()
+            .filter(|(k, _)| self.fields.contains(k))
+            .collect()
     }
 }
 
@@ -159,7 +198,9 @@ fn value_matches(v: &Value, want: &str) -> bool {
         Value::Array(a) => {
             // `fixed_ips=ip_address=10.0.0.5` / `fixed_ips=subnet_id=X`.
             if let Some((k, w)) = want.split_once('=') {
-                return a.iter().any(|e| e.get(k).and_then(Value::as_str) == Some(w));
+                return a
+                    .iter()
+                    .any(|e| e.get(k).and_then(Value::as_str) == Some(w));
             }
             a.iter().any(|e| value_matches(e, want))
         }
@@ -169,9 +210,10 @@ fn value_matches(v: &Value, want: &str) -> bool {
 
 fn cmp(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     match (a, b) {
-        (Some(Value::Number(x)), Some(Value::Number(y))) => {
-            x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal)
-        }
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
         (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
         (None | Some(Value::Null), None | Some(Value::Null)) => Ordering::Equal,
@@ -195,7 +237,14 @@ mod tests {
     }
 
     fn ids(v: &Value) -> Vec<String> {
-        v["networks"].as_array().map(|a| a.iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect()).unwrap_or_default()
+        v["networks"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     #[test]
@@ -215,12 +264,18 @@ mod tests {
         let q = Query::parse("limit=2&sort_key=mtu&sort_dir=desc").expect("parse");
         let v = q.apply("networks", "/b", items());
         assert_eq!(ids(&v), ["id5", "id4"]);
-        let next = v["networks_links"][0]["href"].as_str().unwrap_or_default().to_string();
+        let next = v["networks_links"][0]["href"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert!(next.contains("marker=id4"), "{next}");
         let q = Query::parse(next.trim_start_matches("/b?")).expect("parse");
         let v = q.apply("networks", "/b", items());
         assert_eq!(ids(&v), ["id3", "id2"]);
-        let rels: Vec<&str> = v["networks_links"].as_array().map(|a| a.iter().filter_map(|l| l["rel"].as_str()).collect()).unwrap_or_default();
+        let rels: Vec<&str> = v["networks_links"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|l| l["rel"].as_str()).collect())
+            .unwrap_or_default();
         assert_eq!(rels, ["next", "previous"]);
         assert!(Query::parse("limit=x").is_err());
         assert!(Query::parse("sort_key=name").is_err());

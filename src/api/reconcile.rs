@@ -23,6 +23,17 @@ pub(crate) fn realize(snap: &Snapshot, lab: &str) -> Result<PortStatuses, String
     for w in &warnings {
         tracing::warn!("{w}");
     }
+    if world.networks.is_empty() {
+        // Nothing to build: no lab (one left from before goes).
+        if crate::lab::Lab::open(lab).is_ok() {
+            crate::lab::down(lab).map_err(|e| e.to_string())?;
+        }
+        return Ok(snap
+            .ports
+            .iter()
+            .map(|p| (p.id.clone(), "DOWN".to_string()))
+            .collect());
+    }
     let report = crate::vnet::realize::apply(&world, lab).map_err(|e| e.to_string())?;
     for w in &report.warnings {
         tracing::warn!("{w}");

@@ -64,7 +64,10 @@ impl ApiResource for Network {
         ops::fetch_network(tx, c, id)
     }
     fn visible(_: &Tx, c: &Caller, all: Vec<Self>) -> Result<Vec<Self>, Fault> {
-        Ok(all.into_iter().filter(|n| ops::network_visible(c, n)).collect())
+        Ok(all
+            .into_iter()
+            .filter(|n| ops::network_visible(c, n))
+            .collect())
     }
 }
 
@@ -204,14 +207,18 @@ pub(crate) fn unwrap_body(body: &Bytes, key: &str) -> Result<Value, Fault> {
         Value::Object(mut m) => m
             .remove(key)
             .ok_or_else(|| Fault::bad_request(format!("Unable to find '{key}' in request body"))),
-        _ => Err(Fault::bad_request("Malformed request body: not a JSON object")),
+        _ => Err(Fault::bad_request(
+            "Malformed request body: not a JSON object",
+        )),
     }
 }
 
 /// A JSON body into a typed request, or 400 naming what is wrong.
 pub(crate) fn typed<B: DeserializeOwned>(v: Value, key: &str) -> Result<B, Fault> {
     if !v.is_object() {
-        return Err(Fault::bad_request(format!("Invalid input for {key}: the body must be a JSON object")));
+        return Err(Fault::bad_request(format!(
+            "Invalid input for {key}: the body must be a JSON object"
+        )));
     }
     serde_json::from_value(v).map_err(|e| {
         let msg = e.to_string();
@@ -236,7 +243,9 @@ async fn list<T: ApiResource>(
         // The default group appears on first use, a list included.
         app.ensure_default(&caller)?;
     }
-    let items = app.store.read(|tx| T::visible(tx, &caller, tx.list::<T>()?))?;
+    let items = app
+        .store
+        .read(|tx| T::visible(tx, &caller, tx.list::<T>()?))?;
     let maps = items.iter().map(to_map).collect();
     let href = format!("{}/v2.0/{}", base.0, T::PATH);
     Ok(Json(q.apply(T::COLLECTION, &href, maps)))
@@ -266,10 +275,16 @@ async fn create<T: ApiResource>(
             let made = app.write(|tx| {
                 items
                     .into_iter()
-                    .map(|b| T::create(tx, &caller, typed(b, T::KIND)?).and_then(|r| T::show(tx, &caller, r.id())))
+                    .map(|b| {
+                        T::create(tx, &caller, typed(b, T::KIND)?)
+                            .and_then(|r| T::show(tx, &caller, r.id()))
+                    })
                     .collect::<Result<Vec<T>, Fault>>()
             })?;
-            wrap(T::COLLECTION, Value::Array(made.iter().map(|r| Value::Object(to_map(r))).collect()))
+            wrap(
+                T::COLLECTION,
+                Value::Array(made.iter().map(|r| Value::Object(to_map(r))).collect()),
+            )
         }
         _ => {
             let b = unwrap_body(&body, T::KIND)?;
@@ -350,7 +365,10 @@ pub(crate) struct Collection {
     pub list: MethodRouter<Arc<App>>,
     pub one: MethodRouter<Arc<App>>,
     /// The schemas of the resource, its create and its update bodies.
-    pub schemas: [(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>); 3],
+    pub schemas: [(
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    ); 3],
 }
 
 fn collection<T: ApiResource>() -> Collection {
@@ -384,7 +402,13 @@ pub(crate) fn collections() -> Vec<Collection> {
 /// The router interface actions (`PUT /v2.0/routers/{id}/…`).
 pub(crate) fn actions() -> Vec<(&'static str, MethodRouter<Arc<App>>)> {
     vec![
-        ("/v2.0/routers/{id}/add_router_interface", put(add_interface)),
-        ("/v2.0/routers/{id}/remove_router_interface", put(remove_interface)),
+        (
+            "/v2.0/routers/{id}/add_router_interface",
+            put(add_interface),
+        ),
+        (
+            "/v2.0/routers/{id}/remove_router_interface",
+            put(remove_interface),
+        ),
     ]
 }

@@ -399,7 +399,12 @@ pub(crate) struct FloatingIp {
     pub updated_at: String,
     pub revision_number: u64,
 }
-resource!(FloatingIp, "floatingip", "floatingips", "FloatingIPNotFound");
+resource!(
+    FloatingIp,
+    "floatingip",
+    "floatingips",
+    "FloatingIPNotFound"
+);
 
 /// The body of `POST /v2.0/floatingips`.
 #[derive(Deserialize, ToSchema, Default, Debug)]

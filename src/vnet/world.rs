@@ -34,7 +34,11 @@ pub fn from_snapshot(s: &Snapshot) -> (Desired, Vec<String>) {
             admin_state_up: n.admin_state_up,
         })
         .collect();
-    let subnets = s.subnets.iter().filter_map(|x| subnet(s, x, &mut warn)).collect();
+    let subnets = s
+        .subnets
+        .iter()
+        .filter_map(|x| subnet(s, x, &mut warn))
+        .collect();
     let members = group_members(s);
     let ports = s
         .ports
@@ -263,7 +267,10 @@ fn router(s: &Snapshot, r: &super::model::Router, warn: &mut Vec<String>) -> Rou
             network_id: p.network_id.clone(),
             subnet_id: f.subnet_id.clone(),
             ip: f.ip_address.parse().ok()?,
-            enable_snat: r.external_gateway_info.as_ref().is_none_or(|g| g.enable_snat),
+            enable_snat: r
+                .external_gateway_info
+                .as_ref()
+                .is_none_or(|g| g.enable_snat),
         })
     });
     if r.external_gateway_info.is_some() && external_gateway.is_none() {

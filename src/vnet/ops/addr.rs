@@ -111,13 +111,19 @@ pub(crate) fn check_pools(
         if !net.contains(&a) || !net.contains(&b) {
             return Err(Fault::invalid(
                 "OutOfBoundsAllocationPool",
-                format!("The allocation pool {}-{} spans beyond the subnet cidr {net}.", p.start, p.end),
+                format!(
+                    "The allocation pool {}-{} spans beyond the subnet cidr {net}.",
+                    p.start, p.end
+                ),
             ));
         }
         if num(a) > num(b) {
             return Err(Fault::invalid(
                 "InvalidAllocationPool",
-                format!("The allocation pool {}-{} is not valid: its start is after its end.", p.start, p.end),
+                format!(
+                    "The allocation pool {}-{} is not valid: its start is after its end.",
+                    p.start, p.end
+                ),
             ));
         }
         ranges.push((num(a), num(b), p));
@@ -215,7 +221,9 @@ pub(crate) fn normalize_mac(s: &str) -> Result<String, Fault> {
     if first & 1 == 1 || parts.iter().all(|p| *p == "00") {
         return Err(Fault::invalid(
             "InvalidInput",
-            format!("Invalid input for mac_address. Reason: '{s}' is not a valid unicast MAC address."),
+            format!(
+                "Invalid input for mac_address. Reason: '{s}' is not a valid unicast MAC address."
+            ),
         ));
     }
     Ok(parts.join(":").to_ascii_lowercase())
@@ -235,7 +243,10 @@ mod tests {
         let g = Some("10.0.0.1".parse().expect("ip"));
         assert_eq!(
             default_pools(&n, g),
-            [Pool { start: "10.0.0.2".into(), end: "10.0.0.254".into() }]
+            [Pool {
+                start: "10.0.0.2".into(),
+                end: "10.0.0.254".into()
+            }]
         );
         let g = Some("10.0.0.100".parse().expect("ip"));
         assert_eq!(default_pools(&n, g).len(), 2);
@@ -247,17 +258,39 @@ mod tests {
     #[test]
     fn pools_are_checked() {
         let n = net("10.0.0.0/24");
-        let p = |a: &str, b: &str| Pool { start: a.into(), end: b.into() };
-        assert!(check_pools(&n, &[p("10.0.0.2", "10.0.0.9"), p("10.0.0.10", "10.0.0.20")], None).is_ok());
+        let p = |a: &str, b: &str| Pool {
+            start: a.into(),
+            end: b.into(),
+        };
+        assert!(check_pools(
+            &n,
+            &[p("10.0.0.2", "10.0.0.9"), p("10.0.0.10", "10.0.0.20")],
+            None
+        )
+        .is_ok());
         let kind = |r: Result<_, Fault>| r.map_err(|f| f.kind).err();
         assert_eq!(
-            kind(check_pools(&n, &[p("10.0.0.2", "10.0.0.9"), p("10.0.0.9", "10.0.0.20")], None)).as_deref(),
+            kind(check_pools(
+                &n,
+                &[p("10.0.0.2", "10.0.0.9"), p("10.0.0.9", "10.0.0.20")],
+                None
+            ))
+            .as_deref(),
             Some("OverlappingAllocationPools")
         );
-        assert_eq!(kind(check_pools(&n, &[p("10.0.0.2", "10.0.1.9")], None)).as_deref(), Some("OutOfBoundsAllocationPool"));
-        assert_eq!(kind(check_pools(&n, &[p("10.0.0.9", "10.0.0.2")], None)).as_deref(), Some("InvalidAllocationPool"));
+        assert_eq!(
+            kind(check_pools(&n, &[p("10.0.0.2", "10.0.1.9")], None)).as_deref(),
+            Some("OutOfBoundsAllocationPool")
+        );
+        assert_eq!(
+            kind(check_pools(&n, &[p("10.0.0.9", "10.0.0.2")], None)).as_deref(),
+            Some("InvalidAllocationPool")
+        );
         let g = Some("10.0.0.5".parse().expect("ip"));
-        assert_eq!(kind(check_pools(&n, &[p("10.0.0.2", "10.0.0.9")], g)).as_deref(), Some("GatewayConflictWithAllocationPools"));
+        assert_eq!(
+            kind(check_pools(&n, &[p("10.0.0.2", "10.0.0.9")], g)).as_deref(),
+            Some("GatewayConflictWithAllocationPools")
+        );
     }
 
     #[test]
@@ -265,7 +298,10 @@ mod tests {
         assert!(parse_cidr("10.0.0.1/24", "cidr").is_err());
         assert!(parse_cidr("10.0.0.0/24", "cidr").is_ok());
         assert!(parse_cidr("banana", "cidr").is_err());
-        assert_eq!(normalize_mac("FA:16:3E:00:00:01").ok().as_deref(), Some("fa:16:3e:00:00:01"));
+        assert_eq!(
+            normalize_mac("FA:16:3E:00:00:01").ok().as_deref(),
+            Some("fa:16:3e:00:00:01")
+        );
         assert!(normalize_mac("01:00:00:00:00:01").is_err());
         assert!(new_mac().starts_with("fa:16:3e:"));
         let a = eui64(&net("2001:db8::/64"), "fa:16:3e:00:00:01").expect("eui64");

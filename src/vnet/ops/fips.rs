@@ -21,7 +21,10 @@ fn router_for(tx: &Tx, ext: &str, port: &Port, fixed: &str) -> Result<String, Fa
         .unwrap_or_default();
     let ports = tx.list::<Port>()?;
     for r in tx.list::<Router>()? {
-        if r.external_gateway_info.as_ref().is_none_or(|g| g.network_id != ext) {
+        if r.external_gateway_info
+            .as_ref()
+            .is_none_or(|g| g.network_id != ext)
+        {
             continue;
         }
         let on_subnet = ports.iter().any(|p| {
@@ -41,12 +44,20 @@ fn router_for(tx: &Tx, ext: &str, port: &Port, fixed: &str) -> Result<String, Fa
 
 /// Maps `f` to `port_id` (and its `fixed` address, by default its first
 /// IPv4 one).
-fn associate(tx: &Tx, caller: &Caller, f: &mut FloatingIp, port_id: &str, fixed: Option<&str>) -> Result<(), Fault> {
+fn associate(
+    tx: &Tx,
+    caller: &Caller,
+    f: &mut FloatingIp,
+    port_id: &str,
+    fixed: Option<&str>,
+) -> Result<(), Fault> {
     let port: Port = fetch(tx, caller, port_id)?;
     let fixed = match fixed {
         Some(a) => {
             if !port.fixed_ips.iter().any(|x| x.ip_address == a) {
-                return Err(Fault::bad_request(format!("Bad floatingip request: Port {port_id} does not have fixed ip {a}.")));
+                return Err(Fault::bad_request(format!(
+                    "Bad floatingip request: Port {port_id} does not have fixed ip {a}."
+                )));
             }
             a.to_string()
         }
@@ -55,10 +66,16 @@ fn associate(tx: &Tx, caller: &Caller, f: &mut FloatingIp, port_id: &str, fixed:
             .iter()
             .find(|x| x.ip_address.contains('.'))
             .map(|x| x.ip_address.clone())
-            .ok_or_else(|| Fault::bad_request(format!("Bad floatingip request: Port {port_id} does not have any IPv4 address.")))?,
+            .ok_or_else(|| {
+                Fault::bad_request(format!(
+                    "Bad floatingip request: Port {port_id} does not have any IPv4 address."
+                ))
+            })?,
     };
     let taken = tx.list::<FloatingIp>()?.into_iter().find(|o| {
-        o.id != f.id && o.port_id.as_deref() == Some(port_id) && o.fixed_ip_address.as_deref() == Some(&fixed)
+        o.id != f.id
+            && o.port_id.as_deref() == Some(port_id)
+            && o.fixed_ip_address.as_deref() == Some(&fixed)
     });
     if let Some(o) = taken {
         return Err(Fault::conflict("FloatingIPPortAlreadyAssociated", format!(
@@ -78,20 +95,35 @@ pub(crate) fn create(tx: &Tx, caller: &Caller, b: FloatingIpCreate) -> Result<Fl
     let project = caller.project_for(&b.project_id, &b.tenant_id)?;
     let net = fetch_network(tx, caller, &b.floating_network_id)?;
     if !net.router_external {
-        return Err(Fault::bad_request(format!("Bad floatingip request: Network {} is not a valid external network.", net.id)));
+        return Err(Fault::bad_request(format!(
+            "Bad floatingip request: Network {} is not a valid external network.",
+            net.id
+        )));
     }
-    let mut want = FixedIpRequest { subnet_id: b.subnet_id.clone(), ip_address: b.floating_ip_address.clone() };
+    let mut want = FixedIpRequest {
+        subnet_id: b.subnet_id.clone(),
+        ip_address: b.floating_ip_address.clone(),
+    };
     if want.subnet_id.is_none() && want.ip_address.is_none() {
         let subnets = tx.list::<Subnet>()?;
-        want.subnet_id = net.subnets.iter().find(|id| subnets.iter().any(|s| &s.id == *id && s.ip_version == 4)).cloned();
+        want.subnet_id = net
+            .subnets
+            .iter()
+            .find(|id| subnets.iter().any(|s| &s.id == *id && s.ip_version == 4))
+            .cloned();
         if want.subnet_id.is_none() {
-            return Err(Fault::bad_request(format!("Bad floatingip request: Network {} has no IPv4 subnet.", net.id)));
+            return Err(Fault::bad_request(format!(
+                "Bad floatingip request: Network {} has no IPv4 subnet.",
+                net.id
+            )));
         }
     }
     if let (Some(a), Some(sid)) = (&want.ip_address, &want.subnet_id) {
         let s: Option<Subnet> = tx.get(sid)?;
         if s.is_some_and(|s| a.parse().is_ok_and(|ip| !contains(&s, ip))) {
-            return Err(Fault::bad_request(format!("Bad floatingip request: floating_ip_address {a} is not in subnet {sid}.")));
+            return Err(Fault::bad_request(format!(
+                "Bad floatingip request: floating_ip_address {a} is not in subnet {sid}."
+            )));
         }
     }
     let id = new_id();
@@ -112,7 +144,11 @@ pub(crate) fn create(tx: &Tx, caller: &Caller, b: FloatingIpCreate) -> Result<Fl
         tenant_id: project.clone(),
         project_id: project,
         floating_network_id: net.id,
-        floating_ip_address: holder.fixed_ips.first().map(|x| x.ip_address.clone()).unwrap_or_default(),
+        floating_ip_address: holder
+            .fixed_ips
+            .first()
+            .map(|x| x.ip_address.clone())
+            .unwrap_or_default(),
         port_id: None,
         fixed_ip_address: None,
         router_id: None,
@@ -130,7 +166,12 @@ pub(crate) fn create(tx: &Tx, caller: &Caller, b: FloatingIpCreate) -> Result<Fl
 }
 
 /// `PUT /v2.0/floatingips/{id}`.
-pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: FloatingIpUpdate) -> Result<FloatingIp, Fault> {
+pub(crate) fn update(
+    tx: &Tx,
+    caller: &Caller,
+    id: &str,
+    b: FloatingIpUpdate,
+) -> Result<FloatingIp, Fault> {
     let mut f: FloatingIp = fetch(tx, caller, id)?;
     match &b.port_id {
         Some(Some(p)) => {

@@ -239,9 +239,17 @@ mod tests {
             is_admin: false,
         };
         assert_eq!(member.project_for(&None, &None), Ok("p".to_string()));
-        assert_eq!(member.project_for(&None, &Some("q".into())).map_err(|f| f.status), Err(403));
+        assert_eq!(
+            member
+                .project_for(&None, &Some("q".into()))
+                .map_err(|f| f.status),
+            Err(403)
+        );
         let admin = Caller::admin("p");
-        assert_eq!(admin.project_for(&Some("q".into()), &None), Ok("q".to_string()));
+        assert_eq!(
+            admin.project_for(&Some("q".into()), &None),
+            Ok("q".to_string())
+        );
         assert_eq!(
             admin
                 .project_for(&Some("q".into()), &Some("r".into()))

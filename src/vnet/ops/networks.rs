@@ -1,7 +1,7 @@
 //! Networks: create, update, delete (a network with ports others made is
 //! in use).
 
-use crate::vnet::model::{Network, Resource, NetworkCreate, NetworkUpdate, Port, Subnet};
+use crate::vnet::model::{Network, NetworkCreate, NetworkUpdate, Port, Resource, Subnet};
 use crate::vnet::ops::{admin_only, fetch_network, must_own, new_id, secgroups, Caller, Fault};
 use crate::vnet::store::Tx;
 
@@ -47,16 +47,20 @@ pub(crate) fn create(tx: &Tx, caller: &Caller, b: NetworkCreate) -> Result<Netwo
 }
 
 /// `PUT /v2.0/networks/{id}`.
-pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: NetworkUpdate) -> Result<Network, Fault> {
+pub(crate) fn update(
+    tx: &Tx,
+    caller: &Caller,
+    id: &str,
+    b: NetworkUpdate,
+) -> Result<Network, Fault> {
     let mut n = fetch_network(tx, caller, id)?;
     must_own(caller, &n)?;
     admin_only(caller, b.shared.is_some(), "shared")?;
     admin_only(caller, b.router_external.is_some(), "router:external")?;
     if b.shared == Some(false) && n.shared {
-        let others = tx
-            .list::<Port>()?
-            .into_iter()
-            .any(|p| p.network_id == n.id && p.project_id != n.project_id && !p.project_id.is_empty());
+        let others = tx.list::<Port>()?.into_iter().any(|p| {
+            p.network_id == n.id && p.project_id != n.project_id && !p.project_id.is_empty()
+        });
         if others {
             return Err(Fault::conflict(
                 "InvalidSharedSetting",
@@ -95,7 +99,11 @@ pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: NetworkUpdate) -> Re
 pub(crate) fn delete(tx: &Tx, caller: &Caller, id: &str) -> Result<(), Fault> {
     let n = fetch_network(tx, caller, id)?;
     must_own(caller, &n)?;
-    let ports: Vec<Port> = tx.list::<Port>()?.into_iter().filter(|p| p.network_id == id).collect();
+    let ports: Vec<Port> = tx
+        .list::<Port>()?
+        .into_iter()
+        .filter(|p| p.network_id == id)
+        .collect();
     if ports.iter().any(|p| p.device_owner != "network:dhcp") {
         return Err(Fault::conflict(
             "NetworkInUse",
@@ -105,7 +113,11 @@ pub(crate) fn delete(tx: &Tx, caller: &Caller, id: &str) -> Result<(), Fault> {
     for p in ports {
         tx.delete::<Port>(&p.id)?;
     }
-    for s in tx.list::<Subnet>()?.into_iter().filter(|s| s.network_id == id) {
+    for s in tx
+        .list::<Subnet>()?
+        .into_iter()
+        .filter(|s| s.network_id == id)
+    {
         tx.delete::<Subnet>(&s.id)?;
     }
     tx.delete::<Network>(id)

@@ -25,7 +25,12 @@ fn subnets_of(tx: &Tx, network: &Network) -> Result<Vec<Subnet>, Fault> {
 
 /// The addresses of `subnet` taken by ports (but `except`) and its gateway
 /// (unless `gateway_ok`: a router interface takes the gateway address).
-fn used(tx: &Tx, subnet: &Subnet, except: Option<&str>, gateway_ok: bool) -> Result<HashSet<u128>, Fault> {
+fn used(
+    tx: &Tx,
+    subnet: &Subnet,
+    except: Option<&str>,
+    gateway_ok: bool,
+) -> Result<HashSet<u128>, Fault> {
     let mut used: HashSet<u128> = tx
         .list::<Port>()?
         .iter()
@@ -35,7 +40,11 @@ fn used(tx: &Tx, subnet: &Subnet, except: Option<&str>, gateway_ok: bool) -> Res
         .filter_map(|f| f.ip_address.parse::<IpAddr>().ok().map(num))
         .collect();
     if !gateway_ok {
-        if let Some(g) = subnet.gateway_ip.as_deref().and_then(|g| g.parse::<IpAddr>().ok()) {
+        if let Some(g) = subnet
+            .gateway_ip
+            .as_deref()
+            .and_then(|g| g.parse::<IpAddr>().ok())
+        {
             used.insert(num(g));
         }
     }
@@ -50,9 +59,17 @@ fn exhausted(network: &str) -> Fault {
 }
 
 /// The next address for a port with `mac` on `s` (SLAAC: its EUI-64).
-fn next_address(tx: &Tx, s: &Subnet, mac: &str, except: Option<&str>) -> Result<Option<String>, Fault> {
+fn next_address(
+    tx: &Tx,
+    s: &Subnet,
+    mac: &str,
+    except: Option<&str>,
+) -> Result<Option<String>, Fault> {
     if s.ipv6_address_mode.as_deref() == Some("slaac") {
-        let net = s.cidr.parse().map_err(|_| Fault::internal(format!("subnet {} has a bad cidr {}", s.id, s.cidr)))?;
+        let net = s
+            .cidr
+            .parse()
+            .map_err(|_| Fault::internal(format!("subnet {} has a bad cidr {}", s.id, s.cidr)))?;
         return Ok(eui64(&net, mac).map(|a| a.to_string()));
     }
     let used = used(tx, s, except, false)?;
@@ -83,7 +100,10 @@ pub(crate) fn allocate(
             }
             if let Some(a) = next_address(tx, s, mac, port)? {
                 have_v4 |= s.ip_version == 4;
-                out.push(FixedIp { subnet_id: s.id.clone(), ip_address: a });
+                out.push(FixedIp {
+                    subnet_id: s.id.clone(),
+                    ip_address: a,
+                });
             }
         }
         if want_v4 && !have_v4 {
@@ -93,7 +113,11 @@ pub(crate) fn allocate(
     };
     let gateway_ok = owner == "network:router_interface";
     for r in req {
-        let addr = r.ip_address.as_deref().map(|a| parse_ip(a, "fixed_ips")).transpose()?;
+        let addr = r
+            .ip_address
+            .as_deref()
+            .map(|a| parse_ip(a, "fixed_ips"))
+            .transpose()?;
         let subnet = match (&r.subnet_id, addr) {
             (Some(id), _) => match subs.iter().find(|s| &s.id == id) {
                 Some(s) => s,
@@ -113,10 +137,15 @@ pub(crate) fn allocate(
         let a = match addr {
             Some(a) => {
                 if !subnets::contains(subnet, a) {
-                    return Err(Fault::invalid("InvalidIpForSubnet", format!("IP address {a} is not a valid IP for the specified subnet.")));
+                    return Err(Fault::invalid(
+                        "InvalidIpForSubnet",
+                        format!("IP address {a} is not a valid IP for the specified subnet."),
+                    ));
                 }
                 let taken = used(tx, subnet, port, gateway_ok)?;
-                if taken.contains(&num(a)) || out.iter().any(|f: &FixedIp| f.ip_address == a.to_string()) {
+                if taken.contains(&num(a))
+                    || out.iter().any(|f: &FixedIp| f.ip_address == a.to_string())
+                {
                     return Err(Fault::conflict(
                         "IpAddressAlreadyAllocated",
                         format!("IP address {a} already allocated in subnet {}", subnet.id),
@@ -126,12 +155,20 @@ pub(crate) fn allocate(
             }
             None => next_address(tx, subnet, mac, port)?.ok_or_else(|| exhausted(&network.id))?,
         };
-        out.push(FixedIp { subnet_id: subnet.id.clone(), ip_address: a });
+        out.push(FixedIp {
+            subnet_id: subnet.id.clone(),
+            ip_address: a,
+        });
     }
     Ok(out)
 }
 
-fn pick_mac(tx: &Tx, network: &str, asked: Option<&str>, port: Option<&str>) -> Result<String, Fault> {
+fn pick_mac(
+    tx: &Tx,
+    network: &str,
+    asked: Option<&str>,
+    port: Option<&str>,
+) -> Result<String, Fault> {
     let taken: HashSet<String> = tx
         .list::<Port>()?
         .into_iter()
@@ -177,9 +214,19 @@ fn check_pairs(pairs: &[AddressPair], mac: &str) -> Result<Vec<AddressPair>, Fau
             Some(m) => normalize_mac(m)?,
             None => mac.to_string(),
         };
-        let pair = AddressPair { ip_address: p.ip_address.clone(), mac_address: Some(m) };
+        let pair = AddressPair {
+            ip_address: p.ip_address.clone(),
+            mac_address: Some(m),
+        };
         if out.contains(&pair) {
-            return Err(Fault::invalid("DuplicateAddressPairInRequest", format!("Request contains duplicate address pair: mac_address {} ip_address {}.", pair.mac_address.unwrap_or_default(), pair.ip_address)));
+            return Err(Fault::invalid(
+                "DuplicateAddressPairInRequest",
+                format!(
+                    "Request contains duplicate address pair: mac_address {} ip_address {}.",
+                    pair.mac_address.unwrap_or_default(),
+                    pair.ip_address
+                ),
+            ));
         }
         out.push(pair);
     }
@@ -187,7 +234,12 @@ fn check_pairs(pairs: &[AddressPair], mac: &str) -> Result<Vec<AddressPair>, Fau
 }
 
 fn vif_type(host: &str, profile: &serde_json::Map<String, serde_json::Value>) -> String {
-    if host.is_empty() && !profile.contains_key("nlab") { "unbound" } else { "bridge" }.to_string()
+    if host.is_empty() && !profile.contains_key("nlab") {
+        "unbound"
+    } else {
+        "bridge"
+    }
+    .to_string()
 }
 
 /// `POST /v2.0/ports`.
@@ -199,7 +251,9 @@ pub(crate) fn create(tx: &Tx, caller: &Caller, b: PortCreate) -> Result<Port, Fa
     let owner = b.device_owner.unwrap_or_default();
     let mac = pick_mac(tx, &network.id, b.mac_address.as_deref(), None)?;
     let fixed_ips = allocate(tx, &network, b.fixed_ips.as_deref(), &mac, None, &owner)?;
-    let secured = b.port_security_enabled.unwrap_or(network.port_security_enabled);
+    let secured = b
+        .port_security_enabled
+        .unwrap_or(network.port_security_enabled);
     let groups = match b.security_groups {
         Some(g) if !g.is_empty() && !secured => {
             return Err(Fault::invalid("PortSecurityAndIPRequiredForSecurityGroups", "Port security must be enabled and port must have an IP address in order to use security groups."))
@@ -210,7 +264,10 @@ pub(crate) fn create(tx: &Tx, caller: &Caller, b: PortCreate) -> Result<Port, Fa
     };
     let pairs = b.allowed_address_pairs.unwrap_or_default();
     if !pairs.is_empty() && !secured {
-        return Err(Fault::conflict("AddressPairAndPortSecurityRequired", "Port Security must be enabled in order to have allowed address pairs on a port."));
+        return Err(Fault::conflict(
+            "AddressPairAndPortSecurityRequired",
+            "Port Security must be enabled in order to have allowed address pairs on a port.",
+        ));
     }
     let host = b.binding_host_id.unwrap_or_default();
     let profile = b.binding_profile.unwrap_or_default();
@@ -254,8 +311,16 @@ pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: PortUpdate) -> Resul
         p.mac_address = pick_mac(tx, &p.network_id, Some(m), Some(id))?;
     }
     if let Some(req) = &b.fixed_ips {
-        let network = tx.get::<Network>(&p.network_id)?.ok_or_else(|| Fault::internal(format!("port {id} is on a missing network {}", p.network_id)))?;
-        let owner = b.device_owner.clone().unwrap_or_else(|| p.device_owner.clone());
+        let network = tx.get::<Network>(&p.network_id)?.ok_or_else(|| {
+            Fault::internal(format!(
+                "port {id} is on a missing network {}",
+                p.network_id
+            ))
+        })?;
+        let owner = b
+            .device_owner
+            .clone()
+            .unwrap_or_else(|| p.device_owner.clone());
         p.fixed_ips = allocate(tx, &network, Some(req), &p.mac_address, Some(id), &owner)?;
     }
     if let Some(v) = b.port_security_enabled {
@@ -274,7 +339,10 @@ pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: PortUpdate) -> Resul
         });
     }
     if !p.port_security_enabled && !p.allowed_address_pairs.is_empty() {
-        return Err(Fault::conflict("AddressPairAndPortSecurityRequired", "Port Security must be enabled in order to have allowed address pairs on a port."));
+        return Err(Fault::conflict(
+            "AddressPairAndPortSecurityRequired",
+            "Port Security must be enabled in order to have allowed address pairs on a port.",
+        ));
     }
     if let Some(v) = b.binding_host_id {
         p.binding_host_id = v;
@@ -317,7 +385,10 @@ pub(crate) fn delete(tx: &Tx, caller: &Caller, id: &str) -> Result<(), Fault> {
     ) {
         return Err(Fault::conflict(
             "ServicePortInUse",
-            format!("Port {id} cannot be deleted directly via the port API: has device owner {}.", p.device_owner),
+            format!(
+                "Port {id} cannot be deleted directly via the port API: has device owner {}.",
+                p.device_owner
+            ),
         ));
     }
     disassociate_fips(tx, id)?;

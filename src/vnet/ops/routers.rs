@@ -34,10 +34,21 @@ fn gateway_request(v: &Value) -> Result<Option<GatewayRequest>, Fault> {
 
 /// Sets (or with `None` clears) the router's gateway: a port on the
 /// external network owned by the router.
-fn set_gateway(tx: &Tx, caller: &Caller, r: &mut Router, req: Option<GatewayRequest>) -> Result<(), Fault> {
-    let old = router_ports(tx, &r.id)?.into_iter().find(|p| p.device_owner == GATEWAY);
+fn set_gateway(
+    tx: &Tx,
+    caller: &Caller,
+    r: &mut Router,
+    req: Option<GatewayRequest>,
+) -> Result<(), Fault> {
+    let old = router_ports(tx, &r.id)?
+        .into_iter()
+        .find(|p| p.device_owner == GATEWAY);
     let Some(req) = req else {
-        if tx.list::<FloatingIp>()?.iter().any(|f| f.router_id.as_deref() == Some(&r.id)) {
+        if tx
+            .list::<FloatingIp>()?
+            .iter()
+            .any(|f| f.router_id.as_deref() == Some(&r.id))
+        {
             return Err(Fault::conflict("RouterExternalGatewayInUseByFloatingIp", format!("Gateway cannot be updated for router {}, since a gateway to external network is required by one or more floating IPs.", r.id)));
         }
         if let Some(p) = old {
@@ -48,9 +59,17 @@ fn set_gateway(tx: &Tx, caller: &Caller, r: &mut Router, req: Option<GatewayRequ
     };
     let net: Network = fetch_network(tx, caller, &req.network_id)?;
     if !net.router_external {
-        return Err(Fault::invalid("BadRequest", format!("Bad router request: Network {} is not an external network.", net.id)));
+        return Err(Fault::invalid(
+            "BadRequest",
+            format!(
+                "Bad router request: Network {} is not an external network.",
+                net.id
+            ),
+        ));
     }
-    let keep = old.as_ref().filter(|p| p.network_id == net.id && req.external_fixed_ips.is_none());
+    let keep = old
+        .as_ref()
+        .filter(|p| p.network_id == net.id && req.external_fixed_ips.is_none());
     let port = match keep {
         Some(p) => p.clone(),
         None => {
@@ -110,9 +129,15 @@ fn check_extra_routes(tx: &Tx, r: &Router, routes: &[Route]) -> Result<(), Fault
     let subnets = tx.list::<Subnet>()?;
     let ports = router_ports(tx, &r.id)?;
     for route in routes {
-        let hop = route.nexthop.parse().map_err(|_| Fault::bad_request(format!("Invalid nexthop {}", route.nexthop)))?;
+        let hop = route
+            .nexthop
+            .parse()
+            .map_err(|_| Fault::bad_request(format!("Invalid nexthop {}", route.nexthop)))?;
         let reachable = ports.iter().flat_map(|p| p.fixed_ips.iter()).any(|f| {
-            subnets.iter().any(|s| s.id == f.subnet_id && contains(s, hop)) && f.ip_address != route.nexthop
+            subnets
+                .iter()
+                .any(|s| s.id == f.subnet_id && contains(s, hop))
+                && f.ip_address != route.nexthop
         });
         if !reachable {
             return Err(Fault::invalid("InvalidRoutes", format!("Invalid format for routes: {route:?}, the nexthop is not connected with router")));
@@ -155,10 +180,20 @@ pub(crate) fn delete(tx: &Tx, caller: &Caller, id: &str) -> Result<(), Fault> {
     let r: Router = fetch(tx, caller, id)?;
     let ports = router_ports(tx, &r.id)?;
     if ports.iter().any(|p| p.device_owner == IFACE) {
-        return Err(Fault::conflict("RouterInUse", format!("Router {id} still has ports")));
+        return Err(Fault::conflict(
+            "RouterInUse",
+            format!("Router {id} still has ports"),
+        ));
     }
-    if tx.list::<FloatingIp>()?.iter().any(|f| f.router_id.as_deref() == Some(id)) {
-        return Err(Fault::conflict("RouterInUse", format!("Router {id} still has floating IPs associated")));
+    if tx
+        .list::<FloatingIp>()?
+        .iter()
+        .any(|f| f.router_id.as_deref() == Some(id))
+    {
+        return Err(Fault::conflict(
+            "RouterInUse",
+            format!("Router {id} still has floating IPs associated"),
+        ));
     }
     for p in ports {
         tx.delete::<Port>(&p.id)?;
@@ -180,12 +215,23 @@ fn info(r: &Router, p: &Port, subnet: &str) -> InterfaceInfo {
 
 fn check_no_overlap(tx: &Tx, r: &Router, new: &[String]) -> Result<(), Fault> {
     let subnets = tx.list::<Subnet>()?;
-    let cidr = |id: &str| subnets.iter().find(|s| s.id == id).and_then(|s| s.cidr.parse::<IpNet>().ok());
-    for p in router_ports(tx, &r.id)?.iter().filter(|p| p.device_owner == IFACE) {
+    let cidr = |id: &str| {
+        subnets
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.cidr.parse::<IpNet>().ok())
+    };
+    for p in router_ports(tx, &r.id)?
+        .iter()
+        .filter(|p| p.device_owner == IFACE)
+    {
         for f in &p.fixed_ips {
             for n in new {
                 if &f.subnet_id == n {
-                    return Err(Fault::invalid("BadRequest", format!("Bad router request: Router already has a port on subnet {n}.")));
+                    return Err(Fault::invalid(
+                        "BadRequest",
+                        format!("Bad router request: Router already has a port on subnet {n}."),
+                    ));
                 }
                 if let (Some(a), Some(b)) = (cidr(&f.subnet_id), cidr(n)) {
                     if a.contains(&b.network()) || b.contains(&a.network()) {
@@ -199,11 +245,24 @@ fn check_no_overlap(tx: &Tx, r: &Router, new: &[String]) -> Result<(), Fault> {
 }
 
 /// `PUT /v2.0/routers/{id}/add_router_interface`.
-pub(crate) fn add_interface(tx: &Tx, caller: &Caller, id: &str, b: InterfaceRequest) -> Result<InterfaceInfo, Fault> {
+pub(crate) fn add_interface(
+    tx: &Tx,
+    caller: &Caller,
+    id: &str,
+    b: InterfaceRequest,
+) -> Result<InterfaceInfo, Fault> {
     let mut r: Router = fetch(tx, caller, id)?;
     let (port, subnet) = match (&b.subnet_id, &b.port_id) {
-        (Some(_), Some(_)) => return Err(Fault::bad_request("Bad router request: Cannot specify both subnet-id and port-id")),
-        (None, None) => return Err(Fault::bad_request("Bad router request: Either subnet_id or port_id must be specified")),
+        (Some(_), Some(_)) => {
+            return Err(Fault::bad_request(
+                "Bad router request: Cannot specify both subnet-id and port-id",
+            ))
+        }
+        (None, None) => {
+            return Err(Fault::bad_request(
+                "Bad router request: Either subnet_id or port_id must be specified",
+            ))
+        }
         (None, Some(pid)) => {
             let mut p: Port = fetch(tx, caller, pid)?;
             if !p.device_id.is_empty() || !p.device_owner.is_empty() {
@@ -212,7 +271,14 @@ pub(crate) fn add_interface(tx: &Tx, caller: &Caller, id: &str, b: InterfaceRequ
             if p.fixed_ips.is_empty() {
                 return Err(Fault::bad_request(format!("Bad router request: Router port must have at least one fixed IP; port {pid} has none")));
             }
-            check_no_overlap(tx, &r, &p.fixed_ips.iter().map(|f| f.subnet_id.clone()).collect::<Vec<_>>())?;
+            check_no_overlap(
+                tx,
+                &r,
+                &p.fixed_ips
+                    .iter()
+                    .map(|f| f.subnet_id.clone())
+                    .collect::<Vec<_>>(),
+            )?;
             p.device_id = r.id.clone();
             p.device_owner = IFACE.into();
             p.touch(&tx.now);
@@ -231,12 +297,18 @@ pub(crate) fn add_interface(tx: &Tx, caller: &Caller, id: &str, b: InterfaceRequ
                 project_id: Some(r.project_id.clone()),
                 device_id: Some(r.id.clone()),
                 device_owner: Some(IFACE.into()),
-                fixed_ips: Some(vec![FixedIpRequest { subnet_id: Some(s.id.clone()), ip_address: Some(gw) }]),
+                fixed_ips: Some(vec![FixedIpRequest {
+                    subnet_id: Some(s.id.clone()),
+                    ip_address: Some(gw),
+                }]),
                 security_groups: Some(Vec::new()),
                 port_security_enabled: Some(false),
                 ..Default::default()
             };
-            (ports::create(tx, &Caller::admin(&caller.project_id), body)?, s.id)
+            (
+                ports::create(tx, &Caller::admin(&caller.project_id), body)?,
+                s.id,
+            )
         }
     };
     r.touch(&tx.now);
@@ -245,24 +317,55 @@ pub(crate) fn add_interface(tx: &Tx, caller: &Caller, id: &str, b: InterfaceRequ
 }
 
 /// `PUT /v2.0/routers/{id}/remove_router_interface`.
-pub(crate) fn remove_interface(tx: &Tx, caller: &Caller, id: &str, b: InterfaceRequest) -> Result<InterfaceInfo, Fault> {
+pub(crate) fn remove_interface(
+    tx: &Tx,
+    caller: &Caller,
+    id: &str,
+    b: InterfaceRequest,
+) -> Result<InterfaceInfo, Fault> {
     let mut r: Router = fetch(tx, caller, id)?;
-    let ifaces: Vec<Port> = router_ports(tx, id)?.into_iter().filter(|p| p.device_owner == IFACE).collect();
+    let ifaces: Vec<Port> = router_ports(tx, id)?
+        .into_iter()
+        .filter(|p| p.device_owner == IFACE)
+        .collect();
     let port = match (&b.port_id, &b.subnet_id) {
         (Some(pid), _) => ifaces.into_iter().find(|p| &p.id == pid).ok_or_else(|| {
-            Fault::not_found("RouterInterfaceNotFound", format!("Router {id} does not have an interface with id {pid}"))
+            Fault::not_found(
+                "RouterInterfaceNotFound",
+                format!("Router {id} does not have an interface with id {pid}"),
+            )
         })?,
-        (None, Some(sid)) => ifaces.into_iter().find(|p| p.fixed_ips.iter().any(|f| &f.subnet_id == sid)).ok_or_else(|| {
-            Fault::not_found("RouterInterfaceNotFoundForSubnet", format!("Router {id} has no interface on subnet {sid}"))
-        })?,
-        (None, None) => return Err(Fault::bad_request("Bad router request: Either subnet_id or port_id must be specified")),
+        (None, Some(sid)) => ifaces
+            .into_iter()
+            .find(|p| p.fixed_ips.iter().any(|f| &f.subnet_id == sid))
+            .ok_or_else(|| {
+                Fault::not_found(
+                    "RouterInterfaceNotFoundForSubnet",
+                    format!("Router {id} has no interface on subnet {sid}"),
+                )
+            })?,
+        (None, None) => {
+            return Err(Fault::bad_request(
+                "Bad router request: Either subnet_id or port_id must be specified",
+            ))
+        }
     };
-    if let Some(route) = r.routes.iter().find(|rt| port.fixed_ips.iter().any(|f| {
-        tx.get::<Subnet>(&f.subnet_id).ok().flatten().is_some_and(|s| rt.nexthop.parse().is_ok_and(|h| contains(&s, h)))
-    })) {
+    if let Some(route) = r.routes.iter().find(|rt| {
+        port.fixed_ips.iter().any(|f| {
+            tx.get::<Subnet>(&f.subnet_id)
+                .ok()
+                .flatten()
+                .is_some_and(|s| rt.nexthop.parse().is_ok_and(|h| contains(&s, h)))
+        })
+    }) {
         return Err(Fault::conflict("RouterInterfaceInUseByRoute", format!("Router interface for subnet on router {id} cannot be deleted, as it is required by one or more routes ({}).", route.destination)));
     }
-    let subnet = b.subnet_id.clone().unwrap_or_else(|| port.fixed_ips.first().map(|f| f.subnet_id.clone()).unwrap_or_default());
+    let subnet = b.subnet_id.clone().unwrap_or_else(|| {
+        port.fixed_ips
+            .first()
+            .map(|f| f.subnet_id.clone())
+            .unwrap_or_default()
+    });
     ports::disassociate_fips(tx, &port.id)?;
     tx.delete::<Port>(&port.id)?;
     r.touch(&tx.now);

@@ -14,15 +14,13 @@ fn bad(msg: String) -> Fault {
     Fault::invalid("InvalidInput", msg)
 }
 
-fn check_v6_modes(
-    ip_version: u8,
-    addr: &Option<String>,
-    ra: &Option<String>,
-) -> Result<(), Fault> {
+fn check_v6_modes(ip_version: u8, addr: &Option<String>, ra: &Option<String>) -> Result<(), Fault> {
     for (what, v) in [("ipv6_address_mode", addr), ("ipv6_ra_mode", ra)] {
         let Some(v) = v else { continue };
         if ip_version != 6 {
-            return Err(bad(format!("Invalid input for operation: {what} is not valid when ip_version is 4.")));
+            return Err(bad(format!(
+                "Invalid input for operation: {what} is not valid when ip_version is 4."
+            )));
         }
         match v.as_str() {
             "slaac" => {}
@@ -51,8 +49,13 @@ fn check_v6_modes(
 fn check_gateway(net: &IpNet, g: &str) -> Result<IpAddr, Fault> {
     let ip = parse_ip(g, "gateway_ip")?;
     let v4_bcast = matches!(net, IpNet::V4(_)) && net.prefix_len() < 31 && ip == net.broadcast();
-    if !net.contains(&ip) || (ip == net.network() && net.prefix_len() < net.max_prefix_len() - 1) || v4_bcast {
-        return Err(bad(format!("Invalid input for operation: Gateway IP {g} is not a usable address of subnet {net}.")));
+    if !net.contains(&ip)
+        || (ip == net.network() && net.prefix_len() < net.max_prefix_len() - 1)
+        || v4_bcast
+    {
+        return Err(bad(format!(
+            "Invalid input for operation: Gateway IP {g} is not a usable address of subnet {net}."
+        )));
     }
     Ok(ip)
 }
@@ -61,7 +64,9 @@ fn check_dns(list: &[String]) -> Result<(), Fault> {
     for (i, d) in list.iter().enumerate() {
         parse_ip(d, "dns_nameservers")?;
         if list[..i].contains(d) {
-            return Err(bad(format!("Invalid input for dns_nameservers. Reason: Duplicate nameserver '{d}'.")));
+            return Err(bad(format!(
+                "Invalid input for dns_nameservers. Reason: Duplicate nameserver '{d}'."
+            )));
         }
     }
     Ok(())
@@ -73,7 +78,10 @@ pub(crate) fn check_routes(routes: &[Route], what: &str) -> Result<(), Fault> {
         parse_cidr(&r.destination, what)?;
         parse_ip(&r.nexthop, what)?;
         if routes[..i].contains(r) {
-            return Err(bad(format!("Invalid input for {what}. Reason: Duplicate route '{}'.", r.destination)));
+            return Err(bad(format!(
+                "Invalid input for {what}. Reason: Duplicate route '{}'.",
+                r.destination
+            )));
         }
     }
     Ok(())
@@ -81,7 +89,10 @@ pub(crate) fn check_routes(routes: &[Route], what: &str) -> Result<(), Fault> {
 
 fn parse_net(b: &SubnetCreate) -> Result<IpNet, Fault> {
     if b.ip_version != 4 && b.ip_version != 6 {
-        return Err(bad(format!("Invalid input for ip_version. Reason: {} is not in [4, 6].", b.ip_version)));
+        return Err(bad(format!(
+            "Invalid input for ip_version. Reason: {} is not in [4, 6].",
+            b.ip_version
+        )));
     }
     let net = parse_cidr(&b.cidr, "cidr")?;
     let v = if matches!(net, IpNet::V4(_)) { 4 } else { 6 };
@@ -92,7 +103,10 @@ fn parse_net(b: &SubnetCreate) -> Result<IpNet, Fault> {
         )));
     }
     if v == 4 && net.prefix_len() > 30 || v == 6 && net.prefix_len() > 126 {
-        return Err(bad(format!("Invalid input for cidr. Reason: {} has too few addresses for a subnet.", b.cidr)));
+        return Err(bad(format!(
+            "Invalid input for cidr. Reason: {} has too few addresses for a subnet.",
+            b.cidr
+        )));
     }
     Ok(net)
 }
@@ -103,9 +117,16 @@ pub(crate) fn create(tx: &Tx, caller: &Caller, b: SubnetCreate) -> Result<Subnet
     let mut network: Network = fetch_network(tx, caller, &b.network_id)?;
     must_own(caller, &network)?;
     let net = parse_net(&b)?;
-    let (addr_mode, ra_mode) = (b.ipv6_address_mode.clone().flatten(), b.ipv6_ra_mode.clone().flatten());
+    let (addr_mode, ra_mode) = (
+        b.ipv6_address_mode.clone().flatten(),
+        b.ipv6_ra_mode.clone().flatten(),
+    );
     check_v6_modes(b.ip_version, &addr_mode, &ra_mode)?;
-    for other in tx.list::<Subnet>()?.iter().filter(|s| s.network_id == network.id) {
+    for other in tx
+        .list::<Subnet>()?
+        .iter()
+        .filter(|s| s.network_id == network.id)
+    {
         let o: IpNet = parse_cidr(&other.cidr, "cidr")?;
         if o.contains(&net.network()) || net.contains(&o.network()) {
             return Err(bad(format!(
@@ -173,7 +194,11 @@ pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: SubnetUpdate) -> Res
     if let Some(p) = &b.allocation_pools {
         s.allocation_pools = p.clone();
     }
-    let gateway = s.gateway_ip.as_deref().map(|g| parse_ip(g, "gateway_ip")).transpose()?;
+    let gateway = s
+        .gateway_ip
+        .as_deref()
+        .map(|g| parse_ip(g, "gateway_ip"))
+        .transpose()?;
     if b.gateway_ip.is_some() || b.allocation_pools.is_some() {
         check_pools(&net, &s.allocation_pools, gateway)?;
     }
