@@ -13,25 +13,45 @@ use crate::vnet::store::{Snapshot, Store};
 /// its kernel object exists, `DOWN` otherwise).
 pub(crate) type PortStatuses = Vec<(String, String)>;
 
-/// Makes the kernel match `snap`. PLACEHOLDER until the kernel side
-/// (`vnet::realize`) is wired in here: it touches no kernel object, keeps
-/// every port `DOWN`, except that it reports the ports nlab's own routers
-/// hold (`network:router_interface`, `network:router_gateway`) `ACTIVE`,
-/// as Neutron's L3 agent would once it plugged them (clients such as
-/// Tempest wait for that before they remove an interface).
+/// Makes the kernel match `snap` (through [`crate::vnet::realize`], which
+/// takes an empty world's lab down) and says what each port now is. The
+/// ports nlab's own routers hold (`network:router_interface`,
+/// `network:router_gateway`) are `ACTIVE` once the pass built them, as
+/// Neutron's L3 agent reports them (clients such as Tempest wait for that
+/// before they remove an interface).
 pub(crate) fn realize(snap: &Snapshot, lab: &str) -> Result<PortStatuses, String> {
-    let _ = lab;
-    Ok(snap
+    let (world, warnings) = crate::vnet::world::from_snapshot(snap);
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    let report = crate::vnet::realize::apply(&world, lab).map_err(|e| e.to_string())?;
+    for w in &report.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut out: PortStatuses = report
         .ports
         .iter()
-        .filter(|p| {
-            matches!(
-                p.device_owner.as_str(),
-                "network:router_interface" | "network:router_gateway"
-            )
-        })
-        .map(|p| (p.id.clone(), "ACTIVE".to_string()))
-        .collect())
+        .map(|(id, s)| (id.clone(), status_word(*s).to_string()))
+        .collect();
+    out.extend(
+        snap.ports
+            .iter()
+            .filter(|p| {
+                matches!(
+                    p.device_owner.as_str(),
+                    "network:router_interface" | "network:router_gateway"
+                )
+            })
+            .map(|p| (p.id.clone(), "ACTIVE".to_string())),
+    );
+    Ok(out)
+}
+
+fn status_word(s: crate::vnet::realize::PortStatus) -> &'static str {
+    match s {
+        crate::vnet::realize::PortStatus::Active => "ACTIVE",
+        crate::vnet::realize::PortStatus::Down => "DOWN",
+    }
 }
 
 /// The handle the API wakes the reconciler through.

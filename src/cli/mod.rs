@@ -44,6 +44,7 @@ mod run;
 mod serve;
 mod show;
 mod supervise;
+mod trace;
 mod vms;
 mod vnet;
 mod wiring;
@@ -330,12 +331,18 @@ pub enum Command {
     /// Capture packets on lab interfaces: pcapng Wireshark and tcpdump
     /// read (one interface per NODE:IFACE), or a line per packet.
     Capture(capture::CaptureArgs),
-    #[command(flatten)]
-    Vnet(vnet::VnetCommand),
+    /// Follow a packet from a virtual-network port (`nlab serve`): which
+    /// security-group rule lets it out, which route and router carry it,
+    /// which NAT rewrites it and which rule lets it in or drops it, from
+    /// the model as last applied; then a real probe packet (TCP connect,
+    /// UDP datagram or ICMP echo) from the port's namespace confirms it.
+    Trace(trace::TraceArgs),
     /// Serve the Neutron-compatible virtual-network API (networks,
     /// subnets, ports, routers, floating IPs, security groups) with a
     /// Keystone v3 token endpoint; see README "Virtual networks: nlab serve".
     Serve(serve::ServeArgs),
+    #[command(flatten)]
+    Vnet(vnet::VnetCommand),
 }
 
 #[derive(Args, Debug)]
@@ -513,7 +520,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Features { json } => link::features(json),
         Command::Capture(a) => capture::capture(a),
         Command::Leases { lab, json } => leases::leases(&lab, json),
-        Command::Vnet(c) => vnet::dispatch(c),
+        Command::Trace(a) => trace::run(a),
         Command::Serve(a) => serve::serve(a),
+        Command::Vnet(c) => vnet::dispatch(c),
     }
 }

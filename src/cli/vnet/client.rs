@@ -25,6 +25,22 @@ pub struct Endpoint {
     /// server's `/v3/auth/tokens`.
     #[arg(long, global = true, env = "OS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The server's users file: root on the server's host acts as the
+    /// admin through its `admin_token` when no other credential is given.
+    #[arg(
+        long,
+        global = true,
+        env = "NLAB_VNET_USERS",
+        default_value = "/etc/nlab/vnet-users.yaml"
+    )]
+    pub users: std::path::PathBuf,
+}
+
+/// The `admin_token` of a users file this user may read.
+fn users_file_token(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_saphyr::from_str(&text).ok()?;
+    v["admin_token"].as_str().map(str::to_string)
 }
 
 pub struct Client {
@@ -53,7 +69,10 @@ impl Client {
         let agent = agent();
         let token = match &ep.token {
             Some(t) => t.clone(),
-            None => password_token(&agent, &base)?,
+            None => match users_file_token(&ep.users) {
+                Some(t) if std::env::var_os("OS_USERNAME").is_none() => t,
+                _ => password_token(&agent, &base)?,
+            },
         };
         Ok(Client { base, token, agent })
     }
@@ -124,9 +143,9 @@ fn password_token(agent: &ureq::Agent, base: &str) -> Result<String> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let (Some(user), Some(password)) = (var("OS_USERNAME"), var("OS_PASSWORD")) else {
         return Err(BadInput(
-            "no credentials: pass --token (or OS_TOKEN; the server's admin_token is in its \
-             users file, see `nlab serve --help`), or set OS_USERNAME, OS_PASSWORD and \
-             OS_PROJECT_NAME"
+            "no credentials: pass --token (or OS_TOKEN), set OS_USERNAME, OS_PASSWORD and \
+             OS_PROJECT_NAME, or run as root beside the server (its users file, --users, \
+             holds the admin_token)"
                 .into(),
         )
         .into());

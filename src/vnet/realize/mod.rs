@@ -8,6 +8,7 @@
 
 pub mod desired;
 pub mod names;
+pub mod record;
 pub mod sg;
 pub mod topology;
 
@@ -130,6 +131,9 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
         None => serde_json::json!({"nftables": []}),
     };
     let tables_applied = crate::lab::sg::apply_tables(lab, &wanted, build)?;
+    // What `nlab trace` reads: the model the kernel now matches.
+    record::save(d, lab)
+        .map_err(|e| crate::lab::Error::io(format!("recording the world of lab {lab}"), e))?;
     let tables_time = start.elapsed();
     let start = Instant::now();
     let ports = statuses(d, lab, &names)?;
