@@ -562,6 +562,33 @@ fn kill_9_during_a_burst_of_creates_loses_nothing_acknowledged() {
         nets.len() <= acked.len() + 4,
         "at most one unacknowledged create per worker"
     );
+    // As root the restarted server converged the kernel before it
+    // listened: one bridge namespace per stored network, none more.
+    if nix_root() {
+        let prefix = format!("nlab-{}-net-", s.lab());
+        let pinned: Vec<String> = std::fs::read_dir("/run/netns")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(&prefix))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(pinned.len(), nets.len(), "{pinned:?}");
+        for id in &have {
+            let short = format!("{prefix}{}", &id.replace('-', "")[..8]);
+            assert!(
+                pinned.iter().any(|p| p.starts_with(&short)),
+                "network {id} has no namespace after the restart: {pinned:?}"
+            );
+        }
+    }
+}
+
+fn nix_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 #[test]

@@ -17,6 +17,8 @@ pub struct Server {
     pub base: String,
     pub dir: tempfile::TempDir,
     agent: ureq::Agent,
+    /// Its lab, taken down on drop (`None` after `kill9`).
+    lab: Option<String>,
 }
 
 fn users(dir: &std::path::Path) -> PathBuf {
@@ -45,8 +47,11 @@ impl Server {
 
     /// A server on the database and users file of `dir`.
     pub fn start_in(dir: tempfile::TempDir) -> Server {
+        // A lab of its own per database (the reconciler builds it when
+        // run as root), the same again when a test restarts on `dir`.
+        let lab = lab_for(dir.path());
         let mut child = Command::new(env!("CARGO_BIN_EXE_nlab"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--lab", "apitest"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--lab", &lab])
             .arg("--db")
             .arg(dir.path().join("vnet.db"))
             .arg("--users")
@@ -75,11 +80,19 @@ impl Server {
             base,
             dir,
             agent,
+            lab: Some(lab),
         }
+    }
+
+    /// The lab the server builds its networks in.
+    pub fn lab(&self) -> String {
+        lab_for(self.dir.path())
     }
 
     /// Kills the server with SIGKILL and hands back its directory.
     pub fn kill9(mut self) -> tempfile::TempDir {
+        // Its lab stays for the server that starts again on `dir`.
+        self.lab = None;
         let _ = self.child.kill();
         let _ = self.child.wait();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -146,7 +159,23 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(lab) = &self.lab {
+            let _ = Command::new(env!("CARGO_BIN_EXE_nlab"))
+                .args(["down", lab])
+                .output();
+        }
     }
+}
+
+/// The lab of the server on database directory `dir`: `va` and the
+/// directory's random name, lowercased.
+fn lab_for(dir: &std::path::Path) -> String {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let tail: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("va{}", &tail[tail.len().saturating_sub(8)..])
 }
 
 /// The `NeutronError.type` of an error answer.
