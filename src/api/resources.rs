@@ -47,19 +47,30 @@ pub(crate) trait ApiResource: Resource + ToSchema + Send + Sync + 'static {
     }
 }
 
-impl ApiResource for Network {
-    type Create = NetworkCreate;
-    type Update = NetworkUpdate;
-    const PATH: &'static str = "networks";
-    fn create(tx: &Tx, c: &Caller, b: NetworkCreate) -> Result<Self, Fault> {
-        networks::create(tx, c, b)
-    }
-    fn update(tx: &Tx, c: &Caller, id: &str, b: NetworkUpdate) -> Result<Self, Fault> {
-        networks::update(tx, c, id, b)
-    }
-    fn delete(tx: &Tx, c: &Caller, id: &str) -> Result<(), Fault> {
-        networks::delete(tx, c, id)
-    }
+/// The `ApiResource` of a collection whose create, update and delete are
+/// `MODULE::{create, update, delete}`; further items (a `show` or
+/// `visible` of its own) go after the `;`.
+macro_rules! resource_ops {
+    ($ty:ty, $create:ty, $update:ty, $path:literal, $module:ident $(; $($extra:tt)*)?) => {
+        impl ApiResource for $ty {
+            type Create = $create;
+            type Update = $update;
+            const PATH: &'static str = $path;
+            fn create(tx: &Tx, c: &Caller, b: $create) -> Result<Self, Fault> {
+                $module::create(tx, c, b)
+            }
+            fn update(tx: &Tx, c: &Caller, id: &str, b: $update) -> Result<Self, Fault> {
+                $module::update(tx, c, id, b)
+            }
+            fn delete(tx: &Tx, c: &Caller, id: &str) -> Result<(), Fault> {
+                $module::delete(tx, c, id)
+            }
+            $($($extra)*)?
+        }
+    };
+}
+
+resource_ops!(Network, NetworkCreate, NetworkUpdate, "networks", networks;
     fn show(tx: &Tx, c: &Caller, id: &str) -> Result<Self, Fault> {
         ops::fetch_network(tx, c, id)
     }
@@ -69,21 +80,9 @@ impl ApiResource for Network {
             .filter(|n| ops::network_visible(c, n))
             .collect())
     }
-}
+);
 
-impl ApiResource for Subnet {
-    type Create = SubnetCreate;
-    type Update = SubnetUpdate;
-    const PATH: &'static str = "subnets";
-    fn create(tx: &Tx, c: &Caller, b: SubnetCreate) -> Result<Self, Fault> {
-        subnets::create(tx, c, b)
-    }
-    fn update(tx: &Tx, c: &Caller, id: &str, b: SubnetUpdate) -> Result<Self, Fault> {
-        subnets::update(tx, c, id, b)
-    }
-    fn delete(tx: &Tx, c: &Caller, id: &str) -> Result<(), Fault> {
-        subnets::delete(tx, c, id)
-    }
+resource_ops!(Subnet, SubnetCreate, SubnetUpdate, "subnets", subnets;
     fn show(tx: &Tx, c: &Caller, id: &str) -> Result<Self, Fault> {
         fetch_subnet(tx, c, id)
     }
@@ -94,66 +93,21 @@ impl ApiResource for Subnet {
             .filter(|s| ops::subnet_visible(c, s, nets.iter().find(|n| n.id == s.network_id)))
             .collect())
     }
-}
+);
 
-impl ApiResource for Port {
-    type Create = PortCreate;
-    type Update = PortUpdate;
-    const PATH: &'static str = "ports";
-    fn create(tx: &Tx, c: &Caller, b: PortCreate) -> Result<Self, Fault> {
-        ports::create(tx, c, b)
-    }
-    fn update(tx: &Tx, c: &Caller, id: &str, b: PortUpdate) -> Result<Self, Fault> {
-        ports::update(tx, c, id, b)
-    }
-    fn delete(tx: &Tx, c: &Caller, id: &str) -> Result<(), Fault> {
-        ports::delete(tx, c, id)
-    }
-}
+resource_ops!(Port, PortCreate, PortUpdate, "ports", ports);
 
-impl ApiResource for Router {
-    type Create = RouterCreate;
-    type Update = RouterUpdate;
-    const PATH: &'static str = "routers";
-    fn create(tx: &Tx, c: &Caller, b: RouterCreate) -> Result<Self, Fault> {
-        routers::create(tx, c, b)
-    }
-    fn update(tx: &Tx, c: &Caller, id: &str, b: RouterUpdate) -> Result<Self, Fault> {
-        routers::update(tx, c, id, b)
-    }
-    fn delete(tx: &Tx, c: &Caller, id: &str) -> Result<(), Fault> {
-        routers::delete(tx, c, id)
-    }
-}
+resource_ops!(Router, RouterCreate, RouterUpdate, "routers", routers);
 
-impl ApiResource for FloatingIp {
-    type Create = FloatingIpCreate;
-    type Update = FloatingIpUpdate;
-    const PATH: &'static str = "floatingips";
-    fn create(tx: &Tx, c: &Caller, b: FloatingIpCreate) -> Result<Self, Fault> {
-        fips::create(tx, c, b)
-    }
-    fn update(tx: &Tx, c: &Caller, id: &str, b: FloatingIpUpdate) -> Result<Self, Fault> {
-        fips::update(tx, c, id, b)
-    }
-    fn delete(tx: &Tx, c: &Caller, id: &str) -> Result<(), Fault> {
-        fips::delete(tx, c, id)
-    }
-}
+resource_ops!(
+    FloatingIp,
+    FloatingIpCreate,
+    FloatingIpUpdate,
+    "floatingips",
+    fips
+);
 
-impl ApiResource for SecurityGroup {
-    type Create = SecurityGroupCreate;
-    type Update = SecurityGroupUpdate;
-    const PATH: &'static str = "security-groups";
-    fn create(tx: &Tx, c: &Caller, b: SecurityGroupCreate) -> Result<Self, Fault> {
-        secgroups::create(tx, c, b)
-    }
-    fn update(tx: &Tx, c: &Caller, id: &str, b: SecurityGroupUpdate) -> Result<Self, Fault> {
-        secgroups::update(tx, c, id, b)
-    }
-    fn delete(tx: &Tx, c: &Caller, id: &str) -> Result<(), Fault> {
-        secgroups::delete(tx, c, id)
-    }
+resource_ops!(SecurityGroup, SecurityGroupCreate, SecurityGroupUpdate, "security-groups", secgroups;
     fn show(tx: &Tx, c: &Caller, id: &str) -> Result<Self, Fault> {
         secgroups::with_rules(tx, fetch(tx, c, id)?)
     }
@@ -163,7 +117,7 @@ impl ApiResource for SecurityGroup {
             .map(|g| secgroups::with_rules(tx, g))
             .collect()
     }
-}
+);
 
 impl ApiResource for SecurityGroupRule {
     type Create = SecurityGroupRuleCreate;

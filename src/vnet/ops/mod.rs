@@ -2,6 +2,16 @@
 //! transaction ([`crate::vnet::store::Tx`]), validates everything before
 //! it writes, and fails with a [`Fault`] shaped like Neutron's errors.
 
+/// Copies each named field an update body has (`Some`) onto the resource,
+/// as a PUT does for fields that need no check.
+macro_rules! set_present {
+    ($to:expr, $from:expr, $($field:ident),+ $(,)?) => {
+        $(if let Some(v) = $from.$field {
+            $to.$field = v;
+        })+
+    };
+}
+
 pub(crate) mod addr;
 pub(crate) mod fips;
 pub(crate) mod networks;

@@ -68,27 +68,11 @@ pub(crate) fn update(
             ));
         }
     }
-    if let Some(v) = b.name {
-        n.name = v;
-    }
-    if let Some(v) = b.description {
-        n.description = v;
-    }
-    if let Some(v) = b.admin_state_up {
-        n.admin_state_up = v;
-    }
-    if let Some(v) = b.shared {
-        n.shared = v;
-    }
+    set_present!(n, b, name, description, admin_state_up, shared);
     if let Some(v) = b.mtu {
         n.mtu = check_mtu(v)?;
     }
-    if let Some(v) = b.router_external {
-        n.router_external = v;
-    }
-    if let Some(v) = b.port_security_enabled {
-        n.port_security_enabled = v;
-    }
+    set_present!(n, b, router_external, port_security_enabled);
     n.touch(&tx.now);
     tx.put(&n)?;
     Ok(n)

@@ -336,31 +336,17 @@ pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: PortUpdate) -> Resul
             "Port Security must be enabled in order to have allowed address pairs on a port.",
         ));
     }
-    if let Some(v) = b.binding_host_id {
-        p.binding_host_id = v;
-    }
-    if let Some(v) = b.binding_profile {
-        p.binding_profile = v;
-    }
-    if let Some(v) = b.binding_vnic_type {
-        p.binding_vnic_type = v;
-    }
+    set_present!(p, b, binding_host_id, binding_profile, binding_vnic_type);
     p.binding_vif_type = vif_type(&p.binding_host_id, &p.binding_profile);
-    if let Some(v) = b.name {
-        p.name = v;
-    }
-    if let Some(v) = b.description {
-        p.description = v;
-    }
-    if let Some(v) = b.admin_state_up {
-        p.admin_state_up = v;
-    }
-    if let Some(v) = b.device_id {
-        p.device_id = v;
-    }
-    if let Some(v) = b.device_owner {
-        p.device_owner = v;
-    }
+    set_present!(
+        p,
+        b,
+        name,
+        description,
+        admin_state_up,
+        device_id,
+        device_owner
+    );
     p.touch(&tx.now);
     tx.put(&p)?;
     Ok(p)

@@ -161,15 +161,7 @@ pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: RouterUpdate) -> Res
         check_extra_routes(tx, &r, &routes)?;
         r.routes = routes;
     }
-    if let Some(v) = b.name {
-        r.name = v;
-    }
-    if let Some(v) = b.description {
-        r.description = v;
-    }
-    if let Some(v) = b.admin_state_up {
-        r.admin_state_up = v;
-    }
+    set_present!(r, b, name, description, admin_state_up);
     r.touch(&tx.now);
     tx.put(&r)?;
     Ok(r)

@@ -210,15 +210,7 @@ pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: SubnetUpdate) -> Res
         check_routes(&r, "host_routes")?;
         s.host_routes = r;
     }
-    if let Some(v) = b.enable_dhcp {
-        s.enable_dhcp = v;
-    }
-    if let Some(v) = b.name {
-        s.name = v;
-    }
-    if let Some(v) = b.description {
-        s.description = v;
-    }
+    set_present!(s, b, enable_dhcp, name, description);
     s.touch(&tx.now);
     tx.put(&s)?;
     Ok(s)
