@@ -31,6 +31,7 @@ pub mod neigh;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod nft_expr;
 pub mod nsid;
 pub mod nsscan;
 pub mod packet;

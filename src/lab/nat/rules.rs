@@ -6,6 +6,7 @@
 
 mod cone;
 
+use crate::kernel::nft_expr::{ct, eq, field, meta, ne};
 use crate::topo::nat::{Behaviour, Dependence, Proto};
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
@@ -33,22 +34,6 @@ pub struct NatRules {
     /// Addresses of the hosts behind the NAT that its mappings may lead
     /// to (for filtering looser than address-and-port-dependent).
     pub inner: Vec<Ipv4Addr>,
-}
-
-fn eq(left: Value, right: Value) -> Value {
-    json!({"match": {"op": "==", "left": left, "right": right}})
-}
-fn ne(left: Value, right: Value) -> Value {
-    json!({"match": {"op": "!=", "left": left, "right": right}})
-}
-fn meta(key: &str) -> Value {
-    json!({"meta": {"key": key}})
-}
-fn field(proto: &str, f: &str) -> Value {
-    json!({"payload": {"protocol": proto, "field": f}})
-}
-fn ct(key: &str) -> Value {
-    json!({"ct": {"key": key}})
 }
 
 /// Builds batches for one table in one namespace.

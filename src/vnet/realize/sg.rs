@@ -16,6 +16,7 @@
 //! a batch that only removes them.
 
 use super::desired::{Direction, Port, SgRule};
+use crate::kernel::nft_expr::{eq, field, meta, ne};
 use crate::topo::IpNet;
 use serde_json::{json, Value};
 
@@ -26,18 +27,6 @@ pub const TABLE: &str = "nlab-sg";
 /// so tables applied by an older nlab are replaced.
 pub const VERSION: u32 = 1;
 
-fn eq(left: Value, right: Value) -> Value {
-    json!({"match": {"op": "==", "left": left, "right": right}})
-}
-fn ne(left: Value, right: Value) -> Value {
-    json!({"match": {"op": "!=", "left": left, "right": right}})
-}
-fn meta(key: &str) -> Value {
-    json!({"meta": {"key": key}})
-}
-fn field(proto: &str, f: &str) -> Value {
-    json!({"payload": {"protocol": proto, "field": f}})
-}
 fn addr(n: &IpNet) -> Value {
     if n.prefix == n.max_prefix() {
         json!(n.addr.to_string())
