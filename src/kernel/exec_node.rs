@@ -215,6 +215,11 @@ unsafe fn fork_into_pid_ns() -> io::Result<()> {
             Ok(())
         }
         child => {
+            // This process only waits: it must hold none of the spawner's
+            // descriptors (its exec-error pipe, which would keep `spawn`
+            // waiting until the program ended, or the ends of pipes whose
+            // close tells the spawner that the program is gone).
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
             GRANDCHILD.store(child, Ordering::Relaxed);
             for sig in [
                 libc::SIGTERM,
