@@ -430,11 +430,11 @@ pub struct UpArgs {
     /// switch, no `eth0` on the nodes, no root-namespace end).
     #[arg(long)]
     pub no_mgmt: bool,
-    /// `image:` nodes: `runtime` starts their containers (an image not
-    /// in podman's or docker's local store is an error); `namespace` runs
-    /// the nodes whose image is not there as plain namespace nodes, with
-    /// one warning.
-    #[arg(long, value_name = "MODE", default_value = "runtime", value_parser = ["runtime", "namespace"], hide_possible_values = true)]
+    /// `image:` nodes: `runtime` (the default) starts their containers (an
+    /// image not in podman's or docker's local store is an error);
+    /// `namespace` runs the nodes whose image is not there as plain
+    /// namespace nodes, with one warning.
+    #[arg(long, value_name = "MODE", default_value = "runtime", value_parser = ["runtime", "namespace"], hide_possible_values = true, hide_default_value = true)]
     pub images: String,
     /// Mininet's --arp: every host gets a permanent neighbour (ARP) entry
     /// for every other host it reaches directly, so no ARP request is

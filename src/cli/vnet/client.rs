@@ -12,26 +12,32 @@ use std::time::Duration;
 /// variables OpenStack's own clients read.
 #[derive(Args, Debug, Clone)]
 pub struct Endpoint {
-    /// The `nlab serve` to talk to.
+    /// The `nlab serve` to talk to (env NLAB_VNET_URL; default
+    /// http://127.0.0.1:9696).
     #[arg(
         long,
         global = true,
         env = "NLAB_VNET_URL",
-        default_value = "http://127.0.0.1:9696"
+        default_value = "http://127.0.0.1:9696",
+        hide_env = true,
+        hide_default_value = true
     )]
     pub url: String,
-    /// A token (Keystone's, or the server's `admin_token`). Without one,
-    /// `OS_USERNAME`/`OS_PASSWORD`/`OS_PROJECT_NAME` get one from the
-    /// server's `/v3/auth/tokens`.
-    #[arg(long, global = true, env = "OS_TOKEN", hide_env_values = true)]
+    /// A token (Keystone's, or the server's `admin_token`; env OS_TOKEN).
+    /// Without one, `OS_USERNAME`/`OS_PASSWORD`/`OS_PROJECT_NAME` get one
+    /// from the server's `/v3/auth/tokens`.
+    #[arg(long, global = true, env = "OS_TOKEN", hide_env = true)]
     pub token: Option<String>,
     /// The server's users file: root on the server's host acts as the
-    /// admin through its `admin_token` when no other credential is given.
+    /// admin through its `admin_token` when no other credential is given
+    /// (env NLAB_VNET_USERS; default /etc/nlab/vnet-users.yaml).
     #[arg(
         long,
         global = true,
         env = "NLAB_VNET_USERS",
-        default_value = "/etc/nlab/vnet-users.yaml"
+        default_value = "/etc/nlab/vnet-users.yaml",
+        hide_env = true,
+        hide_default_value = true
     )]
     pub users: std::path::PathBuf,
 }

@@ -246,7 +246,7 @@ pub enum RouterCmd {
         /// Its name.
         name: String,
         /// The external network for its gateway (name or ID).
-        #[arg(long)]
+        #[arg(long, value_name = "NET")]
         external_network: Option<String>,
         /// Keep source addresses on the gateway (no SNAT).
         #[arg(long)]
@@ -257,14 +257,21 @@ pub enum RouterCmd {
     },
     /// Give the router an interface on a subnet (at the subnet's gateway).
     AddInterface {
+        /// The router (name or ID).
         router: String,
         /// The subnet (name or ID).
         subnet: String,
     },
     /// Remove the router's interface on a subnet.
-    RemoveInterface { router: String, subnet: String },
+    RemoveInterface {
+        /// The router (name or ID).
+        router: String,
+        /// The subnet (name or ID).
+        subnet: String,
+    },
     /// Set the router's external gateway.
     SetGateway {
+        /// The router (name or ID).
         router: String,
         /// The external network (name or ID).
         network: String,
@@ -273,9 +280,13 @@ pub enum RouterCmd {
         no_snat: bool,
     },
     /// Remove the router's external gateway.
-    ClearGateway { router: String },
+    ClearGateway {
+        /// The router (name or ID).
+        router: String,
+    },
     /// Add a static route (extraroute).
     AddRoute {
+        /// The router (name or ID).
         router: String,
         /// DESTINATION=NEXTHOP, e.g. 192.168.9.0/24=10.0.0.254.
         route: String,
@@ -308,7 +319,10 @@ pub enum FipCmd {
         port: String,
     },
     /// Unmap the floating IP.
-    Disassociate { fip: String },
+    Disassociate {
+        /// The floating IP (address or ID).
+        fip: String,
+    },
     #[command(flatten)]
     Common(Common),
 }
@@ -317,7 +331,9 @@ pub enum FipCmd {
 pub enum SgCmd {
     /// Create a security group (it starts with Neutron's egress rules).
     Create {
+        /// Its name.
         name: String,
+        /// Free text.
         #[arg(long)]
         description: Option<String>,
         /// Print the result (or the error) as JSON on stdout.
@@ -327,7 +343,10 @@ pub enum SgCmd {
     /// Add a rule: what may come in (`--ingress`, default) or go out.
     RuleAdd(RuleAdd),
     /// Delete a rule by ID.
-    RuleDelete { rule: String },
+    RuleDelete {
+        /// The rule's ID (see `nlab sg show GROUP`).
+        rule: String,
+    },
     #[command(flatten)]
     Common(Common),
 }
