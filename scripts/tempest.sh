@@ -40,6 +40,9 @@ chmod 0700 "$WORK"
 SERVER=
 cleanup() {
   if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
+  # The server built what Tempest left (its public network) in lab
+  # `tempest`: that lab goes with the run (when run as root).
+  "$ROOT/target/debug/nlab" down tempest >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
