@@ -55,12 +55,6 @@ pub struct Client {
     agent: ureq::Agent,
 }
 
-/// One HTTP answer: status and decoded body (`Null` when empty).
-struct Answer {
-    status: u16,
-    body: Value,
-}
-
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -83,7 +77,7 @@ impl Client {
         Ok(Client { base, token, agent })
     }
 
-    fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Answer> {
+    fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}{}", self.base, path);
         let unreachable = || {
             format!(
@@ -125,22 +119,20 @@ impl Client {
         if status >= 400 {
             return Err(neutron_error(method, path, status, &body));
         }
-        Ok(Answer { status, body })
+        Ok(body)
     }
 
     pub fn get(&self, path: &str) -> Result<Value> {
-        Ok(self.send("GET", path, None)?.body)
+        self.send("GET", path, None)
     }
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        Ok(self.send("POST", path, Some(body))?.body)
+        self.send("POST", path, Some(body))
     }
     pub fn put(&self, path: &str, body: &Value) -> Result<Value> {
-        Ok(self.send("PUT", path, Some(body))?.body)
+        self.send("PUT", path, Some(body))
     }
     pub fn delete(&self, path: &str) -> Result<()> {
-        let a = self.send("DELETE", path, None)?;
-        debug_assert!(a.status < 400);
-        Ok(())
+        self.send("DELETE", path, None).map(drop)
     }
 }
 

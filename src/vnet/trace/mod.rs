@@ -103,7 +103,7 @@ pub fn trace(d: &Desired, q: &Query) -> Result<Trace, String> {
             port.id, port.id
         )
     })?;
-    let src = source_address(d, port, &q.dst)?;
+    let src = source_address(port, &q.dst)?;
     let pkt = Packet {
         src,
         dst: q.dst,
@@ -122,8 +122,7 @@ pub fn trace(d: &Desired, q: &Query) -> Result<Trace, String> {
 }
 
 /// The port's fixed address of `dst`'s family.
-fn source_address(d: &Desired, port: &Port, dst: &IpAddr) -> Result<IpAddr, String> {
-    let _ = d;
+fn source_address(port: &Port, dst: &IpAddr) -> Result<IpAddr, String> {
     port.fixed_ips
         .iter()
         .map(|f| f.ip_address)

@@ -7,7 +7,7 @@ use crate::lab::Lab;
 use crate::services::ping::{ping_pairs, PingHost, PingOpts};
 use serde::Serialize;
 use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 /// How long the probe waits for an answer.
@@ -73,9 +73,10 @@ fn tcp(from: SocketAddr, to: SocketAddr) -> std::io::Result<Outcome> {
         None,
     )?;
     sock.bind(&from.into())?;
-    let r = sock.connect_timeout(&to.into(), WAIT);
-    drop(TcpStream::from(sock));
-    Ok(classify(r, "connected"))
+    Ok(classify(
+        sock.connect_timeout(&to.into(), WAIT),
+        "connected",
+    ))
 }
 
 fn udp(from: SocketAddr, to: SocketAddr) -> std::io::Result<Outcome> {
