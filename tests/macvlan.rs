@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::segment::Segment;
 use common::{lab_name, LabGuard};
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, Output};
@@ -33,53 +34,6 @@ fn root_links() -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
-}
-
-/// A stand-in NIC `nic` in this (the sandbox's root) namespace whose
-/// peer sits in namespace `seg` with 192.168.77.1/24: removed on drop.
-struct Segment {
-    nic: String,
-    seg: String,
-}
-
-impl Segment {
-    fn new(tag: &str) -> Segment {
-        let s = Segment {
-            nic: format!("sn{tag}"),
-            seg: format!("seg{tag}"),
-        };
-        let run = |a: &[&str]| {
-            let o = ip(a);
-            assert!(
-                o.status.success(),
-                "ip {a:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        };
-        run(&["netns", "add", &s.seg]);
-        run(&[
-            "link", "add", &s.nic, "type", "veth", "peer", "name", "eth0", "netns", &s.seg,
-        ]);
-        run(&["link", "set", &s.nic, "up"]);
-        run(&[
-            "-n",
-            &s.seg,
-            "addr",
-            "add",
-            "192.168.77.1/24",
-            "dev",
-            "eth0",
-        ]);
-        run(&["-n", &s.seg, "link", "set", "eth0", "up"]);
-        s
-    }
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        let _ = ip(&["link", "del", &self.nic]);
-        let _ = ip(&["netns", "del", &self.seg]);
-    }
 }
 
 /// The tests of this file compare the root namespace's links before and

@@ -12,6 +12,7 @@ mod common;
 #[path = "vm/guest.rs"]
 mod guest;
 
+use common::segment::Segment;
 use common::{lab_name, LabGuard};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
@@ -29,15 +30,6 @@ fn ip(args: &[&str]) -> Output {
     Command::new("ip").args(args).output().expect("ip")
 }
 
-fn run_ip(args: &[&str]) {
-    let o = ip(args);
-    assert!(
-        o.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 fn skip_reason() -> Option<String> {
     if !nix::unistd::geteuid().is_root() || std::env::var_os("NLAB_TEST_SANDBOX").is_none() {
         return Some(
@@ -46,45 +38,6 @@ fn skip_reason() -> Option<String> {
         );
     }
     guest::unavailable()
-}
-
-/// A stand-in NIC `nic` in the sandbox's root namespace whose peer sits
-/// in namespace `seg` with 192.168.77.1/24: removed on drop.
-struct Segment {
-    nic: String,
-    seg: String,
-}
-
-impl Segment {
-    fn new(tag: &str) -> Segment {
-        let s = Segment {
-            nic: format!("sn{tag}"),
-            seg: format!("seg{tag}"),
-        };
-        run_ip(&["netns", "add", &s.seg]);
-        run_ip(&[
-            "link", "add", &s.nic, "type", "veth", "peer", "name", "eth0", "netns", &s.seg,
-        ]);
-        run_ip(&["link", "set", &s.nic, "up"]);
-        run_ip(&[
-            "-n",
-            &s.seg,
-            "addr",
-            "add",
-            "192.168.77.1/24",
-            "dev",
-            "eth0",
-        ]);
-        run_ip(&["-n", &s.seg, "link", "set", "eth0", "up"]);
-        s
-    }
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        let _ = ip(&["link", "del", &self.nic]);
-        let _ = ip(&["netns", "del", &self.seg]);
-    }
 }
 
 fn wait_for(file: &Path, what: &str) -> String {

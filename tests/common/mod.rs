@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub mod image;
 pub mod pause;
+pub mod segment;
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
