@@ -650,3 +650,65 @@ fn concurrent_clients_never_share_an_address_and_leave_nothing_behind() {
         204
     );
 }
+
+#[test]
+fn tokens_survive_a_kill_9_and_restart_but_not_forgery_revocation_or_expiry() {
+    let s = Server::start();
+    let alice = s.token("alice", "one");
+    let bob = s.token("bob", "two");
+    let net = make_net(&s, Some(&alice), json!({"name": "before"}));
+    let s = Server::start_in(s.kill9());
+    // The same token, to a server that never handed it out: still
+    // alice's, still a member of project one.
+    let (st, v) = s.call("GET", "/v2.0/networks", Some(&alice), None);
+    assert_eq!((st, ids(&v, "networks")), (200, vec![net.clone()]));
+    make_net(&s, Some(&alice), json!({"name": "after"}));
+    assert_eq!(
+        s.call("GET", &format!("/v2.0/networks/{net}"), Some(&bob), None)
+            .0,
+        404,
+        "bob's token became someone else's"
+    );
+    // A forged or altered token is nobody's.
+    let mut altered: Vec<char> = alice.chars().collect();
+    altered[0] = if altered[0] == 'a' { 'b' } else { 'a' };
+    let altered: String = altered.into_iter().collect();
+    for bad in [
+        altered.as_str(),
+        &alice[1..],
+        "0123456789abcdef0123456789abcdef0123456789abcdef",
+    ] {
+        let (st, v) = s.call("GET", "/v2.0/networks", Some(bad), None);
+        assert_eq!((st, kind(&v)), (401, "HTTPUnauthorized"), "{bad}");
+    }
+    // Revoked (Keystone's DELETE /v3/auth/tokens), it stays revoked
+    // across a restart.
+    let url = format!("{}/v3/auth/tokens", s.base);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let revoke = |token: &str| {
+        agent
+            .delete(&url)
+            .header("X-Auth-Token", vnet_common::ADMIN_TOKEN)
+            .header("X-Subject-Token", token)
+            .call()
+            .map(|r| r.status().as_u16())
+            .expect("revoke")
+    };
+    assert_eq!(revoke(&bob), 204);
+    assert_eq!(revoke(&bob), 404);
+    assert_eq!(s.call("GET", "/v2.0/networks", Some(&bob), None).0, 401);
+    // Expiry: a server whose tokens live 2 s.
+    let s = Server::start_with(s.kill9(), &["--token-life", "2"]);
+    assert_eq!(s.call("GET", "/v2.0/networks", Some(&bob), None).0, 401);
+    assert_eq!(s.call("GET", "/v2.0/networks", Some(&alice), None).0, 200);
+    let short = s.token("alice", "one");
+    assert_eq!(s.call("GET", "/v2.0/networks", Some(&short), None).0, 200);
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let (st, v) = s.call("GET", "/v2.0/networks", Some(&short), None);
+    assert_eq!((st, kind(&v)), (401, "HTTPUnauthorized"));
+    let s = Server::start_in(s.kill9());
+    assert_eq!(s.call("GET", "/v2.0/networks", Some(&short), None).0, 401);
+}
