@@ -848,8 +848,20 @@ fn twenty_clients_binding_and_deleting_ports_leave_database_and_kernel_in_agreem
             std::thread::spawn(move || churn(w, &base, &net, deadline, &bad))
         })
         .collect();
+    // The kernel is touched while the clients run: instance namespaces
+    // come and go.
+    let inst_prefix = format!("nlab-{}-i-", s.lab());
+    let mut seen = HashSet::new();
+    while std::time::Instant::now() < deadline {
+        seen.extend(netns_with(&inst_prefix));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let done: usize = workers.into_iter().map(|w| w.join().expect("worker")).sum();
-    eprintln!("{done} requests by 20 clients in 30 s");
+    eprintln!(
+        "{done} requests by 20 clients in 30 s; {} instance namespaces seen",
+        seen.len()
+    );
+    assert!(seen.len() > 20, "the run bound too few ports: {seen:?}");
     let bad = bad.lock().expect("lock").clone();
     assert!(bad.is_empty(), "unexpected answers: {bad:#?}");
     // The reconciler catches up with the last writes: every port ACTIVE,
