@@ -3,8 +3,9 @@
 //! `admin_token` for scripts. Tokens are recorded in the vnet database
 //! (`vnet::store`'s `tokens` table) and cached in memory, so they stay
 //! valid across a restart of the service until they expire or are
-//! revoked (`DELETE /v3/auth/tokens`); the roles a token grants are the
-//! users file's at the time it is checked.
+//! revoked (`DELETE /v3/auth/tokens`); the roles a token grants are
+//! those of the users file the running service read (a user removed from
+//! the file is logged out when the service restarts).
 
 use std::collections::HashMap;
 use std::path::Path;
