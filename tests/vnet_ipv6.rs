@@ -63,7 +63,9 @@ fn ns_of(s: &Server, port: &Value) -> String {
     format!("nlab-{}-i-{}", s.lab(), &id[..8])
 }
 
-/// The global IPv6 addresses of `eth0` in `ns`.
+/// The global IPv6 addresses of `eth0` in `ns` that SLAAC formed (the
+/// kernel marks them `dynamic`: an advert gave them a lifetime; nlab
+/// configures none of them itself).
 fn global6(ns: &str) -> Vec<String> {
     let v = common::ip_json(
         ns,
@@ -73,6 +75,7 @@ fn global6(ns: &str) -> Vec<String> {
         .as_array()
         .map(|a| {
             a.iter()
+                .filter(|i| i["dynamic"] == true)
                 .filter_map(|i| i["local"].as_str().map(str::to_string))
                 .collect()
         })
