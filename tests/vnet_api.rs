@@ -1,7 +1,9 @@
 //! `nlab serve` over HTTP: discovery, tokens, Neutron's resources and
-//! errors, project isolation, the OpenAPI document, and `kill -9` during
-//! a burst of creates. Each test runs its own server on a free loopback
-//! port with a temp database (no root, no kernel objects).
+//! errors, project isolation, the OpenAPI document, `kill -9` during a
+//! burst of creates, tokens across a restart, and 20 clients binding
+//! and deleting ports against the kernel. Each test runs its own server
+//! on a free loopback port with a temp database and a lab of its own
+//! (built as root; the churn test needs root and says so otherwise).
 
 mod vnet_common;
 
