@@ -5,7 +5,8 @@
 //! MAC, and pings the router and the other instance. A security group
 //! with an IPv6 tcp/22 rule lets a TCP connect over IPv6 in and blocks
 //! ICMPv6 echo, while neighbour discovery and router adverts still pass
-//! (as Neutron always lets them).
+//! (as Neutron always lets them). A dual-stack port gets its IPv4 address
+//! by DHCP and its IPv6 one by SLAAC.
 mod common;
 mod vnet_common;
 mod vnet_world;
@@ -214,5 +215,62 @@ fn an_ipv6_tcp_22_group_lets_ssh_in_and_blocks_echo_while_neighbour_discovery_wo
     assert!(
         !ping6(&srv, caddr),
         "the default group let another group's echo in"
+    );
+}
+
+/// The port's fixed address of one family.
+fn fixed(port: &Value, v6: bool) -> String {
+    port["fixed_ips"]
+        .as_array()
+        .and_then(|f| {
+            f.iter()
+                .filter_map(|i| i["ip_address"].as_str())
+                .find(|a| a.contains(':') == v6)
+        })
+        .unwrap_or_else(|| panic!("port has no IPv{} address: {port}", if v6 { 6 } else { 4 }))
+        .to_string()
+}
+
+#[test]
+fn a_dual_stack_instance_gets_ipv4_by_dhcp_and_ipv6_by_slaac() {
+    require_root!();
+    let s = Server::start();
+    let (net, _) = slaac_network(&s);
+    let v4 = created(
+        &s,
+        "/v2.0/subnets",
+        "subnet",
+        json!({"network_id": net, "ip_version": 4, "cidr": "10.66.0.0/24"}),
+    );
+    let (_, routers) = s.admin("GET", "/v2.0/routers", None);
+    let router = routers["routers"][0]["id"].as_str().expect("router");
+    let (st, v) = s.admin(
+        "PUT",
+        &format!("/v2.0/routers/{router}/add_router_interface"),
+        Some(json!({"subnet_id": v4["id"]})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let p = instance_port(&s, &net, "dual", json!({}));
+    let ns = ns_of(&s, &p);
+    let want4 = fixed(&p, false);
+    let has4 = || {
+        let v = common::ip_json(&ns, &["-4", "addr", "show", "dev", "eth0"]);
+        v[0]["addr_info"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i["local"] == want4.as_str()))
+    };
+    assert!(until(has4), "{ns} never got {want4} by DHCP");
+    let want6 = fixed(&p, true);
+    assert!(
+        until(|| global6(&ns).contains(&want6)),
+        "{ns} never formed {want6}: {:?}",
+        global6(&ns)
+    );
+    assert!(ping6(&ns, ROUTER_IP), "no IPv6 to the router");
+    assert!(
+        run_in(&ns, &["ping", "-4", "-c1", "-W2", "-q", "10.66.0.1"])
+            .status
+            .success(),
+        "no IPv4 to the router"
     );
 }
