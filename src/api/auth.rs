@@ -1,6 +1,11 @@
 //! Authentication: users and projects from a root-only YAML file, a
 //! Keystone v3 password token endpoint of nlab's own, and the
-//! `admin_token` for scripts.
+//! `admin_token` for scripts. Tokens are recorded in the vnet database
+//! (`vnet::store`'s `tokens` table) and cached in memory, so they stay
+//! valid across a restart of the service until they expire or are
+//! revoked (`DELETE /v3/auth/tokens`); the roles a token grants are
+//! those of the users file the running service read (a user removed from
+//! the file is logged out when the service restarts).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,13 +17,13 @@ use serde_json::{json, Value};
 
 use crate::kernel::files;
 use crate::vnet::ops::{fill_random, Caller, Fault};
-use crate::vnet::store::iso_utc;
+use crate::vnet::store::{iso_utc, Store};
 
 /// Where the users file lives unless `--users` says otherwise.
 pub(crate) const DEFAULT_USERS: &str = "/etc/nlab/vnet-users.yaml";
 
-/// How long a token is valid.
-const TOKEN_LIFE: Duration = Duration::from_secs(8 * 3600);
+/// How long a token is valid unless `--token-life` says otherwise.
+pub(crate) const TOKEN_LIFE: Duration = Duration::from_secs(8 * 3600);
 
 /// The users file.
 #[derive(Deserialize, Debug, Clone)]
@@ -58,10 +63,19 @@ pub(crate) struct Session {
     expires: u64,
 }
 
-/// Users, projects and the tokens handed out.
+/// Users, projects and the tokens handed out (those checked since the
+/// start are cached; the database has them all).
 pub(crate) struct Auth {
     file: UsersFile,
     tokens: Mutex<HashMap<String, Session>>,
+    life: Duration,
+}
+
+/// Whom a token was handed to, as the database keeps it.
+#[derive(serde::Serialize, Deserialize)]
+struct Holder {
+    user: String,
+    project_id: String,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -81,11 +95,15 @@ fn unauthorized(msg: &str) -> Fault {
     Fault::new(401, "HTTPUnauthorized", msg)
 }
 
+fn needs_auth() -> Fault {
+    unauthorized("The request you have made requires authentication.")
+}
+
 impl Auth {
     /// Reads the users file, or (when it does not exist) writes a new one
     /// (0600, its directory made 0700) with a random admin password and
     /// admin token, and says on stderr where to find them.
-    pub(crate) fn load_or_create(path: &Path) -> anyhow::Result<Auth> {
+    pub(crate) fn load_or_create(path: &Path, life: Duration) -> anyhow::Result<Auth> {
         if !path.exists() {
             if let Some(dir) = path
                 .parent()
@@ -143,15 +161,60 @@ impl Auth {
         Ok(Auth {
             file,
             tokens: Mutex::new(HashMap::new()),
+            life,
         })
     }
 
-    /// The session of `token`, or 401.
-    pub(crate) fn check(&self, token: Option<&str>) -> Result<Session, Fault> {
+    /// The session of `holder`'s token expiring at `expires`, with the
+    /// roles the users file gives them now; `None` when the user or
+    /// their project is no longer there.
+    fn session(&self, holder: &Holder, expires: u64) -> Option<Session> {
+        let project = self
+            .file
+            .projects
+            .iter()
+            .find(|p| p.id == holder.project_id)?;
+        let entry = self
+            .file
+            .users
+            .iter()
+            .find(|u| u.name == holder.user && u.project == project.name)?;
+        let is_admin = entry.roles.iter().any(|r| r == "admin");
+        Some(Session {
+            caller: Caller {
+                user_id: entry.name.clone(),
+                project_id: project.id.clone(),
+                is_admin,
+            },
+            read_only: !is_admin && !entry.roles.iter().any(|r| r == "member"),
+            expires,
+        })
+    }
+
+    /// The session of `token` as the database has it (a token handed
+    /// out before a restart), cached; `None` when unknown or revoked.
+    fn recorded(&self, store: &Store, token: &str) -> Result<Option<Session>, Fault> {
+        let Some((holder, expires)) = store.read(|tx| tx.token(token))? else {
+            return Ok(None);
+        };
+        let Ok(holder) = serde_json::from_str::<Holder>(&holder) else {
+            return Ok(None);
+        };
+        let session = self.session(&holder, expires);
+        if let Some(s) = &session {
+            self.cache().insert(token.to_string(), s.clone());
+        }
+        Ok(session)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The session of `token`, or 401 (none, unknown, revoked, expired).
+    pub(crate) fn check(&self, store: &Store, token: Option<&str>) -> Result<Session, Fault> {
         let Some(token) = token else {
-            return Err(unauthorized(
-                "The request you have made requires authentication.",
-            ));
+            return Err(needs_auth());
         };
         if token == self.file.admin_token {
             let project = self
@@ -166,12 +229,36 @@ impl Auth {
                 expires: u64::MAX,
             });
         }
-        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        match tokens.get(token) {
-            Some(s) if s.expires > now_secs() => Ok(s.clone()),
-            _ => Err(unauthorized(
-                "The request you have made requires authentication.",
-            )),
+        let cached = self.cache().get(token).cloned();
+        let session = match cached {
+            Some(s) => Some(s),
+            None => self.recorded(store, token)?,
+        };
+        match session {
+            Some(s) if s.expires > now_secs() => Ok(s),
+            Some(_) => {
+                self.cache().remove(token);
+                Err(needs_auth())
+            }
+            None => Err(needs_auth()),
+        }
+    }
+
+    /// `DELETE /v3/auth/tokens`: revokes `token` (404 when it is not one
+    /// this service handed out, or already revoked).
+    pub(crate) fn revoke(&self, store: &Store, token: Option<&str>) -> Result<(), Fault> {
+        let token = token.ok_or_else(|| {
+            Fault::bad_request("Revoking a token needs it in the X-Subject-Token header.")
+        })?;
+        self.cache().remove(token);
+        if store.write(|tx| tx.delete_token(token))? {
+            Ok(())
+        } else {
+            Err(Fault::new(
+                404,
+                "NotFound",
+                "Could not find token: it was never issued here, or it was revoked.",
+            ))
         }
     }
 
@@ -190,7 +277,12 @@ impl Auth {
     /// `POST /v3/auth/tokens`: the new token and Keystone's token body
     /// (with a catalog whose `network` and `identity` endpoints are at
     /// `base`).
-    pub(crate) fn issue(&self, body: &Value, base: &str) -> Result<(String, Value), Fault> {
+    pub(crate) fn issue(
+        &self,
+        store: &Store,
+        body: &Value,
+        base: &str,
+    ) -> Result<(String, Value), Fault> {
         let ident = &body["auth"]["identity"];
         let methods = ident["methods"].as_array().cloned().unwrap_or_default();
         if !methods.iter().any(|m| m == "password") {
@@ -230,23 +322,21 @@ impl Auth {
             .find(|p| p.name == entry.project)
             .ok_or_else(|| unauthorized("Unknown project."))?;
         let token = random_hex(24);
-        let is_admin = entry.roles.iter().any(|r| r == "admin");
-        let read_only = !is_admin && !entry.roles.iter().any(|r| r == "member");
         let now = now_secs();
-        let expires = now + TOKEN_LIFE.as_secs();
-        let session = Session {
-            caller: Caller {
-                user_id: entry.name.clone(),
-                project_id: project.id.clone(),
-                is_admin,
-            },
-            read_only,
-            expires,
+        let expires = now.saturating_add(self.life.as_secs());
+        let holder = Holder {
+            user: entry.name.clone(),
+            project_id: project.id.clone(),
         };
-        self.tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(token.clone(), session);
+        let session = self
+            .session(&holder, expires)
+            .ok_or_else(|| unauthorized("Unknown project."))?;
+        let recorded = serde_json::to_string(&holder)
+            .map_err(|e| Fault::internal(format!("encoding a token's holder: {e}")))?;
+        // Recorded before it is handed out: an acknowledged token
+        // survives `kill -9`.
+        store.write(|tx| tx.put_token(&token, &recorded, expires, now))?;
+        self.cache().insert(token.clone(), session);
         let domain = json!({"id": "default", "name": "Default"});
         let endpoint = |kind: &str, url: String| {
             let endpoints: Vec<Value> = ["public", "internal", "admin"]
@@ -297,21 +387,24 @@ mod tests {
     fn first_start_writes_a_private_file_and_tokens_work() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("etc").join("users.yaml");
-        let auth = Auth::load_or_create(&path).expect("create");
+        let auth = Auth::load_or_create(&path, TOKEN_LIFE).expect("create");
+        let store = Store::open(&dir.path().join("vnet.db")).expect("db");
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let admin = auth.file.users[0].clone();
-        assert!(auth.check(None).is_err());
-        assert!(auth.check(Some("nope")).is_err());
+        assert!(auth.check(&store, None).is_err());
+        assert!(auth.check(&store, Some("nope")).is_err());
         assert!(auth
-            .check(Some(&auth.file.admin_token.clone()))
+            .check(&store, Some(&auth.file.admin_token.clone()))
             .is_ok_and(|s| s.caller.is_admin));
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin", "password": admin.password, "domain": {"name": "Default"}}}},
             "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
-        let (token, answer) = auth.issue(&body, "http://127.0.0.1:1").expect("token");
+        let (token, answer) = auth
+            .issue(&store, &body, "http://127.0.0.1:1")
+            .expect("token");
         assert!(auth
-            .check(Some(&token))
+            .check(&store, Some(&token))
             .is_ok_and(|s| s.caller.is_admin && !s.read_only));
         assert_eq!(
             answer["token"]["catalog"][0]["endpoints"][0]["url"],
@@ -320,13 +413,33 @@ mod tests {
         let mut wrong = body.clone();
         wrong["auth"]["identity"]["password"]["user"]["password"] = json!("x");
         assert_eq!(
-            auth.issue(&wrong, "b").map_err(|f| f.status).err(),
+            auth.issue(&store, &wrong, "b").map_err(|f| f.status).err(),
             Some(401)
         );
-        let again = Auth::load_or_create(&path).expect("reload");
+        let again = Auth::load_or_create(&path, TOKEN_LIFE).expect("reload");
         assert_eq!(again.file.admin_token, auth.file.admin_token);
+        // A new Auth (a restarted service) knows the token from the
+        // database; revoked, it is gone.
+        assert!(again.check(&store, Some(&token)).is_ok());
+        assert!(again.revoke(&store, Some(&token)).is_ok());
+        assert_eq!(
+            again
+                .check(&store, Some(&token))
+                .map_err(|f| f.status)
+                .err(),
+            Some(401)
+        );
+        assert_eq!(
+            again
+                .revoke(&store, Some(&token))
+                .map_err(|f| f.status)
+                .err(),
+            Some(404)
+        );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        let refused = Auth::load_or_create(&path).err().map(|e| e.to_string());
+        let refused = Auth::load_or_create(&path, TOKEN_LIFE)
+            .err()
+            .map(|e| e.to_string());
         assert!(refused.is_some_and(|e| e.contains("chmod 600")));
     }
 }

@@ -255,6 +255,11 @@ fn discovery_paths(add: &mut impl FnMut(&str, HttpMethod, Operation)) {
         HttpMethod::Post,
         op("issue_token".into(), None, "201", None),
     );
+    add(
+        "/v3/auth/tokens",
+        HttpMethod::Delete,
+        op("revoke_token".into(), None, "204", None),
+    );
 }
 
 /// `GET /openapi.json`.

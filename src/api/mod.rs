@@ -33,6 +33,8 @@ pub(crate) struct ServeOptions {
     pub db: PathBuf,
     pub lab: String,
     pub users: PathBuf,
+    /// How long a Keystone token stays valid.
+    pub token_life: std::time::Duration,
 }
 
 impl Default for ServeOptions {
@@ -42,6 +44,7 @@ impl Default for ServeOptions {
             db: PathBuf::from(DEFAULT_DB),
             lab: "vnet".into(),
             users: PathBuf::from(DEFAULT_USERS),
+            token_life: auth::TOKEN_LIFE,
         }
     }
 }
@@ -118,7 +121,7 @@ async fn authenticate(
             .headers()
             .get("x-auth-token")
             .and_then(|v| v.to_str().ok());
-        let session = app.auth.check(token)?;
+        let session = app.auth.check(&app.store, token)?;
         if session.read_only && req.method() != Method::GET && req.method() != Method::HEAD {
             return Err(Fault::forbidden(
                 "The reader role may not change resources.",
@@ -136,12 +139,24 @@ async fn issue_token(
 ) -> Result<Response, Fault> {
     let v: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| Fault::bad_request(format!("Malformed request body: {e}")))?;
-    let (token, answer) = app.auth.issue(&v, &base.0)?;
+    let (token, answer) = app.auth.issue(&app.store, &v, &base.0)?;
     let mut resp = (StatusCode::CREATED, Json(answer)).into_response();
     if let Ok(h) = token.parse() {
         resp.headers_mut().insert("x-subject-token", h);
     }
     Ok(resp)
+}
+
+/// `DELETE /v3/auth/tokens`: revokes the token in `X-Subject-Token` (the
+/// caller authenticated with `X-Auth-Token`, as Keystone wants).
+async fn revoke_token(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<StatusCode, Fault> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    app.auth.check(&app.store, header("x-auth-token"))?;
+    app.auth.revoke(&app.store, header("x-subject-token"))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The whole router: Neutron's collections and actions, discovery, the
@@ -164,7 +179,7 @@ pub(crate) fn router(app: Arc<App>) -> axum::Router {
         .route("/openapi.json", get(meta::openapi))
         .route("/v3", get(meta::identity_version))
         .route("/v3/", get(meta::identity_version))
-        .route("/v3/auth/tokens", post(issue_token))
+        .route("/v3/auth/tokens", post(issue_token).delete(revoke_token))
         .fallback(meta::not_found)
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
         .with_state(app)
@@ -173,7 +188,7 @@ pub(crate) fn router(app: Arc<App>) -> axum::Router {
 /// Runs `nlab serve` until SIGINT/SIGTERM.
 pub(crate) fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let store = Store::open(&opts.db).map_err(|f| anyhow::anyhow!(f.message))?;
-    let auth = auth::Auth::load_or_create(&opts.users)?;
+    let auth = auth::Auth::load_or_create(&opts.users, opts.token_life)?;
     let store_for_reconcile = Store::open(&opts.db).map_err(|f| anyhow::anyhow!(f.message))?;
     let reconciler = reconcile::Reconciler::start(store_for_reconcile, opts.lab.clone())?;
     let app = Arc::new(App {

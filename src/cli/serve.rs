@@ -22,6 +22,16 @@ pub struct ServeArgs {
     /// password and admin_token when missing.
     #[arg(long, default_value = "/etc/nlab/vnet-users.yaml")]
     pub users: PathBuf,
+    /// How long a Keystone token stays valid, in seconds (default 28800,
+    /// eight hours). Tokens are kept in the database: a restart of the
+    /// service keeps them valid.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 28_800,
+        hide_default_value = true
+    )]
+    pub token_life: u64,
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -32,6 +42,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<i32> {
         db: a.db,
         lab: a.lab,
         users: a.users,
+        token_life: std::time::Duration::from_secs(a.token_life),
     })?;
     Ok(0)
 }

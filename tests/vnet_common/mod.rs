@@ -47,6 +47,11 @@ impl Server {
 
     /// A server on the database and users file of `dir`.
     pub fn start_in(dir: tempfile::TempDir) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    /// As [`Server::start_in`], with more arguments for `nlab serve`.
+    pub fn start_with(dir: tempfile::TempDir, extra: &[&str]) -> Server {
         // A lab of its own per database (the reconciler builds it when
         // run as root), the same again when a test restarts on `dir`.
         let lab = lab_for(dir.path());
@@ -56,6 +61,7 @@ impl Server {
             .arg(dir.path().join("vnet.db"))
             .arg("--users")
             .arg(dir.path().join("users.yaml"))
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

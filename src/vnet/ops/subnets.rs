@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::vnet::model::{Network, Port, Resource, Route, Subnet, SubnetCreate, SubnetUpdate};
-use crate::vnet::ops::addr::{check_pools, default_pools, parse_cidr, parse_ip};
+use crate::vnet::ops::addr::{check_pools, default_pools, ip, num, parse_cidr, parse_ip};
 use crate::vnet::ops::{fetch_network, fetch_subnet, must_own, new_id, Caller, Fault};
 use crate::vnet::store::Tx;
 
@@ -136,7 +136,9 @@ pub(crate) fn create(tx: &Tx, caller: &Caller, b: SubnetCreate) -> Result<Subnet
         }
     }
     let gateway = match &b.gateway_ip {
-        None => Some(net.hosts().next().unwrap_or(net.network())),
+        // Neutron's default: the network address + 1, for IPv6 too (the
+        // network address itself is IPv6's subnet-router anycast).
+        None => Some(ip(num(net.network()) + 1, matches!(net, IpNet::V6(_)))),
         Some(None) => None,
         Some(Some(g)) => Some(check_gateway(&net, g)?),
     };

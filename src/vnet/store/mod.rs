@@ -4,6 +4,7 @@
 //! it survives `kill -9`; a write that fails rolls back and leaves nothing.
 
 mod snapshot;
+mod tokens;
 
 pub(crate) use snapshot::Snapshot;
 
@@ -58,6 +59,7 @@ impl Store {
             .and_then(|()| conn.pragma_update(None, "synchronous", "FULL"))
             .and_then(|()| conn.busy_timeout(std::time::Duration::from_secs(10)))
             .and_then(|()| conn.execute_batch(SCHEMA))
+            .and_then(|()| conn.execute_batch(tokens::SCHEMA))
             .map_err(|e| db_err(path, "set up", e))?;
         Ok(Store {
             conn: Mutex::new(conn),
