@@ -1,7 +1,8 @@
 //! The reconciler hook: after each committed write the API wakes one
 //! thread, which takes a [`Snapshot`] and hands it to [`realize`]; many
 //! commits coalesce into one pass. The port statuses it returns are
-//! written back.
+//! written back, with the `binding:vif_details` of ports bound to a VM's
+//! TAP.
 
 use std::sync::mpsc::{channel, Sender};
 
