@@ -411,8 +411,11 @@ fn common(c: &Client, kind: Kind, cmd: Common) -> Result<()> {
         }
         Common::Show { name, json } => {
             let item = find(c, kind, &name)?;
-            print_one(&item, json)?;
-            if let Some(hint) = tap::guest_hint(&item).filter(|_| !json) {
+            if json {
+                return print_one(&item, json);
+            }
+            print_one(&tap::for_table(&item), json)?;
+            if let Some(hint) = tap::guest_hint(&item) {
                 println!("{hint}");
             }
             Ok(())

@@ -4,6 +4,21 @@
 
 use serde_json::Value;
 
+/// A port as its table shows it: the QEMU words left out of
+/// `binding:vif_details` (the lines of [`guest_hint`] below the table
+/// carry them, readable).
+pub fn for_table(port: &Value) -> Value {
+    let mut p = port.clone();
+    if let Some(d) = p
+        .get_mut("binding:vif_details")
+        .and_then(Value::as_object_mut)
+    {
+        d.remove("qemu_args");
+        d.remove("qemu_command");
+    }
+    p
+}
+
 /// The lines to print after a port's table, when it is bound to a TAP.
 pub fn guest_hint(port: &Value) -> Option<String> {
     if port["binding:vif_type"] != "tap" {
@@ -61,6 +76,9 @@ mod tests {
         p["status"] = json!("DOWN");
         let text = guest_hint(&p).expect("a hint");
         assert!(text.contains("not built yet (status DOWN)"), "{text}");
+        let shown = for_table(&json!({"binding:vif_details": {"devname": "vtap0",
+            "qemu_args": ["-netdev"], "qemu_command": "ip"}}));
+        assert_eq!(shown, json!({"binding:vif_details": {"devname": "vtap0"}}));
         p["binding:vif_type"] = json!("bridge");
         assert!(guest_hint(&p).is_none());
     }

@@ -185,7 +185,7 @@ pub enum Binding {
     },
     /// A TAP for a guest the user starts: a VM node `vm-<id8>` whose TAP
     /// `vtap0` is bridged to the port's veth; the guest's NIC has the
-    /// port's MAC (see [`super::tap`]).
+    /// port's MAC (see `docs/vnet.md`).
     Tap,
 }
 
