@@ -1,17 +1,21 @@
 //! The reconciler hook: after each committed write the API wakes one
 //! thread, which takes a [`Snapshot`] and hands it to [`realize`]; many
 //! commits coalesce into one pass. The port statuses it returns are
-//! written back.
+//! written back, with the `binding:vif_details` of ports bound to a VM's
+//! TAP.
 
 use std::sync::mpsc::{channel, Sender};
+
+use serde_json::{Map, Value};
 
 use crate::vnet::model::{Port, Resource};
 use crate::vnet::ops::Fault;
 use crate::vnet::store::{Snapshot, Store};
 
-/// What a pass reports: the status each port should show (`ACTIVE` when
-/// its kernel object exists, `DOWN` otherwise).
-pub(crate) type PortStatuses = Vec<(String, String)>;
+/// What a pass reports of each port: (id, status, `binding:vif_details`).
+/// The status is `ACTIVE` when its kernel object exists, `DOWN`
+/// otherwise; the details are a TAP port's (empty for every other).
+pub(crate) type PortStatuses = Vec<(String, String, Map<String, Value>)>;
 
 /// Makes the kernel match `snap` (through [`crate::vnet::realize`], which
 /// takes an empty world's lab down) and says what each port now is. The
@@ -31,7 +35,18 @@ pub(crate) fn realize(snap: &Snapshot, lab: &str) -> Result<PortStatuses, String
     let mut out: PortStatuses = report
         .ports
         .iter()
-        .map(|(id, s)| (id.clone(), status_word(*s).to_string()))
+        .map(|(id, s)| {
+            let vif = report
+                .vifs
+                .get(id)
+                .and_then(|v| serde_json::to_value(v).ok())
+                .and_then(|v| match v {
+                    Value::Object(m) => Some(m),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            (id.clone(), status_word(*s).to_string(), vif)
+        })
         .collect();
     out.extend(
         snap.ports
@@ -42,7 +57,7 @@ pub(crate) fn realize(snap: &Snapshot, lab: &str) -> Result<PortStatuses, String
                     "network:router_interface" | "network:router_gateway"
                 )
             })
-            .map(|p| (p.id.clone(), "ACTIVE".to_string())),
+            .map(|p| (p.id.clone(), "ACTIVE".to_string(), Map::new())),
     );
     Ok(out)
 }
@@ -93,10 +108,11 @@ fn pass(store: &Store, lab: &str) -> Result<(), String> {
     }
     store
         .write(|tx| {
-            for (id, status) in &statuses {
+            for (id, status, vif) in &statuses {
                 if let Some(mut p) = tx.get::<Port>(id)? {
-                    if &p.status != status {
+                    if &p.status != status || &p.binding_vif_details != vif {
                         p.status = status.clone();
+                        p.binding_vif_details = vif.clone();
                         p.touch(&tx.now);
                         tx.put(&p)?;
                     }

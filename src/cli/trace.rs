@@ -92,6 +92,13 @@ pub fn run(a: TraceArgs) -> Result<i32> {
         dport: a.dport,
     };
     let t = trace(&world, &q).map_err(BadInput)?;
+    if port.binding == realize::Binding::Tap && !a.no_probe {
+        return Err(BadInput(format!(
+            "port {} is a VM's TAP: the guest's network stack is not nlab's, so no probe              can leave it; add --no-probe for the model's path",
+            port.id
+        ))
+        .into());
+    }
     let probe = match a.no_probe {
         true => None,
         false => {

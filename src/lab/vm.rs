@@ -21,7 +21,7 @@ use super::handles::NodeConn;
 use super::{Error, Result};
 use crate::kernel::link::{self, BridgeOpts};
 use crate::kernel::netlink::Request;
-use crate::kernel::{netns, tap};
+use crate::kernel::{netns, tagged, tap};
 use crate::topo::{Endpoint, MacAddr, Topology};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -215,6 +215,11 @@ pub(crate) fn wire(t: &Topology, created: &[String]) -> Result<()> {
                 ));
                 reqs.push(link::set_up(idx, true, what("setting up")));
             }
+            // The TAP is what a user's QEMU opens by name: it says whose it is.
+            let idx = link::index_of(&mut conn.sock, &tap_name(i), &ns)?;
+            let owner = crate::topo::external::owner_tag(&t.name);
+            let what = format!("marking {} in {ns} as {owner}", tap_name(i));
+            reqs.push(tagged::set_alias(idx, &owner, what));
         }
         errs(conn.sock.execute(reqs))?;
     }

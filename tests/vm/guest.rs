@@ -101,7 +101,14 @@ pub fn unavailable() -> Option<String> {
 }
 
 /// Writes the initramfs (an uncompressed newc cpio) to `out`.
+#[allow(dead_code)] // tests/vnet_tap.rs boots a guest of its own
 pub fn initramfs(out: &Path) {
+    initramfs_with(out, INIT);
+}
+
+/// [`initramfs`] with another init script; `MODULES` in it becomes the
+/// list of virtio modules to load, in order.
+pub fn initramfs_with(out: &Path, init: &str) {
     let (_, modules) = kernel().expect("kernel cache");
     let mut files: Vec<(String, u32, Vec<u8>)> = Vec::new();
     for d in [
@@ -121,7 +128,7 @@ pub fn initramfs(out: &Path) {
         0o100755,
         std::fs::read("/bin/busybox").expect("busybox"),
     ));
-    let init = INIT.replace("MODULES", &MODULES.join(" "));
+    let init = init.replace("MODULES", &MODULES.join(" "));
     files.push(("init".into(), 0o100755, init.into_bytes()));
     for m in MODULES {
         let found = walk(&modules.join("kernel"), &format!("{m}.ko")).expect("module in the cache");

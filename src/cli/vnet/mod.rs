@@ -6,6 +6,7 @@ mod bodies;
 mod client;
 mod instance;
 mod resource;
+mod tap;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -224,7 +225,8 @@ pub struct PortCreate {
     /// Another address (or `CIDR,MAC`) this port may send from.
     #[arg(long = "allowed-pair", value_name = "IP[,MAC]")]
     allowed_pairs: Vec<String>,
-    /// Where its veth goes: instance, tap, netns:NAME, pid:N,
+    /// Where its veth goes: instance, tap (a TAP for a VM you start:
+    /// `port show` prints the QEMU command), netns:NAME, pid:N,
     /// container:NAME or lab:LAB/NODE (default: unbound).
     #[arg(long, value_name = "WHERE")]
     bind: Option<String>,
@@ -407,7 +409,17 @@ fn common(c: &Client, kind: Kind, cmd: Common) -> Result<()> {
             let all = c.get(&path)?;
             print_list(kind, &all[kind.plural()], json)
         }
-        Common::Show { name, json } => print_one(&find(c, kind, &name)?, json),
+        Common::Show { name, json } => {
+            let item = find(c, kind, &name)?;
+            if json {
+                return print_one(&item, json);
+            }
+            print_one(&tap::for_table(&item), json)?;
+            if let Some(hint) = tap::guest_hint(&item) {
+                println!("{hint}");
+            }
+            Ok(())
+        }
         Common::Delete { names } => {
             for n in names {
                 let id = id_of(c, kind, &n)?;
@@ -559,7 +571,12 @@ fn port(c: &Client, cmd: PortCmd) -> Result<()> {
     if let Some(d) = a.device_id {
         f.insert("device_id".into(), json!(d));
     }
-    create(c, Kind::Port, f, a.json)
+    let made = c.post(&Kind::Port.path(), &json!({ "port": f }))?;
+    print_one(&made["port"], a.json)?;
+    if let Some(hint) = tap::guest_hint(&made["port"]).filter(|_| !a.json) {
+        println!("{hint}");
+    }
+    Ok(())
 }
 
 fn router(c: &Client, cmd: RouterCmd) -> Result<()> {

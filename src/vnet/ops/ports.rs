@@ -225,11 +225,13 @@ fn check_pairs(pairs: &[AddressPair], mac: &str) -> Result<Vec<AddressPair>, Fau
     Ok(out)
 }
 
+/// Neutron's `binding:vif_type`: `tap` for a VM's TAP (docs/vnet.md),
+/// `bridge` for the veths of every other binding.
 fn vif_type(host: &str, profile: &serde_json::Map<String, serde_json::Value>) -> String {
-    if host.is_empty() && !profile.contains_key("nlab") {
-        "unbound"
-    } else {
-        "bridge"
+    match profile.get("nlab") {
+        Some(v) if v.as_str() == Some("tap") => crate::vnet::realize::tap::VIF_TYPE,
+        None if host.is_empty() => "unbound",
+        _ => "bridge",
     }
     .to_string()
 }

@@ -183,6 +183,10 @@ pub enum Binding {
         /// Its node.
         node: String,
     },
+    /// A TAP for a guest the user starts: a VM node `vm-<id8>` whose TAP
+    /// `vtap0` is bridged to the port's veth; the guest's NIC has the
+    /// port's MAC (see `docs/vnet.md`).
+    Tap,
 }
 
 /// Which way a rule looks, from the port's side (Neutron's `direction`).

@@ -10,6 +10,7 @@ pub mod desired;
 pub mod names;
 pub mod record;
 pub mod sg;
+pub mod tap;
 pub mod topology;
 
 pub use desired::*;
@@ -66,6 +67,8 @@ pub struct Report {
     pub tables_applied: Vec<String>,
     /// Every port's status, by port id.
     pub ports: BTreeMap<String, PortStatus>,
+    /// The `binding:vif_details` of each `ACTIVE` port bound to a TAP.
+    pub vifs: BTreeMap<String, tap::Vif>,
     /// Things the world asked for that nlab does not do yet, per port.
     pub warnings: Vec<String>,
     /// Time in `Lab::up_valid`.
@@ -136,7 +139,8 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
         .map_err(|e| crate::lab::Error::io(format!("recording the world of lab {lab}"), e))?;
     let tables_time = start.elapsed();
     let start = Instant::now();
-    let ports = statuses(d, lab, &names)?;
+    let mut ports = statuses(d, lab, &names)?;
+    let vifs = tap::vifs(d, lab, &names, &up.vms, &mut ports)?;
     Ok(Report {
         changes: up.changes,
         created: up.plan.create_nodes.clone(),
@@ -145,6 +149,7 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
         up: Some(up),
         tables_applied,
         ports,
+        vifs,
         warnings,
         lab_time,
         tables_time,
@@ -171,6 +176,7 @@ fn down_empty(lab: &str) -> Result<Report, Error> {
         up: None,
         tables_applied: Vec::new(),
         ports: BTreeMap::new(),
+        vifs: BTreeMap::new(),
         warnings: Vec::new(),
         lab_time: start.elapsed(),
         tables_time: Duration::ZERO,

@@ -63,19 +63,21 @@ impl Names {
         format!("ext-{}", self.nodes.of(network))
     }
     /// The node a bound port's veth ends in: `i-<id8>` for an instance,
-    /// `p-<id8>` for a namespace nlab attaches; `None` when unbound.
+    /// `vm-<id8>` for a VM's TAP, `p-<id8>` for a namespace nlab
+    /// attaches; `None` when unbound.
     pub fn port_node(&self, p: &Port) -> Option<String> {
         match p.binding {
             Binding::Unbound => None,
             Binding::Instance => Some(format!("i-{}", self.nodes.of(&p.id))),
+            Binding::Tap => Some(format!("vm-{}", self.nodes.of(&p.id))),
             _ => Some(format!("p-{}", self.nodes.of(&p.id))),
         }
     }
     /// The interface a bound port has in its namespace: `eth0` in an
-    /// instance, `ns-<id10>` in a namespace nlab attaches.
+    /// instance or a VM's node, `ns-<id10>` in a namespace nlab attaches.
     pub fn port_iface(&self, p: &Port) -> String {
         match p.binding {
-            Binding::Instance => INSTANCE_IFACE.to_string(),
+            Binding::Instance | Binding::Tap => INSTANCE_IFACE.to_string(),
             _ => trim(format!("ns-{}", self.ifaces.of(&p.id))),
         }
     }
@@ -382,7 +384,7 @@ fn port_node(w: &World<'_>, t: &mut Topology, p: &Port) -> Result<(), Error> {
     };
     let mut node = Node::new(&name, NodeKind::Host);
     node.attach = match &p.binding {
-        Binding::Unbound | Binding::Instance => None,
+        Binding::Unbound | Binding::Instance | Binding::Tap => None,
         Binding::Netns { netns } => Some(Attach::Netns(netns.clone())),
         Binding::Pid { pid } => Some(Attach::Pid(*pid)),
         Binding::Container { container } => Some(Attach::Container(container.clone())),
@@ -390,8 +392,14 @@ fn port_node(w: &World<'_>, t: &mut Topology, p: &Port) -> Result<(), Error> {
     };
     let mut end = Endpoint::new(&name, w.names.port_iface(p));
     end.mac = Some(p.mac);
+    // A VM's addresses are its guest's business (by DHCP, or as the port
+    // says): its node carries none, and the MAC is the guest NIC's.
+    let guest = p.binding == Binding::Tap;
+    if guest {
+        node.vm = Some(Default::default());
+    }
     let dhcp = w.dhcp_subnet(&p.network_id);
-    for f in &p.fixed_ips {
+    for f in p.fixed_ips.iter().filter(|_| !guest) {
         let s = w.subnet(&f.subnet_id, &format!("port {}", p.id))?;
         if s.ipv6_slaac && s.ip_version == 6 {
             node.ip6_auto = true;

@@ -209,3 +209,15 @@ fn rule_matching_follows_neutron() {
     let t = trace(&d2, &q(VM1, "10.0.2.10", Proto::Tcp, Some(22))).expect("trace");
     assert!(matches!(t.verdict, Verdict::Delivered { .. }));
 }
+
+#[test]
+fn a_tap_port_is_not_filtered_in_the_model_either() {
+    let mut d = world();
+    // ICMP to port 2 has no rule: dropped on an instance, delivered to a
+    // VM's TAP, which nlab does not filter.
+    let t = trace(&d, &q(VM1, "10.0.2.10", Proto::Icmp, None)).expect("trace");
+    assert!(matches!(t.verdict, Verdict::Dropped { .. }), "{t:?}");
+    d.ports[2].binding = crate::vnet::realize::Binding::Tap;
+    let t = trace(&d, &q(VM1, "10.0.2.10", Proto::Icmp, None)).expect("trace");
+    assert!(matches!(t.verdict, Verdict::Delivered { .. }), "{t:?}");
+}
