@@ -385,3 +385,24 @@ mod tests {
         assert_eq!(parse_locks(text, 0, 0x1a, 5678), vec![77, 81]);
     }
 }
+
+/// Makes `cmd`'s child get `sig` when the thread that spawns it ends
+/// (`PR_SET_PDEATHSIG`), also when this process is killed with SIGKILL;
+/// spawning fails if we died before the setting took.
+pub fn die_with_parent(cmd: &mut std::process::Command, sig: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid before the fork; only prctl and getppid between fork
+    // and exec, and an error made from a number (no allocation).
+    let parent = unsafe { libc::getpid() };
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sig) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}

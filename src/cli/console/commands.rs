@@ -57,6 +57,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "UDP at BW (10M) from H1 to H2 (iperf3)",
     ),
     ("noecho", "noecho NODE CMD", "run CMD in NODE without echo"),
+    ("py", "py EXPR", "evaluate Python: net, h1... (`help py`)"),
+    ("px", "px STMT", "execute a Python statement (`help py`)"),
     ("sh", "sh CMD", "run CMD on the host machine"),
     ("source", "source FILE", "run the commands in FILE"),
     ("time", "time CMD", "run a console command and time it"),
@@ -100,6 +102,15 @@ const DETAILS: &[(&str, &str)] = &[
          receiver (NLAB_IPERF=builtin forces it); the line after the\n\
          results says which measured.\n\
          Results: [rate received by H2, rate sent by H1], as Mininet.",
+    ),
+    (
+        "py",
+        "py EXPR / px STMT   Mininet's: Python with `net` and every node\n\
+         (h1, s1, ...) bound to Mininet objects of nlab's Python package;\n\
+         px's names last (`px x = 5` then `py x`). In a console a script's\n\
+         CLI(net) opened, they are that script's objects; otherwise a helper\n\
+         ($NLAB_PYTHON -m nlab.console_py, default python3) attaches to the\n\
+         lab on first use. Objects' h1.cmd() runs in shells of their own.",
     ),
     (
         "link",
@@ -147,7 +158,7 @@ impl Console {
             "wait" => self.wait_jobs(),
             "iperfudp" => self.iperfudp(rest),
             "noecho" => self.noecho(rest),
-            "py" | "px" => bail!("*** {}", super::node_cmds::PY_WHY),
+            "py" | "px" => self.python.run(self.lab.name(), cmd, rest),
             "sh" => self.shell_line(None, rest),
             "source" => self.source(rest),
             "time" => {
@@ -467,9 +478,7 @@ mod tests {
             "noecho",
         ] {
             assert!(
-                COMMANDS.iter().any(|c| c.0 == m)
-                    || UNSUPPORTED.iter().any(|u| u.0 == m)
-                    || ["py", "px"].contains(&m),
+                COMMANDS.iter().any(|c| c.0 == m) || UNSUPPORTED.iter().any(|u| u.0 == m),
                 "{m}"
             );
         }

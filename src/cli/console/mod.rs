@@ -10,6 +10,7 @@ mod iperf;
 mod jobs;
 mod line;
 mod node_cmds;
+mod python;
 mod shells;
 
 use crate::lab::Lab;
@@ -37,6 +38,8 @@ pub struct Console {
     jobs: jobs::Jobs,
     /// Each node's own shell, once it has had a command.
     shells: shells::Shells,
+    /// `py`/`px`'s Python, once asked.
+    python: python::Python,
     /// Reading a terminal: commands may use stdin, Ctrl-C is routine.
     interactive: bool,
     /// `source` files being read, against a file that sources itself.
@@ -62,6 +65,7 @@ impl Console {
             addrs,
             jobs: jobs::Jobs::new(),
             shells: shells::Shells::new(interactive),
+            python: python::Python::default(),
             interactive,
             depth: 0,
             colour: interactive && std::io::stdout().is_terminal(),
@@ -106,6 +110,7 @@ impl Console {
 
     /// Ends the node shells and stops background jobs, saying which.
     fn finish(&mut self) {
+        self.python.stop();
         let busy = self.shells.stop_all();
         if !busy.is_empty() {
             println!(

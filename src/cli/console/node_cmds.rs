@@ -1,6 +1,5 @@
 //! Console commands around the node shells: `NODE CMD` through the
-//! node's own shell, `noecho`, `wait`, `iperfudp`, and `py`/`px`, which
-//! need Python objects.
+//! node's own shell, `noecho`, `wait`, `iperfudp`.
 
 use super::shells::{self, Outcome};
 use super::{iperf, jobs, line, Console};
@@ -10,11 +9,6 @@ use std::time::Duration;
 
 /// Status of a command that SIGINT ended, as a shell reports it.
 const STATUS_SIGINT: i32 = 128 + libc::SIGINT;
-
-/// Why `py` and `px` do nothing here.
-pub const PY_WHY: &str = "`py` and `px` evaluate Python against Mininet's objects: \
-they work in the console that Python opens (`CLI(net)` in a script run with \
-`python3 -m nlab.mininet SCRIPT`); here, use `NODE CMD` or `sh CMD`";
 
 impl Console {
     /// `dump`, with each node's shell pid once it has one.
