@@ -92,8 +92,9 @@ const DETAILS: &[(&str, &str)] = &[
          first command), so `h1 cd /tmp` and `h1 export X=1` persist.\n\
          Words that are node names become their IP address, as in Mininet.\n\
          Ctrl-C stops the command, not the console. A trailing `&` runs it\n\
-         in the background (`h2 python3 -m http.server 80 &`); `jobs` lists\n\
-         them, with their output file, and they are stopped on exit.",
+         in the background in that shell (`h2 python3 -m http.server 80 &`),\n\
+         so `h2 jobs`, `h2 kill %1` and `$!` know it; `jobs` lists them all,\n\
+         with their output file, and they are stopped on exit.",
     ),
     (
         "iperf",
@@ -181,15 +182,8 @@ impl Console {
                 let (body, background) = line::strip_background(rest);
                 let body = line::substitute(body, &self.addrs);
                 if background {
-                    let j = self.jobs.start(&self.lab, cmd, &body)?;
-                    let msg = format!(
-                        "[{}] {} (output: {})\n",
-                        j.id,
-                        j.child.id(),
-                        j.log.display()
-                    );
-                    self.print(msg)?;
-                    Ok(true)
+                    let node = cmd.to_string();
+                    self.background(&node, &body)
                 } else {
                     let node = cmd.to_string();
                     self.shell_line(Some(&node), &body)
@@ -368,7 +362,7 @@ impl Console {
     }
 
     fn jobs(&mut self) -> anyhow::Result<bool> {
-        self.jobs.reap();
+        self.jobs.reap(&self.lab, &mut self.shells);
         let s: String = self
             .jobs
             .list()

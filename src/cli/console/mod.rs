@@ -100,7 +100,7 @@ impl Console {
         if !ok {
             self.failures += 1;
         }
-        for j in self.jobs.reap() {
+        for j in self.jobs.reap(&self.lab, &mut self.shells) {
             let how = jobs::describe_failure(&j.status.unwrap_or_default())
                 .unwrap_or_else(|| "done".into());
             println!("[{}] {how}: {}: {}", j.id, j.node, j.line);
@@ -111,19 +111,19 @@ impl Console {
     /// Ends the node shells and stops background jobs, saying which.
     fn finish(&mut self) {
         self.python.stop();
+        let stopped = self.jobs.stop_all(&self.lab, &mut self.shells);
+        if !stopped.is_empty() {
+            println!("*** Stopping {} background job(s)", stopped.len());
+            for s in stopped {
+                println!("{s}");
+            }
+        }
         let busy = self.shells.stop_all();
         if !busy.is_empty() {
             println!(
                 "*** Stopped the running command in the shell of {}",
                 busy.join(" ")
             );
-        }
-        let stopped = self.jobs.stop_all();
-        if !stopped.is_empty() {
-            println!("*** Stopping {} background job(s)", stopped.len());
-            for s in stopped {
-                println!("{s}");
-            }
         }
     }
 
