@@ -45,6 +45,15 @@ macro_rules! watcher {
     };
 }
 
+/// What a loop does when the console closes its command pipe: its
+/// background jobs get SIGTERM and the shell waits for them, so they are
+/// its own to reap (no orphan left for an init that may not reap).
+macro_rules! reap_jobs {
+    () => {
+        "kill -TERM $(jobs -p) 2>/dev/null; wait"
+    };
+}
+
 /// The body of a loop, between reading a line and writing its end marker.
 /// Each line is a sequence number, a mode and a command: mode `-` runs
 /// it with the console's output; a path runs it with stdin from
@@ -85,7 +94,8 @@ const LOOP_BASH: &str = concat!(
     loop_body!("__nlab_run"),
     "__nlab_busy=; ",
     "printf 'nlab-end %s %s %s\\n' \"$__nlab_n\" \"$__nlab_s\" \"${!:-0}\" >&4; ",
-    "done"
+    "done; ",
+    reap_jobs!()
 );
 
 /// The same for a plain `sh`, whose traps cannot return from a function:
@@ -97,7 +107,8 @@ const LOOP_SH: &str = concat!(
     "IFS=' ' read -r __nlab_n __nlab_m __nlab_c <&3 || { [ $? -gt 128 ] && continue; break; }; ",
     loop_body!("eval \"$__nlab_c\""),
     "printf 'nlab-end %s %s %s\\n' \"$__nlab_n\" \"$__nlab_s\" \"${!:-0}\" >&4; ",
-    "done"
+    "done; ",
+    reap_jobs!()
 );
 
 /// How a command in a node's shell ended.
@@ -360,7 +371,7 @@ impl Shells {
             groups.push(pgid);
         }
         let t = Instant::now() + Duration::from_secs(1);
-        while Instant::now() < t && groups.iter().any(|g| proc::kill_group(*g, 0).is_ok()) {
+        while Instant::now() < t && groups.iter().any(|g| proc::group_has_live(*g)) {
             std::thread::sleep(Duration::from_millis(10));
         }
         for g in groups {
