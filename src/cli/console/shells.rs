@@ -435,3 +435,87 @@ fn wait_end(
 pub fn flush() {
     let _ = std::io::stdout().flush();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both loops are valid for the shell that runs them.
+    #[test]
+    fn loops_parse() {
+        for (sh, script) in [("/bin/bash", LOOP_BASH), ("/bin/sh", LOOP_SH)] {
+            if !Path::new(sh).exists() {
+                continue;
+            }
+            let st = std::process::Command::new(sh)
+                .args(["-n", "-c", script])
+                .status()
+                .unwrap();
+            assert!(st.success(), "{sh} rejects its loop:\n{script}");
+        }
+    }
+
+    /// The protocol, in both shells, without a lab: a foreground line
+    /// keeps `cd`, a background line's job is the shell's (`$!`, its
+    /// output in the log, seen there with the shell's directory), and a
+    /// query reports it once it ended, with its status.
+    #[test]
+    fn loops_run_foreground_background_and_query_lines() {
+        for (sh, script) in [("/bin/bash", LOOP_BASH), ("/bin/sh", LOOP_SH)] {
+            if !Path::new(sh).exists() {
+                continue;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("job.log");
+            let (cmd_r, mut cmd_w) = shell_io::pipe().unwrap();
+            let (end_r, end_w) = shell_io::pipe().unwrap();
+            let (watch_r, watch_w) = shell_io::pipe().unwrap();
+            let mut cmd = std::process::Command::new(sh);
+            cmd.args(["-c", script]).stdin(Stdio::null());
+            shell_io::pass_fds(
+                &mut cmd,
+                vec![
+                    (cmd_r.as_raw_fd(), 3),
+                    (end_w.as_raw_fd(), 4),
+                    (watch_r.as_raw_fd(), 5),
+                ],
+            );
+            let mut child = cmd.spawn().unwrap();
+            drop((cmd_r, end_w, watch_r));
+            let mut ends = BufReader::new(end_r);
+            let mut send = |line: &str| -> Vec<String> {
+                cmd_w.write_all(line.as_bytes()).unwrap();
+                let seq = line.split(' ').next().unwrap().to_string();
+                let mut got = Vec::new();
+                loop {
+                    let mut l = String::new();
+                    assert!(ends.read_line(&mut l).unwrap() > 0, "{sh} ended");
+                    let done = l.starts_with(&format!("nlab-end {seq} "));
+                    got.push(l.trim_end().to_string());
+                    if done {
+                        return got;
+                    }
+                }
+            };
+            assert_eq!(send("1 - cd /tmp\n"), ["nlab-end 1 0 0"], "{sh}");
+            let started = send(&format!("2 {} pwd; exit 3 &\n", log.display()));
+            let pid: u64 = started[0].rsplit(' ').next().unwrap().parse().unwrap();
+            assert!(pid > 0, "{sh}: {started:?}");
+            let mut ended = Vec::new();
+            for i in 0..500 {
+                let got = send(&format!("{} ? {pid}\n", 3 + i));
+                if got.len() > 1 {
+                    ended = got;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert_eq!(ended[0], format!("nlab-job {pid} 3"), "{sh}");
+            assert_eq!(std::fs::read_to_string(&log).unwrap(), "/tmp\n", "{sh}");
+            let mut w = watch_w;
+            w.write_all(b"q\n").unwrap();
+            drop(cmd_w);
+            assert!(child.wait().unwrap().success(), "{sh}");
+        }
+    }
+}
