@@ -82,3 +82,12 @@ def test_linuxrouter_under_the_system_python(examples):
     )
     assert "*** Results: 0% dropped (12/12 received)" in out, out[-2000:]
     assert "ttl=63" in out.split("h1 ping -c 1 h2", 1)[1], out[-2000:]
+
+
+def test_the_runner_runs_a_module_with_m(debians_mininet, tmp_path):
+    (tmp_path / "probe_mod.py").write_text(PROBE)
+    p = system_python(LATE, "-m", "probe_mod", "x", cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    out = dict(line.split(" ", 1) for line in p.stdout.splitlines())
+    assert out["version"] == "2.3.0+nlab"
+    assert out["argv"] == "['x'] main __main__"
