@@ -77,6 +77,9 @@ class Mininet:
         self._up = False
         self._live = None
         self.built = False
+        # A running lab this process attached to (mininet._attach), not
+        # built: never changed nor removed from here.
+        self._attached = False
         atexit.register(self._atexit)
         _catch_sigterm()
         _raise_fd_limit()
@@ -212,6 +215,12 @@ class Mininet:
         """Brings the lab in line with the network (``nlab up``)."""
         if not self._dirty:
             return
+        if self._attached:
+            from ._attach import note_not_applied
+
+            note_not_applied(self)
+            self._dirty = False
+            return
         self._apply_defaults()
         topo = _export.topology(self.lab, self._nodes(), self.links)
         fd = os.open(self._file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -301,7 +310,8 @@ class Mininet:
     def _down(self):
         if self._up:
             self._up = False
-            _nlab.run("down", self.lab)
+            if not self._attached:
+                _nlab.run("down", self.lab)
         self._built = self.built = False
         shutil.rmtree(self._dir, ignore_errors=True)
 

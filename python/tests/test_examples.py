@@ -12,9 +12,9 @@ import sys
 import pytest
 
 
-def run_example(examples, name, stdin="", args=(), timeout=300):
-    """Runs an example under this venv's Python; its output (and checks
-    that it exited cleanly and left no lab behind)."""
+def run_example(examples, name, stdin="", args=(), timeout=300, python=(sys.executable,)):
+    """Runs an example under ``python`` (default: this venv's Python); its
+    output (and checks that it exited cleanly and left no lab behind)."""
     # Its own network namespace (linearbandwidth.py sets a TCP sysctl) and
     # its own /tmp (multipoll.py writes /tmp/h1.out ...).
     private_tmp = 'mount -t tmpfs -o mode=1777 nlab-example-tmp /tmp && exec "$@"'
@@ -29,7 +29,7 @@ def run_example(examples, name, stdin="", args=(), timeout=300):
         "-c",
         private_tmp,
         "sh",
-        sys.executable,
+        *python,
         str(examples / ("%s.py" % name)),
     ]
     cmd += list(args)

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// The interpreter that runs the exporter: `$NLAB_PYTHON`, else `python3`.
-fn python() -> std::ffi::OsString {
+pub(crate) fn python() -> std::ffi::OsString {
     std::env::var_os("NLAB_PYTHON").unwrap_or_else(|| "python3".into())
 }
 

@@ -53,6 +53,28 @@ pub fn since_start(start_ticks: u64) -> Option<std::time::Duration> {
     ))
 }
 
+/// Whether process group `pgid` has a member that is not a zombie (an
+/// orphan's zombie waits for whoever reaps orphans, and holds nothing).
+pub fn group_has_live(pgid: i32) -> bool {
+    if kill_group(pgid, 0).is_err() {
+        return false;
+    }
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return true;
+    };
+    dir.flatten().any(|e| {
+        let Ok(line) = fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        let Some(rest) = line.rfind(')').map(|i| &line[i + 1..]) else {
+            return false;
+        };
+        let f: Vec<&str> = rest.split_whitespace().take(3).collect();
+        // f[0] is the state (field 3), f[2] the process group (field 5).
+        f.len() == 3 && f[2].parse() == Ok(pgid) && !matches!(f[0], "Z" | "X" | "x")
+    })
+}
+
 /// Alive and not a zombie (a zombie holds nothing any more).
 pub fn alive(pid: i32) -> bool {
     stat(pid).is_some_and(|s| !matches!(s.state, 'Z' | 'X' | 'x'))
@@ -346,6 +368,27 @@ pub fn exclusively_locked(path: &Path) -> Option<bool> {
     let f = fs::File::open(path).ok()?;
     // Closing `f` lets the shared probe go.
     super::files::try_lock_shared(&f).ok().map(|got| !got)
+}
+
+/// Makes `cmd`'s child get `sig` when the thread that spawns it ends
+/// (`PR_SET_PDEATHSIG`), also when this process is killed with SIGKILL;
+/// spawning fails if we died before the setting took.
+pub fn die_with_parent(cmd: &mut std::process::Command, sig: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid before the fork; only prctl and getppid between fork
+    // and exec, and an error made from a number (no allocation).
+    let parent = unsafe { libc::getpid() };
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sig) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
 }
 
 #[cfg(test)]

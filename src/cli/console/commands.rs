@@ -57,6 +57,8 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "UDP at BW (10M) from H1 to H2 (iperf3)",
     ),
     ("noecho", "noecho NODE CMD", "run CMD in NODE without echo"),
+    ("py", "py EXPR", "evaluate Python: net, h1... (`help py`)"),
+    ("px", "px STMT", "execute a Python statement (`help py`)"),
     ("sh", "sh CMD", "run CMD on the host machine"),
     ("source", "source FILE", "run the commands in FILE"),
     ("time", "time CMD", "run a console command and time it"),
@@ -90,8 +92,9 @@ const DETAILS: &[(&str, &str)] = &[
          first command), so `h1 cd /tmp` and `h1 export X=1` persist.\n\
          Words that are node names become their IP address, as in Mininet.\n\
          Ctrl-C stops the command, not the console. A trailing `&` runs it\n\
-         in the background (`h2 python3 -m http.server 80 &`); `jobs` lists\n\
-         them, with their output file, and they are stopped on exit.",
+         in the background in that shell (`h2 python3 -m http.server 80 &`),\n\
+         so `h2 jobs`, `h2 kill %1` and `$!` know it; `jobs` lists them all,\n\
+         with their output file, and they are stopped on exit.",
     ),
     (
         "iperf",
@@ -100,6 +103,15 @@ const DETAILS: &[(&str, &str)] = &[
          receiver (NLAB_IPERF=builtin forces it); the line after the\n\
          results says which measured.\n\
          Results: [rate received by H2, rate sent by H1], as Mininet.",
+    ),
+    (
+        "py",
+        "py EXPR / px STMT   Mininet's: Python with `net` and every node\n\
+         (h1, s1, ...) bound to Mininet objects of nlab's Python package;\n\
+         px's names last (`px x = 5` then `py x`). In a console a script's\n\
+         CLI(net) opened, they are that script's objects; otherwise a helper\n\
+         ($NLAB_PYTHON -m nlab.console_py, default python3) attaches to the\n\
+         lab on first use. Objects' h1.cmd() runs in shells of their own.",
     ),
     (
         "link",
@@ -147,7 +159,7 @@ impl Console {
             "wait" => self.wait_jobs(),
             "iperfudp" => self.iperfudp(rest),
             "noecho" => self.noecho(rest),
-            "py" | "px" => bail!("*** {}", super::node_cmds::PY_WHY),
+            "py" | "px" => self.python.run(self.lab.name(), cmd, rest),
             "sh" => self.shell_line(None, rest),
             "source" => self.source(rest),
             "time" => {
@@ -170,15 +182,8 @@ impl Console {
                 let (body, background) = line::strip_background(rest);
                 let body = line::substitute(body, &self.addrs);
                 if background {
-                    let j = self.jobs.start(&self.lab, cmd, &body)?;
-                    let msg = format!(
-                        "[{}] {} (output: {})\n",
-                        j.id,
-                        j.child.id(),
-                        j.log.display()
-                    );
-                    self.print(msg)?;
-                    Ok(true)
+                    let node = cmd.to_string();
+                    self.background(&node, &body)
                 } else {
                     let node = cmd.to_string();
                     self.shell_line(Some(&node), &body)
@@ -357,7 +362,7 @@ impl Console {
     }
 
     fn jobs(&mut self) -> anyhow::Result<bool> {
-        self.jobs.reap();
+        self.jobs.reap(&self.lab, &mut self.shells);
         let s: String = self
             .jobs
             .list()
@@ -467,9 +472,7 @@ mod tests {
             "noecho",
         ] {
             assert!(
-                COMMANDS.iter().any(|c| c.0 == m)
-                    || UNSUPPORTED.iter().any(|u| u.0 == m)
-                    || ["py", "px"].contains(&m),
+                COMMANDS.iter().any(|c| c.0 == m) || UNSUPPORTED.iter().any(|u| u.0 == m),
                 "{m}"
             );
         }

@@ -1,16 +1,18 @@
-//! Running commands inside nodes: in the foreground (Ctrl-C reaches the
-//! command, not the console) and in the background (`&`: own process group,
-//! output to a log file so it does not write over the prompt, stopped when
-//! the console exits).
+//! Running commands on the host in the foreground (Ctrl-C reaches the
+//! command, not the console), and the console's record of background jobs
+//! (`NODE CMD &`, started in the node's own shell with their output in a
+//! log file so it does not write over the prompt, stopped when the
+//! console exits).
 
-use crate::kernel::{proc, signals};
+use super::shells::Shells;
+use crate::kernel::signals;
 use crate::lab::Lab;
 use anyhow::Context;
 use nix::sys::signal::Signal;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus, Stdio};
 
 /// Makes SIGINT set a flag instead of ending the console. A foreground
 /// command shares the terminal's process group and gets the signal itself;
@@ -90,12 +92,14 @@ pub struct Job {
     pub id: usize,
     pub node: String,
     pub line: String,
-    pub child: Child,
+    /// Its pid as the node's shell numbers it (`$!`).
+    pub pid: u64,
     pub log: PathBuf,
     pub status: Option<ExitStatus>,
 }
 
-/// The console's background jobs.
+/// The console's background jobs: each runs in its node's own shell
+/// (started there with `&`), with its output in a log file.
 pub struct Jobs {
     list: Vec<Job>,
     next: usize,
@@ -109,48 +113,58 @@ impl Jobs {
         }
     }
 
-    /// Starts `line` in `node`'s shell in the background.
-    pub fn start(&mut self, lab: &Lab, node: &str, line: &str) -> anyhow::Result<&Job> {
+    /// A new, empty log file for the next job of `node`.
+    pub fn new_log(&self, lab: &Lab, node: &str) -> anyhow::Result<PathBuf> {
         // In the lab's runtime directory: the logs outlive the console (for
         // a CI step to read) and go with the lab at `nlab down`.
         // Root's only, like the rest of the lab's directory.
         let dir = crate::store::ensure_lab_dir(lab.name())?.join("jobs");
         crate::store::ensure_private_dir(&dir)?;
-        let id = self.next;
-        let log = dir.join(format!("{}-job{id}-{node}.log", std::process::id()));
-        let out = crate::store::create_private_file(&log)?;
-        let err = out.try_clone().context("duplicating the log file")?;
-        let mut cmd = shell_command(lab, Some(node), line)?;
-        // Its own process group: Ctrl-C at the terminal does not reach it,
-        // and stopping the job reaches everything it started.
-        cmd.process_group(0)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting `{line}` in {node}"))?;
-        self.next += 1;
-        remember_group(child.id() as i32, true);
+        let log = dir.join(format!(
+            "{}-job{}-{node}.log",
+            std::process::id(),
+            self.next
+        ));
+        crate::store::create_private_file(&log)?;
+        Ok(log)
+    }
+
+    /// Records a job `node`'s shell started.
+    pub fn add(&mut self, node: &str, line: &str, pid: u64, log: PathBuf) -> &Job {
         self.list.push(Job {
-            id,
+            id: self.next,
             node: node.to_string(),
             line: line.to_string(),
-            child,
+            pid,
             log,
             status: None,
         });
-        Ok(&self.list[self.list.len() - 1])
+        self.next += 1;
+        &self.list[self.list.len() - 1]
     }
 
-    /// Updates the status of every job; returns those that just ended.
-    pub fn reap(&mut self) -> Vec<&Job> {
+    /// Asks each node's shell which of its jobs ended; returns those that
+    /// just did. A job whose shell is gone ended with it (its watcher
+    /// ends the shell's group).
+    pub fn reap(&mut self, lab: &Lab, shells: &mut Shells) -> Vec<&Job> {
+        let mut by_node: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        for j in self.list.iter().filter(|j| j.status.is_none()) {
+            by_node.entry(j.node.clone()).or_default().push(j.pid);
+        }
         let mut ended = Vec::new();
-        for (i, j) in self.list.iter_mut().enumerate() {
-            if j.status.is_none() {
-                if let Ok(Some(s)) = j.child.try_wait() {
-                    j.status = Some(s);
-                    remember_group(j.child.id() as i32, false);
+        for (node, pids) in by_node {
+            let gone: Vec<(u64, i32)> = if shells.has(&node) {
+                shells.ended_jobs(lab, &node, &pids).unwrap_or_default()
+            } else {
+                pids.iter().map(|p| (*p, 128 + libc::SIGTERM)).collect()
+            };
+            for (pid, st) in gone {
+                let found = self
+                    .list
+                    .iter()
+                    .position(|j| j.node == node && j.pid == pid && j.status.is_none());
+                if let Some(i) = found {
+                    self.list[i].status = Some(status_of(st));
                     ended.push(i);
                 }
             }
@@ -166,26 +180,25 @@ impl Jobs {
         self.list.iter().filter(|j| j.status.is_none()).count()
     }
 
-    /// Stops every running job: SIGTERM to its process group, SIGKILL after
-    /// a second. Returns the jobs stopped.
-    pub fn stop_all(&mut self) -> Vec<String> {
-        self.reap();
+    /// The jobs still running, described for the exit message; the node
+    /// shells stop them (SIGTERM to the shell's group, then SIGKILL).
+    pub fn stop_all(&mut self, lab: &Lab, shells: &mut Shells) -> Vec<String> {
+        self.reap(lab, shells);
         let mut stopped = Vec::new();
-        for j in self.list.iter().filter(|j| j.status.is_none()) {
-            let _ = proc::kill_group(j.child.id() as i32, libc::SIGTERM);
-            stopped.push(format!("[{}] {}: {}", j.id, j.node, j.line));
-        }
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while self.running() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-            self.reap();
-        }
         for j in self.list.iter_mut().filter(|j| j.status.is_none()) {
-            let _ = proc::kill_group(j.child.id() as i32, libc::SIGKILL);
-            j.status = j.child.wait().ok();
-            remember_group(j.child.id() as i32, false);
+            stopped.push(format!("[{}] {}: {}", j.id, j.node, j.line));
+            j.status = Some(status_of(128 + libc::SIGTERM));
         }
         stopped
+    }
+}
+
+/// A shell's `$?` as an exit status: above 128, the signal that ended it.
+fn status_of(st: i32) -> ExitStatus {
+    if st > 128 {
+        ExitStatus::from_raw(st - 128)
+    } else {
+        ExitStatus::from_raw((st & 0xff) << 8)
     }
 }
 
@@ -202,7 +215,7 @@ pub fn job_line(j: &Job) -> String {
         "[{}] {:<8} {} {}: {}\n    output: {}",
         j.id,
         state,
-        j.child.id(),
+        j.pid,
         j.node,
         j.line,
         j.log.display()

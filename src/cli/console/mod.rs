@@ -10,6 +10,7 @@ mod iperf;
 mod jobs;
 mod line;
 mod node_cmds;
+mod python;
 mod shells;
 
 use crate::lab::Lab;
@@ -37,6 +38,8 @@ pub struct Console {
     jobs: jobs::Jobs,
     /// Each node's own shell, once it has had a command.
     shells: shells::Shells,
+    /// `py`/`px`'s Python, once asked.
+    python: python::Python,
     /// Reading a terminal: commands may use stdin, Ctrl-C is routine.
     interactive: bool,
     /// `source` files being read, against a file that sources itself.
@@ -62,6 +65,7 @@ impl Console {
             addrs,
             jobs: jobs::Jobs::new(),
             shells: shells::Shells::new(interactive),
+            python: python::Python::default(),
             interactive,
             depth: 0,
             colour: interactive && std::io::stdout().is_terminal(),
@@ -96,7 +100,7 @@ impl Console {
         if !ok {
             self.failures += 1;
         }
-        for j in self.jobs.reap() {
+        for j in self.jobs.reap(&self.lab, &mut self.shells) {
             let how = jobs::describe_failure(&j.status.unwrap_or_default())
                 .unwrap_or_else(|| "done".into());
             println!("[{}] {how}: {}: {}", j.id, j.node, j.line);
@@ -106,19 +110,20 @@ impl Console {
 
     /// Ends the node shells and stops background jobs, saying which.
     fn finish(&mut self) {
+        self.python.stop();
+        let stopped = self.jobs.stop_all(&self.lab, &mut self.shells);
+        if !stopped.is_empty() {
+            println!("*** Stopping {} background job(s)", stopped.len());
+            for s in stopped {
+                println!("{s}");
+            }
+        }
         let busy = self.shells.stop_all();
         if !busy.is_empty() {
             println!(
                 "*** Stopped the running command in the shell of {}",
                 busy.join(" ")
             );
-        }
-        let stopped = self.jobs.stop_all();
-        if !stopped.is_empty() {
-            println!("*** Stopping {} background job(s)", stopped.len());
-            for s in stopped {
-                println!("{s}");
-            }
         }
     }
 

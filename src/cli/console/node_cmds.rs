@@ -1,6 +1,5 @@
 //! Console commands around the node shells: `NODE CMD` through the
-//! node's own shell, `noecho`, `wait`, `iperfudp`, and `py`/`px`, which
-//! need Python objects.
+//! node's own shell, `noecho`, `wait`, `iperfudp`.
 
 use super::shells::{self, Outcome};
 use super::{iperf, jobs, line, Console};
@@ -10,11 +9,6 @@ use std::time::Duration;
 
 /// Status of a command that SIGINT ended, as a shell reports it.
 const STATUS_SIGINT: i32 = 128 + libc::SIGINT;
-
-/// Why `py` and `px` do nothing here.
-pub const PY_WHY: &str = "`py` and `px` evaluate Python against Mininet's objects: \
-they work in the console that Python opens (`CLI(net)` in a script run with \
-`python3 -m nlab.mininet SCRIPT`); here, use `NODE CMD` or `sh CMD`";
 
 impl Console {
     /// `dump`, with each node's shell pid once it has one.
@@ -34,6 +28,7 @@ impl Console {
         let Outcome {
             status,
             shell_ended,
+            ..
         } = self.shells.run(&self.lab, node, body)?;
         if let Some(st) = shell_ended {
             let how = jobs::describe_failure(&st).unwrap_or_else(|| "exit status 0".into());
@@ -54,6 +49,30 @@ impl Console {
         }
         eprintln!("*** {node} (exit status {status})");
         Ok(false)
+    }
+
+    /// `NODE CMD &`: sent to the node's own shell, as Mininet does, so
+    /// the job is that shell's (`h1 jobs`, `h1 kill %1`, its variables);
+    /// its output goes to a log file, and the console returns at once.
+    pub(super) fn background(&mut self, node: &str, body: &str) -> anyhow::Result<bool> {
+        let log = self.jobs.new_log(&self.lab, node)?;
+        let line = format!("{body} &");
+        let out = self.shells.run_background(&self.lab, node, &line, &log)?;
+        if let Some(st) = out.shell_ended {
+            let how = jobs::describe_failure(&st).unwrap_or_else(|| "exit status 0".into());
+            bail!("*** {node}: the node's shell ended ({how}); its next command starts a new one");
+        }
+        let Some(pid) = out.started else {
+            bail!(
+                "*** {node}: `{body} &` started no background job (exit status {}; see {})",
+                out.status,
+                log.display()
+            );
+        };
+        let j = self.jobs.add(node, body, pid, log);
+        let msg = format!("[{}] {} (output: {})\n", j.id, j.pid, j.log.display());
+        self.print(msg)?;
+        Ok(true)
     }
 
     /// `noecho NODE CMD`: Mininet's way to type a password or the like
@@ -81,7 +100,7 @@ impl Console {
     /// `wait`: until every background job (`NODE CMD &`) has ended;
     /// Ctrl-C stops waiting, not the jobs.
     pub(super) fn wait_jobs(&mut self) -> anyhow::Result<bool> {
-        self.jobs.reap();
+        self.jobs.reap(&self.lab, &mut self.shells);
         let n = self.jobs.running();
         if n == 0 {
             return self.print("No background jobs to wait for.\n".into());
@@ -94,7 +113,7 @@ impl Console {
                 return Ok(true);
             }
             std::thread::sleep(Duration::from_millis(50));
-            for j in self.jobs.reap() {
+            for j in self.jobs.reap(&self.lab, &mut self.shells) {
                 let how = jobs::describe_failure(&j.status.unwrap_or_default())
                     .unwrap_or_else(|| "done".into());
                 println!("[{}] {how}: {}: {}", j.id, j.node, j.line);
