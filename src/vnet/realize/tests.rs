@@ -228,6 +228,7 @@ pub(super) fn routed() -> Desired {
             subnet_id: EXS.into(),
             ip: "203.0.113.10".parse().expect("ip"),
             enable_snat: true,
+            mac: None,
         }),
         routes: Vec::new(),
     });
@@ -306,7 +307,7 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
         ip_address: "172.16.1.50/32".parse().expect("ip"),
         mac_address: None,
     });
-    let b = sg::batch(&p, "eth0", "nlab:vn:a1");
+    let b = sg::batch(&p, "eth0", "vn");
     let text = b.to_string();
     assert!(
         text.contains(r#""protocol":"th"}},"op":"==","right":22"#),
@@ -325,12 +326,30 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
     // It parses as nft's schema.
     let _: nftables::schema::Nftables = serde_json::from_value(b).expect("valid nft JSON");
     p.port_security_enabled = false;
-    let off = sg::batch(&p, "eth0", "nlab:vn:a1");
+    let off = sg::batch(&p, "eth0", "vn");
     let items = off["nftables"].as_array().expect("a list");
     assert_eq!(
         items.len(),
         4,
         "port security off only removes the tables: {off}"
+    );
+    // Both tables carry the lab's owner mark.
+    p.port_security_enabled = true;
+    let on = sg::batch(&p, "eth0", "vn");
+    let marks: Vec<&serde_json::Value> = on["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["add"].get("set"))
+        .filter(|s| s["name"] == "nlab-vn")
+        .collect();
+    assert_eq!(
+        marks
+            .iter()
+            .map(|s| s["family"].as_str())
+            .collect::<Vec<_>>(),
+        [Some("inet"), Some("netdev")],
+        "{on}"
     );
 }
 
