@@ -107,8 +107,14 @@ fn networks_subnets_ports_with_neutron_defaults_and_allocation() {
         v["subnet"]["allocation_pools"],
         json!([{"start": "10.9.0.2", "end": "10.9.0.6"}])
     );
+    // The DHCP port took the pool's first address, as Neutron's agent's.
+    let (_, v) = s.admin("GET", "/v2.0/ports?device_owner=network:dhcp", None);
+    assert_eq!(
+        v["ports"][0]["fixed_ips"][0]["ip_address"], "10.9.0.2",
+        "{v}"
+    );
     let mut addrs = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..4 {
         let (st, v) = s.admin(
             "POST",
             "/v2.0/ports",
@@ -130,10 +136,7 @@ fn networks_subnets_ports_with_neutron_defaults_and_allocation() {
                 .to_string(),
         );
     }
-    assert_eq!(
-        addrs,
-        ["10.9.0.2", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]
-    );
+    assert_eq!(addrs, ["10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6"]);
     let (st, v) = s.admin(
         "POST",
         "/v2.0/ports",
@@ -160,6 +163,128 @@ fn networks_subnets_ports_with_neutron_defaults_and_allocation() {
     );
     assert_eq!(ids(&v, "ports").len(), 2);
     assert_eq!(v["ports_links"][0]["rel"], "next");
+}
+
+/// The network's `network:dhcp` ports (id, addresses).
+fn dhcp_ports(s: &Server, net: &str) -> Vec<(String, Vec<String>)> {
+    let q = format!("/v2.0/ports?network_id={net}&device_owner=network:dhcp");
+    let (_, v) = s.admin("GET", &q, None);
+    v["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| {
+            let ips = p["fixed_ips"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["ip_address"].as_str().map(str::to_string))
+                .collect();
+            (p["id"].as_str().unwrap_or("").to_string(), ips)
+        })
+        .collect()
+}
+
+#[test]
+fn the_dhcp_port_follows_the_subnets_dhcp_as_neutrons_agent_keeps_it() {
+    let s = Server::start();
+    let alice = s.token("alice", "one");
+    let net = make_net(&s, Some(&alice), json!({"name": "d"}));
+    // No DHCP, no port.
+    let body = json!({"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.7.0.0/24", "enable_dhcp": false}});
+    let (st, v) = s.call("POST", "/v2.0/subnets", Some(&alice), Some(body));
+    assert_eq!(st, 201, "{v}");
+    let sub = v["subnet"]["id"].as_str().expect("id").to_string();
+    assert!(dhcp_ports(&s, &net).is_empty());
+    // DHCP on: a port with the first free address, owned like Neutron's.
+    let put = |on: bool| {
+        let b = json!({"subnet": {"enable_dhcp": on}});
+        let (st, v) = s.call(
+            "PUT",
+            &format!("/v2.0/subnets/{sub}"),
+            Some(&alice),
+            Some(b),
+        );
+        assert_eq!(st, 200, "{v}");
+    };
+    put(true);
+    let d = dhcp_ports(&s, &net);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].1, ["10.7.0.2"]);
+    let (_, v) = s.call(
+        "GET",
+        &format!("/v2.0/ports/{}", d[0].0),
+        Some(&alice),
+        None,
+    );
+    let p = &v["port"];
+    assert_eq!(p["device_owner"], "network:dhcp");
+    let (_, n) = s.call("GET", &format!("/v2.0/networks/{net}"), Some(&alice), None);
+    assert_eq!(
+        p["project_id"], n["network"]["project_id"],
+        "the network's project owns it"
+    );
+    let dev = p["device_id"].as_str().unwrap_or("");
+    assert!(
+        dev.starts_with("dhcp") && dev.ends_with(&format!("-{net}")),
+        "{dev}"
+    );
+    assert_eq!(p["status"], "ACTIVE");
+    // No user port gets the server's address: not by default, not asked.
+    let port = |fixed: Value| {
+        let b = json!({"port": {"network_id": net, "fixed_ips": fixed}});
+        s.call("POST", "/v2.0/ports", Some(&alice), Some(b))
+    };
+    let (st, v) = port(json!([{"ip_address": "10.7.0.2"}]));
+    assert_eq!((st, kind(&v)), (409, "IpAddressAlreadyAllocated"));
+    let (st, v) = port(json!([{"subnet_id": sub}]));
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["port"]["fixed_ips"][0]["ip_address"], "10.7.0.3");
+    // Deleted by hand, it comes back (the agent's way) with an address.
+    let (st, _) = s.admin("DELETE", &format!("/v2.0/ports/{}", d[0].0), None);
+    assert_eq!(st, 204);
+    let again = dhcp_ports(&s, &net);
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].0, d[0].0);
+    assert_eq!(again[0].1, ["10.7.0.2"]);
+    // A second DHCP subnet: the same port gets an address there too.
+    let sub2 = make_subnet(&s, Some(&alice), &net, "10.8.0.0/24");
+    assert_eq!(dhcp_ports(&s, &net)[0].1, ["10.7.0.2", "10.8.0.2"]);
+    // DHCP off, subnet deleted: its address goes; none left: the port.
+    put(false);
+    assert_eq!(dhcp_ports(&s, &net)[0].1, ["10.8.0.2"]);
+    let (st, _) = s.call(
+        "DELETE",
+        &format!("/v2.0/subnets/{sub2}"),
+        Some(&alice),
+        None,
+    );
+    assert_eq!(st, 204);
+    assert!(dhcp_ports(&s, &net).is_empty());
+    // The network goes with its DHCP port, once the user's port is gone.
+    put(true);
+    assert_eq!(dhcp_ports(&s, &net).len(), 1);
+    let (_, v) = s.call(
+        "GET",
+        &format!("/v2.0/ports?network_id={net}"),
+        Some(&alice),
+        None,
+    );
+    for p in v["ports"].as_array().expect("ports") {
+        if p["device_owner"] != "network:dhcp" {
+            let id = p["id"].as_str().unwrap_or("");
+            s.call("DELETE", &format!("/v2.0/ports/{id}"), Some(&alice), None);
+        }
+    }
+    let (st, v) = s.call(
+        "DELETE",
+        &format!("/v2.0/networks/{net}"),
+        Some(&alice),
+        None,
+    );
+    assert_eq!(st, 204, "{v}");
+    let (_, v) = s.admin("GET", "/v2.0/ports", None);
+    assert_eq!(ids(&v, "ports").len(), 0, "{v}");
 }
 
 #[test]
@@ -392,8 +517,8 @@ fn routers_interfaces_gateway_and_floating_ips() {
     let router = v["router"]["id"].as_str().expect("id").to_string();
     assert_eq!(v["router"]["external_gateway_info"]["enable_snat"], true);
     assert_eq!(
-        v["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"],
-        "172.24.4.2"
+        v["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"], "172.24.4.3",
+        ".2 is the external subnet's DHCP port's"
     );
     let (st, v) = s.admin(
         "PUT",
@@ -427,8 +552,8 @@ fn routers_interfaces_gateway_and_floating_ips() {
     );
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["floatingip"]["router_id"], router.as_str());
-    assert_eq!(v["floatingip"]["fixed_ip_address"], "10.5.0.2");
-    assert_eq!(v["floatingip"]["floating_ip_address"], "172.24.4.3");
+    assert_eq!(v["floatingip"]["fixed_ip_address"], "10.5.0.3");
+    assert_eq!(v["floatingip"]["floating_ip_address"], "172.24.4.4");
     let (st, v) = s.admin(
         "PUT",
         &format!("/v2.0/routers/{router}"),
@@ -641,12 +766,20 @@ fn concurrent_clients_never_share_an_address_and_leave_nothing_behind() {
         "an address or MAC handed out twice"
     );
     let (_, v) = s.admin("GET", &format!("/v2.0/ports?network_id={net}"), None);
-    assert_eq!(ids(&v, "ports").len(), 200);
+    assert_eq!(ids(&v, "ports").len(), 201, "the user's and the DHCP port");
     for (id, _, _) in &made {
         assert_eq!(s.admin("DELETE", &format!("/v2.0/ports/{id}"), None).0, 204);
     }
+    let (_, v) = s.admin("GET", "/v2.0/ports?device_owner=network:dhcp", None);
+    let dhcp = v["ports"][0]["fixed_ips"][0]["ip_address"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        !ips.contains(dhcp),
+        "a user port got the DHCP server's {dhcp}"
+    );
     let (_, v) = s.admin("GET", "/v2.0/ports", None);
-    assert_eq!(v, json!({"ports": []}));
+    assert_eq!(ids(&v, "ports").len(), 1, "only the DHCP port is left: {v}");
     assert_eq!(
         s.admin("DELETE", &format!("/v2.0/networks/{net}"), None).0,
         204

@@ -74,7 +74,8 @@ fn openstack_cli_creates_and_lists_networks_subnets_and_ports() {
         &s,
         &["port", "create", "--network", "osc-net", "osc-port"],
     );
-    assert_eq!(port["fixed_ips"][0]["ip_address"], "10.42.0.2");
+    // .2 is the DHCP port's, as in Neutron.
+    assert_eq!(port["fixed_ips"][0]["ip_address"], "10.42.0.3");
     let list = openstack(&bin, &s, &["network", "list"]);
     let names: Vec<&str> = list
         .as_array()

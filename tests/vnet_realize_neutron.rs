@@ -71,6 +71,7 @@ fn world(ns3: &str, ns4: &str) -> Desired {
                 subnet_id: id("e5"),
                 ip: "203.0.113.10".parse().expect("ip"),
                 enable_snat: true,
+                mac: None,
             }),
             routes: Vec::new(),
         }],
@@ -290,4 +291,116 @@ fn snat_floating_ip_and_security_groups() {
     assert!(!arp.is_empty(), "the packet-socket witness sends nothing");
     let tables = run_in(&i2, &["nft", "list", "tables"]);
     assert!(String::from_utf8_lossy(&tables.stdout).trim().is_empty());
+}
+
+/// `nft list ruleset` in `ns`.
+fn ruleset(ns: &str) -> String {
+    String::from_utf8_lossy(&run_in(ns, &["nft", "list", "ruleset"]).stdout).into_owned()
+}
+
+#[test]
+fn security_groups_filter_a_namespace_nlab_attaches_and_leave_it_as_found() {
+    require_root!();
+    let lab = lab_name("va");
+    let _g = LabGuard(lab.clone());
+    let n3 = TestNs::new("a3");
+    let before = ruleset(&n3.0);
+    // A static subnet: nlab puts the fixed IP on the attached end too.
+    let mut p3 = port("c3", "a0", "a5", "10.0.0.13", 0x13);
+    p3.binding = Binding::Netns {
+        netns: n3.0.clone(),
+    };
+    p3.port_security_enabled = true;
+    p3.security_rules = vec![ingress("tcp", Some(22)), egress_any()];
+    let mut d = Desired {
+        networks: vec![net("a0")],
+        subnets: vec![subnet("a5", "a0", "10.0.0.0/24", None, false)],
+        ports: vec![port("c1", "a0", "a5", "10.0.0.11", 0x11), p3],
+        ..Default::default()
+    };
+    let r = apply(&d, &lab).expect("apply");
+    assert_eq!(r.tables_applied, ["p-c3000000"]);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let dev = Names::new(&d).port_iface(&d.ports[1]);
+    let i1 = ns(&lab, "i-c1000000");
+    // Only tcp/22 comes in; egress is open and its replies come back.
+    let _ssh = tcp_server(&n3.0, 22, "n3");
+    let _other = tcp_server(&n3.0, 2222, "n3");
+    assert_eq!(tcp_read(&i1, "10.0.0.13", 22), "n3");
+    assert_eq!(tcp_read(&i1, "10.0.0.13", 2222), "", "tcp/2222 came in");
+    assert!(!ping(&i1, "10.0.0.13"), "the group lets ping in");
+    assert!(ping(&n3.0, "10.0.0.11"));
+    // A spoofed source never reaches the wire.
+    let spoof = "10.0.0.99";
+    let add = run_in(
+        &n3.0,
+        &["ip", "addr", "add", &format!("{spoof}/24"), "dev", &dev],
+    );
+    assert!(add.status.success());
+    let seen = capture_icmp(&i1, "eth0", || {
+        let o = run_in(&n3.0, &["ping", "-c1", "-W2", "-I", spoof, "10.0.0.11"]);
+        assert!(!o.status.success());
+    });
+    assert!(seen.iter().all(|l| !l.contains(spoof)), "{seen:?}");
+    run_in(
+        &n3.0,
+        &["ip", "addr", "del", &format!("{spoof}/24"), "dev", &dev],
+    );
+    // Unbound: nlab's veth and tables go, the namespace is as it was.
+    let bound = d.ports[1].binding.clone();
+    d.ports[1].binding = Binding::Unbound;
+    apply(&d, &lab).expect("apply unbound");
+    assert_eq!(ruleset(&n3.0), before, "a table of nlab's was left");
+    let links = String::from_utf8_lossy(&run_in(&n3.0, &["ip", "-br", "link"]).stdout).into_owned();
+    assert!(!links.contains(&dev), "{links}");
+    // Bound again, then the lab taken down: the same.
+    d.ports[1].binding = bound;
+    let r = apply(&d, &lab).expect("apply bound again");
+    assert_eq!(r.tables_applied, ["p-c3000000"]);
+    assert!(ruleset(&n3.0).contains("table netdev nlab-sg"));
+    nlab::lab::down(&lab).expect("down");
+    assert_eq!(ruleset(&n3.0), before, "down left a table of nlab's");
+}
+
+#[test]
+fn a_gateway_without_snat_nats_only_its_floating_ips() {
+    require_root!();
+    let lab = lab_name("vs");
+    let _g = LabGuard(lab.clone());
+    let mut d = world("unused3", "unused4");
+    d.ports.truncate(2);
+    // Legs with their ports' MACs, as the API's world has them.
+    d.routers[0].interfaces[0].mac = Some(nlab::topo::MacAddr([0xfa, 0x16, 0x3e, 0, 0, 0xf1]));
+    if let Some(g) = d.routers[0].external_gateway.as_mut() {
+        g.enable_snat = false;
+        g.mac = Some(nlab::topo::MacAddr([0xfa, 0x16, 0x3e, 0, 0, 0xf2]));
+    }
+    apply(&d, &lab).expect("apply");
+    let (i1, i2) = (ns(&lab, "i-c1000000"), ns(&lab, "i-c2000000"));
+    let inet = ns(&lab, "ext-e0000000");
+    // i1 has no floating IP: the outside sees its private address.
+    let seen = capture_icmp(&inet, "eth0", || {
+        ping(&i1, "203.0.113.1");
+    });
+    assert!(
+        seen.iter().any(|l| l.contains("10.0.0.11 > 203.0.113.1")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().all(|l| !l.contains("203.0.113.10")), "{seen:?}");
+    // i2's floating IP is still its 1:1 NAT, both ways.
+    let _peer = tcp_server(&inet, 8080, "$SOCAT_PEERADDR");
+    assert_eq!(tcp_read(&i2, "203.0.113.1", 8080), "203.0.113.20");
+    assert_eq!(tcp_read(&i1, "203.0.113.1", 8080), "", "i1 was NATed");
+    // SNAT back on: i1 goes out as the router.
+    if let Some(g) = d.routers[0].external_gateway.as_mut() {
+        g.enable_snat = true;
+    }
+    apply(&d, &lab).expect("apply with SNAT");
+    // The router was made anew, with the same MACs: no neighbour waits.
+    assert_eq!(
+        tcp_read(&i1, "203.0.113.1", 8080),
+        "203.0.113.10",
+        "{}",
+        ruleset(&ns(&lab, "qrouter-f0000000"))
+    );
 }

@@ -188,6 +188,10 @@ pub(crate) fn router(app: Arc<App>) -> axum::Router {
 /// Runs `nlab serve` until SIGINT/SIGTERM.
 pub(crate) fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let store = Store::open(&opts.db).map_err(|f| anyhow::anyhow!(f.message))?;
+    // A database from before nlab kept DHCP ports gets them now.
+    store
+        .write(crate::vnet::ops::dhcp::sync_all)
+        .map_err(|f| anyhow::anyhow!("giving networks their DHCP ports: {}", f.message))?;
     let auth = auth::Auth::load_or_create(&opts.users, opts.token_life)?;
     let store_for_reconcile = Store::open(&opts.db).map_err(|f| anyhow::anyhow!(f.message))?;
     let reconciler = reconcile::Reconciler::start(store_for_reconcile, opts.lab.clone())?;

@@ -11,6 +11,7 @@ use super::{Error, Result};
 use nftables::helper::{self, NftablesError, DEFAULT_ARGS, DEFAULT_NFT};
 use nftables::schema::Nftables;
 use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
 
 /// Runs `f` inside `ns` (or where the thread is, for `None`) on a thread of
 /// its own, so the caller's thread never changes namespace.
@@ -53,6 +54,17 @@ pub fn apply(ns: Option<&NetNs>, batch: &Value, what: &str) -> Result<()> {
     in_ns(ns, || {
         helper::apply_ruleset_with_args(&doc, DEFAULT_NFT, DEFAULT_ARGS)
             .map_err(|e| nft_error(what, e))
+    })
+}
+
+/// Whether the `nft` program is on the `PATH` (nothing nft-made can be
+/// in any namespace of nlab's without it).
+pub fn available() -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| {
+            std::fs::metadata(d.join("nft"))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
     })
 }
 

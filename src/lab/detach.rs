@@ -1,7 +1,8 @@
 //! Undoing attachments: the one place teardown asks "is this pin the
 //! lab's own namespace?". An attached namespace (`kind: external`) loses
 //! only the interfaces nlab added (tagged `nlab:<lab>`, or recorded and
-//! made after it attached) and nlab's pin; its processes, its own
+//! made after it attached), the nftables tables marked as the lab's
+//! (`lab::sg`, security groups of virtual-network ports) and nlab's pin; its processes, its own
 //! interfaces, addresses and routes stay. An `image:` node's container is
 //! removed through its runtime; its namespace is then the lab's to empty.
 //! `host:` ends in the root namespace are found by their tag.
@@ -134,6 +135,9 @@ fn detach(lab: &str, p: &Pinned, rec: &Record) -> Result<()> {
             .filter(|(pin, _)| *pin == p.pin)
             .map(|(_, n)| n.as_str())
             .collect();
+        // Tables first: a netdev chain goes with its device, the table
+        // (and its owner mark) would stay.
+        super::sg::remove_owned(lab, ns)?;
         delete_ours(lab, ns, p.first_index, &planned)?;
     }
     drop(ns);

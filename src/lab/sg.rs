@@ -16,6 +16,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
+/// The name of the set each table applied through [`apply_tables`]
+/// holds as lab `lab`'s owner mark (an empty set: nft 1.0.6 keeps no
+/// comment on sets or tables, so the name is the mark).
+pub(crate) fn owner_set(lab: &str) -> String {
+    format!("nlab-{lab}")
+}
+
 /// How many `nft` processes run at once.
 const PARALLEL: usize = 8;
 
@@ -139,4 +146,52 @@ pub(crate) fn apply_tables(
 pub(crate) fn ifaces(lab: &str, node: &str) -> Result<Option<Vec<String>>> {
     Ok(super::handles::read_view(&ns_name(lab, node))?
         .map(|v| v.links.into_iter().map(|l| l.name).collect()))
+}
+
+/// Deletes, in `ns` (a namespace the lab attached, not its own), every
+/// table that carries lab `lab`'s owner mark ([`owner_set`]), in one
+/// batch; the rest of the namespace's ruleset stays as it is. Returns the
+/// tables removed. Without `nft` on the machine, nlab cannot have made
+/// any: nothing to do.
+pub(crate) fn remove_owned(lab: &str, ns: &NetNs) -> Result<Vec<String>> {
+    if !nft::available() {
+        return Ok(Vec::new());
+    }
+    let what = format!("reading the nftables ruleset of {}", ns.name);
+    let rs = match nft::ruleset(Some(ns), &what) {
+        Ok(rs) => rs,
+        // A ruleset nft cannot print (someone else's) must not stop the
+        // detach of a namespace the lab never gave tables; one it did
+        // (recorded) must, or they would be left behind.
+        Err(e) => {
+            let node = netns::parse_ns_name(&ns.name).map(|(_, n)| n.to_string());
+            if node.is_some_and(|n| read_record(lab).contains_key(&n)) {
+                return Err(e.into());
+            }
+            return Ok(Vec::new());
+        }
+    };
+    let mark = owner_set(lab);
+    let mut tables: Vec<(String, String)> = nft::objects(&rs, "set")
+        .filter(|s| s.get("name").and_then(Value::as_str) == Some(mark.as_str()))
+        .filter_map(|s| {
+            let f = s.get("family")?.as_str()?.to_string();
+            Some((f, s.get("table")?.as_str()?.to_string()))
+        })
+        .collect();
+    tables.sort();
+    tables.dedup();
+    if tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let items: Vec<Value> = tables
+        .iter()
+        .map(|(f, t)| serde_json::json!({"delete": {"table": {"family": f, "name": t}}}))
+        .collect();
+    let what = format!("removing lab {lab}'s tables from {}", ns.name);
+    nft::apply(Some(ns), &serde_json::json!({"nftables": items}), &what)?;
+    Ok(tables
+        .into_iter()
+        .map(|(f, t)| format!("{f} {t}"))
+        .collect())
 }

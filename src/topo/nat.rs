@@ -233,6 +233,12 @@ pub struct NatSpec {
     /// The RFC 4787 behaviour (`nat:`).
     #[serde(default)]
     pub behaviour: Behaviour,
+    /// Whether what goes out the uplink without a static NAT is
+    /// masqueraded behind the uplink address; `false` (a Neutron router
+    /// gateway with `enable_snat: false`) leaves its source as it is and
+    /// keeps only the static 1:1 NATs and port forwards.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub masquerade: bool,
     /// Where `uplink:` was written (or the node, when it was not).
     #[serde(default, skip)]
     pub uplink_loc: Loc,
@@ -248,9 +254,17 @@ impl NatSpec {
             static_nat: Vec::new(),
             hairpin: true,
             behaviour: Behaviour::default(),
+            masquerade: true,
             uplink_loc: Loc::default(),
         }
     }
+}
+
+fn yes() -> bool {
+    true
+}
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 // Equality compares what would be built, not where it was written (as
@@ -276,6 +290,7 @@ impl PartialEq for NatSpec {
             && self.static_nat == o.static_nat
             && self.hairpin == o.hairpin
             && self.behaviour == o.behaviour
+            && self.masquerade == o.masquerade
     }
 }
 impl Eq for NatSpec {}

@@ -271,6 +271,7 @@ fn router(s: &Snapshot, r: &super::model::Router, warn: &mut Vec<String>) -> Rou
                 .external_gateway_info
                 .as_ref()
                 .is_none_or(|g| g.enable_snat),
+            mac: p.mac_address.parse().ok(),
         })
     });
     if r.external_gateway_info.is_some() && external_gateway.is_none() {

@@ -60,6 +60,7 @@ pub fn apply(t: &Topology) -> Result<Vec<String>> {
                 .collect::<Result<_>>()?,
             hairpin: spec.hairpin,
             behaviour: spec.behaviour,
+            masquerade: spec.masquerade,
             inner: inner_hosts(t, node, spec),
         };
         let ns_name = netns::ns_name(&t.name, node);

@@ -31,6 +31,8 @@ pub struct NatRules {
     pub static_nat: Vec<(Ipv4Addr, Ipv4Addr)>,
     pub hairpin: bool,
     pub behaviour: Behaviour,
+    /// Masquerade what leaves by the uplink without a static NAT.
+    pub masquerade: bool,
     /// Addresses of the hosts behind the NAT that its mappings may lead
     /// to (for filtering looser than address-and-port-dependent).
     pub inner: Vec<Ipv4Addr>,
@@ -136,10 +138,12 @@ pub fn nat_batch(r: &NatRules) -> Value {
             ],
         );
     }
-    b.rule(
-        "postrouting",
-        vec![eq(meta("oifname"), up.clone()), masquerade(&r.behaviour)],
-    );
+    if r.masquerade {
+        b.rule(
+            "postrouting",
+            vec![eq(meta("oifname"), up.clone()), masquerade(&r.behaviour)],
+        );
+    }
     filtering(&mut b, &up);
     b.finish()
 }
@@ -231,6 +235,7 @@ mod tests {
             )],
             hairpin,
             behaviour: crate::topo::nat::preset(beh).expect("preset"),
+            masquerade: true,
             inner: vec![
                 Ipv4Addr::new(192, 168, 1, 10),
                 Ipv4Addr::new(192, 168, 1, 12),
@@ -279,6 +284,32 @@ mod tests {
         assert!(nat_batch(&rules(false, "symmetric"))
             .to_string()
             .contains("fully-random"));
+    }
+
+    /// Without masquerade (a Neutron gateway with `enable_snat: false`)
+    /// only the static 1:1 NAT rewrites what leaves by the uplink.
+    #[test]
+    fn no_masquerade_keeps_only_the_static_nat() {
+        let masq = |v: &Value| {
+            v["nftables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i["add"].get("rule"))
+                .filter(|r| r.to_string().contains("masquerade"))
+                .count()
+        };
+        let mut r = rules(false, "port-restricted");
+        assert_eq!(masq(&nat_batch(&r)), 1);
+        r.masquerade = false;
+        let v = nat_batch(&r);
+        assert_eq!(masq(&v), 0, "{v:#}");
+        assert!(
+            v.to_string()
+                .contains("\"snat\":{\"addr\":\"203.0.113.10\"}"),
+            "{v:#}"
+        );
+        serde_json::from_value::<Nftables>(v).expect("schema");
     }
 
     /// Looser filtering learns each mapping per inner host and lets new

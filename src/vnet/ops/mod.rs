@@ -13,6 +13,7 @@ macro_rules! set_present {
 }
 
 pub(crate) mod addr;
+pub(crate) mod dhcp;
 pub(crate) mod fips;
 pub(crate) mod networks;
 pub(crate) mod ports;

@@ -88,7 +88,7 @@ pub(crate) fn delete(tx: &Tx, caller: &Caller, id: &str) -> Result<(), Fault> {
         .into_iter()
         .filter(|p| p.network_id == id)
         .collect();
-    if ports.iter().any(|p| p.device_owner != "network:dhcp") {
+    if ports.iter().any(|p| p.device_owner != super::dhcp::OWNER) {
         return Err(Fault::conflict(
             "NetworkInUse",
             format!("Unable to complete operation on network {id}. There are one or more ports still in use on the network."),

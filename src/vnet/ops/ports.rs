@@ -10,7 +10,7 @@ use crate::vnet::model::{
 };
 use crate::vnet::ops::addr::{eui64, first_free, ip, new_mac, normalize_mac, num, parse_ip};
 use crate::vnet::ops::{
-    admin_only, fetch, fetch_network, new_id, secgroups, subnets, Caller, Fault,
+    admin_only, dhcp, fetch, fetch_network, new_id, secgroups, subnets, Caller, Fault,
 };
 use crate::vnet::store::Tx;
 
@@ -372,7 +372,13 @@ pub(crate) fn delete(tx: &Tx, caller: &Caller, id: &str) -> Result<(), Fault> {
         ));
     }
     disassociate_fips(tx, id)?;
-    tx.delete::<Port>(id)
+    tx.delete::<Port>(id)?;
+    // The DHCP port comes back (as Neutron's agent makes it again), and
+    // one that found its pool full gets the address freed here.
+    if p.device_owner == dhcp::OWNER || !p.fixed_ips.is_empty() {
+        dhcp::sync(tx, &p.network_id)?;
+    }
+    Ok(())
 }
 
 /// Clears every floating IP mapped to the port `port`.

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use crate::vnet::model::{Network, Port, Resource, Route, Subnet, SubnetCreate, SubnetUpdate};
 use crate::vnet::ops::addr::{check_pools, default_pools, ip, num, parse_cidr, parse_ip};
-use crate::vnet::ops::{fetch_network, fetch_subnet, must_own, new_id, Caller, Fault};
+use crate::vnet::ops::{dhcp, fetch_network, fetch_subnet, must_own, new_id, Caller, Fault};
 use crate::vnet::store::Tx;
 
 fn bad(msg: String) -> Fault {
@@ -179,6 +179,7 @@ pub(crate) fn create(tx: &Tx, caller: &Caller, b: SubnetCreate) -> Result<Subnet
     network.touch(&tx.now);
     tx.put(&network)?;
     tx.put(&s)?;
+    dhcp::sync(tx, &network.id)?;
     Ok(s)
 }
 
@@ -215,6 +216,7 @@ pub(crate) fn update(tx: &Tx, caller: &Caller, id: &str, b: SubnetUpdate) -> Res
     set_present!(s, b, enable_dhcp, name, description);
     s.touch(&tx.now);
     tx.put(&s)?;
+    dhcp::sync(tx, &s.network_id)?;
     Ok(s)
 }
 
@@ -228,7 +230,7 @@ pub(crate) fn delete(tx: &Tx, caller: &Caller, id: &str) -> Result<(), Fault> {
         .into_iter()
         .filter(|p| p.fixed_ips.iter().any(|f| f.subnet_id == id))
         .collect();
-    if ports.iter().any(|p| p.device_owner != "network:dhcp") {
+    if ports.iter().any(|p| p.device_owner != dhcp::OWNER) {
         return Err(Fault::conflict(
             "SubnetInUse",
             format!("Unable to complete operation on subnet {id}: One or more ports have an IP allocation from this subnet."),
@@ -244,7 +246,8 @@ pub(crate) fn delete(tx: &Tx, caller: &Caller, id: &str) -> Result<(), Fault> {
         n.touch(&tx.now);
         tx.put(&n)?;
     }
-    tx.delete::<Subnet>(id)
+    tx.delete::<Subnet>(id)?;
+    dhcp::sync(tx, &s.network_id)
 }
 
 /// The pools of `s` as number ranges, with `s`'s network.

@@ -269,6 +269,11 @@ pub struct ExternalGateway {
     /// `enable_snat`: masquerade the inside behind `ip`.
     #[serde(default = "yes")]
     pub enable_snat: bool,
+    /// The leg's MAC (the gateway port's), so the outside's neighbour
+    /// entries stay right when the router is made anew; `None`: the
+    /// kernel's.
+    #[serde(default)]
+    pub mac: Option<MacAddr>,
 }
 
 /// A floating IP associated with a port.

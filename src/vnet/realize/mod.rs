@@ -1,7 +1,7 @@
 //! The virtual world on the kernel: [`to_topology`] maps a [`Desired`]
 //! onto one lab (pure), [`apply`] brings that lab up or changes it with
 //! `Lab::up_valid` (which diffs: an unchanged world changes nothing) and
-//! then gives each instance port its security-group tables (`sg`).
+//! then gives each bound port its security-group tables (`sg`).
 //!
 //! `realize` never reads the API's store: the caller builds a [`Desired`]
 //! from one snapshot of it.
@@ -81,9 +81,10 @@ pub struct Report {
 
 /// Makes the kernel match `d` in lab `lab` (created when missing): the
 /// lab's nodes and links first (only what differs from the running lab),
-/// then the security-group tables of every instance port whose rules
-/// changed. Ports bound to namespaces nlab does not own get no tables
-/// (warned in the report): nlab would leave them behind on `down`.
+/// then the security-group tables of every bound port whose rules
+/// changed, in instance namespaces and in namespaces nlab attaches alike
+/// (there owner-marked, and removed when the port is unbound or the lab
+/// goes down: `lab::detach`).
 pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
     let t = to_topology(d, lab)?;
     if t.nodes.is_empty() {
@@ -102,20 +103,10 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
     let names = Names::new(d);
     let mut wanted = BTreeMap::new();
     let mut by_node = HashMap::new();
-    let mut warnings = Vec::new();
     for p in &d.ports {
         let Some(node) = names.port_node(p) else {
             continue;
         };
-        if p.binding != Binding::Instance {
-            if p.port_security_enabled {
-                warnings.push(format!(
-                    "port {}: security groups are enforced on instance ports only; {} is not one",
-                    p.id, node
-                ));
-            }
-            continue;
-        }
         // What the batch is made from: a port that did not change keeps
         // its tables without its batch being built. Port security off:
         // no tables (removed if it had some).
@@ -130,7 +121,7 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
         by_node.insert(node, p);
     }
     let build = |node: &str| match by_node.get(node) {
-        Some(p) => sg::batch(p, &names.port_iface(p), &format!("nlab:{lab}:{}", p.id)),
+        Some(p) => sg::batch(p, &names.port_iface(p), lab),
         None => serde_json::json!({"nftables": []}),
     };
     let tables_applied = crate::lab::sg::apply_tables(lab, &wanted, build)?;
@@ -150,7 +141,7 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
         tables_applied,
         ports,
         vifs,
-        warnings,
+        warnings: Vec::new(),
         lab_time,
         tables_time,
         status_time: start.elapsed(),

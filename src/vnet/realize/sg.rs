@@ -13,7 +13,9 @@
 //!
 //! Each batch first adds and deletes both tables, so one transaction
 //! replaces whatever was there, and a port with port security off gets
-//! a batch that only removes them.
+//! a batch that only removes them. Each table holds an empty set named
+//! `nlab-<lab>`, the owner mark: in a namespace nlab attaches but does
+//! not own, that is how its teardown knows which tables are its.
 
 use super::desired::{Direction, Port, SgRule};
 use crate::kernel::nft_expr::{eq, field, meta, ne};
@@ -25,7 +27,7 @@ pub const TABLE: &str = "nlab-sg";
 
 /// Changes whenever [`batch`] builds something else from the same port,
 /// so tables applied by an older nlab are replaced.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 fn addr(n: &IpNet) -> Value {
     if n.prefix == n.max_prefix() {
@@ -41,9 +43,23 @@ fn set(v: Vec<Value>) -> Value {
 struct Batch {
     items: Vec<Value>,
     comment: String,
+    owner_set: String,
 }
 
 impl Batch {
+    /// Table `family nlab-sg` with its owner mark: an empty set named
+    /// after the lab, which `lab::detach` looks for before it removes the
+    /// table from a namespace nlab does not own (a set stays when the
+    /// kernel drops a netdev chain whose device went; nft 1.0.6 keeps no
+    /// set comment, so the name carries the mark).
+    fn table(&mut self, family: &str) {
+        self.items
+            .push(json!({"add": {"table": {"family": family, "name": TABLE}}}));
+        self.items.push(json!({"add": {"set": {
+            "family": family, "table": TABLE, "name": self.owner_set,
+            "type": "ipv4_addr"
+        }}}));
+    }
     fn chain(&mut self, family: &str, name: &str, hook: &str, dev: Option<&str>) {
         let mut c = json!({
             "family": family, "table": TABLE, "name": name,
@@ -63,12 +79,13 @@ impl Batch {
     }
 }
 
-/// The batch for `port`, whose interface in its namespace is `iface`;
-/// `owner` goes into every rule's comment (`nlab:<lab>:<port id>`).
-pub fn batch(port: &Port, iface: &str, owner: &str) -> Value {
+/// The batch for `port` of lab `lab`, whose interface in its namespace
+/// is `iface`; every rule's comment is `nlab:<lab>:<port id>`.
+pub fn batch(port: &Port, iface: &str, lab: &str) -> Value {
     let mut b = Batch {
         items: Vec::new(),
-        comment: owner.to_string(),
+        comment: format!("nlab:{lab}:{}", port.id),
+        owner_set: crate::lab::sg::owner_set(lab),
     };
     for family in ["inet", "netdev"] {
         let t = json!({"family": family, "name": TABLE});
@@ -83,8 +100,7 @@ pub fn batch(port: &Port, iface: &str, owner: &str) -> Value {
 }
 
 fn filter(b: &mut Batch, port: &Port, iface: &str) {
-    b.items
-        .push(json!({"add": {"table": {"family": "inet", "name": TABLE}}}));
+    b.table("inet");
     for (chain, hook, dir, key) in [
         ("ingress", "input", Direction::Ingress, "iifname"),
         ("egress", "output", Direction::Egress, "oifname"),
@@ -203,8 +219,7 @@ fn rule_expr(r: &SgRule, dir: Direction) -> Option<Vec<Value>> {
 }
 
 fn anti_spoofing(b: &mut Batch, port: &Port, iface: &str) {
-    b.items
-        .push(json!({"add": {"table": {"family": "netdev", "name": TABLE}}}));
+    b.table("netdev");
     b.chain("netdev", "spoof", "egress", Some(iface));
     let mut macs = vec![json!(port.mac.to_string())];
     macs.extend(

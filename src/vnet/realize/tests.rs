@@ -196,6 +196,46 @@ fn a_dhcp_subnet_is_a_server_with_a_reservation_per_bound_port() {
     assert!(!t.nodes.contains_key("i-a2000000"));
     // Both overlapping subnets have their own server.
     assert!(t.nodes.contains_key("qdhcp-44444444"));
+    // With a `network:dhcp` port (the API always has one), the server
+    // takes that port's address instead.
+    d.subnets[0].dhcp_ip = Some("172.16.1.2".parse().expect("ip"));
+    let t = to_topology(&d, "vn").expect("maps");
+    let own = t.endpoints_of("qdhcp-33333333").next().expect("a link");
+    assert_eq!(own.addrs[0].to_string(), "172.16.1.2/24");
+}
+
+/// The API's world: the subnet's `dhcp_ip` is its DHCP port's address,
+/// the first of the pool, which no user port then gets.
+#[test]
+fn the_world_gives_the_dhcp_server_its_ports_address() {
+    use crate::vnet::model::{NetworkCreate, PortCreate, SubnetCreate};
+    use crate::vnet::ops::{networks, ports, subnets, Caller};
+    use crate::vnet::store::Store;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("vnet.db")).expect("open");
+    let admin = Caller::admin("p");
+    let user_ip = store
+        .write(|tx| {
+            let n = networks::create(tx, &admin, NetworkCreate::default())?;
+            let b: SubnetCreate = serde_json::from_value(serde_json::json!(
+                {"network_id": n.id, "ip_version": 4, "cidr": "10.0.0.0/24"}
+            ))
+            .map_err(|e| crate::vnet::ops::Fault::internal(e.to_string()))?;
+            subnets::create(tx, &admin, b)?;
+            let p = PortCreate {
+                network_id: n.id,
+                ..Default::default()
+            };
+            Ok(ports::create(tx, &admin, p)?.fixed_ips[0]
+                .ip_address
+                .clone())
+        })
+        .expect("writes");
+    assert_eq!(user_ip, "10.0.0.3");
+    let (d, warn) = crate::vnet::world::from_snapshot(&store.snapshot().expect("snapshot"));
+    assert!(warn.is_empty(), "{warn:?}");
+    assert_eq!(d.ports.len(), 1, "the DHCP port is no instance's");
+    assert_eq!(d.subnets[0].dhcp_ip, Some("10.0.0.2".parse().expect("ip")));
 }
 
 const EXT: &str = "eeeeeeee-0000-4000-8000-000000000000";
@@ -228,6 +268,7 @@ pub(super) fn routed() -> Desired {
             subnet_id: EXS.into(),
             ip: "203.0.113.10".parse().expect("ip"),
             enable_snat: true,
+            mac: None,
         }),
         routes: Vec::new(),
     });
@@ -276,6 +317,20 @@ fn a_router_with_a_gateway_is_a_nat_with_its_floating_ips() {
         t.nodes["i-a1000000"].gateway,
         Some("172.16.1.254".parse().expect("ip"))
     );
+    assert!(nat.masquerade);
+    // ext-gw-mode without SNAT: the floating IP's NAT and nothing more.
+    let mut d = routed();
+    if let Some(g) = d.routers[0].external_gateway.as_mut() {
+        g.enable_snat = false;
+    }
+    let t = to_topology(&d, "vn").expect("maps");
+    let nat = t.nodes["qrouter-99999999"].nat.as_ref().expect("nat");
+    assert!(!nat.masquerade);
+    assert_eq!(nat.static_nat.len(), 1);
+    // ... and without floating IPs, a plain router.
+    d.floating_ips.clear();
+    let t = to_topology(&d, "vn").expect("maps");
+    assert_eq!(t.nodes["qrouter-99999999"].kind, NodeKind::Router);
 }
 
 #[test]
@@ -306,7 +361,7 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
         ip_address: "172.16.1.50/32".parse().expect("ip"),
         mac_address: None,
     });
-    let b = sg::batch(&p, "eth0", "nlab:vn:a1");
+    let b = sg::batch(&p, "eth0", "vn");
     let text = b.to_string();
     assert!(
         text.contains(r#""protocol":"th"}},"op":"==","right":22"#),
@@ -325,12 +380,30 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
     // It parses as nft's schema.
     let _: nftables::schema::Nftables = serde_json::from_value(b).expect("valid nft JSON");
     p.port_security_enabled = false;
-    let off = sg::batch(&p, "eth0", "nlab:vn:a1");
+    let off = sg::batch(&p, "eth0", "vn");
     let items = off["nftables"].as_array().expect("a list");
     assert_eq!(
         items.len(),
         4,
         "port security off only removes the tables: {off}"
+    );
+    // Both tables carry the lab's owner mark.
+    p.port_security_enabled = true;
+    let on = sg::batch(&p, "eth0", "vn");
+    let marks: Vec<&serde_json::Value> = on["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["add"].get("set"))
+        .filter(|s| s["name"] == "nlab-vn")
+        .collect();
+    assert_eq!(
+        marks
+            .iter()
+            .map(|s| s["family"].as_str())
+            .collect::<Vec<_>>(),
+        [Some("inet"), Some("netdev")],
+        "{on}"
     );
 }
 

@@ -465,6 +465,7 @@ fn router_node(w: &World<'_>, t: &mut Topology, r: &Router) -> Result<(), Error>
         let s = w.subnet(&g.subnet_id, &whose)?;
         let fips = floating(w, r)?;
         let mut end = Endpoint::new(&name, w.names.gateway_leg(&g.port_id));
+        end.mac = g.mac;
         end.addrs.push(with_prefix(IpAddr::V4(g.ip), s));
         // Floating IPs are addresses of the gateway leg, DNATed inside.
         end.addrs
@@ -478,6 +479,9 @@ fn router_node(w: &World<'_>, t: &mut Topology, r: &Router) -> Result<(), Error>
             node.kind = NodeKind::Nat;
             let mut nat = NatSpec::new(Uplink::Node(ext));
             nat.static_nat = fips;
+            // ext-gw-mode: without SNAT only the floating IPs are NATed;
+            // the rest leaves with its private source, as in Neutron.
+            nat.masquerade = g.enable_snat;
             node.nat = Some(Box::new(nat));
         }
     }
