@@ -174,7 +174,13 @@ fn test_iperf_runs_between_the_first_and_last_host() {
     let _g = LabGuard(name.clone());
     let out = nlab()
         .args([
-            "up", "--topo", "single,10", "--name", &name, "--test", "iperf",
+            "up",
+            "--topo",
+            "single,10",
+            "--name",
+            &name,
+            "--test",
+            "iperf",
         ])
         .assert()
         .code(0);

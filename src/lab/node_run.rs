@@ -95,6 +95,7 @@ pub fn precheck(t: &Topology) -> Result<Option<Layout>> {
         if let Err(e) = cgroups::check_available(&nodes, l) {
             problems.push(e.to_string());
         }
+        problems.extend(cgroups::check_real_time(&nodes, l));
     }
     if problems.is_empty() {
         Ok(layout)
@@ -266,6 +267,10 @@ pub fn spec(lab: &str, n: &Node) -> Result<Option<NodeSpec>> {
     let mut s = NodeSpec {
         cgroups: cgroups::dirs_of(lab, &n.name),
         hostname: r.isolation.uts.then(|| n.name.clone()),
+        rt_priority: r
+            .cpu
+            .and_then(|c| c.rt_runtime())
+            .map(|_| crate::topo::limits::RT_PRIORITY),
         ..Default::default()
     };
     if r.has_limits() && s.cgroups.is_empty() {
