@@ -233,6 +233,11 @@ pub struct NatSpec {
     /// The RFC 4787 behaviour (`nat:`).
     #[serde(default)]
     pub behaviour: Behaviour,
+    /// With `uplink: host`: the forwards are also published on the host's
+    /// own addresses (containerlab's and Docker's `ports:`), through DNAT
+    /// in the lab's table of the root namespace (`publish_host: true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish: bool,
     /// Where `uplink:` was written (or the node, when it was not).
     #[serde(default, skip)]
     pub uplink_loc: Loc,
@@ -248,6 +253,7 @@ impl NatSpec {
             static_nat: Vec::new(),
             hairpin: true,
             behaviour: Behaviour::default(),
+            publish: false,
             uplink_loc: Loc::default(),
         }
     }
@@ -276,6 +282,7 @@ impl PartialEq for NatSpec {
             && self.static_nat == o.static_nat
             && self.hairpin == o.hairpin
             && self.behaviour == o.behaviour
+            && self.publish == o.publish
     }
 }
 impl Eq for NatSpec {}
