@@ -571,13 +571,14 @@ impl Drop for Client {
     }
 }
 
-/// containerlab's `ports: ["8080:80"]` is published on the host's own
+/// containerlab's `dns: {servers, search, options}` is the node's own
+/// resolv.conf. `ports: ["8080:80"]` is published on the host's own
 /// addresses, as Docker publishes it: another machine (a test namespace
 /// behind a veth) reaches the node's port 80 at the host's address, port
 /// 8080, and so does the host itself; `destroy` leaves the root
 /// namespace's ruleset as it was.
 #[test]
-fn published_ports_reach_the_node_on_the_hosts_addresses() {
+fn published_ports_reach_the_node_on_the_hosts_addresses_and_dns_is_its_resolv_conf() {
     if skip() {
         return;
     }
@@ -590,6 +591,17 @@ fn published_ports_reach_the_node_on_the_hosts_addresses() {
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("but not on 127.0.0.1"), "{out}");
+    // containerlab's dns block: the node's own resolv.conf, as `ip netns
+    // exec` (which binds /etc/netns/NS/resolv.conf) shows it.
+    let o = ip(&["netns", "exec", &ns(lab, "web"), "cat", "/etc/resolv.conf"]);
+    let resolv = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        "nameserver 192.0.2.53",
+        "search lab.example example.org",
+        "options ndots:2 timeout:1",
+    ] {
+        assert!(resolv.lines().any(|l| l == line), "no `{line}` in {resolv}");
+    }
     let during = root_ruleset();
     assert!(
         during.contains("table ip nlab-clab-ports") && during.contains("fib daddr type local"),

@@ -149,7 +149,7 @@ pub fn print_settings(t: &crate::topo::Topology) {
                 parts.push(what.into());
             }
         }
-        if !r.dns.is_empty() {
+        if r.own_resolv_conf() {
             parts.push("own resolv.conf".into());
         }
         if !r.binds.is_empty() {

@@ -123,6 +123,24 @@ impl Isolation {
     }
 }
 
+/// A `resolv.conf` word (a search domain, an option): printable, no
+/// blanks, no `#`/`;` (comments to the resolver).
+pub fn resolv_word(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() || t.len() > 253 {
+        return Err(format!("`{s}` is empty or longer than 253 characters"));
+    }
+    if !t
+        .chars()
+        .all(|c| c.is_ascii_graphic() && c != '#' && c != ';')
+    {
+        return Err(format!(
+            "`{s}` has a blank, `#`, `;` or a character outside printable ASCII"
+        ));
+    }
+    Ok(t.to_string())
+}
+
 /// A bind mount in the node's processes' view (containerlab's `binds`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bind {
@@ -231,6 +249,14 @@ pub struct NodeRun {
     /// Name servers for the node's own `resolv.conf`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<IpAddr>,
+    /// `search` domains of the node's own `resolv.conf` (`dns_search:`,
+    /// containerlab's `dns.search`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// `options` of the node's own `resolv.conf` (`dns_options:`,
+    /// containerlab's `dns.options`, e.g. `ndots:2`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
     /// Bind mounts (`binds:`, containerlab's spelling).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub binds: Vec<Bind>,
@@ -253,6 +279,11 @@ fn is_default(i: &Isolation) -> bool {
 }
 
 impl NodeRun {
+    /// The node has its own `resolv.conf`.
+    pub fn own_resolv_conf(&self) -> bool {
+        !(self.dns.is_empty() && self.dns_search.is_empty() && self.dns_options.is_empty())
+    }
+
     /// Nothing set: the node is a bare namespace, as before.
     pub fn is_empty(&self) -> bool {
         *self == NodeRun::default()

@@ -6,7 +6,7 @@
 
 use super::reader::{Fields, Reader};
 use super::yaml::{YNode, YVal};
-use crate::topo::limits::{parse_cores, parse_size, Bind, Cpu, Isolation, NodeRun};
+use crate::topo::limits::{parse_cores, parse_size, resolv_word, Bind, Cpu, Isolation, NodeRun};
 
 /// The keys this module reads, added to the node's own keys.
 pub(super) const RUN_KEYS: &[&str] = &[
@@ -16,6 +16,8 @@ pub(super) const RUN_KEYS: &[&str] = &[
     "pids",
     "isolation",
     "dns",
+    "dns_search",
+    "dns_options",
     "binds",
     "sysctls",
     "env",
@@ -64,6 +66,19 @@ impl Reader<'_> {
             for item in self.list(v, "`dns`", true) {
                 if let Some(ip) = self.ip(item, "`dns`") {
                     run.dns.push(ip);
+                }
+            }
+        }
+        for (key, out) in [
+            ("dns_search", &mut run.dns_search),
+            ("dns_options", &mut run.dns_options),
+        ] {
+            if let Some(v) = f.value(key) {
+                for item in self.list(v, &format!("`{key}`"), true) {
+                    if let Some(w) = self.scalar(item, &format!("an entry of `{key}`"), resolv_word)
+                    {
+                        out.push(w);
+                    }
                 }
             }
         }
@@ -177,6 +192,17 @@ pub(super) fn run_yaml(r: &NodeRun) -> Vec<String> {
             list(r.dns.iter().map(|a| j(&a.to_string())).collect())
         ));
     }
+    for (key, words) in [
+        ("dns_search", &r.dns_search),
+        ("dns_options", &r.dns_options),
+    ] {
+        if !words.is_empty() {
+            v.push(format!(
+                "{key}: {}",
+                list(words.iter().map(|w| j(w)).collect())
+            ));
+        }
+    }
     if !r.binds.is_empty() {
         v.push(format!(
             "binds: {}",
@@ -213,6 +239,8 @@ topology:
       pids: 64
       isolation: {uts: true, tmp: true, pid: false}
       dns: [10.0.0.53, "fd00::53"]
+      dns_search: [lab.example]
+      dns_options: ["ndots:2"]
       binds: ["/srv/www:/var/www:ro", "/etc/hostname:/etc/motd"]
       sysctls: {net.ipv4.ip_forward: 1, net.ipv6.conf.all.forwarding: true}
       env: {GREETING: "hello world", EMPTY: ""}
@@ -220,6 +248,13 @@ topology:
     h2: {exec: "hostname"}
   links: []
 "#;
+
+    #[test]
+    fn a_resolv_conf_word_with_a_blank_is_refused_at_its_line() {
+        let bad = FILE.replace("[lab.example]", "[\"lab example\"]");
+        let e = parse(&bad, Some("lim.yaml")).unwrap_err().to_string();
+        assert!(e.contains("lim.yaml:11") && e.contains("has a blank"), "{e}");
+    }
 
     #[test]
     fn every_key_reads_and_writes_back() {
@@ -241,8 +276,10 @@ topology:
         assert_eq!(r.sysctls["net.ipv6.conf.all.forwarding"], "1");
         assert_eq!(r.env["GREETING"], "hello world");
         assert_eq!(r.exec, ["ip -br addr", "echo $GREETING"]);
+        assert_eq!(r.dns_search, ["lab.example"]);
+        assert_eq!(r.dns_options, ["ndots:2"]);
         assert_eq!(r.locs.memory.line, 7);
-        assert_eq!(r.locs.exec[1].line, 14);
+        assert_eq!(r.locs.exec[1].line, 16);
         assert_eq!(t.nodes["h2"].run.exec, ["hostname"]);
         let back = parse(&to_yaml(&t), None).unwrap_or_else(|e| panic!("{e}\n{}", to_yaml(&t)));
         assert_eq!(back, t, "{}", to_yaml(&t));
