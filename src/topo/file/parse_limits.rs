@@ -253,7 +253,10 @@ topology:
     fn a_resolv_conf_word_with_a_blank_is_refused_at_its_line() {
         let bad = FILE.replace("[lab.example]", "[\"lab example\"]");
         let e = parse(&bad, Some("lim.yaml")).unwrap_err().to_string();
-        assert!(e.contains("lim.yaml:11") && e.contains("has a blank"), "{e}");
+        assert!(
+            e.contains("lim.yaml:11") && e.contains("has a blank"),
+            "{e}"
+        );
     }
 
     #[test]
