@@ -143,7 +143,7 @@ fn linux_nodes_with_every_endpoint_form_deploy_and_leave_nothing() {
     let err = String::from_utf8_lossy(&o.stderr);
     let want = "linux-nodes.clab.yml:27: `healthcheck` of node `n1` is not honoured: ";
     assert!(err.contains(want), "no note `{want}` in {err}");
-    let want = "linux-nodes.clab.yml:36: `ports` are published on the uplink address";
+    let want = "linux-nodes.clab.yml:36: `ports` are published on the host's own addresses";
     assert!(err.contains(want), "no note `{want}` in {err}");
     assert!(err.contains("`type: dummy` link is not made"), "{err}");
 
@@ -490,5 +490,170 @@ fn a_failing_exec_fails_deploy_with_the_nodes_name_and_leaves_nothing() {
     assert!(
         !root_addrs().contains("172.20.20.1/24"),
         "the management end is left"
+    );
+}
+
+/// `nft list ruleset` of the root namespace (the sandbox's).
+fn root_ruleset() -> String {
+    let o = Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .expect("nft");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A test namespace on a veth to the root namespace, which holds
+/// 192.0.2.1/24 on its end (a stand-in for the host's own address, as
+/// another machine on its network sees it); removed on drop.
+struct Client;
+
+impl Client {
+    const NS: &'static str = "clabclient";
+    const HOST_ADDR: &'static str = "192.0.2.1";
+
+    fn new() -> Client {
+        let _ = ip(&["netns", "del", Self::NS]);
+        for args in [
+            vec!["netns", "add", Self::NS],
+            vec![
+                "link",
+                "add",
+                "clabcli0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                Self::NS,
+            ],
+            vec!["addr", "add", "192.0.2.1/24", "dev", "clabcli0"],
+            vec!["link", "set", "clabcli0", "up"],
+            vec!["-n", Self::NS, "addr", "add", "192.0.2.2/24", "dev", "eth0"],
+            vec!["-n", Self::NS, "link", "set", "eth0", "up"],
+            vec!["-n", Self::NS, "link", "set", "lo", "up"],
+        ] {
+            let o = ip(&args);
+            assert!(o.status.success(), "ip {args:?}: {}", text(&o));
+        }
+        Client
+    }
+
+    /// `curl` of `url` from inside the client's namespace (or from the
+    /// root namespace itself): whether it got a 200.
+    fn get(inside: bool, url: &str) -> bool {
+        let mut c = if inside {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", Self::NS, "curl"]);
+            c
+        } else {
+            Command::new("curl")
+        };
+        c.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "2",
+            url,
+        ])
+        .output()
+        .is_ok_and(|o| o.stdout == b"200")
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", "clabcli0"]);
+        let _ = ip(&["netns", "del", Self::NS]);
+    }
+}
+
+/// containerlab's `dns: {servers, search, options}` is the node's own
+/// resolv.conf. `ports: ["8080:80"]` is published on the host's own
+/// addresses, as Docker publishes it: another machine (a test namespace
+/// behind a veth) reaches the node's port 80 at the host's address, port
+/// 8080, and so does the host itself; `destroy` leaves the root
+/// namespace's ruleset as it was.
+#[test]
+fn published_ports_reach_the_node_on_the_hosts_addresses_and_dns_is_its_resolv_conf() {
+    if skip() {
+        return;
+    }
+    let _t = turn();
+    let lab = "clab-ports";
+    let _g = LabGuard(lab.into());
+    let _c = Client::new();
+    let before = root_ruleset();
+    let o = deploy("ports.clab.yml", &[]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("but not on 127.0.0.1"), "{out}");
+    // containerlab's dns block: the node's own resolv.conf, as `ip netns
+    // exec` (which binds /etc/netns/NS/resolv.conf) shows it.
+    let o = ip(&["netns", "exec", &ns(lab, "web"), "cat", "/etc/resolv.conf"]);
+    let resolv = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        "nameserver 192.0.2.53",
+        "search lab.example example.org",
+        "options ndots:2 timeout:1",
+    ] {
+        assert!(resolv.lines().any(|l| l == line), "no `{line}` in {resolv}");
+    }
+    let during = root_ruleset();
+    assert!(
+        during.contains("table ip nlab-clab-ports") && during.contains("fib daddr type local"),
+        "{during}"
+    );
+    let web = Group::spawn(
+        Command::new(assert_cmd::cargo::cargo_bin("nlab"))
+            .args(["exec", lab, "web"])
+            .args(["--", "python3", "-m", "http.server", "80"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let url = format!("http://{}:8080/", Client::HOST_ADDR);
+    let from_outside = wait_until(std::time::Duration::from_secs(20), || {
+        Client::get(true, &url)
+    });
+    let from_host = Client::get(false, &url);
+    drop(web);
+    assert!(
+        from_outside,
+        "{url} from {} did not reach web's port 80",
+        Client::NS
+    );
+    assert!(from_host, "{url} from the host did not reach web's port 80");
+    let o = destroy("ports.clab.yml");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        root_ruleset(),
+        before,
+        "the root namespace's ruleset changed"
+    );
+}
+
+/// `cleanup` (what is left after a `kill -9`, or a lab nobody took down)
+/// removes the published ports' table with the rest of the lab.
+#[test]
+fn published_ports_go_with_cleanup() {
+    if skip() {
+        return;
+    }
+    let _t = turn();
+    let lab = "clab-ports";
+    let _g = LabGuard(lab.into());
+    let before = root_ruleset();
+    let o = deploy("ports.clab.yml", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(root_ruleset().contains("table ip nlab-clab-ports"));
+    let o = nlab().arg("cleanup").output().expect("nlab cleanup");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        root_ruleset(),
+        before,
+        "cleanup left the root namespace's ruleset changed"
     );
 }

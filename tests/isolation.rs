@@ -278,21 +278,19 @@ fn bad_settings_are_reported_at_their_line_and_nothing_is_built() {
     assert!(e.contains("oops"), "{e}");
     assert_eq!(count_ns(&format!("nlab-{name}-")), 0);
 
-    // Mininet's rt scheduler is refused with the alternative.
+    // Mininet's rt scheduler needs a CPU fraction, as in Mininet (the
+    // rest of `--host rt` is tests/limits_rt.rs').
     let o = nlab()
-        .args([
-            "up",
-            "--topo",
-            "single,2",
-            "--name",
-            &name,
-            "--host",
-            "rt,cpu=0.1",
-        ])
+        .args(["up", "--topo", "single,2", "--name", &name, "--host", "rt"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("use `cfs,cpu=F`"), "{}", text(&o));
+    assert!(
+        text(&o).contains("needs a positive CPU fraction"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(count_ns(&format!("nlab-{name}-")), 0);
 }
 
 /// The PID namespace's init killed: `exec` says so, `up` starts another.

@@ -163,3 +163,50 @@ fn ipbase_numbers_hosts_from_the_given_network() {
         .code(2);
     assert!(text(out.get_output()).contains("has room for 6 host addresses"));
 }
+
+/// `--test iperf`: TCP between the first and the last host, in Mininet's
+/// (natural) order, with Mininet's result line: a server and a client
+/// rate, each a positive number with its unit. No figure is compared.
+#[test]
+fn test_iperf_runs_between_the_first_and_last_host() {
+    require_root!();
+    let name = lab_name("mp");
+    let _g = LabGuard(name.clone());
+    let out = nlab()
+        .args([
+            "up",
+            "--topo",
+            "single,10",
+            "--name",
+            &name,
+            "--test",
+            "iperf",
+        ])
+        .assert()
+        .code(0);
+    let s = text(out.get_output());
+    assert!(
+        s.contains("*** Iperf: testing TCP bandwidth between h1 and h10"),
+        "{s}"
+    );
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("*** Results: ['"))
+        .unwrap_or_else(|| panic!("no results line: {s}"));
+    // *** Results: ['9.41 Gbits/sec', '9.43 Gbits/sec']
+    let inner = line
+        .trim_start_matches("*** Results: [")
+        .trim_end_matches(']');
+    let rates: Vec<&str> = inner.split(", ").map(|r| r.trim_matches('\'')).collect();
+    assert_eq!(rates.len(), 2, "{line}");
+    for r in rates {
+        let (num, unit) = r.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let v: f64 = num.parse().unwrap_or_else(|_| panic!("{line}"));
+        assert!(v > 0.0, "{line}");
+        assert!(
+            ["Gbits/sec", "Mbits/sec", "Kbits/sec", "bits/sec"].contains(&unit),
+            "{line}"
+        );
+    }
+    assert!(s.contains("*** (measured by "), "{s}");
+}

@@ -105,7 +105,12 @@ def topology(name, nodes, links):
                 spec["gateway"] = gw
             cpu = node.params.get("cpu")
             if isinstance(node, CPULimitedHost) and cpu is not None and float(cpu) > 0:
-                spec["cpu"] = round(float(cpu) * (os.cpu_count() or 1), 4)
+                if node.sched == "rt":
+                    # Real-time time is per CPU: F of each period, as is.
+                    spec["cpu"] = round(float(cpu), 4)
+                    spec["cpu_sched"] = "rt"
+                else:
+                    spec["cpu"] = round(float(cpu) * (os.cpu_count() or 1), 4)
         if spec["kind"] == "nat":
             inet = _internet_behind(node, links_of)
             spec["uplink"] = inet or "host"

@@ -369,16 +369,13 @@ class Host(Node):
 class CPULimitedHost(Host):
     """A host with ``cpu=F``, a fraction of the whole machine's CPU time
     (Mininet's meaning), which nlab gives as F x cores of CFS bandwidth.
-    ``sched='rt'`` is run as ``cfs`` (nlab has no real-time scheduling)."""
-
-    _rt_noted = False
+    ``sched='rt'``: real-time group scheduling, F of each period per CPU
+    with SCHED_RR programs, where the kernel has it (``nlab up`` refuses
+    otherwise, naming what is missing)."""
 
     def __init__(self, name, sched="cfs", **params):
         Host.__init__(self, name, **params)
         self.sched = sched
-        if sched == "rt" and not CPULimitedHost._rt_noted:
-            CPULimitedHost._rt_noted = True
-            info("*** nlab: no real-time CPU scheduling; sched='rt' hosts are limited with cfs\n")
 
     def setCPUFrac(self, f, sched=None):
         """Sets the CPU fraction (applied by ``nlab up``)."""

@@ -81,6 +81,10 @@ def test_cpu_fraction_is_of_the_whole_machine(monkeypatch):
     nodes = exported(T(), host=CPULimitedHost)["topology"]["nodes"]
     assert nodes["h1"]["cpu"] == 0.5
     assert "cpu" not in exported(T())["topology"]["nodes"]["h1"]
+    # sched='rt': the fraction of each period per CPU, as is.
+    rt = custom(CPULimitedHost, sched="rt")
+    nodes = exported(T(), host=rt)["topology"]["nodes"]
+    assert (nodes["h1"]["cpu"], nodes["h1"]["cpu_sched"]) == (0.25, "rt")
 
 
 def test_nat_with_inet_intf_makes_the_segment_host_the_internet():

@@ -105,7 +105,7 @@ fn from_file(a: &UpArgs) -> anyhow::Result<Option<ValidTopology>> {
     })
 }
 
-/// `--host cfs,cpu=F`: the CPU limit for every host without its own.
+/// `--host cfs|rt,cpu=F`: the CPU limit for every host without its own.
 fn limit_hosts(t: &mut Topology, cpu: topo::limits::Cpu) -> usize {
     let mut n = 0;
     for node in t.nodes.values_mut() {

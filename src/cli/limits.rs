@@ -28,7 +28,22 @@ pub fn cgroup_lines() -> Vec<(String, String)> {
             };
             (format!("node {} limits", c.name()), v)
         })
+        .chain(std::iter::once((
+            "node real-time cpu (--host rt)".to_string(),
+            match real_time(&l) {
+                Ok(()) => "cgroup v1 (cpu.rt_runtime_us, SCHED_RR)".to_string(),
+                Err(why) => format!("unavailable: {why}"),
+            },
+        )))
         .collect()
+}
+
+/// Whether nodes can get real-time CPU time (`--host rt`), else why not.
+fn real_time(l: &cgroup::Layout) -> Result<(), String> {
+    match l.get(cgroup::Controller::Cpu) {
+        Some(h) => crate::kernel::rt_sched::support(h),
+        None => Err("there is no cpu controller".into()),
+    }
 }
 
 /// The same as JSON.
@@ -37,6 +52,10 @@ pub fn cgroup_json() -> serde_json::Value {
     serde_json::json!({
         "found": l.found,
         "missing": l.missing.iter().map(|(c, why)| serde_json::json!({"controller": c, "why": why})).collect::<Vec<_>>(),
+        "real_time": match real_time(&l) {
+            Ok(()) => serde_json::json!({"available": true}),
+            Err(why) => serde_json::json!({"available": false, "why": why}),
+        },
     })
 }
 
@@ -108,6 +127,14 @@ pub fn print_settings(t: &crate::topo::Topology) {
             Some(Cpu::MachineFraction { fraction, .. }) => {
                 parts.push(format!("cpu {fraction} of the machine"))
             }
+            Some(Cpu::RealTime {
+                fraction,
+                period_us,
+            }) => parts.push(format!(
+                "real-time (SCHED_RR {}) {fraction} of each {} ms period",
+                crate::topo::limits::RT_PRIORITY,
+                period_us as f64 / 1000.0
+            )),
             None => {}
         }
         parts.extend(r.cpu_shares.map(|s| format!("cpu_shares {s}")));
@@ -122,7 +149,7 @@ pub fn print_settings(t: &crate::topo::Topology) {
                 parts.push(what.into());
             }
         }
-        if !r.dns.is_empty() {
+        if r.own_resolv_conf() {
             parts.push("own resolv.conf".into());
         }
         if !r.binds.is_empty() {

@@ -381,7 +381,9 @@ pub struct UpArgs {
     /// Limits for hosts in Mininet's spelling: `cfs,cpu=0.1` gives each
     /// host 10% of the whole machine's CPU time (CFS bandwidth, like
     /// `mn --host cfs,cpu=.1`), `proc` none. With a file: hosts the file
-    /// gives no `cpu:`. `rt` is refused (use cfs).
+    /// gives no `cpu:`. `rt,cpu=0.1`: real-time group scheduling (SCHED_RR,
+    /// 10% of each period per CPU) where the kernel has it (cgroup v1 with
+    /// CONFIG_RT_GROUP_SCHED; `nlab features` says), else refused.
     #[arg(long, value_name = "SPEC")]
     pub host: Option<String>,
     /// Print the plan and change nothing.

@@ -342,7 +342,11 @@ pub fn remove(dir: &Path) -> Result<()> {
     }
     if let Some(parent) = dir.parent().filter(|p| p.ends_with(NLAB_DIR)) {
         // Another lab's cgroups keep it (ENOTEMPTY/EBUSY): fine.
-        let _ = fs::remove_dir(parent);
+        if fs::remove_dir(parent).is_err() {
+            // Its real-time budget shrinks to what the remaining node
+            // cgroups hold (nothing to do where it has none).
+            super::rt_sched::rebalance(parent);
+        }
     }
     Ok(())
 }
@@ -407,6 +411,8 @@ pub fn oom_kills(dir: &Path, v: Version) -> Option<u64> {
 pub struct Limits {
     /// CFS bandwidth `(quota_us, period_us)`.
     pub cpu: Option<(u64, u64)>,
+    /// Real-time group scheduling `(runtime_us, period_us)` (v1 only).
+    pub rt: Option<(u64, u64)>,
     /// v1 `cpu.shares` (converted to `cpu.weight` on v2 by the caller).
     pub cpu_weight: Option<(u64, u64)>,
     pub memory: Option<u64>,
@@ -424,8 +430,17 @@ pub fn set_limits(dir: &Path, v: Version, controller: Controller, l: &Limits) ->
             if let Some((shares, _)) = l.cpu_weight {
                 write(dir, "cpu.shares", &shares.to_string())?;
             }
+            if let Some((runtime, period)) = l.rt {
+                super::rt_sched::set(dir, runtime, period)?;
+            }
         }
         (Controller::Cpu, Version::V2) => {
+            if l.rt.is_some() {
+                return Err(Error::protocol(
+                    format!("setting real-time CPU time in {}", dir.display()),
+                    super::rt_sched::NOT_ON_V2,
+                ));
+            }
             if let Some((quota, period)) = l.cpu {
                 write(dir, "cpu.max", &format!("{quota} {period}"))?;
             }

@@ -40,6 +40,9 @@ pub struct NodeSpec {
     pub binds: Vec<(PathBuf, PathBuf, bool)>,
     /// The host pid of the init holding the node's PID namespace.
     pub pid_init: Option<i32>,
+    /// `SCHED_RR` at this priority, within the node cgroup's real-time
+    /// runtime (`--host rt`).
+    pub rt_priority: Option<i32>,
 }
 
 impl NodeSpec {
@@ -48,6 +51,7 @@ impl NodeSpec {
             && self.hostname.is_none()
             && self.binds.is_empty()
             && self.pid_init.is_none()
+            && self.rt_priority.is_none()
     }
 }
 
@@ -57,6 +61,7 @@ pub(super) struct NodeEntry {
     hostname: Option<CString>,
     binds: Vec<(CString, CString, bool)>,
     pidns: Option<OwnedFd>,
+    rt_priority: Option<i32>,
 }
 
 fn cpath(p: &Path) -> Result<CString> {
@@ -107,6 +112,7 @@ impl NodeEntry {
             hostname,
             binds,
             pidns,
+            rt_priority: spec.rt_priority,
         })
     }
 
@@ -177,6 +183,14 @@ impl NodeEntry {
                 if libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
                     return Err(fail(b"nlab exec: joining the node's cgroup failed\n"));
                 }
+            }
+        }
+        // Inside the group, whose real-time runtime allows it.
+        if let Some(p) = self.rt_priority {
+            if super::rt_sched::make_round_robin(p).is_err() {
+                return Err(fail(
+                    b"nlab exec: real-time scheduling (SCHED_RR) in the node's cgroup failed\n",
+                ));
             }
         }
         Ok(())

@@ -39,6 +39,7 @@ pub mod packet_send;
 pub mod pid_init;
 pub mod proc;
 pub mod route;
+pub mod rt_sched;
 pub mod shell_io;
 pub mod signals;
 pub mod tagged;

@@ -8,7 +8,7 @@
 
 use super::{Error, Result};
 use crate::kernel::cgroup::{self, Controller, Layout, Limits, Version};
-use crate::kernel::netns;
+use crate::kernel::{netns, rt_sched};
 use crate::store;
 use crate::topo::limits::{shares_to_weight, NodeRun};
 use crate::topo::Node;
@@ -88,10 +88,34 @@ pub fn check_available(nodes: &[&Node], layout: &Layout) -> Result<()> {
     }
 }
 
+/// Nodes that ask for real-time CPU time (`--host rt`) on a machine
+/// whose cpu hierarchy cannot give it: what is missing, per node.
+pub fn check_real_time(nodes: &[&Node], layout: &Layout) -> Vec<String> {
+    let Some(h) = layout.get(Controller::Cpu) else {
+        return Vec::new(); // check_available names the missing controller
+    };
+    nodes
+        .iter()
+        .filter(|n| n.run.cpu.and_then(|c| c.rt_runtime()).is_some())
+        .filter_map(|n| {
+            rt_sched::support(h).err().map(|why| {
+                format!(
+                    "node `{}` asks for real-time CPU time (`--host rt`): {why}",
+                    n.name
+                )
+            })
+        })
+        .collect()
+}
+
 /// The kernel's numbers for a node's settings on a machine of `cpus` CPUs.
 fn limits_of(run: &NodeRun, cpus: usize) -> Limits {
     Limits {
-        cpu: run.cpu.map(|c| c.quota(cpus)),
+        cpu: run
+            .cpu
+            .filter(|c| c.rt_runtime().is_none())
+            .map(|c| c.quota(cpus)),
+        rt: run.cpu.and_then(|c| c.rt_runtime()),
         cpu_weight: run.cpu_shares.map(|s| (s, shares_to_weight(s))),
         memory: run.memory,
         pids: run.pids,

@@ -95,6 +95,7 @@ pub fn precheck(t: &Topology) -> Result<Option<Layout>> {
         if let Err(e) = cgroups::check_available(&nodes, l) {
             problems.push(e.to_string());
         }
+        problems.extend(cgroups::check_real_time(&nodes, l));
     }
     if problems.is_empty() {
         Ok(layout)
@@ -158,8 +159,8 @@ pub fn setup(t: &Topology, deleted: &[String], layout: Option<&Layout>) -> Resul
             }
             mount_points(&d, n)?;
         }
-        if !n.run.dns.is_empty() {
-            write_resolv_conf(lab, &ns, &n.run.dns)?;
+        if n.run.own_resolv_conf() {
+            write_resolv_conf(lab, &ns, &n.run)?;
         }
         if !n.run.sysctls.is_empty() {
             let h = netns::NetNs::open(&ns)?;
@@ -235,7 +236,7 @@ fn find_init(ns: &str) -> Option<i32> {
 
 /// `/etc/netns/<ns>/` as the node's own directory (other nodes share the
 /// lab's, a symlink): the lab's `hosts` linked in, its own `resolv.conf`.
-fn write_resolv_conf(lab: &str, ns: &str, dns: &[std::net::IpAddr]) -> Result<()> {
+fn write_resolv_conf(lab: &str, ns: &str, run: &crate::topo::limits::NodeRun) -> Result<()> {
     let dir = Path::new(netns::ETC_NETNS).join(ns);
     if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
         fs::remove_file(&dir).map_err(|e| Error::io(format!("replacing {}", dir.display()), e))?;
@@ -248,8 +249,23 @@ fn write_resolv_conf(lab: &str, ns: &str, dns: &[std::net::IpAddr]) -> Result<()
             .map_err(|e| Error::io(format!("linking {}", hosts.display()), e))?;
     }
     let mut text = String::from("# written by nlab for this node (dns: in the topology)\n");
-    for a in dns {
+    for a in &run.dns {
         text.push_str(&format!("nameserver {a}\n"));
+    }
+    if run.dns.is_empty() {
+        // Only search domains or options given: the host's name servers,
+        // as Docker keeps them.
+        let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        for l in host.lines().filter(|l| l.starts_with("nameserver")) {
+            text.push_str(l);
+            text.push('\n');
+        }
+    }
+    if !run.dns_search.is_empty() {
+        text.push_str(&format!("search {}\n", run.dns_search.join(" ")));
+    }
+    if !run.dns_options.is_empty() {
+        text.push_str(&format!("options {}\n", run.dns_options.join(" ")));
     }
     let (path, tmp) = (dir.join("resolv.conf"), dir.join(".resolv.conf.tmp"));
     store::write_atomic_as(&path, &tmp, text.as_bytes(), 0o644)
@@ -266,6 +282,10 @@ pub fn spec(lab: &str, n: &Node) -> Result<Option<NodeSpec>> {
     let mut s = NodeSpec {
         cgroups: cgroups::dirs_of(lab, &n.name),
         hostname: r.isolation.uts.then(|| n.name.clone()),
+        rt_priority: r
+            .cpu
+            .and_then(|c| c.rt_runtime())
+            .map(|_| crate::topo::limits::RT_PRIORITY),
         ..Default::default()
     };
     if r.has_limits() && s.cgroups.is_empty() {

@@ -47,7 +47,21 @@ pub enum Cpu {
         #[serde(default = "default_period")]
         period_us: u64,
     },
+    /// Mininet's `--host rt,cpu=F`: real-time group scheduling. The
+    /// node's programs run `SCHED_RR` (priority 20, as Mininet's `chrt`)
+    /// and the group may run F of each period on each CPU.
+    RealTime {
+        /// The share of each period, 0 to 1 (`cpu=0.1`).
+        fraction: f64,
+        /// The real-time period in microseconds (default 100,000).
+        #[serde(default = "default_period")]
+        period_us: u64,
+    },
 }
+
+/// The real-time priority of a `--host rt` node's programs (Mininet's
+/// `CPULimitedHost.rtprio`).
+pub const RT_PRIORITY: i32 = 20;
 
 fn default_period() -> u64 {
     DEFAULT_PERIOD_US
@@ -64,12 +78,26 @@ impl Cpu {
                 fraction,
                 period_us,
             } => (fraction * cpus.max(1) as f64, period_us),
+            Cpu::RealTime { .. } => return (0, DEFAULT_PERIOD_US),
         };
         let quota = (period as f64 * cores).round() as u64;
         if quota < 1000 && cores > 0.0 {
             return (1000, (1000.0 / cores).round() as u64);
         }
         (quota, period)
+    }
+
+    /// `(runtime_us, period_us)` of real-time group scheduling, or `None`
+    /// for CFS bandwidth. Real-time runtime is wall-clock time per CPU,
+    /// so it is not multiplied by the CPUs (Mininet's `rtInfo`).
+    pub fn rt_runtime(&self) -> Option<(u64, u64)> {
+        match *self {
+            Cpu::RealTime {
+                fraction,
+                period_us,
+            } => Some(((period_us as f64 * fraction).round() as u64, period_us)),
+            _ => None,
+        }
     }
 }
 
@@ -93,6 +121,24 @@ impl Isolation {
     pub fn any(&self) -> bool {
         self.uts || self.tmp || self.pid
     }
+}
+
+/// A `resolv.conf` word (a search domain, an option): printable, no
+/// blanks, no `#`/`;` (comments to the resolver).
+pub fn resolv_word(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() || t.len() > 253 {
+        return Err(format!("`{s}` is empty or longer than 253 characters"));
+    }
+    if !t
+        .chars()
+        .all(|c| c.is_ascii_graphic() && c != '#' && c != ';')
+    {
+        return Err(format!(
+            "`{s}` has a blank, `#`, `;` or a character outside printable ASCII"
+        ));
+    }
+    Ok(t.to_string())
 }
 
 /// A bind mount in the node's processes' view (containerlab's `binds`).
@@ -203,6 +249,14 @@ pub struct NodeRun {
     /// Name servers for the node's own `resolv.conf`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<IpAddr>,
+    /// `search` domains of the node's own `resolv.conf` (`dns_search:`,
+    /// containerlab's `dns.search`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// `options` of the node's own `resolv.conf` (`dns_options:`,
+    /// containerlab's `dns.options`, e.g. `ndots:2`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
     /// Bind mounts (`binds:`, containerlab's spelling).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub binds: Vec<Bind>,
@@ -225,6 +279,11 @@ fn is_default(i: &Isolation) -> bool {
 }
 
 impl NodeRun {
+    /// The node has its own `resolv.conf`.
+    pub fn own_resolv_conf(&self) -> bool {
+        !(self.dns.is_empty() && self.dns_search.is_empty() && self.dns_options.is_empty())
+    }
+
     /// Nothing set: the node is a bare namespace, as before.
     pub fn is_empty(&self) -> bool {
         *self == NodeRun::default()
@@ -293,8 +352,8 @@ pub fn parse_cores(s: &str) -> Result<f64, String> {
 }
 
 /// Mininet's `--host` spelling: `proc` (no limit), `cfs` (optionally
-/// `cpu=F`, `period_us=N`), `rt` (refused: real-time group scheduling is
-/// rarely built into kernels; nlab uses CFS bandwidth).
+/// `cpu=F`, `period_us=N`), `rt` (`cpu=F` required, `period_us=N`:
+/// real-time group scheduling, which `up` checks the kernel has).
 pub fn parse_mininet_host(spec: &str) -> Result<Option<Cpu>, String> {
     let mut parts = spec.split(',').map(str::trim);
     let class = parts.next().unwrap_or("");
@@ -305,13 +364,7 @@ pub fn parse_mininet_host(spec: &str) -> Result<Option<Cpu>, String> {
             }
             return Ok(None);
         }
-        "cfs" => {}
-        "rt" => {
-            return Err(format!(
-                "--host {spec}: real-time scheduling (`rt`) is not supported; use `cfs,cpu=F` \
-                 (CFS bandwidth, the same CPU fraction)"
-            ))
-        }
+        "cfs" | "rt" => {}
         other => {
             return Err(format!(
                 "--host {spec}: unknown host class `{other}` (expected proc, cfs or rt)"
@@ -350,10 +403,23 @@ pub fn parse_mininet_host(spec: &str) -> Result<Option<Cpu>, String> {
             }
             other => {
                 return Err(format!(
-                    "--host {spec}: unknown parameter `{other}` (cfs takes cpu= and period_us=)"
+                    "--host {spec}: unknown parameter `{other}` ({class} takes cpu= and period_us=)"
                 ))
             }
         }
+    }
+    if class == "rt" {
+        // Mininet: "Please set a positive CPU fraction for sched=rt".
+        let fraction = fraction.ok_or_else(|| {
+            format!(
+                "--host {spec}: `rt` needs a positive CPU fraction, e.g. `rt,cpu=0.1` (real-time \
+                 scheduling has no unlimited setting)"
+            )
+        })?;
+        return Ok(Some(Cpu::RealTime {
+            fraction,
+            period_us,
+        }));
     }
     Ok(fraction.map(|fraction| Cpu::MachineFraction {
         fraction,
@@ -435,8 +501,24 @@ mod tests {
                 period_us: 50_000
             }))
         );
-        let rt = parse_mininet_host("rt,cpu=0.1").unwrap_err();
-        assert!(rt.contains("not supported") && rt.contains("cfs"), "{rt}");
+        let rt = parse_mininet_host("rt,cpu=0.1").unwrap().unwrap();
+        assert_eq!(rt.rt_runtime(), Some((10_000, 100_000)));
+        assert_eq!(
+            parse_mininet_host("rt,cpu=0.25,period_us=40000")
+                .unwrap()
+                .and_then(|c| c.rt_runtime()),
+            Some((10_000, 40_000))
+        );
+        let e = parse_mininet_host("rt").unwrap_err();
+        assert!(e.contains("positive CPU fraction"), "{e}");
+        assert!(parse_mininet_host("rt,cpu=-1").is_err());
+        assert_eq!(
+            parse_mininet_host("cfs,cpu=0.1")
+                .unwrap()
+                .unwrap()
+                .rt_runtime(),
+            None
+        );
         assert!(parse_mininet_host("cfs,cpu=2").is_err());
         assert!(parse_mininet_host("cfs,cores=1").is_err());
         assert!(parse_mininet_host("docker").is_err());

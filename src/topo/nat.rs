@@ -239,6 +239,11 @@ pub struct NatSpec {
     /// keeps only the static 1:1 NATs and port forwards.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub masquerade: bool,
+    /// With `uplink: host`: the forwards are also published on the host's
+    /// own addresses (containerlab's and Docker's `ports:`), through DNAT
+    /// in the lab's table of the root namespace (`publish_host: true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish: bool,
     /// Where `uplink:` was written (or the node, when it was not).
     #[serde(default, skip)]
     pub uplink_loc: Loc,
@@ -255,6 +260,7 @@ impl NatSpec {
             hairpin: true,
             behaviour: Behaviour::default(),
             masquerade: true,
+            publish: false,
             uplink_loc: Loc::default(),
         }
     }
@@ -291,6 +297,7 @@ impl PartialEq for NatSpec {
             && self.hairpin == o.hairpin
             && self.behaviour == o.behaviour
             && self.masquerade == o.masquerade
+            && self.publish == o.publish
     }
 }
 impl Eq for NatSpec {}

@@ -30,10 +30,15 @@ pub fn apply(t: &Topology) -> Result<Vec<String>> {
         .filter(|(_, s)| s.uplink == Uplink::Host)
         .map(|(n, _)| n.to_string())
         .collect();
+    let publish: Vec<(String, u16, crate::topo::nat::Proto)> = nats
+        .iter()
+        .filter(|(_, s)| s.uplink == Uplink::Host && s.publish)
+        .flat_map(|(n, s)| s.forwards.iter().map(|f| (n.to_string(), f.port, f.proto)))
+        .collect();
     let (recs, warnings) = if hosts.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        uplink::make(&t.name, &hosts)?
+        uplink::make(&t.name, &hosts, &publish)?
     };
     for (node, spec) in nats {
         let (uplink_if, public) = match &spec.uplink {

@@ -185,14 +185,58 @@ fn filtering(b: &mut Batch, up: &Value) {
     );
 }
 
+/// A NAT node's forwarded port published on the host's own addresses:
+/// `(node, port, proto, the NAT's uplink address)`.
+pub type Published = (String, u16, Proto, Ipv4Addr);
+
 /// The root namespace's batch for the lab's host uplinks, each
 /// `(node, root interface, transfer subnet)`: masquerade what comes from
 /// a transfer subnet (a NAT node of the lab) toward any other interface,
-/// and let it through the forward hook.
-pub fn host_batch(lab: &str, ifs: &[(String, String, (Ipv4Addr, u8))]) -> Value {
+/// and let it through the forward hook. Published ports: a connection to
+/// any of the host's own addresses (`fib daddr type local`) on the port,
+/// from another machine (prerouting) or from the host itself (output),
+/// goes to the NAT's uplink address, whose own forward takes it on.
+/// Not 127.0.0.0/8: a loopback source cannot be routed out of the host
+/// without `route_localnet`, which nlab does not turn on.
+pub fn host_batch(
+    lab: &str,
+    ifs: &[(String, String, (Ipv4Addr, u8))],
+    published: &[Published],
+) -> Value {
     let mut b = Batch::new(lab, &format!("nlab:{lab}"));
     b.chain("postrouting", "nat", "postrouting", 100);
     b.chain("forward", "filter", "forward", 0);
+    if !published.is_empty() {
+        b.chain("prerouting", "nat", "prerouting", -100);
+        b.chain("output", "nat", "output", -100);
+    }
+    let local = eq(
+        json!({"fib": {"result": "type", "flags": ["daddr"]}}),
+        json!("local"),
+    );
+    let loopback = json!({"prefix": {"addr": "127.0.0.0", "len": 8}});
+    for (node, port, proto, nat_addr) in published {
+        b.comment = format!("nlab:{lab}:{node}");
+        let to = json!({"dnat": {"addr": nat_addr.to_string(), "port": port}});
+        let dport = eq(field(proto.as_str(), "dport"), json!(port));
+        // Not what the lab's own uplinks send: that already went through
+        // the NAT and would loop back into it.
+        let mut pre = vec![local.clone()];
+        for (_, root_if, _) in ifs {
+            pre.push(ne(meta("iifname"), json!(root_if)));
+        }
+        pre.extend([dport.clone(), to.clone()]);
+        b.rule("prerouting", pre);
+        b.rule(
+            "output",
+            vec![
+                local.clone(),
+                ne(field("ip", "daddr"), loopback.clone()),
+                dport,
+                to,
+            ],
+        );
+    }
     for (node, root_if, (net, len)) in ifs {
         b.comment = format!("nlab:{lab}:{node}");
         let net = json!({"prefix": {"addr": net.to_string(), "len": len}});
@@ -261,8 +305,25 @@ mod tests {
             "nlu-1234abcd".to_string(),
             (Ipv4Addr::new(100, 127, 0, 0), 30),
         )];
-        let v = host_batch("demo", &ifs);
+        let v = host_batch("demo", &ifs, &[]);
         serde_json::from_value::<Nftables>(v).expect("host batch");
+        let published = [(
+            "nat0".to_string(),
+            8080,
+            Proto::Tcp,
+            Ipv4Addr::new(100, 127, 0, 2),
+        )];
+        let v = host_batch("demo", &ifs, &published);
+        let text = v.to_string();
+        assert!(
+            text.contains("\"dnat\":{\"addr\":\"100.127.0.2\",\"port\":8080}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"output\"") && text.contains("127.0.0.0"),
+            "{text}"
+        );
+        serde_json::from_value::<Nftables>(v).expect("host batch with published ports");
     }
 
     #[test]

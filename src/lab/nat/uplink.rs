@@ -12,7 +12,7 @@
 
 use super::super::handles::NodeConn;
 use super::super::Result;
-use super::rules::{host_batch, table_name};
+use super::rules::{host_batch, table_name, Published};
 use crate::kernel::netlink::Socket;
 use crate::kernel::netns::{self, NetNs};
 use crate::kernel::{addr, link, nft, route};
@@ -65,9 +65,14 @@ fn v4(a: Ipv4Addr, prefix: u8) -> IpNet {
 }
 
 /// Makes (or finds, on a later `up`) the host uplink of each named NAT
-/// node, the root namespace's masquerade for all of them, and turns
+/// node, the root namespace's masquerade for all of them (and DNAT for
+/// the forwards of those in `publish`, `(node, port, proto)`), and turns
 /// forwarding on. Returns the records and warnings for the user.
-pub fn make(lab: &str, nodes: &[String]) -> Result<(Vec<UplinkRecord>, Vec<String>)> {
+pub fn make(
+    lab: &str,
+    nodes: &[String],
+    publish: &[(String, u16, crate::topo::nat::Proto)],
+) -> Result<(Vec<UplinkRecord>, Vec<String>)> {
     let mut recs = uplinks::load(lab);
     let mut root = Socket::new()?;
     let links = link::dump(&mut root, "reading links of the root namespace")?;
@@ -108,9 +113,16 @@ pub fn make(lab: &str, nodes: &[String]) -> Result<(Vec<UplinkRecord>, Vec<Strin
         .iter()
         .map(|r| (r.node.clone(), r.root_if.clone(), (r.net, r.prefix)))
         .collect();
+    let published: Vec<Published> = publish
+        .iter()
+        .filter_map(|(node, port, proto)| {
+            let r = recs.iter().find(|r| &r.node == node)?;
+            Some((node.clone(), *port, *proto, r.nat_addr))
+        })
+        .collect();
     nft::apply(
         None,
-        &host_batch(lab, &ifs),
+        &host_batch(lab, &ifs, &published),
         &format!("adding table {} to the root namespace", table_name(lab)),
     )?;
     Ok((recs, host_firewall_warnings(lab)))

@@ -31,6 +31,7 @@ const NODE_KEYS: &[&str] = &[
     "static",
     "hairpin",
     "nat",
+    "publish_host",
 ];
 const ROUTE_KEYS: &[&str] = &["dst", "via", "dev"];
 const IFACE_KEYS: &[&str] = &["ip", "mac", "mtu"];

@@ -1,5 +1,5 @@
 //! The NAT keys of a node (`uplink`, `forward`, `static`, `hairpin`,
-//! `nat`) and the internet node a NAT gets when the file names none.
+//! `nat`, `publish_host`) and the internet node a NAT gets when the file names none.
 
 use super::reader::{Fields, Reader};
 use super::yaml::{YNode, YVal};
@@ -9,7 +9,14 @@ use crate::topo::suggest::did_you_mean;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Keys only a NAT node takes.
-pub(super) const NAT_KEYS: &[&str] = &["uplink", "forward", "static", "hairpin", "nat"];
+pub(super) const NAT_KEYS: &[&str] = &[
+    "uplink",
+    "forward",
+    "static",
+    "hairpin",
+    "nat",
+    "publish_host",
+];
 
 /// The NAT settings of node `name` of `kind`; `None` for other kinds
 /// (an error if any NAT key is there).
@@ -64,6 +71,19 @@ pub(super) fn spec(
     if let Some(b) = f.value("nat") {
         if let Some(beh) = behaviour(r, b) {
             s.behaviour = beh;
+        }
+    }
+    if let Some(p) = f.value("publish_host") {
+        s.publish = r.bool(p, "`publish_host`").unwrap_or(false);
+        if s.publish && s.uplink != Uplink::Host {
+            r.err(
+                p.loc,
+                format!(
+                    "`publish_host` on nat `{name}` needs `uplink: host`: only then are its forwards \
+                     reachable from the host"
+                ),
+                Some("set `uplink: host`, or drop `publish_host`".into()),
+            );
         }
     }
     Some(Box::new(s))

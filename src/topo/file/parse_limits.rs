@@ -6,16 +6,19 @@
 
 use super::reader::{Fields, Reader};
 use super::yaml::{YNode, YVal};
-use crate::topo::limits::{parse_cores, parse_size, Bind, Cpu, Isolation, NodeRun};
+use crate::topo::limits::{parse_cores, parse_size, resolv_word, Bind, Cpu, Isolation, NodeRun};
 
 /// The keys this module reads, added to the node's own keys.
 pub(super) const RUN_KEYS: &[&str] = &[
     "cpu",
+    "cpu_sched",
     "cpu_shares",
     "memory",
     "pids",
     "isolation",
     "dns",
+    "dns_search",
+    "dns_options",
     "binds",
     "sysctls",
     "env",
@@ -32,6 +35,9 @@ impl Reader<'_> {
         if let Some(v) = f.value("cpu") {
             run.locs.cpu = v.loc;
             run.cpu = self.scalar(v, "`cpu`", parse_cores).map(Cpu::Cores);
+        }
+        if let Some(v) = f.value("cpu_sched") {
+            run.cpu = self.cpu_sched(v, run.cpu);
         }
         if let Some(v) = f.value("cpu_shares") {
             run.cpu_shares = self.scalar(v, "`cpu_shares`", |s| {
@@ -64,6 +70,19 @@ impl Reader<'_> {
             for item in self.list(v, "`dns`", true) {
                 if let Some(ip) = self.ip(item, "`dns`") {
                     run.dns.push(ip);
+                }
+            }
+        }
+        for (key, out) in [
+            ("dns_search", &mut run.dns_search),
+            ("dns_options", &mut run.dns_options),
+        ] {
+            if let Some(v) = f.value(key) {
+                for item in self.list(v, &format!("`{key}`"), true) {
+                    if let Some(w) = self.scalar(item, &format!("an entry of `{key}`"), resolv_word)
+                    {
+                        out.push(w);
+                    }
                 }
             }
         }
@@ -143,6 +162,40 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// `cpu_sched: cfs` (the default) or `rt`: with `rt`, `cpu: F` (at
+    /// most 1) is real-time time, F of each 100 ms period on each CPU
+    /// (Mininet's `CPULimitedHost(sched='rt')`).
+    fn cpu_sched(&mut self, v: &YNode, cpu: Option<Cpu>) -> Option<Cpu> {
+        let text = self.string(v, "`cpu_sched`")?;
+        match (text.as_str(), cpu) {
+            ("cfs", c) => c,
+            ("rt", Some(Cpu::Cores(f))) if f <= 1.0 => Some(Cpu::RealTime {
+                fraction: f,
+                period_us: crate::topo::limits::DEFAULT_PERIOD_US,
+            }),
+            ("rt", c) => {
+                self.err(
+                    v.loc,
+                    "`cpu_sched: rt` needs `cpu: F` with F at most 1 (the share of each period on \
+                     each CPU)"
+                        .to_string(),
+                    Some("e.g. `cpu: 0.1` beside it".into()),
+                );
+                c
+            }
+            (other, c) => {
+                self.err(
+                    v.loc,
+                    format!("`cpu_sched: {other}` is not cfs or rt"),
+                    None,
+                );
+                c
+            }
+        }
+    }
+}
+
 /// The node's settings as flow-style `key: value` items for the file
 /// writer (`emit`), so `parse` of the result gives them back. Mininet's
 /// CPU fraction of the whole machine (`--host cfs,cpu=F`) has no file
@@ -150,8 +203,13 @@ impl Reader<'_> {
 pub(super) fn run_yaml(r: &NodeRun) -> Vec<String> {
     let j = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let mut v = Vec::new();
-    if let Some(Cpu::Cores(c)) = r.cpu {
-        v.push(format!("cpu: {c}"));
+    match r.cpu {
+        Some(Cpu::Cores(c)) => v.push(format!("cpu: {c}")),
+        Some(Cpu::RealTime { fraction, .. }) => {
+            v.push(format!("cpu: {fraction}"));
+            v.push("cpu_sched: rt".into());
+        }
+        _ => {}
     }
     v.extend(r.cpu_shares.map(|s| format!("cpu_shares: {s}")));
     v.extend(r.memory.map(|m| format!("memory: {m}")));
@@ -176,6 +234,17 @@ pub(super) fn run_yaml(r: &NodeRun) -> Vec<String> {
             "dns: {}",
             list(r.dns.iter().map(|a| j(&a.to_string())).collect())
         ));
+    }
+    for (key, words) in [
+        ("dns_search", &r.dns_search),
+        ("dns_options", &r.dns_options),
+    ] {
+        if !words.is_empty() {
+            v.push(format!(
+                "{key}: {}",
+                list(words.iter().map(|w| j(w)).collect())
+            ));
+        }
     }
     if !r.binds.is_empty() {
         v.push(format!(
@@ -208,11 +277,14 @@ topology:
   nodes:
     h1:
       cpu: 0.5
+      cpu_sched: cfs
       cpu_shares: 512
       memory: 256m
       pids: 64
       isolation: {uts: true, tmp: true, pid: false}
       dns: [10.0.0.53, "fd00::53"]
+      dns_search: [lab.example]
+      dns_options: ["ndots:2"]
       binds: ["/srv/www:/var/www:ro", "/etc/hostname:/etc/motd"]
       sysctls: {net.ipv4.ip_forward: 1, net.ipv6.conf.all.forwarding: true}
       env: {GREETING: "hello world", EMPTY: ""}
@@ -220,6 +292,30 @@ topology:
     h2: {exec: "hostname"}
   links: []
 "#;
+
+    #[test]
+    fn cpu_sched_rt_is_real_time_and_writes_back() {
+        let rt = FILE.replace("cpu_sched: cfs", "cpu_sched: rt");
+        let t = parse(&rt, Some("lim.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        let r = &t.nodes["h1"].run;
+        assert_eq!(r.cpu.and_then(|c| c.rt_runtime()), Some((50_000, 100_000)));
+        let back = parse(&to_yaml(&t), None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, t);
+        let e = parse(&rt.replace("cpu: 0.5", "cpu: 1.5"), Some("lim.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lim.yaml:6") && e.contains("at most 1"), "{e}");
+    }
+
+    #[test]
+    fn a_resolv_conf_word_with_a_blank_is_refused_at_its_line() {
+        let bad = FILE.replace("[lab.example]", "[\"lab example\"]");
+        let e = parse(&bad, Some("lim.yaml")).unwrap_err().to_string();
+        assert!(
+            e.contains("lim.yaml:12") && e.contains("has a blank"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn every_key_reads_and_writes_back() {
@@ -241,8 +337,10 @@ topology:
         assert_eq!(r.sysctls["net.ipv6.conf.all.forwarding"], "1");
         assert_eq!(r.env["GREETING"], "hello world");
         assert_eq!(r.exec, ["ip -br addr", "echo $GREETING"]);
-        assert_eq!(r.locs.memory.line, 7);
-        assert_eq!(r.locs.exec[1].line, 14);
+        assert_eq!(r.dns_search, ["lab.example"]);
+        assert_eq!(r.dns_options, ["ndots:2"]);
+        assert_eq!(r.locs.memory.line, 8);
+        assert_eq!(r.locs.exec[1].line, 17);
         assert_eq!(t.nodes["h2"].run.exec, ["hostname"]);
         let back = parse(&to_yaml(&t), None).unwrap_or_else(|e| panic!("{e}\n{}", to_yaml(&t)));
         assert_eq!(back, t, "{}", to_yaml(&t));

@@ -328,6 +328,24 @@ topology:
         assert!(errors(&file("inet", "\"53:h1:53/tcp\", \"53:h1:53/udp\"")).is_empty());
     }
 
+    /// `publish_host: true` (the forwards on the host's own addresses) is for
+    /// a NAT whose uplink is the host; parsed into the spec there.
+    #[test]
+    fn publish_needs_the_host_uplink() {
+        let f = file("inet", "\"8080:h1:80/tcp\"")
+            .replace("      forward:", "      publish_host: true\n      forward:");
+        let e = errors(&f);
+        assert!(
+            e.iter()
+                .any(|(l, m)| *l == 10 && m.contains("needs `uplink: host`")),
+            "{e:?}"
+        );
+        let t = parse(&f.replace("uplink: inet", "uplink: host"), Some("lab.yaml"));
+        let t = t.unwrap_or_else(|e| panic!("{e:?}"));
+        let nat = t.nodes["nat1"].nat.as_deref().expect("nat spec");
+        assert!(nat.publish);
+    }
+
     #[test]
     fn an_uplink_that_is_no_internet_node_is_an_error() {
         let e = errors(&file("r1", "\"8080:h1:80/tcp\""));

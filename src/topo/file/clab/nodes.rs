@@ -189,8 +189,8 @@ impl Rewrite<'_> {
         }
     }
 
-    /// containerlab's `dns: {servers, search, options}`: the servers are
-    /// nlab's `dns:` list.
+    /// containerlab's `dns: {servers, search, options}`: nlab's `dns:`,
+    /// `dns_search:` and `dns_options:` (the node's own `resolv.conf`).
     fn dns(&mut self, name: &str, v: &mut YNode) {
         let src = self.src;
         let Some(d) = get(v, src, "dns") else { return };
@@ -201,22 +201,18 @@ impl Rewrite<'_> {
         let Some((k, d)) = take(v, src, "dns") else {
             return;
         };
-        for extra in ["search", "options"] {
-            if let Some(e) = get(&d, src, extra) {
-                let msg = format!(
-                    "`dns.{extra}` of node `{name}` is not honoured: nlab writes only \
-                     `nameserver` lines; add the line with `exec:` if the node needs it"
-                );
-                self.c.note(e.loc, msg);
+        let _ = (loc, name);
+        for (theirs, ours) in [
+            ("servers", "dns"),
+            ("search", "dns_search"),
+            ("options", "dns_options"),
+        ] {
+            if let Some(list) = get(&d, src, theirs) {
+                let list = list.clone();
+                if let YVal::Map(es) = &mut v.val {
+                    es.push((s(k.loc, ours), list));
+                }
             }
-        }
-        if let Some(servers) = get(&d, src, "servers") {
-            let servers = servers.clone();
-            if let YVal::Map(es) = &mut v.val {
-                es.push((s(k.loc, "dns"), servers));
-            }
-        } else {
-            let _ = loc;
         }
     }
 }

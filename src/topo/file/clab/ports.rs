@@ -1,7 +1,9 @@
 //! containerlab's `ports:` (`HOSTPORT:PORT[/tcp|/udp]`): port forwards
 //! of a NAT node on the management network, `mgmt-nat`, whose uplink is
-//! the host (nlab's `kind: nat` with `uplink: host`). The forwarded
-//! ports are on that NAT's uplink address (see `nlab inspect`), and each
+//! the host (nlab's `kind: nat` with `uplink: host` and `publish_host: true`).
+//! The forwarded ports are on the host's own addresses, as Docker
+//! publishes them (DNAT in the lab's table of the root namespace), except
+//! 127.0.0.1, and on that NAT's uplink address (see `nlab inspect`); each
 //! node with ports takes its default route through the NAT, so the
 //! answers go back the way the connection came.
 
@@ -69,7 +71,7 @@ impl Rewrite<'_> {
                         if had_ip {
                             let msg = format!(
                                 "the address in port `{text}` of node `{name}` is not honoured: \
-                                 the port is on the NAT node `{NAT_NODE}`'s uplink address"
+                                 the port is on every address of the host (but 127.0.0.1)"
                             );
                             self.c.note(item.loc, msg);
                         }
@@ -88,8 +90,10 @@ impl Rewrite<'_> {
             return None;
         }
         let msg = format!(
-            "`ports` are published on the uplink address of the NAT node `{NAT_NODE}` (the \
-             `uplink` row of `nlab inspect`), not on the host's own addresses"
+            "`ports` are published on the host's own addresses and on the uplink address of \
+             the NAT node `{NAT_NODE}` (the `uplink` row of `nlab inspect`), but not on \
+             127.0.0.1 (that would need the host's route_localnet, which nlab leaves off): \
+             from the host itself, connect to one of its other addresses"
         );
         self.c.note(forwards[0].loc, msg);
         // The subnet's last host address (.254 of a /24).
@@ -99,6 +103,7 @@ impl Rewrite<'_> {
         let spec = vec![
             ("kind", s(at, "nat")),
             ("uplink", s(at, "host")),
+            ("publish_host", YNode::made(at, YVal::Bool(true))),
             ("forward", YNode::made(at, YVal::Seq(forwards))),
         ];
         let ep = map(
