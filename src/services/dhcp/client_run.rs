@@ -99,6 +99,11 @@ fn not_started(p: &ClientPlan) -> ClientStatus {
     }
 }
 
+/// A client that never started: its socket did not open.
+fn failed(s: &ClientStatus) -> bool {
+    s.error.is_some() && s.phase.is_none()
+}
+
 fn key(p: &ClientPlan) -> (String, String) {
     (p.node.clone(), p.iface.clone())
 }
@@ -137,7 +142,7 @@ impl Clients {
         let Ok(mut sh) = self.shared.lock() else {
             return;
         };
-        if sh.generation > 0 && sh.wanted == wanted {
+        if sh.generation > 0 && sh.wanted == wanted && !sh.status.iter().any(failed) {
             return;
         }
         let old_wanted = std::mem::take(&mut sh.wanted);
@@ -150,7 +155,7 @@ impl Clients {
         sh.status = wanted
             .iter()
             .map(|w| match old.remove(&key(&w.0)) {
-                Some((was, s)) if was == *w => s,
+                Some((was, s)) if was == *w && !failed(&s) => s,
                 _ => not_started(&w.0),
             })
             .collect();
@@ -158,6 +163,14 @@ impl Clients {
         sh.generation += 1;
         drop(sh);
         let _ = self.wake.send(&[1]);
+    }
+
+    /// Whether a client could not start (its socket did not open): the
+    /// next [`Clients::set`] tries it again, even with the same set.
+    pub fn has_failed(&self) -> bool {
+        self.shared
+            .lock()
+            .is_ok_and(|s| s.status.iter().any(failed))
     }
 
     pub fn status(&self) -> Vec<ClientStatus> {
@@ -179,11 +192,13 @@ impl Drop for Clients {
 }
 
 /// The slots `wanted` asks for, in its order: one whose plan and
-/// namespace are unchanged is kept as it runs, the others are made by
-/// `open`; what is left of `old` is dropped (its sockets closed).
+/// namespace are unchanged is kept as it runs (if `keep` says it runs),
+/// the others are made by `open`; what is left of `old` is dropped (its
+/// sockets closed).
 fn reconcile<T>(
     old: Vec<(Wanted, T)>,
     wanted: &[Wanted],
+    keep: impl Fn(&T) -> bool,
     mut open: impl FnMut(&Wanted) -> T,
 ) -> Vec<(Wanted, T)> {
     let mut by_key: HashMap<(String, String), (Wanted, T)> =
@@ -191,7 +206,7 @@ fn reconcile<T>(
     wanted
         .iter()
         .map(|w| match by_key.remove(&key(&w.0)) {
-            Some(s) if s.0 == *w => s,
+            Some(s) if s.0 == *w && keep(&s.1) => s,
             _ => (w.clone(), open(w)),
         })
         .collect()
@@ -266,7 +281,7 @@ fn run(lab: &str, shared: &Mutex<Shared>, woken: &UnixDatagram, stop: &AtomicBoo
         if let Some((g, wanted)) = newer(shared, generation) {
             generation = g;
             let since = now();
-            slots = reconcile(std::mem::take(&mut slots), &wanted, |w| {
+            slots = reconcile(std::mem::take(&mut slots), &wanted, Result::is_ok, |w| {
                 opened = opened.wrapping_add(1);
                 open_slot(lab, w, opened, since)
             });
@@ -495,14 +510,26 @@ mod tests {
             (w("a", 1), "a-old".to_string()),
             (w("b", 1), "b-old".to_string()),
             (w("c", 1), "c-old".to_string()),
+            (w("e", 1), "e-failed".to_string()),
         ];
-        // b goes, c's namespace was made anew, d comes; a runs on.
-        let now = reconcile(old, &[w("d", 1), w("a", 1), w("c", 2)], &mut open);
+        // b goes, c's namespace was made anew, d comes, e failed before
+        // and is tried again; a runs on.
+        let wanted = [w("d", 1), w("a", 1), w("c", 2), w("e", 1)];
+        let runs = |t: &String| !t.ends_with("failed");
+        let now = reconcile(old, &wanted, runs, &mut open);
         let got: Vec<(&str, &str)> = now
             .iter()
             .map(|(w, t)| (w.0.node.as_str(), t.as_str()))
             .collect();
-        assert_eq!(got, [("d", "d-new"), ("a", "a-old"), ("c", "c-new")]);
-        assert_eq!(opened, ["d", "c"]);
+        assert_eq!(
+            got,
+            [
+                ("d", "d-new"),
+                ("a", "a-old"),
+                ("c", "c-new"),
+                ("e", "e-new")
+            ]
+        );
+        assert_eq!(opened, ["d", "c", "e"]);
     }
 }

@@ -139,7 +139,8 @@ impl Service {
         let p = plan::of(&t);
         let inodes = self.inodes(&p);
         let key = format!("{:?}", (&p, &inodes));
-        if self.errors.is_empty() && self.synced.as_ref() == Some(&key) {
+        let failed = self.clients.as_ref().is_some_and(Clients::has_failed);
+        if self.errors.is_empty() && !failed && self.synced.as_ref() == Some(&key) {
             return;
         }
         let ns = |n: &str| inodes.get(n).copied().flatten();
