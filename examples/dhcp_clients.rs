@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .clone();
     let plans = plans(&args[1..])?;
     let start = Instant::now();
-    let clients = Clients::start(&lab, &plans);
+    let clients = Clients::start(&lab, plans.into_iter().map(|p| (p, None)).collect())?;
     let limit = Duration::from_secs(120);
     let st = loop {
         let st = clients.status();

@@ -1,7 +1,8 @@
 //! `vnet::realize::apply` at scale, for `bench/vnet.sh`: a world of one
 //! network with N instance ports (10.0.0.0/16, optionally with DHCP and
 //! a security group on every port), applied from scratch, then again with
-//! nothing to change, then with one port more, 100 less and 100 more again. Prints one
+//! nothing to change, then with one port more, that port gone again, 100
+//! less and 100 more again. Prints one
 //! JSON line per step with its time split (lab, tables, statuses). Run as
 //! root, in a sandbox:
 //! `cargo run --release --example vnet_apply -- 1000 [--dhcp] [--sg]`.
@@ -121,6 +122,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         step("nothing to change", n as usize, &d, lab)?;
         d.ports.push(port(n + 1, sg));
         step("one port more", n as usize + 1, &d, lab)?;
+        // …and that port gone again (with DHCP: a reservation removed).
+        let last = d.ports.pop();
+        step("one port less", n as usize, &d, lab)?;
+        d.ports.extend(last);
         // Passes that unbind and bind 100 ports at once (commits coalesce);
         // a bridge takes at most 1,024 ports, so the world stays its size.
         let back: Vec<Port> = d.ports.split_off(d.ports.len().saturating_sub(100));

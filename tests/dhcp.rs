@@ -435,12 +435,13 @@ fn the_builtin_client_gets_its_address_from_dnsmasq() {
             .stderr(std::process::Stdio::null()),
     );
     std::thread::sleep(Duration::from_millis(300));
-    let plans = [nlab::testing::dhcp::plan::ClientPlan {
+    let plan = nlab::testing::dhcp::plan::ClientPlan {
         node: "h2".into(),
         iface: "h2-eth0".into(),
         client: nlab::topo::dhcp::DhcpClient::Builtin,
-    }];
-    let clients = nlab::testing::dhcp::client_run::Clients::start(&lab, &plans);
+    };
+    let clients = nlab::testing::dhcp::client_run::Clients::start(&lab, vec![(plan, None)])
+        .expect("the clients' thread");
     assert!(
         wait_until(Duration::from_secs(10), || clients.status()[0]
             .binding

@@ -142,6 +142,15 @@ fn udhcpc(dir: &Path, ns: &str, dev: &str) -> std::process::Output {
     )
 }
 
+/// The inode of the UDP socket on `port` in `ns` (`ss`): a server or
+/// client started again has a new one.
+fn udp_inode(ns: &str, port: u16) -> Option<u64> {
+    let o = run_in(ns, &["ss", "-uanpe", &format!("sport = :{port}")]);
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ino:")?.parse().ok())
+}
+
 #[test]
 fn dhcp_hands_each_port_its_fixed_address() {
     require_root!();
@@ -187,7 +196,17 @@ fn dhcp_hands_each_port_its_fixed_address() {
         netns: n5.0.clone(),
     };
     d5.ports.push(p5.clone());
+    // The new port's reservation reaches the running server: its socket
+    // and the instances' clients stay as they are.
+    let server = udp_inode(&ns(&lab, "qdhcp-a5000000"), 67);
+    let client = udp_inode(&ns(&lab, "i-c1000000"), 68);
+    assert!(
+        server.is_some() && client.is_some(),
+        "{server:?} {client:?}"
+    );
     apply(&d5, &lab).expect("apply with c5");
+    assert_eq!(udp_inode(&ns(&lab, "qdhcp-a5000000"), 67), server);
+    assert_eq!(udp_inode(&ns(&lab, "i-c1000000"), 68), client);
     let dev5 = Names::new(&d5).port_iface(&p5);
     let o = Command::new("ip")
         .args([

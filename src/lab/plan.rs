@@ -96,8 +96,8 @@ fn node_content(n: &Node) -> Node {
     // restarts its advertiser, not the router.
     n.ipv6_ra = None;
     // So are a DHCP server's scopes (its reservations change with every
-    // port of a virtual network): the supervisor restarts the server on
-    // its next sync, the namespace stays.
+    // port of a virtual network): the running server takes them on the
+    // supervisor's next sync, without a restart; the namespace stays.
     if let Some(d) = &mut n.dhcp {
         d.scopes.clear();
     }

@@ -3,9 +3,14 @@
 //! saves the lease table once if any lease changed, and only then sends
 //! the burst's replies: no ACK leaves before its lease is on disk, and a
 //! thousand clients cost a handful of writes, not a thousand.
+//!
+//! New scopes (a reservation more or less) reach a running server through
+//! [`Running::reload`]: it takes them before the next request it answers,
+//! keeping its socket, its lease table and the exchanges in flight.
 
 use super::leases::{self, Leases};
 use super::plan::ServerPlan;
+use super::pool::Subnet;
 use super::server::{Counters, Dest, Reply, Server};
 use super::socket::{self, CLIENT_PORT, SERVER_PORT};
 use dhcproto::v4::Message;
@@ -24,7 +29,31 @@ pub struct Running {
     pub node: String,
     stop: Arc<AtomicBool>,
     counters: Arc<Mutex<Counters>>,
+    reload: Arc<Reload>,
+    /// Unix seconds when its socket was opened: unchanged by reloads.
+    pub started: u64,
     thread: Option<JoinHandle<()>>,
+}
+
+/// Scopes waiting for a running server. `pending` is set after `subnets`
+/// is filled, so a request received after [`Running::reload`] returned
+/// is answered with the new scopes.
+#[derive(Default)]
+struct Reload {
+    pending: AtomicBool,
+    subnets: Mutex<Option<Vec<Subnet>>>,
+}
+
+impl Reload {
+    /// Hands the server the newest scopes, if any came.
+    fn apply(&self, server: &mut Server) {
+        if !self.pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(s) = self.subnets.lock().ok().and_then(|mut s| s.take()) {
+            server.set_subnets(s);
+        }
+    }
 }
 
 impl Running {
@@ -47,17 +76,34 @@ impl Running {
         let server = Server::new(plan.server_id, plan.subnets.clone(), table);
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Mutex::new(Counters::default()));
-        let (s, c) = (stop.clone(), counters.clone());
+        let reload = Arc::new(Reload::default());
+        let ctl = Control {
+            stop: stop.clone(),
+            counters: counters.clone(),
+            reload: reload.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("dhcp-{}", plan.node))
-            .spawn(move || serve(sock, &out, server, path, &s, &c))
+            .spawn(move || serve(sock, &out, server, path, &ctl))
             .map_err(|e| format!("starting the DHCP server thread of {}: {e}", plan.node))?;
         Ok(Running {
             node: plan.node.clone(),
             stop,
             counters,
+            reload,
+            started: now(),
             thread: Some(thread),
         })
+    }
+
+    /// Gives the running server new scopes (same interface and address):
+    /// no new socket, leases and offers kept. Returns at once; the server
+    /// takes them before it answers its next request.
+    pub fn reload(&self, subnets: Vec<Subnet>) {
+        if let Ok(mut s) = self.reload.subnets.lock() {
+            *s = Some(subnets);
+        }
+        self.reload.pending.store(true, Ordering::Release);
     }
 
     pub fn counters(&self) -> Counters {
@@ -86,16 +132,17 @@ fn now() -> u64 {
     crate::store::now()
 }
 
-fn serve(
-    sock: UdpSocket,
-    out: &Out,
-    mut server: Server,
-    path: PathBuf,
-    stop: &AtomicBool,
-    counters: &Mutex<Counters>,
-) {
+/// What the serving thread shares with its [`Running`].
+struct Control {
+    stop: Arc<AtomicBool>,
+    counters: Arc<Mutex<Counters>>,
+    reload: Arc<Reload>,
+}
+
+fn serve(sock: UdpSocket, out: &Out, mut server: Server, path: PathBuf, ctl: &Control) {
     let mut buf = vec![0u8; 1500];
-    while !stop.load(Ordering::Relaxed) {
+    while !ctl.stop.load(Ordering::Relaxed) {
+        ctl.reload.apply(&mut server);
         let mut replies: Vec<Reply> = Vec::new();
         // The first receive waits (up to a tick); the rest of the burst is
         // whatever has queued up meanwhile.
@@ -103,6 +150,8 @@ fn serve(
         while replies.len() < BURST {
             match sock.recv_from(&mut buf) {
                 Ok((n, _)) => {
+                    // Scopes that came while it waited apply to this one.
+                    ctl.reload.apply(&mut server);
                     if let Ok(m) = Message::from_bytes(&buf[..n]) {
                         replies.extend(server.handle(&m, now()));
                     }
@@ -127,7 +176,7 @@ fn serve(
         for r in &replies {
             send(out, r);
         }
-        if let Ok(mut c) = counters.lock() {
+        if let Ok(mut c) = ctl.counters.lock() {
             *c = server.counters.clone();
         }
     }

@@ -53,6 +53,9 @@ pub struct Counters {
     pub decline: u64,
     pub inform: u64,
     pub ignored: u64,
+    /// New scopes taken while running (see [`Server::set_subnets`]).
+    #[serde(default)]
+    pub reloads: u64,
 }
 
 pub struct Server {
@@ -75,6 +78,16 @@ impl Server {
             counters: Counters::default(),
             dirty: false,
         }
+    }
+
+    /// Takes new scopes (reservations added or gone, options changed)
+    /// while running: the lease table stays. A lease whose reservation
+    /// went away is no longer renewed (the server is authoritative, the
+    /// client gets a NAK); a removed MAC in a reserved-only scope gets no
+    /// offer.
+    pub fn set_subnets(&mut self, subnets: Vec<Subnet>) {
+        self.subnets = subnets;
+        self.counters.reloads += 1;
     }
 
     /// Whether the table changed since the last call (and must be saved).

@@ -318,3 +318,77 @@ fn a_restarted_server_keeps_every_lease_and_never_gives_one_twice() {
         "a client keeps its address"
     );
 }
+
+/// A reserved-only scope (as a virtual network's server runs) with
+/// reservations for `macs` (10.0.0.1x for mac(x)).
+fn static_subnets(macs: &[u64]) -> Vec<Subnet> {
+    let mut own = Scope::new(ip("10.0.0.100"), ip("10.0.0.102"));
+    own.reserved_only = true;
+    own.reservations = macs
+        .iter()
+        .map(|m| Reservation {
+            mac: mac(*m),
+            ip: Ipv4Addr::new(10, 0, 0, 10 + *m as u8),
+            loc: Default::default(),
+        })
+        .collect();
+    vec![Subnet {
+        net: "10.0.0.0/24".parse().unwrap(),
+        scope: own,
+    }]
+}
+
+#[test]
+fn new_scopes_while_running_keep_the_leases_and_the_exchanges_in_flight() {
+    let mut s = Server::new(SERVER, static_subnets(&[1, 2]), Leases::new());
+    assert_eq!(lease(&mut s, &mac(1), 0).yiaddr(), ip("10.0.0.11"));
+    // mac(2) is between its OFFER and its REQUEST when the scopes change.
+    let offer = s
+        .handle(&req(MessageType::Discover, &mac(2), &[]), 0)
+        .expect("offer");
+    assert_eq!(offer.msg.yiaddr(), ip("10.0.0.12"));
+    assert_eq!(
+        s.handle(&req(MessageType::Discover, &mac(3), &[]), 0)
+            .map(|r| r.kind()),
+        None,
+        "no reservation, no offer"
+    );
+    // mac(3) reserved, mac(1) gone; mac(2) unchanged.
+    s.set_subnets(static_subnets(&[2, 3]));
+    assert_eq!(s.counters.reloads, 1);
+    let ack = s
+        .handle(
+            &req(
+                MessageType::Request,
+                &mac(2),
+                &[
+                    DhcpOption::ServerIdentifier(SERVER),
+                    DhcpOption::RequestedIpAddress(ip("10.0.0.12")),
+                ],
+            ),
+            1,
+        )
+        .expect("the exchange in flight ends in an ACK");
+    assert_eq!(ack.kind(), Some(MessageType::Ack));
+    assert_eq!(lease(&mut s, &mac(3), 2).yiaddr(), ip("10.0.0.13"));
+    // The removed reservation is no longer offered, and its holder's
+    // renewal is refused: it starts over (and finds nothing).
+    assert!(s
+        .handle(&req(MessageType::Discover, &mac(1), &[]), 3)
+        .is_none());
+    let mut renew = req(MessageType::Request, &mac(1), &[]);
+    renew.set_ciaddr(ip("10.0.0.11"));
+    assert_eq!(
+        s.handle(&renew, 3).and_then(|r| r.kind()),
+        Some(MessageType::Nak)
+    );
+    // The lease table is the one the server had: no lease lost.
+    let held: Vec<Ipv4Addr> = s.leases.leases.keys().copied().collect();
+    assert_eq!(held, [ip("10.0.0.11"), ip("10.0.0.12"), ip("10.0.0.13")]);
+    let mut renew = req(MessageType::Request, &mac(2), &[]);
+    renew.set_ciaddr(ip("10.0.0.12"));
+    assert_eq!(
+        s.handle(&renew, 4).and_then(|r| r.kind()),
+        Some(MessageType::Ack)
+    );
+}

@@ -114,8 +114,10 @@ pub enum Request {
     },
     /// What is recorded: per link, its files, packets and drops.
     Capture,
-    /// Starts (or restarts) the lab's DHCP servers, relays and clients as
-    /// its journal's topology asks; answers with [`Request::Dhcp`]'s status.
+    /// Brings the lab's DHCP servers, relays and clients to what its
+    /// journal's topology asks, changing only what changed (new scopes
+    /// reach running servers without a restart); answers with
+    /// [`Request::Dhcp`]'s status.
     DhcpSync,
     /// The DHCP service's status: servers, relays, clients.
     Dhcp,

@@ -140,8 +140,9 @@ fn one_port_more_is_one_node_and_one_link_more() {
         after,
         "the same world maps the same"
     );
-    // With DHCP, the server's new reservation restarts the server, not
-    // its namespace: still one node and one link.
+    // With DHCP, the server's new reservation reaches the running server
+    // (the supervisor's sync), not its namespace: still one node and one
+    // link.
     d.subnets[0].enable_dhcp = true;
     let before = to_topology(&d, "vn").expect("maps");
     d.ports.push(port(
