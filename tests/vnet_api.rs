@@ -876,12 +876,43 @@ fn netns_with(prefix: &str) -> Vec<String> {
 /// instances) and the kernel: each port's instance namespace with `eth0`
 /// at the port's MAC, its veth peer a `tap` on the network's bridge; no
 /// instance namespace or `tap` for a port the database no longer has.
+/// The network's `network:dhcp` port is not an instance: its address must
+/// be on the DHCP server's namespace instead.
+fn dhcp_port_drift(s: &Server, ports: &[Value]) -> Vec<String> {
+    let prefix = format!("nlab-{}-qdhcp-", s.lab());
+    let held: Vec<String> = netns_with(&prefix)
+        .iter()
+        .flat_map(|ns| {
+            let out = std::process::Command::new("ip")
+                .args(["-n", ns, "-j", "addr", "show"])
+                .output()
+                .expect("ip addr");
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+                .filter_map(|a| a["local"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    ports
+        .iter()
+        .filter(|p| p["device_owner"] == "network:dhcp")
+        .flat_map(|p| p["fixed_ips"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["ip_address"].as_str().map(str::to_string))
+        .filter(|ip| !held.contains(ip))
+        .map(|ip| format!("DHCP port address {ip} is on no qdhcp namespace"))
+        .collect()
+}
+
 fn db_kernel_drift(s: &Server, net: &str, dhcp_subnet: &str) -> Vec<String> {
     let (_, v) = s.admin("GET", &format!("/v2.0/ports?network_id={net}"), None);
-    let ports: Vec<(String, String)> = v["ports"]
-        .as_array()
-        .expect("ports")
+    let all = v["ports"].as_array().expect("ports");
+    let mut drift = dhcp_port_drift(s, all);
+    let ports: Vec<(String, String)> = all
         .iter()
+        .filter(|p| p["device_owner"] != "network:dhcp")
         .map(|p| {
             let hex: String = p["id"].as_str().unwrap_or("").replace('-', "");
             (hex, p["mac_address"].as_str().unwrap_or("").to_string())
@@ -903,7 +934,6 @@ fn db_kernel_drift(s: &Server, net: &str, dhcp_subnet: &str) -> Vec<String> {
         .collect();
     let inst_prefix = format!("nlab-{lab}-i-");
     let namespaces = netns_with(&inst_prefix);
-    let mut drift = Vec::new();
     for (hex, mac) in &ports {
         let Some(ns) = namespaces
             .iter()
