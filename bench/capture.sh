@@ -6,25 +6,17 @@
 # (both with the same kernel ring, BUF KiB). Each reports packets captured and
 # dropped by the kernel; medians over RUNS runs, and nlab / tcpdump ratios.
 #
-#   /work/sandbox.sh bench/capture.sh              (as root, in a sandbox)
-#   RUNS=3 SECS=2 /work/sandbox.sh bench/capture.sh  quick smoke
+#   scripts/sandbox.sh bench/capture.sh              (as root, in a sandbox)
+#   RUNS=3 SECS=2 scripts/sandbox.sh bench/capture.sh  quick smoke
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 2; }
-for t in ip tcpdump iperf3; do
-  command -v $t >/dev/null || { echo "needs $t" >&2; exit 2; }
-done
+. bench/lib.sh
+bench_need ip tcpdump iperf3
 RUNS=${RUNS:-5}
 SECS=${SECS:-3}
 BUF=${BUF:-8192}   # KiB of kernel ring for both
 PAR=${PAR:-2}      # parallel iperf3 streams
-cargo build --release --quiet
-N=$PWD/target/release/nlab
-LAB=bcapbench
-d=$(mktemp -d)
-cleanup() { "$N" down $LAB >/dev/null 2>&1 || true; rm -rf "$d"; }
-trap cleanup EXIT
-"$N" down $LAB >/dev/null 2>&1 || true
+bench_lab bcapbench
 cat >"$d/topo.yaml" <<YAML
 name: $LAB
 topology:
@@ -37,7 +29,7 @@ h1=nlab-$LAB-h1
 h2=nlab-$LAB-h2
 ip netns exec $h2 iperf3 -s -D -p 5201 --pidfile "$d/iperf.pid"
 sleep 0.5
-echo "machine: $(nproc) cores, kernel $(uname -r), $(date -u +'%F %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_machine
 echo "flood: iperf3 -u -l 22 -b 0 -P $PAR for ${SECS}s, $RUNS runs, ring ${BUF} KiB, capture on h2:eth0 (inbound)"
 
 # Waits until FILE has a line matching RE (a capture's "ready" message).
@@ -74,4 +66,3 @@ print(f"tcpdump captured {tc/secs:12,.0f} pkt/s, dropped {td/secs:10,.0f} pkt/s"
 print(f"ratio nlab/tcpdump captured {nc/tc if tc else float('nan'):.2f}, "
       f"dropped {nd/td if td else float('nan'):.2f}")
 PY
-kill "$(cat "$d/iperf.pid")" 2>/dev/null || true

@@ -17,19 +17,11 @@
 #   RUNS=3 SECS=2 scripts/sandbox.sh bench/nat.sh   quick smoke
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 2; }
-for t in ip iperf3 python3; do
-  command -v $t >/dev/null || { echo "needs $t" >&2; exit 2; }
-done
+. bench/lib.sh
+bench_need ip iperf3 python3
 RUNS=${RUNS:-5}
 SECS=${SECS:-5}
-cargo build --release --quiet
-N=$PWD/target/release/nlab
-LAB=bnatbench
-d=$(mktemp -d)
-cleanup() { "$N" down $LAB >/dev/null 2>&1 || true; rm -rf "$d"; }
-trap cleanup EXIT
-"$N" down $LAB >/dev/null 2>&1 || true
+bench_lab bnatbench
 cat >"$d/topo.yaml" <<YAML
 name: $LAB
 topology:
@@ -54,9 +46,8 @@ YAML
 "$N" up "$d/topo.yaml" >/dev/null
 ns() { echo "nlab-$LAB-$1"; }
 ip netns exec "$(ns inet)" iperf3 -s -D -p 5201 --pidfile "$d/iperf.pid"
-trap 'kill "$(cat "$d/iperf.pid" 2>/dev/null)" 2>/dev/null || true; cleanup' EXIT
 sleep 0.5
-echo "machine: $(nproc) cores, kernel $(uname -r), $(date -u +'%F %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_machine
 echo "iperf3 TCP, 1 stream, ${SECS}s per run, $RUNS runs of each path, alternating"
 
 # Goodput in Mb/s the receiver saw for one run from node $1 to address $2.
@@ -73,7 +64,6 @@ for r in $(seq "$RUNS"); do
   c=$(run c2 192.0.2.1); echo "$c" >>"$d/cone"
   printf '%-4s %10s %10s %10s\n' "$r" "$a" "$b" "$c"
 done
-median() { sort -n "$1" | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 mr=$(median "$d/routed"); mn=$(median "$d/nat"); mc=$(median "$d/cone")
 printf '%-4s %10s %10s %10s   (Mb/s)\n' median "$mr" "$mn" "$mc"
 python3 -c 'import sys; r,n,c=map(float,sys.argv[1:]); print("ratio of medians to routed: nat %.2f, cone %.2f" % (n/r, c/r))' "$mr" "$mn" "$mc"
