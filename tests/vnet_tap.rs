@@ -29,6 +29,8 @@ const CONVERGE: Duration = Duration::from_secs(30);
 
 /// The guest: configures eth0 with busybox's DHCP client, reports the
 /// lease on its serial console, then pings the peer the test names.
+/// An address of the guest's subnet that no port holds.
+const SPOOFED: &str = "10.61.0.99";
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -57,6 +59,13 @@ for i in $(seq 30); do
   if ping -c 1 -W 1 "$peer" >/dev/null 2>&1; then ok=OK; break; fi
 done
 echo "NLAB-PINGBACK-$ok $peer"
+# A source the port does not own, then its own, over and over: the test
+# watches which reach the peer.
+ip addr add SPOOFED/32 dev eth0
+while true; do
+  ping -c 1 -W 1 -I SPOOFED "$peer" >/dev/null 2>&1
+  ping -c 1 -W 1 "$peer" >/dev/null 2>&1
+done &
 export PS1='guest# '
 exec setsid cttyhack sh
 "#;
@@ -191,10 +200,8 @@ fn a_tap_port_carries_a_guest_on_its_network() {
         d["netns"].as_str().expect("netns"),
         d["devname"].as_str().expect("dev"),
     );
-    assert_eq!(
-        d["port_filter"], false,
-        "nlab filters nothing of a TAP yet: {d}"
-    );
+    assert_eq!(d["port_filter"], true, "{d}");
+    witness_tables(ns, dev);
     let args: Vec<String> = serde_json::from_value(d["qemu_args"].clone()).expect("qemu_args");
     let mac = port["mac_address"].as_str().expect("mac");
     assert!(
@@ -307,7 +314,7 @@ fn guest_gets_its_address_and_pings(
     let dir = tempfile::tempdir().expect("tmp");
     let (vmlinuz, _) = guest::kernel().expect("kernel");
     let initrd = dir.path().join("initrd.cpio");
-    guest::initramfs_with(&initrd, INIT);
+    guest::initramfs_with(&initrd, &INIT.replace("SPOOFED", SPOOFED));
     let peer_id = peer["id"].as_str().expect("id");
     let peer_ip = fixed_ip(&wait_port(s, peer_id, "ACTIVE", |p| {
         p["status"] == "ACTIVE"
@@ -380,7 +387,134 @@ fn guest_gets_its_address_and_pings(
             .unwrap_or(""),
     ]);
     assert!(!tap.contains("NO-CARRIER"), "QEMU holds the TAP: {tap}");
+    spoofed_source_is_dropped(&peer_ns, &want);
+    only_what_the_group_allows_gets_in(s, port, &peer_ns, &want);
     qemu
+}
+
+/// The port's tables in the VM's node, and the node's bridged IP
+/// packets handed to them (`br_netfilter`), witnessed with `nft`/`/proc`.
+fn witness_tables(ns: &str, dev: &str) {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "list", "ruleset"])
+        .output()
+        .expect("nft");
+    let rules = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        rules.contains("table inet nlab-sg") && rules.contains("hook forward"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("table netdev nlab-sg")
+            && rules.contains(&format!("hook ingress device \"{dev}\"")),
+        "{rules}"
+    );
+    for k in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"] {
+        let o = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "cat",
+                &format!("/proc/sys/net/bridge/{k}"),
+            ])
+            .output()
+            .expect("cat");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "1",
+            "{k} in {ns}"
+        );
+    }
+}
+
+/// The guest sends echo requests to the peer from its own address and
+/// from [`SPOOFED`] in turn: the peer's `tcpdump` sees three of its own
+/// and none of the other.
+fn spoofed_source_is_dropped(peer_ns: &str, guest_ip: &str) {
+    let mut dump = Command::new("ip")
+        .args([
+            "netns", "exec", peer_ns, "tcpdump", "-n", "-l", "-i", "eth0",
+        ])
+        .args(["icmp[icmptype] == icmp-echo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tcpdump");
+    let out = dump.stdout.take().expect("stdout");
+    let dump = Kill(dump);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut own, mut spoofed) = (0, Vec::new());
+    while own < 3 {
+        let l = rx
+            .recv_timeout(CONVERGE)
+            .expect("the guest's own echo requests reach the peer");
+        if l.contains(&format!("IP {guest_ip} >")) {
+            own += 1;
+        }
+        if l.contains(&format!("IP {SPOOFED} >")) {
+            spoofed.push(l);
+        }
+    }
+    drop(dump);
+    assert!(spoofed.is_empty(), "spoofed packets got out: {spoofed:?}");
+}
+
+/// With a group allowing only tcp/22 in, the peer's ping to the guest
+/// fails, tcp/22 is answered (refused: nothing listens) and tcp/23 not.
+fn only_what_the_group_allows_gets_in(s: &Server, port: &Value, peer_ns: &str, guest_ip: &str) {
+    let (st, v) = s.admin(
+        "POST",
+        "/v2.0/security-groups",
+        Some(json!({"security_group": {"name": "ssh-only"}})),
+    );
+    assert_eq!(st, 201, "{v}");
+    let sg = v["security_group"]["id"].as_str().expect("id").to_string();
+    let rule = json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress",
+        "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}});
+    let (st, v) = s.admin("POST", "/v2.0/security-group-rules", Some(rule));
+    assert_eq!(st, 201, "{v}");
+    let id = port["id"].as_str().expect("id");
+    let (st, v) = s.admin(
+        "PUT",
+        &format!("/v2.0/ports/{id}"),
+        Some(json!({"port": {"security_groups": [sg]}})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let ping = || {
+        Command::new("ip")
+            .args(["netns", "exec", peer_ns, "ping", "-c1", "-W1", guest_ip])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let t0 = Instant::now();
+    while ping() {
+        assert!(t0.elapsed() < CONVERGE, "the peer still pings the guest");
+    }
+    let connect = |port: u16| {
+        Command::new("ip")
+            .args(["netns", "exec", peer_ns, "timeout", "3", "bash", "-c"])
+            .arg(format!("echo > /dev/tcp/{guest_ip}/{port}"))
+            .output()
+            .expect("bash")
+    };
+    let ssh = connect(22);
+    let err = String::from_utf8_lossy(&ssh.stderr);
+    assert!(err.contains("refused"), "tcp/22 reaches the guest: {err}");
+    let telnet = connect(23);
+    assert_eq!(
+        telnet.status.code(),
+        Some(124),
+        "tcp/23 gets no answer: {telnet:?}"
+    );
 }
 
 fn wait_for(file: &Path, what: &str) -> String {

@@ -189,6 +189,7 @@ pub(crate) fn wire(t: &Topology, created: &[String]) -> Result<()> {
         for i in 0..ends.len() {
             tap::create_for_vm(&ns, &tap_name(i), vm.queues)?;
         }
+        bridge_nf_on(&ns)?;
         let mut conn = NodeConn::open(&ns)?;
         let mut reqs: Vec<Request> = Vec::new();
         for i in 0..ends.len() {
@@ -222,6 +223,26 @@ pub(crate) fn wire(t: &Topology, created: &[String]) -> Result<()> {
             reqs.push(tagged::set_alias(idx, &owner, what));
         }
         errs(conn.sock.execute(reqs))?;
+    }
+    Ok(())
+}
+
+/// The guest's IP packets, bridged in the node, pass the node's own IP
+/// firewall hooks with conntrack (`br_netfilter`; its sysctls are the
+/// namespace's): that is where a virtual network filters a VM's TAP port
+/// (`vnet::realize::sg`). On by default in a new namespace; said here so
+/// no default decides it. A kernel without `br_netfilter` lacks the keys.
+fn bridge_nf_on(ns: &str) -> Result<()> {
+    let h = netns::NetNs::open(ns)?;
+    for k in [
+        "net.bridge.bridge-nf-call-iptables",
+        "net.bridge.bridge-nf-call-ip6tables",
+    ] {
+        match h.run(|| netns::write_sysctl(k, "1", ns))? {
+            Err(crate::kernel::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
     }
     Ok(())
 }

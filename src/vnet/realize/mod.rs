@@ -121,7 +121,10 @@ pub fn apply(d: &Desired, lab: &str) -> Result<Report, Error> {
         by_node.insert(node, p);
     }
     let build = |node: &str| match by_node.get(node) {
-        Some(p) => sg::batch(p, &names.port_iface(p), lab),
+        Some(p) if p.binding == Binding::Tap => {
+            sg::batch(p, sg::At::Tap(&crate::lab::vm::tap_name(0)), lab)
+        }
+        Some(p) => sg::batch(p, sg::At::Iface(&names.port_iface(p)), lab),
         None => serde_json::json!({"nftables": []}),
     };
     let tables_applied = crate::lab::sg::apply_tables(lab, &wanted, build)?;

@@ -11,6 +11,16 @@
 //!   source MAC, IPv4/ARP and IPv6 source addresses must be the port's
 //!   own or an allowed address pair's.
 //!
+//! A VM's TAP port (`{"nlab": "tap"}`) is filtered where its guest's
+//! frames are bridged (`vtap0` ↔ `vbr0` ↔ `eth0` in the VM's node): the
+//! node's `br_netfilter` hands them, with conntrack, to the inet family's
+//! forward hook, where both chains sit. There the interfaces are the
+//! bridge's (`iifname`/`oifname` say `vbr0`, not the port), so the
+//! direction comes from a mark: the anti-spoofing chain, on `vtap0`'s
+//! ingress hook (every frame the guest sends), marks what it lets
+//! through; the veth clears marks when a frame crosses namespaces, so
+//! an unmarked forwarded packet is going to the guest.
+//!
 //! Each batch first adds and deletes both tables, so one transaction
 //! replaces whatever was there, and a port with port security off gets
 //! a batch that only removes them. Each table holds an empty set named
@@ -27,7 +37,64 @@ pub const TABLE: &str = "nlab-sg";
 
 /// Changes whenever [`batch`] builds something else from the same port,
 /// so tables applied by an older nlab are replaced.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
+
+/// The mark of a TAP port's packets that come from its guest.
+pub const FROM_GUEST: u32 = 0x6e6c_6731;
+
+/// Where a port's traffic passes in its namespace.
+#[derive(Debug, Clone, Copy)]
+pub enum At<'a> {
+    /// The namespace's own interface (an instance's `eth0`, a namespace
+    /// nlab attaches' `ns-<id10>`): traffic to and from the namespace.
+    Iface(&'a str),
+    /// A VM's TAP, bridged in the node to the port's veth: traffic
+    /// between the guest and the network.
+    Tap(&'a str),
+}
+
+impl At<'_> {
+    /// Each direction's chain: its hook and the match of its packets.
+    fn chains(self) -> [(&'static str, &'static str, Direction, Value); 2] {
+        match self {
+            At::Iface(i) => [
+                (
+                    "ingress",
+                    "input",
+                    Direction::Ingress,
+                    eq(meta("iifname"), json!(i)),
+                ),
+                (
+                    "egress",
+                    "output",
+                    Direction::Egress,
+                    eq(meta("oifname"), json!(i)),
+                ),
+            ],
+            At::Tap(_) => [
+                (
+                    "ingress",
+                    "forward",
+                    Direction::Ingress,
+                    ne(meta("mark"), json!(FROM_GUEST)),
+                ),
+                (
+                    "egress",
+                    "forward",
+                    Direction::Egress,
+                    eq(meta("mark"), json!(FROM_GUEST)),
+                ),
+            ],
+        }
+    }
+}
+
+/// `m` negated (`==` ↔ `!=`).
+fn negate(mut m: Value) -> Value {
+    let op = &mut m["match"]["op"];
+    *op = json!(if *op == json!("==") { "!=" } else { "==" });
+    m
+}
 
 fn addr(n: &IpNet) -> Value {
     if n.prefix == n.max_prefix() {
@@ -79,9 +146,9 @@ impl Batch {
     }
 }
 
-/// The batch for `port` of lab `lab`, whose interface in its namespace
-/// is `iface`; every rule's comment is `nlab:<lab>:<port id>`.
-pub fn batch(port: &Port, iface: &str, lab: &str) -> Value {
+/// The batch for `port` of lab `lab`, whose traffic passes `at` in its
+/// namespace; every rule's comment is `nlab:<lab>:<port id>`.
+pub fn batch(port: &Port, at: At<'_>, lab: &str) -> Value {
     let mut b = Batch {
         items: Vec::new(),
         comment: format!("nlab:{lab}:{}", port.id),
@@ -93,20 +160,17 @@ pub fn batch(port: &Port, iface: &str, lab: &str) -> Value {
         b.items.push(json!({"delete": {"table": t}}));
     }
     if port.port_security_enabled {
-        filter(&mut b, port, iface);
-        anti_spoofing(&mut b, port, iface);
+        filter(&mut b, port, at);
+        anti_spoofing(&mut b, port, at);
     }
     json!({"nftables": b.items})
 }
 
-fn filter(b: &mut Batch, port: &Port, iface: &str) {
+fn filter(b: &mut Batch, port: &Port, at: At<'_>) {
     b.table("inet");
-    for (chain, hook, dir, key) in [
-        ("ingress", "input", Direction::Ingress, "iifname"),
-        ("egress", "output", Direction::Egress, "oifname"),
-    ] {
+    for (chain, hook, dir, this) in at.chains() {
         b.chain("inet", chain, hook, None);
-        b.rule("inet", chain, vec![ne(meta(key), json!(iface))], "accept");
+        b.rule("inet", chain, vec![negate(this.clone())], "accept");
         let state = json!({"ct": {"key": "state"}});
         // `in`: either bit set (`==` on a list would want both).
         let est = json!({"match": {"op": "in", "left": state.clone(), "right": ["established", "related"]}});
@@ -146,7 +210,7 @@ fn filter(b: &mut Batch, port: &Port, iface: &str) {
                 b.rule("inet", chain, expr, "accept");
             }
         }
-        b.rule("inet", chain, vec![eq(meta(key), json!(iface))], "drop");
+        b.rule("inet", chain, vec![this], "drop");
     }
 }
 
@@ -218,9 +282,20 @@ fn rule_expr(r: &SgRule, dir: Direction) -> Option<Vec<Value>> {
     Some(e)
 }
 
-fn anti_spoofing(b: &mut Batch, port: &Port, iface: &str) {
+fn anti_spoofing(b: &mut Batch, port: &Port, at: At<'_>) {
     b.table("netdev");
-    b.chain("netdev", "spoof", "egress", Some(iface));
+    match at {
+        At::Iface(iface) => b.chain("netdev", "spoof", "egress", Some(iface)),
+        At::Tap(tap) => {
+            b.chain("netdev", "spoof", "ingress", Some(tap));
+            // First: the chain's accepts end it.
+            let mark = json!({"mangle": {"key": meta("mark"), "value": FROM_GUEST}});
+            b.items.push(json!({"add": {"rule": {
+                "family": "netdev", "table": TABLE, "chain": "spoof",
+                "expr": [mark], "comment": b.comment
+            }}}));
+        }
+    }
     let mut macs = vec![json!(port.mac.to_string())];
     macs.extend(
         port.allowed_address_pairs

@@ -32,7 +32,7 @@ pub struct Vif {
     /// Layer 2: the guest is on the network's segment.
     pub connectivity: &'static str,
     /// Whether nlab filters the port's traffic (security groups and
-    /// anti-spoofing): not for a TAP yet, see `docs/vnet.md`.
+    /// anti-spoofing): yes, in the VM's node (`docs/vnet.md`).
     pub port_filter: bool,
     /// QEMU's network arguments, one word each: a TAP netdev and a
     /// virtio NIC with the port's MAC.
@@ -87,7 +87,7 @@ fn vif(lab: &str, node: &str, v: &VmReport) -> Result<Option<Vif>, Error> {
         netns: v.namespace.clone(),
         node: node.to_string(),
         connectivity: "l2",
-        port_filter: false,
+        port_filter: true,
         qemu_args: v.net_args.clone(),
         qemu_command: v.command.clone().unwrap_or_default(),
     }))

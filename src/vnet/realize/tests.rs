@@ -362,7 +362,7 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
         ip_address: "172.16.1.50/32".parse().expect("ip"),
         mac_address: None,
     });
-    let b = sg::batch(&p, "eth0", "vn");
+    let b = sg::batch(&p, sg::At::Iface("eth0"), "vn");
     let text = b.to_string();
     assert!(
         text.contains(r#""protocol":"th"}},"op":"==","right":22"#),
@@ -381,7 +381,7 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
     // It parses as nft's schema.
     let _: nftables::schema::Nftables = serde_json::from_value(b).expect("valid nft JSON");
     p.port_security_enabled = false;
-    let off = sg::batch(&p, "eth0", "vn");
+    let off = sg::batch(&p, sg::At::Iface("eth0"), "vn");
     let items = off["nftables"].as_array().expect("a list");
     assert_eq!(
         items.len(),
@@ -390,7 +390,7 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
     );
     // Both tables carry the lab's owner mark.
     p.port_security_enabled = true;
-    let on = sg::batch(&p, "eth0", "vn");
+    let on = sg::batch(&p, sg::At::Iface("eth0"), "vn");
     let marks: Vec<&serde_json::Value> = on["nftables"]
         .as_array()
         .into_iter()
@@ -406,6 +406,39 @@ fn a_security_group_batch_filters_and_stops_spoofing() {
         [Some("inet"), Some("netdev")],
         "{on}"
     );
+    // A VM's TAP: both chains on the forward hook (the node bridges the
+    // guest's packets), told apart by the mark the TAP's ingress gives.
+    let tap = sg::batch(&p, sg::At::Tap("vtap0"), "vn");
+    let chains: Vec<&serde_json::Value> = tap["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["add"].get("chain"))
+        .collect();
+    let hooks: Vec<_> = chains
+        .iter()
+        .map(|c| (c["hook"].as_str(), c.get("dev").and_then(|d| d.as_str())))
+        .collect();
+    assert_eq!(
+        hooks,
+        [
+            (Some("forward"), None),
+            (Some("forward"), None),
+            (Some("ingress"), Some("vtap0"))
+        ],
+        "{tap}"
+    );
+    let first_spoof = tap["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|i| i["add"].get("rule").filter(|r| r["chain"] == "spoof"))
+        .expect("a spoof rule");
+    assert!(
+        first_spoof["expr"][0].get("mangle").is_some(),
+        "{first_spoof}"
+    );
+    let _: nftables::schema::Nftables = serde_json::from_value(tap).expect("valid nft JSON");
 }
 
 #[test]

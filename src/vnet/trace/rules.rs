@@ -1,7 +1,7 @@
 //! Which security-group rule of a port decides a packet, as the port's
 //! nft table would (the rules are an allow list; no match is a drop).
 
-use super::super::realize::{Binding, Direction, Port, SgRule};
+use super::super::realize::{Direction, Port, SgRule};
 use super::Packet;
 use serde::Serialize;
 use std::fmt;
@@ -113,9 +113,6 @@ pub fn describe(rule: &SgRule) -> String {
 pub fn decide(port: &Port, dir: Direction, pkt: &Packet) -> Result<String, String> {
     if !port.port_security_enabled {
         return Ok("port security is off: no security group applies".into());
-    }
-    if port.binding == Binding::Tap {
-        return Ok("a VM's TAP: nlab filters nothing of it yet (docs/vnet.md)".into());
     }
     let v4 = pkt.dst.is_ipv4();
     let remote = match dir {

@@ -211,13 +211,10 @@ fn rule_matching_follows_neutron() {
 }
 
 #[test]
-fn a_tap_port_is_not_filtered_in_the_model_either() {
+fn a_tap_port_is_filtered_in_the_model_too() {
     let mut d = world();
-    // ICMP to port 2 has no rule: dropped on an instance, delivered to a
-    // VM's TAP, which nlab does not filter.
-    let t = trace(&d, &q(VM1, "10.0.2.10", Proto::Icmp, None)).expect("trace");
-    assert!(matches!(t.verdict, Verdict::Dropped { .. }), "{t:?}");
+    // ICMP to port 2 has no rule: dropped on an instance and on a VM's TAP.
     d.ports[2].binding = crate::vnet::realize::Binding::Tap;
     let t = trace(&d, &q(VM1, "10.0.2.10", Proto::Icmp, None)).expect("trace");
-    assert!(matches!(t.verdict, Verdict::Delivered { .. }), "{t:?}");
+    assert!(matches!(t.verdict, Verdict::Dropped { .. }), "{t:?}");
 }
