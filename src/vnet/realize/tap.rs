@@ -32,7 +32,9 @@ pub struct Vif {
     /// Layer 2: the guest is on the network's segment.
     pub connectivity: &'static str,
     /// Whether nlab filters the port's traffic (security groups and
-    /// anti-spoofing): yes, in the VM's node (`docs/vnet.md`).
+    /// anti-spoofing), in the VM's node (`docs/vnet.md`): only where the
+    /// kernel has `br_netfilter`, without which the stateful chains never
+    /// see the guest's bridged packets.
     pub port_filter: bool,
     /// QEMU's network arguments, one word each: a TAP netdev and a
     /// virtio NIC with the port's MAC.
@@ -73,6 +75,20 @@ pub fn vifs(
     Ok(out)
 }
 
+/// Whether this kernel passes bridged IP packets through the IP hooks
+/// (`br_netfilter`, whose sysctls every namespace has when it is built in).
+/// Asked once per process: the kernel does not change under it.
+fn bridged_packets_filtered() -> Result<bool, Error> {
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if let Some(a) = ANSWER.get() {
+        return Ok(*a);
+    }
+    let key = "net.bridge.bridge-nf-call-iptables".to_string();
+    let missing =
+        crate::kernel::features::missing_sysctls(&[key]).map_err(crate::lab::Error::from)?;
+    Ok(*ANSWER.get_or_init(|| missing.is_empty()))
+}
+
 /// The details of VM node `node`'s first TAP, when it exists.
 fn vif(lab: &str, node: &str, v: &VmReport) -> Result<Option<Vif>, Error> {
     let Some(dev) = v.taps.first() else {
@@ -87,7 +103,7 @@ fn vif(lab: &str, node: &str, v: &VmReport) -> Result<Option<Vif>, Error> {
         netns: v.namespace.clone(),
         node: node.to_string(),
         connectivity: "l2",
-        port_filter: true,
+        port_filter: bridged_packets_filtered()?,
         qemu_args: v.net_args.clone(),
         qemu_command: v.command.clone().unwrap_or_default(),
     }))
