@@ -299,7 +299,7 @@ fn macvlan_parents_and_tap_holders() {
     let (netns, lower, mv, tap) = (
         format!("wm{id}"),
         format!("wl{id}"),
-        format!("wv{id}"),
+        format!("wq{id}"),
         format!("wt{id}"),
     );
     let _n = NetnsGuard::add(&netns);
