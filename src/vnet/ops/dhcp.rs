@@ -5,7 +5,7 @@
 //! one address per IPv4 subnet with `enable_dhcp`.
 
 use crate::vnet::model::{FixedIpRequest, Network, Port, PortCreate, Resource, Subnet};
-use crate::vnet::ops::{ports, Caller, Fault};
+use crate::vnet::ops::{ports, uuid_text, Caller, Fault};
 use crate::vnet::store::Tx;
 
 /// The `device_owner` of the port.
@@ -23,15 +23,7 @@ pub(crate) fn device_id(network: &str) -> String {
         h ^= u128::from(b);
         h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
     }
-    let x = format!("{h:032x}");
-    format!(
-        "dhcp{}-{}-{}-{}-{}-{network}",
-        &x[0..8],
-        &x[8..12],
-        &x[12..16],
-        &x[16..20],
-        &x[20..32]
-    )
+    format!("dhcp{}-{network}", uuid_text(h.to_be_bytes()))
 }
 
 /// Makes network `network_id`'s DHCP port match its subnets: made when

@@ -124,6 +124,11 @@ pub(crate) fn new_id() -> String {
     fill_random(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
+    uuid_text(b)
+}
+
+/// 16 bytes in a UUID's text form (`8-4-4-4-12` lowercase hex digits).
+pub(crate) fn uuid_text(b: [u8; 16]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",
