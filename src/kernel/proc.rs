@@ -13,6 +13,8 @@ use std::path::Path;
 pub struct Stat {
     /// `R`, `S`, `T` (stopped), `t` (traced), `Z` (zombie), …
     pub state: char,
+    /// Field 5: the process group.
+    pub pgrp: i32,
     /// Field 22: clock ticks after boot when the process started. With the
     /// pid it names one process for the whole uptime.
     pub start_ticks: u64,
@@ -26,6 +28,7 @@ pub fn parse_stat(line: &str) -> Option<Stat> {
     // f[0] is field 3 (state), so field 22 is f[19].
     Some(Stat {
         state: f.first()?.chars().next()?,
+        pgrp: f.get(2)?.parse().ok()?,
         start_ticks: f.get(19)?.parse().ok()?,
     })
 }
@@ -63,15 +66,10 @@ pub fn group_has_live(pgid: i32) -> bool {
         return true;
     };
     dir.flatten().any(|e| {
-        let Ok(line) = fs::read_to_string(e.path().join("stat")) else {
-            return false;
-        };
-        let Some(rest) = line.rfind(')').map(|i| &line[i + 1..]) else {
-            return false;
-        };
-        let f: Vec<&str> = rest.split_whitespace().take(3).collect();
-        // f[0] is the state (field 3), f[2] the process group (field 5).
-        f.len() == 3 && f[2].parse() == Ok(pgid) && !matches!(f[0], "Z" | "X" | "x")
+        fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|line| parse_stat(&line))
+            .is_some_and(|s| s.pgrp == pgid && !matches!(s.state, 'Z' | 'X' | 'x'))
     })
 }
 
@@ -403,6 +401,7 @@ mod tests {
             parse_stat(line),
             Some(Stat {
                 state: 'T',
+                pgrp: 4242,
                 start_ticks: 987654
             })
         );
